@@ -1,0 +1,115 @@
+// Package masterkey loads the service's 32-byte master key and derives
+// purpose-bound subkeys from it with HKDF-SHA-256 (RFC 5869).
+//
+// The master key must stay secret: it seals every managed key and derives
+// every customer's license-signing secret. Nothing derived from it is ever
+// logged.
+package masterkey
+
+import (
+	"bytes"
+	"crypto/hkdf"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// Size is the master key's length in bytes.
+const Size = 32
+
+// Key is a master key.
+type Key struct{ b [Size]byte }
+
+// New returns a master key made of b, which must be Size bytes.
+func New(b []byte) (*Key, error) {
+	if len(b) != Size {
+		return nil, fmt.Errorf("master key must be %d bytes, got %d", Size, len(b))
+	}
+	k := &Key{}
+	copy(k.b[:], b)
+	return k, nil
+}
+
+// Parse decodes a base64 (standard or URL alphabet, padded or not) master
+// key, as given in QUANTUMLOCK_MASTER_KEY or a key file. Surrounding
+// whitespace is ignored.
+func Parse(s string) (*Key, error) {
+	s = string(bytes.TrimSpace([]byte(s)))
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(s); err == nil {
+			return New(b)
+		}
+	}
+	return nil, errors.New("master key is not valid base64")
+}
+
+// Load reads a master key from the file at path (base64 text).
+func Load(path string) (*Key, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	k, err := Parse(string(b))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return k, nil
+}
+
+// Generate makes a new random master key with the OS CSPRNG. The master key
+// comes from the OS alone, not from the entropy subsystem, because it must
+// exist before that subsystem starts.
+func Generate() *Key {
+	k := &Key{}
+	rand.Read(k.b[:])
+	return k
+}
+
+// LoadOrCreate loads the key at path, or when no file is there creates one
+// with a new key, mode 0600, and reports that it did.
+func LoadOrCreate(path string) (k *Key, created bool, err error) {
+	k, err = Load(path)
+	if err == nil || !errors.Is(err, os.ErrNotExist) {
+		return k, false, err
+	}
+	k = Generate()
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, false, err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, false, err
+	}
+	if _, err := f.WriteString(k.String() + "\n"); err != nil {
+		f.Close()
+		return nil, false, err
+	}
+	return k, true, f.Close()
+}
+
+// String returns the key in standard base64. It is the secret itself: never
+// log it.
+func (k *Key) String() string { return base64.StdEncoding.EncodeToString(k.b[:]) }
+
+// Derive returns an n-byte subkey for purpose (a fixed label such as
+// "license-signing/v1") and context (such as a customer id). Different
+// purpose/context pairs give independent keys.
+func (k *Key) Derive(purpose, context string, n int) []byte {
+	info := purpose + "\x00" + context
+	out, err := hkdf.Key(sha256.New, k.b[:], []byte("quantumlock master key v1"), info, n)
+	if err != nil {
+		// Only an n beyond 255*32 fails; callers ask for small fixed sizes.
+		panic("masterkey: " + err.Error())
+	}
+	return out
+}
+
+// Fingerprint returns a short public identifier of the key (a derived value,
+// not the key), so a store can tell whether it was sealed under this key.
+func (k *Key) Fingerprint() string {
+	return base64.RawURLEncoding.EncodeToString(k.Derive("fingerprint/v1", "", 12))
+}
