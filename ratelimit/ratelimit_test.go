@@ -1,0 +1,91 @@
+package ratelimit
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestMemory(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	base := time.Date(2026, 11, 27, 10, 30, 15, 0, time.UTC)
+
+	t.Run("OK", func(t *testing.T) {
+		t.Parallel()
+		m := NewMemory()
+		for i := int64(1); i <= 3; i++ {
+			d, _ := m.Allow(ctx, "a", 3, base)
+			if !d.Allowed || d.Remaining != 3-i || d.Limit != 3 {
+				t.Fatalf("request %d: %+v", i, d)
+			}
+			if want := time.Date(2026, 11, 27, 10, 31, 0, 0, time.UTC); !d.Reset.Equal(want) {
+				t.Fatalf("reset %v, want %v", d.Reset, want)
+			}
+		}
+		if d, _ := m.Allow(ctx, "a", 3, base); d.Allowed || d.Remaining != 0 {
+			t.Fatalf("4th request allowed: %+v", d)
+		}
+	})
+
+	t.Run("KeysIndependent", func(t *testing.T) {
+		t.Parallel()
+		m := NewMemory()
+		m.Allow(ctx, "a", 1, base)
+		if d, _ := m.Allow(ctx, "b", 1, base); !d.Allowed {
+			t.Fatal("key b limited by key a")
+		}
+	})
+
+	t.Run("NextWindowResets", func(t *testing.T) {
+		t.Parallel()
+		m := NewMemory()
+		m.Allow(ctx, "a", 1, base)
+		if d, _ := m.Allow(ctx, "a", 1, base.Add(44*time.Second)); d.Allowed {
+			t.Fatal("second request in the same window allowed")
+		}
+		if d, _ := m.Allow(ctx, "a", 1, base.Add(45*time.Second)); !d.Allowed {
+			t.Fatal("first request of the next window refused")
+		}
+	})
+
+	t.Run("ClockBehindStaysInCurrentWindow", func(t *testing.T) {
+		t.Parallel()
+		m := NewMemory()
+		m.Allow(ctx, "a", 1, base.Add(time.Minute))
+		d, _ := m.Allow(ctx, "a", 1, base)
+		if d.Allowed || !d.Reset.Equal(base.Truncate(time.Minute).Add(2*time.Minute)) {
+			t.Fatalf("late request: %+v", d)
+		}
+	})
+
+	t.Run("ConcurrentExact", func(t *testing.T) {
+		t.Parallel()
+		m := NewMemory()
+		var ok atomic.Int64
+		var wg sync.WaitGroup
+		for range 500 {
+			wg.Go(func() {
+				if d, _ := m.Allow(ctx, "a", 100, base); d.Allowed {
+					ok.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		if ok.Load() != 100 {
+			t.Fatalf("%d allowed, want exactly 100", ok.Load())
+		}
+	})
+}
+
+func BenchmarkMemoryAllow(b *testing.B) {
+	m := NewMemory()
+	now := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			m.Allow(context.Background(), "cust_0123456789ab", 1<<40, now)
+		}
+	})
+}
