@@ -1,0 +1,129 @@
+// Package account manages customers and their API keys and authenticates
+// requests (SPEC §3). API keys are random secrets shown once; only their
+// SHA-256 hashes are stored, so a leaked database does not leak keys.
+package account
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base32"
+	"strings"
+
+	"github.com/quantumlock/quantumlock"
+)
+
+// KeyPrefix starts every API key, so a leaked key is recognisable (secret
+// scanners) and a pasted key of another kind is rejected without a lookup.
+const KeyPrefix = "ql_live_"
+
+// keyBytes is the API key's random part: 160 bits, above SPEC's 128.
+const keyBytes = 20
+
+// hintLen is how much of a key is kept in clear to tell keys apart: the
+// prefix and four random characters, 20 bits, too few to help a guesser.
+const hintLen = len(KeyPrefix) + 4
+
+var keyEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// Service creates customers and API keys and authenticates requests.
+type Service struct {
+	Customers quantumlock.CustomerStore
+	Keys      quantumlock.APIKeyStore
+	Rand      quantumlock.Randomness
+	Now       quantumlock.Clock
+}
+
+// CreateCustomer validates and stores c with a new id and creation time,
+// and gives it its first API key, returning the key's secret (shown only
+// here). EINVALID names the bad field.
+func (s *Service) CreateCustomer(ctx context.Context, c *quantumlock.Customer) (secret string, err error) {
+	if c.Plan == "" {
+		c.Plan = quantumlock.PlanFree
+	}
+	if err := c.Validate(); err != nil {
+		return "", err
+	}
+	if c.ID, err = quantumlock.NewID(ctx, s.Rand, "cust_", 6); err != nil {
+		return "", err
+	}
+	c.CreatedAt = s.Now().UTC()
+	if err := s.Customers.CreateCustomer(ctx, c); err != nil {
+		return "", err
+	}
+	_, secret, err = s.CreateAPIKey(ctx, c.ID)
+	return secret, err
+}
+
+// UpdateCustomer changes the customer's plan or limit overrides.
+// ENOTFOUND, or EINVALID naming the bad field.
+func (s *Service) UpdateCustomer(ctx context.Context, id string, upd quantumlock.CustomerUpdate) (*quantumlock.Customer, error) {
+	c, err := s.Customers.Customer(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if upd.Plan != nil {
+		c.Plan = *upd.Plan
+	}
+	if upd.LicensesPerMonth != nil {
+		c.LicensesPerMonth = upd.LicensesPerMonth
+	}
+	if upd.RequestsPerMinute != nil {
+		c.RequestsPerMinute = upd.RequestsPerMinute
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return s.Customers.UpdateCustomer(ctx, id, upd)
+}
+
+// CreateAPIKey gives the customer a new API key and returns it with its
+// secret, which is shown only here. ENOTFOUND if there is no such customer.
+func (s *Service) CreateAPIKey(ctx context.Context, customerID string) (*quantumlock.APIKey, string, error) {
+	if _, err := s.Customers.Customer(ctx, customerID); err != nil {
+		return nil, "", err
+	}
+	e, err := s.Rand.Draw(ctx, keyBytes, "")
+	if err != nil {
+		return nil, "", err
+	}
+	secret := KeyPrefix + strings.ToLower(keyEncoding.EncodeToString(e.Bytes))
+	id, err := quantumlock.NewID(ctx, s.Rand, "ak_", 6)
+	if err != nil {
+		return nil, "", err
+	}
+	h := sha256.Sum256([]byte(secret))
+	k := &quantumlock.APIKey{ID: id, CustomerID: customerID, Hash: h[:], Hint: secret[:hintLen], CreatedAt: s.Now().UTC()}
+	if err := s.Keys.CreateAPIKey(ctx, k); err != nil {
+		return nil, "", err
+	}
+	return k, secret, nil
+}
+
+// Authenticate returns the customer whose live API key is secret, or
+// EUNAUTHORIZED for a missing, unknown or revoked key. The three cases give
+// the same answer so keys cannot be probed.
+func (s *Service) Authenticate(ctx context.Context, secret string) (*quantumlock.Customer, error) {
+	unauthorized := quantumlock.Errorf(quantumlock.EUNAUTHORIZED, "Invalid or missing API key.")
+	if !strings.HasPrefix(secret, KeyPrefix) || len(secret) > 128 {
+		return nil, unauthorized
+	}
+	h := sha256.Sum256([]byte(secret))
+	k, err := s.Keys.APIKeyByHash(ctx, h[:])
+	if quantumlock.ErrorCode(err) == quantumlock.ENOTFOUND {
+		return nil, unauthorized
+	} else if err != nil {
+		return nil, err
+	}
+	// The store found the row by its hash; comparing again in constant
+	// time keeps the decision itself free of timing differences whatever
+	// the store's index does.
+	if subtle.ConstantTimeCompare(k.Hash, h[:]) != 1 || k.RevokedAt != nil {
+		return nil, unauthorized
+	}
+	c, err := s.Customers.Customer(ctx, k.CustomerID)
+	if quantumlock.ErrorCode(err) == quantumlock.ENOTFOUND {
+		return nil, unauthorized
+	}
+	return c, err
+}

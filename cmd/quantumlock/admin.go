@@ -1,0 +1,259 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/quantumlock/quantumlock"
+	"github.com/quantumlock/quantumlock/account"
+	"github.com/quantumlock/quantumlock/entropy"
+	"github.com/quantumlock/quantumlock/sqlite"
+)
+
+// optionalInt is an integer flag that remembers whether it was given.
+type optionalInt struct{ v *int64 }
+
+func (o *optionalInt) String() string {
+	if o.v == nil {
+		return ""
+	}
+	return strconv.FormatInt(*o.v, 10)
+}
+
+func (o *optionalInt) Set(s string) error {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return errors.New("must be an integer")
+	}
+	o.v = &n
+	return nil
+}
+
+// planFlag is a --plan flag that remembers whether it was given.
+type planFlag struct{ v *quantumlock.Plan }
+
+func (p *planFlag) String() string {
+	if p.v == nil {
+		return ""
+	}
+	return string(*p.v)
+}
+
+func (p *planFlag) Set(s string) error {
+	pl := quantumlock.Plan(s)
+	if !pl.Valid() {
+		return errors.New("must be free, startup, business or enterprise")
+	}
+	p.v = &pl
+	return nil
+}
+
+// adminEnv is what the admin commands work with: the store and the account
+// service on it.
+type adminEnv struct {
+	db       *sqlite.DB
+	accounts *account.Service
+}
+
+func openAdmin(ctx context.Context, dbPath string) (*adminEnv, error) {
+	db, err := sqlite.Open(ctx, dbPath)
+	if err != nil {
+		return nil, err
+	}
+	return &adminEnv{db: db, accounts: &account.Service{
+		Customers: db, Keys: db, Rand: entropy.System{}, Now: quantumlock.SystemClock,
+	}}, nil
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// customerJSON is how the CLI shows a customer.
+type customerJSON struct {
+	ID                string           `json:"id"`
+	Name              string           `json:"name"`
+	Email             string           `json:"email"`
+	Plan              quantumlock.Plan `json:"plan"`
+	LicensesPerMonth  *int64           `json:"licenses_per_month"` // null: unlimited
+	RequestsPerMinute int64            `json:"requests_per_minute"`
+	CreatedAt         string           `json:"created_at"`
+}
+
+func customerOut(c *quantumlock.Customer) customerJSON {
+	l := c.Limits()
+	out := customerJSON{ID: c.ID, Name: c.Name, Email: c.Email, Plan: c.Plan,
+		RequestsPerMinute: l.RequestsPerMinute, CreatedAt: c.CreatedAt.Format(time.RFC3339)}
+	if l.LicensesPerMonth > 0 {
+		out.LicensesPerMonth = &l.LicensesPerMonth
+	}
+	return out
+}
+
+func runCustomers(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return errors.New("customers: want create, list or update")
+	}
+	sub, args := args[0], args[1:]
+	fs := flag.NewFlagSet("customers "+sub, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dbPath := fs.String("db", "quantumlock.db", "SQLite database file")
+	var plan planFlag
+	var lpm, rpm optionalInt
+	var name, email *string
+	switch sub {
+	case "create":
+		name = fs.String("name", "", "customer name (required)")
+		email = fs.String("email", "", "customer e-mail (required)")
+		fallthrough
+	case "update":
+		fs.Var(&plan, "plan", "plan: free, startup, business or enterprise")
+		fs.Var(&lpm, "licenses-per-month", "override the plan's monthly license quota (0 = unlimited)")
+		fs.Var(&rpm, "requests-per-minute", "override the plan's requests per minute")
+	case "list":
+	default:
+		return fmt.Errorf("customers: unknown subcommand %q (want create, list or update)", sub)
+	}
+	if err := parseFlags(fs, args, getenv); err != nil {
+		return err
+	}
+	env, err := openAdmin(ctx, *dbPath)
+	if err != nil {
+		return err
+	}
+	defer env.db.Close()
+
+	switch sub {
+	case "create":
+		c := &quantumlock.Customer{Name: *name, Email: *email, Plan: quantumlock.PlanFree,
+			LicensesPerMonth: lpm.v, RequestsPerMinute: rpm.v}
+		if plan.v != nil {
+			c.Plan = *plan.v
+		}
+		secret, err := env.accounts.CreateCustomer(ctx, c)
+		if err != nil {
+			return errors.New(quantumlock.ErrorMessage(err))
+		}
+		return writeJSON(stdout, map[string]any{
+			"id": c.ID, "name": c.Name, "email": c.Email, "plan": c.Plan,
+			"api_key": secret, "created_at": c.CreatedAt.Format(time.RFC3339),
+		})
+	case "update":
+		if fs.NArg() != 1 {
+			return errors.New("customers update: want exactly one CUSTOMER_ID")
+		}
+		c, err := env.accounts.UpdateCustomer(ctx, fs.Arg(0), quantumlock.CustomerUpdate{
+			Plan: plan.v, LicensesPerMonth: lpm.v, RequestsPerMinute: rpm.v})
+		if err != nil {
+			return errors.New(quantumlock.ErrorMessage(err))
+		}
+		return writeJSON(stdout, customerOut(c))
+	default:
+		cs, err := env.db.Customers(ctx)
+		if err != nil {
+			return err
+		}
+		out := make([]customerJSON, len(cs))
+		for i, c := range cs {
+			out[i] = customerOut(c)
+		}
+		return writeJSON(stdout, out)
+	}
+}
+
+// apiKeyJSON is how the CLI shows an API key; the secret appears only on
+// creation.
+type apiKeyJSON struct {
+	ID         string  `json:"id"`
+	CustomerID string  `json:"customer_id"`
+	APIKey     string  `json:"api_key,omitempty"`
+	Hint       string  `json:"hint,omitempty"`
+	CreatedAt  string  `json:"created_at"`
+	RevokedAt  *string `json:"revoked_at,omitempty"`
+}
+
+func apiKeyOut(k *quantumlock.APIKey) apiKeyJSON {
+	out := apiKeyJSON{ID: k.ID, CustomerID: k.CustomerID, Hint: k.Hint + "…", CreatedAt: k.CreatedAt.Format(time.RFC3339)}
+	if k.RevokedAt != nil {
+		s := k.RevokedAt.Format(time.RFC3339)
+		out.RevokedAt = &s
+	}
+	return out
+}
+
+func runAPIKeys(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return errors.New("apikeys: want create, list or revoke")
+	}
+	sub, args := args[0], args[1:]
+	fs := flag.NewFlagSet("apikeys "+sub, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dbPath := fs.String("db", "quantumlock.db", "SQLite database file")
+	var customer *string
+	switch sub {
+	case "create", "list":
+		customer = fs.String("customer", "", "customer id (required)")
+	case "revoke":
+	default:
+		return fmt.Errorf("apikeys: unknown subcommand %q (want create, list or revoke)", sub)
+	}
+	if err := parseFlags(fs, args, getenv); err != nil {
+		return err
+	}
+	if customer != nil && *customer == "" {
+		return fmt.Errorf("apikeys %s: --customer is required", sub)
+	}
+	env, err := openAdmin(ctx, *dbPath)
+	if err != nil {
+		return err
+	}
+	defer env.db.Close()
+
+	switch sub {
+	case "create":
+		k, secret, err := env.accounts.CreateAPIKey(ctx, *customer)
+		if err != nil {
+			return errors.New(quantumlock.ErrorMessage(err))
+		}
+		return writeJSON(stdout, apiKeyJSON{ID: k.ID, CustomerID: k.CustomerID, APIKey: secret, CreatedAt: k.CreatedAt.Format(time.RFC3339)})
+	case "list":
+		if _, err := env.db.Customer(ctx, *customer); err != nil {
+			return errors.New(quantumlock.ErrorMessage(err))
+		}
+		ks, err := env.db.APIKeys(ctx, *customer)
+		if err != nil {
+			return err
+		}
+		out := make([]apiKeyJSON, len(ks))
+		for i, k := range ks {
+			out[i] = apiKeyOut(k)
+		}
+		return writeJSON(stdout, out)
+	default:
+		if fs.NArg() != 1 {
+			return errors.New("apikeys revoke: want exactly one KEY_ID")
+		}
+		k, err := env.db.RevokeAPIKey(ctx, fs.Arg(0), time.Now().UTC())
+		if err != nil {
+			return errors.New(quantumlock.ErrorMessage(err))
+		}
+		return writeJSON(stdout, apiKeyOut(k))
+	}
+}
+
+func runVersion(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("version", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	if err := parseFlags(fs, args, getenv); err != nil {
+		return err
+	}
+	return writeJSON(stdout, map[string]string{"version": quantumlock.Version})
+}

@@ -1,0 +1,103 @@
+// Command quantumlock runs the QuantumLock license-key service and
+// administers its customers and API keys (SPEC §2).
+//
+//	quantumlock serve [--addr 127.0.0.1:8080] [--db quantumlock.db] [--dev] …
+//	quantumlock customers create|list|update …
+//	quantumlock apikeys create|list|revoke …
+//	quantumlock version
+//
+// Every flag has an environment twin QUANTUMLOCK_<FLAG> (dashes become
+// underscores); a flag given on the command line wins.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "quantumlock:", oneLine(err.Error()))
+		os.Exit(1)
+	}
+}
+
+const usage = `usage: quantumlock <command> [flags]
+
+commands:
+  serve                       run the API server
+  customers create|list|update  manage customers
+  apikeys create|list|revoke  manage API keys
+  version                     print the version
+
+Run "quantumlock <command> -h" for a command's flags. Every flag has an
+environment twin QUANTUMLOCK_<FLAG>, e.g. --db and QUANTUMLOCK_DB.
+`
+
+// run is the whole program, with its environment passed in so tests can run
+// it in-process.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command given")
+	}
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "serve":
+		return runServe(ctx, rest, getenv, stdout, stderr)
+	case "customers":
+		return runCustomers(ctx, rest, getenv, stdout, stderr)
+	case "apikeys":
+		return runAPIKeys(ctx, rest, getenv, stdout, stderr)
+	case "version":
+		return runVersion(rest, getenv, stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+}
+
+// parseFlags parses args into fs, then fills every flag not given on the
+// command line from its QUANTUMLOCK_<FLAG> environment variable.
+func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if given[f.Name] || err != nil {
+			return
+		}
+		name := envName(f.Name)
+		if v := getenv(name); v != "" {
+			if e := fs.Set(f.Name, v); e != nil {
+				err = fmt.Errorf("%s: %w", name, e)
+			}
+		}
+	})
+	return err
+}
+
+// envName returns a flag's environment twin.
+func envName(flagName string) string {
+	return "QUANTUMLOCK_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// oneLine keeps an error message to one line, as SPEC §2 wants on stderr.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}

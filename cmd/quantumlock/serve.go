@@ -1,0 +1,189 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/quantumlock/quantumlock"
+	"github.com/quantumlock/quantumlock/account"
+	"github.com/quantumlock/quantumlock/entropy"
+	"github.com/quantumlock/quantumlock/httpapi"
+	"github.com/quantumlock/quantumlock/license"
+	"github.com/quantumlock/quantumlock/masterkey"
+	"github.com/quantumlock/quantumlock/ratelimit"
+	"github.com/quantumlock/quantumlock/sqlite"
+)
+
+// serveConfig is the serve command's configuration.
+type serveConfig struct {
+	addr, db, masterKeyFile, metricsAddr, logLevel string
+	dev                                            bool
+	shutdownTimeout                                time.Duration
+}
+
+func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var cfg serveConfig
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:8080", "address to serve the API on")
+	fs.StringVar(&cfg.db, "db", "quantumlock.db", "SQLite database file")
+	fs.StringVar(&cfg.masterKeyFile, "master-key-file", "", "file holding the base64 master key (or set QUANTUMLOCK_MASTER_KEY)")
+	fs.BoolVar(&cfg.dev, "dev", false, "development mode: create a master key file and a demo customer if missing")
+	fs.StringVar(&cfg.metricsAddr, "metrics-addr", "", "address to serve Prometheus metrics on (off when empty)")
+	fs.StringVar(&cfg.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long to wait for in-flight requests on shutdown")
+	if err := parseFlags(fs, args, getenv); err != nil {
+		return err
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	mk, err := loadMasterKey(cfg, getenv, logger)
+	if err != nil {
+		return err
+	}
+
+	db, err := sqlite.Open(ctx, cfg.db)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := db.BindMasterKey(ctx, mk.Fingerprint()); err != nil {
+		return fmt.Errorf("%s: %s", cfg.db, quantumlock.ErrorMessage(err))
+	}
+
+	var rnd quantumlock.Randomness = entropy.System{}
+	now := quantumlock.SystemClock
+	accounts := &account.Service{Customers: db, Keys: db, Rand: rnd, Now: now}
+	licenses := &license.Service{Store: db, Rand: rnd, Now: now, Secret: licenseSecrets(mk)}
+
+	if cfg.dev {
+		logger.Warn("dev mode is on: do not use this configuration in production")
+		if err := ensureDemoCustomer(ctx, db, accounts, stdout); err != nil {
+			return err
+		}
+	}
+
+	deps := httpapi.Deps{
+		Logger: logger, Accounts: accounts, Licenses: licenses,
+		Limiter: ratelimit.NewMemory(), Store: db, Now: now,
+	}
+	var metricsSrv *http.Server
+	if cfg.metricsAddr != "" {
+		deps.Metrics = httpapi.NewMetrics()
+		ml, err := net.Listen("tcp", cfg.metricsAddr)
+		if err != nil {
+			return fmt.Errorf("--metrics-addr: %w", err)
+		}
+		metricsSrv = &http.Server{Handler: deps.Metrics.Handler(), ReadHeaderTimeout: 5 * time.Second}
+		go metricsSrv.Serve(ml)
+		defer metricsSrv.Close()
+		logger.Info("serving metrics", "addr", ml.Addr().String())
+	}
+
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fmt.Errorf("--addr: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           httpapi.NewServer(deps),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	logger.Info("listening", "addr", ln.Addr().String(), "db", cfg.db, "version", quantumlock.Version)
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down", "timeout", cfg.shutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		logger.Warn("shutdown did not finish in time; closing connections", "error", err.Error())
+		srv.Close()
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+// loadMasterKey finds the master key: --master-key-file, then
+// QUANTUMLOCK_MASTER_KEY, then in dev mode a key file beside the database,
+// created if missing.
+func loadMasterKey(cfg serveConfig, getenv func(string) string, logger *slog.Logger) (*masterkey.Key, error) {
+	switch {
+	case cfg.masterKeyFile != "":
+		return masterkey.Load(cfg.masterKeyFile)
+	case getenv("QUANTUMLOCK_MASTER_KEY") != "":
+		k, err := masterkey.Parse(getenv("QUANTUMLOCK_MASTER_KEY"))
+		if err != nil {
+			return nil, fmt.Errorf("QUANTUMLOCK_MASTER_KEY: %w", err)
+		}
+		return k, nil
+	case cfg.dev:
+		path := strings.TrimSuffix(cfg.db, filepath.Ext(cfg.db)) + ".masterkey"
+		k, created, err := masterkey.LoadOrCreate(path)
+		if err != nil {
+			return nil, err
+		}
+		if created {
+			logger.Warn("created a new master key file", "path", path)
+		}
+		return k, nil
+	default:
+		return nil, errors.New("no master key: pass --master-key-file FILE or set QUANTUMLOCK_MASTER_KEY to 32 base64-encoded random bytes (e.g. `head -c32 /dev/urandom | base64`), or use --dev for a first try")
+	}
+}
+
+// licenseSecrets returns the per-customer license-signing key function,
+// caching derivations: they are pure and on every validate.
+func licenseSecrets(mk *masterkey.Key) func(string) []byte {
+	var cache sync.Map
+	return func(customerID string) []byte {
+		if v, ok := cache.Load(customerID); ok {
+			return v.([]byte)
+		}
+		k := mk.Derive("license-signing/v1", customerID, 64)
+		cache.Store(customerID, k)
+		return k
+	}
+}
+
+// ensureDemoCustomer creates the demo customer on an empty database and
+// prints its API key once.
+func ensureDemoCustomer(ctx context.Context, db quantumlock.CustomerStore, accounts *account.Service, stdout io.Writer) error {
+	cs, err := db.Customers(ctx)
+	if err != nil || len(cs) > 0 {
+		return err
+	}
+	c := &quantumlock.Customer{Name: "Demo Vendor", Email: "demo@example.com", Plan: quantumlock.PlanEnterprise}
+	secret, err := accounts.CreateCustomer(ctx, c)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "Demo customer %s (enterprise plan). Its API key, shown only now:\n\n    %s\n\n", c.ID, secret)
+	return nil
+}

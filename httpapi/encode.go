@@ -1,0 +1,179 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/quantumlock/quantumlock"
+)
+
+// MaxBodyBytes bounds every request body (SPEC §4).
+const MaxBodyBytes = 1 << 20
+
+// statusOf is the one place error codes become HTTP statuses.
+func statusOf(code string) int {
+	switch code {
+	case quantumlock.EINVALID, quantumlock.EDECRYPT:
+		return http.StatusBadRequest
+	case quantumlock.EUNAUTHORIZED:
+		return http.StatusUnauthorized
+	case quantumlock.EFORBIDDEN:
+		return http.StatusForbidden
+	case quantumlock.ENOTFOUND:
+		return http.StatusNotFound
+	case quantumlock.EMETHOD:
+		return http.StatusMethodNotAllowed
+	case quantumlock.ECONFLICT:
+		return http.StatusConflict
+	case quantumlock.ETOOLARGE:
+		return http.StatusRequestEntityTooLarge
+	case quantumlock.EMEDIATYPE:
+		return http.StatusUnsupportedMediaType
+	case quantumlock.ERATELIMIT:
+		return http.StatusTooManyRequests
+	case quantumlock.EUNAVAILABLE, quantumlock.ESTOREDOWN:
+		return http.StatusServiceUnavailable
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+// errorBody is the error body of SPEC §4.
+type errorBody struct {
+	Detail    string `json:"detail"`
+	Code      string `json:"code"`
+	Timestamp string `json:"timestamp"`
+	RequestID string `json:"request_id"`
+}
+
+// encode writes v as JSON with status.
+func encode(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		// Only unencodable types reach here, a programming error.
+		panic(fmt.Sprintf("httpapi: encoding %T: %v", v, err))
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
+
+// writeError writes err as the SPEC §4 error body. Internal errors are
+// logged with the request id and reach the client only as "Internal error."
+func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	code := quantumlock.ErrorCode(err)
+	info := infoFrom(r)
+	if code == quantumlock.EINTERNAL || code == quantumlock.ESTOREDOWN || code == quantumlock.EMASTERKEY {
+		s.logger.LogAttrs(r.Context(), slog.LevelError, "internal error",
+			slog.String("request_id", info.requestID), slog.String("route", info.route), slog.String("error", err.Error()))
+		if code == quantumlock.EMASTERKEY {
+			code = quantumlock.EINTERNAL
+		}
+	}
+	msg := quantumlock.ErrorMessage(err)
+	if code == quantumlock.EINTERNAL {
+		msg = "Internal error."
+	}
+	info.errCode = code
+	encode(w, statusOf(code), errorBody{
+		Detail:    msg,
+		Code:      code,
+		Timestamp: s.now().UTC().Format(time.RFC3339),
+		RequestID: info.requestID,
+	})
+}
+
+// decode reads the request body as exactly one JSON object into dst,
+// strictly: unknown fields, wrong types, trailing data and malformed JSON
+// are EINVALID naming the problem; an oversized body is ETOOLARGE; a body
+// declared as anything but JSON is EMEDIATYPE. An empty body decodes as {}
+// so endpoints whose fields are all optional accept a bare POST.
+func decode(r *http.Request, dst any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+			return quantumlock.Errorf(quantumlock.EMEDIATYPE, "Content-Type must be application/json.")
+		}
+	}
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err == io.EOF {
+		return nil
+	} else if err != nil {
+		return decodeError(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return decodeError(err)
+		}
+		return quantumlock.Errorf(quantumlock.EINVALID, "Request body must hold a single JSON object with nothing after it.")
+	}
+	return nil
+}
+
+func decodeError(err error) error {
+	var (
+		syn *json.SyntaxError
+		typ *json.UnmarshalTypeError
+		mbe *http.MaxBytesError
+	)
+	switch {
+	case errors.As(err, &mbe):
+		return quantumlock.Errorf(quantumlock.ETOOLARGE, "Request body must be at most %d bytes.", MaxBodyBytes)
+	case errors.As(err, &syn):
+		return quantumlock.Errorf(quantumlock.EINVALID, "Malformed JSON at byte %d.", syn.Offset)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return quantumlock.Errorf(quantumlock.EINVALID, "Malformed JSON: the body ends early.")
+	case errors.As(err, &typ):
+		if typ.Field == "" {
+			return quantumlock.Errorf(quantumlock.EINVALID, "Request body must be a JSON object.")
+		}
+		return quantumlock.Errorf(quantumlock.EINVALID, "%s must be %s, not %s.", typ.Field, jsonKind(typ.Type.Kind().String()), typ.Value)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return quantumlock.Errorf(quantumlock.EINVALID, "Unknown field %s.", strings.TrimPrefix(err.Error(), "json: unknown field "))
+	default:
+		return quantumlock.Errorf(quantumlock.EINVALID, "Request body is not valid JSON.")
+	}
+}
+
+// jsonKind names a Go kind the way a JSON client thinks of it.
+func jsonKind(k string) string {
+	switch k {
+	case "int", "int8", "int16", "int32", "int64", "uint", "uint8", "uint16", "uint32", "uint64":
+		return "an integer"
+	case "float32", "float64":
+		return "a number"
+	case "string":
+		return "a string"
+	case "bool":
+		return "a boolean"
+	case "slice", "array":
+		return "an array"
+	case "map", "struct":
+		return "an object"
+	default:
+		return "of another type"
+	}
+}
+
+// timeString formats t as RFC 3339 UTC with a Z (SPEC §4).
+func timeString(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// timePtr formats t, or returns nil for a nil t.
+func timePtr(t *time.Time) *string {
+	if t == nil {
+		return nil
+	}
+	s := timeString(*t)
+	return &s
+}

@@ -1,0 +1,260 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/quantumlock/quantumlock"
+	"github.com/quantumlock/quantumlock/license"
+)
+
+// licenseIssued is the 201 body of generate, exactly the reference's fields.
+type licenseIssued struct {
+	LicenseKey       string   `json:"license_key"`
+	QuantumSignature string   `json:"quantum_signature"`
+	EndCustomerID    string   `json:"end_customer_id"`
+	Features         []string `json:"features"`
+	ValidUntil       string   `json:"valid_until"`
+	QuantumVerified  bool     `json:"quantum_verified"`
+	QCOSFidelity     *float64 `json:"qcos_fidelity"`
+	SecurityLevel    string   `json:"security_level"`
+	GeneratedAt      string   `json:"generated_at"`
+}
+
+// licenseRecord is the full record of GET /licenses/{key} and revoke: the
+// reference's fields and the state a careful user needs.
+type licenseRecord struct {
+	licenseIssued
+	CreatedAt        string          `json:"created_at"`
+	Metadata         json.RawMessage `json:"metadata"`
+	Status           string          `json:"status"`
+	EntropySource    string          `json:"entropy_source"`
+	RevokedAt        *string         `json:"revoked_at"`
+	RevocationReason *string         `json:"revocation_reason"`
+}
+
+// licenseSummary is one entry of the listing: the reference's fields and
+// the status.
+type licenseSummary struct {
+	LicenseKey    string   `json:"license_key"`
+	EndCustomerID string   `json:"end_customer_id"`
+	Features      []string `json:"features"`
+	ValidUntil    string   `json:"valid_until"`
+	CreatedAt     string   `json:"created_at"`
+	Status        string   `json:"status"`
+}
+
+func issuedOf(l *quantumlock.License) licenseIssued {
+	return licenseIssued{
+		LicenseKey:       l.Key,
+		QuantumSignature: l.Signature,
+		EndCustomerID:    l.EndCustomerID,
+		Features:         l.Features,
+		ValidUntil:       timeString(l.ValidUntil),
+		QuantumVerified:  l.QuantumVerified,
+		QCOSFidelity:     l.Fidelity,
+		SecurityLevel:    l.SecurityLevel,
+		GeneratedAt:      timeString(l.GeneratedAt),
+	}
+}
+
+func (s *server) recordOf(l *quantumlock.License) licenseRecord {
+	rec := licenseRecord{
+		licenseIssued: issuedOf(l),
+		CreatedAt:     timeString(l.GeneratedAt),
+		Metadata:      l.Metadata,
+		Status:        l.Status(s.now()),
+		EntropySource: l.EntropySource,
+		RevokedAt:     timePtr(l.RevokedAt),
+	}
+	if rec.Metadata == nil {
+		rec.Metadata = json.RawMessage("{}")
+	}
+	if l.RevokedAt != nil {
+		rec.RevocationReason = &l.RevocationReason
+	}
+	return rec
+}
+
+// setQuotaHeaders sets the X-Quota-* headers of SPEC §4, absent when the
+// customer's quota is unlimited.
+func setQuotaHeaders(w http.ResponseWriter, u license.Usage) {
+	if u.Limit <= 0 {
+		return
+	}
+	h := w.Header()
+	h.Set("X-Quota-Limit", strconv.FormatInt(u.Limit, 10))
+	h.Set("X-Quota-Remaining", strconv.FormatInt(u.Remaining(), 10))
+	h.Set("X-Quota-Reset", strconv.FormatInt(u.Reset.Unix(), 10))
+}
+
+// handleLicenseGenerate serves POST /api/v1/licenses/generate.
+func (s *server) handleLicenseGenerate() authedHandler {
+	type request struct {
+		EndCustomerID string          `json:"end_customer_id"`
+		Features      []string        `json:"features"`
+		ValidDays     *int            `json:"valid_days"`
+		Metadata      json.RawMessage `json:"metadata"`
+	}
+	return func(w http.ResponseWriter, r *http.Request, c *quantumlock.Customer) {
+		var req request
+		if err := decode(r, &req); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		l, usage, err := s.Licenses.Generate(r.Context(), c, license.Params{
+			EndCustomerID: req.EndCustomerID,
+			Features:      req.Features,
+			ValidDays:     req.ValidDays,
+			Metadata:      req.Metadata,
+		})
+		if code := quantumlock.ErrorCode(err); code == "" || code == quantumlock.ERATELIMIT {
+			setQuotaHeaders(w, usage)
+		}
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if s.Metrics != nil {
+			s.Metrics.licensesIssued.WithLabelValues(l.SecurityLevel).Inc()
+		}
+		encode(w, http.StatusCreated, issuedOf(l))
+	}
+}
+
+// handleLicenseValidate serves POST /api/v1/licenses/validate. Any
+// well-formed request gets 200; the outcome is in valid and code.
+func (s *server) handleLicenseValidate() authedHandler {
+	type request struct {
+		LicenseKey    string `json:"license_key"`
+		EndCustomerID string `json:"end_customer_id"`
+	}
+	type response struct {
+		Valid           bool     `json:"valid"`
+		Code            string   `json:"code"`
+		EndCustomerID   string   `json:"end_customer_id"`
+		QuantumVerified bool     `json:"quantum_verified"`
+		Features        []string `json:"features"`
+		ExpiresAt       *string  `json:"expires_at"`
+		Message         *string  `json:"message"`
+	}
+	return func(w http.ResponseWriter, r *http.Request, c *quantumlock.Customer) {
+		var req request
+		if err := decode(r, &req); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		switch {
+		case req.LicenseKey == "" || len(req.LicenseKey) > 64:
+			s.writeError(w, r, quantumlock.Errorf(quantumlock.EINVALID, "license_key is required and must be at most 64 characters."))
+			return
+		case req.EndCustomerID == "" || utf8.RuneCountInString(req.EndCustomerID) > license.MaxEndCustomerID:
+			s.writeError(w, r, quantumlock.Errorf(quantumlock.EINVALID, "end_customer_id is required and must be 1-%d characters.", license.MaxEndCustomerID))
+			return
+		}
+		res, err := s.Licenses.Validate(r.Context(), c.ID, req.LicenseKey, req.EndCustomerID)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		resp := response{Valid: res.Valid(), Code: res.Code, EndCustomerID: req.EndCustomerID}
+		if res.License != nil && res.Code != license.CodeSignatureInvalid {
+			resp.QuantumVerified = res.License.QuantumVerified
+		}
+		if res.Valid() {
+			resp.Features = res.License.Features
+			exp := timeString(res.License.ValidUntil)
+			resp.ExpiresAt = &exp
+		} else {
+			resp.Message = &res.Message
+		}
+		if s.Metrics != nil {
+			s.Metrics.validations.WithLabelValues(res.Code).Inc()
+		}
+		encode(w, http.StatusOK, resp)
+	}
+}
+
+// handleLicenseList serves GET /api/v1/licenses.
+func (s *server) handleLicenseList() authedHandler {
+	type response struct {
+		Total    int64            `json:"total"`
+		Skip     int              `json:"skip"`
+		Limit    int              `json:"limit"`
+		Licenses []licenseSummary `json:"licenses"`
+	}
+	return func(w http.ResponseWriter, r *http.Request, c *quantumlock.Customer) {
+		q := r.URL.Query()
+		f := quantumlock.LicenseFilter{
+			CustomerID:    c.ID,
+			EndCustomerID: q.Get("end_customer_id"),
+			Status:        q.Get("status"),
+			Limit:         license.DefaultListLimit,
+		}
+		for _, p := range []struct {
+			name string
+			dst  *int
+		}{{"skip", &f.Skip}, {"limit", &f.Limit}} {
+			if v := q.Get(p.name); v != "" {
+				n, err := strconv.Atoi(v)
+				if err != nil {
+					s.writeError(w, r, quantumlock.Errorf(quantumlock.EINVALID, "%s must be an integer.", p.name))
+					return
+				}
+				*p.dst = n
+			}
+		}
+		ls, total, err := s.Licenses.List(r.Context(), f)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		resp := response{Total: total, Skip: f.Skip, Limit: f.Limit, Licenses: make([]licenseSummary, len(ls))}
+		now := s.now()
+		for i, l := range ls {
+			resp.Licenses[i] = licenseSummary{
+				LicenseKey:    l.Key,
+				EndCustomerID: l.EndCustomerID,
+				Features:      l.Features,
+				ValidUntil:    timeString(l.ValidUntil),
+				CreatedAt:     timeString(l.GeneratedAt),
+				Status:        l.Status(now),
+			}
+		}
+		encode(w, http.StatusOK, resp)
+	}
+}
+
+// handleLicenseGet serves GET /api/v1/licenses/{license_key}.
+func (s *server) handleLicenseGet() authedHandler {
+	return func(w http.ResponseWriter, r *http.Request, c *quantumlock.Customer) {
+		l, err := s.Licenses.Get(r.Context(), c.ID, r.PathValue("license_key"))
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		encode(w, http.StatusOK, s.recordOf(l))
+	}
+}
+
+// handleLicenseRevoke serves POST /api/v1/licenses/{license_key}/revoke.
+func (s *server) handleLicenseRevoke() authedHandler {
+	type request struct {
+		Reason string `json:"reason"`
+	}
+	return func(w http.ResponseWriter, r *http.Request, c *quantumlock.Customer) {
+		var req request
+		if err := decode(r, &req); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		l, err := s.Licenses.Revoke(r.Context(), c.ID, r.PathValue("license_key"), req.Reason)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		encode(w, http.StatusOK, s.recordOf(l))
+	}
+}

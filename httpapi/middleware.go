@@ -1,0 +1,176 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"time"
+
+	"github.com/quantumlock/quantumlock"
+)
+
+// requestInfo is what the outermost middleware learns about a request as
+// it passes down, for the access log and metrics.
+type requestInfo struct {
+	requestID  string
+	route      string
+	customerID string
+	errCode    string
+}
+
+type infoKey struct{}
+
+// infoFrom returns the request's info; the observe middleware always sets it.
+func infoFrom(r *http.Request) *requestInfo {
+	if i, ok := r.Context().Value(infoKey{}).(*requestInfo); ok {
+		return i
+	}
+	return &requestInfo{}
+}
+
+// saneRequestID reports whether a client's X-Request-ID can be echoed: short
+// and of characters that cannot break a log line or a header.
+func saneRequestID(id string) bool {
+	if len(id) == 0 || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == ':') {
+			return false
+		}
+	}
+	return true
+}
+
+// responseWriter records the status and size of a response.
+type responseWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int
+}
+
+func (w *responseWriter) WriteHeader(status int) {
+	if w.status == 0 {
+		w.status = status
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *responseWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += n
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// observe assigns the request id, and after the response writes one access
+// log line and records metrics. The line has method, route, status,
+// duration, request id and customer id; never headers, bodies or the raw
+// path, which may carry license keys.
+func (s *server) observe(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		info := &requestInfo{requestID: r.Header.Get("X-Request-ID")}
+		if !saneRequestID(info.requestID) {
+			info.requestID = s.newRequestID()
+		}
+		w.Header().Set("X-Request-ID", info.requestID)
+		rw := &responseWriter{ResponseWriter: w}
+		next.ServeHTTP(rw, r.WithContext(context.WithValue(r.Context(), infoKey{}, info)))
+
+		d := time.Since(start)
+		route := info.route
+		if route == "" {
+			route = "unmatched"
+		}
+		attrs := []slog.Attr{
+			slog.String("method", r.Method),
+			slog.String("route", route),
+			slog.Int("status", rw.status),
+			slog.Float64("duration_ms", float64(d.Microseconds())/1000),
+			slog.Int("bytes", rw.bytes),
+			slog.String("request_id", info.requestID),
+		}
+		if info.customerID != "" {
+			attrs = append(attrs, slog.String("customer_id", info.customerID))
+		}
+		if info.errCode != "" {
+			attrs = append(attrs, slog.String("code", info.errCode))
+		}
+		s.logger.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+		if s.Metrics != nil {
+			s.Metrics.observe(route, r.Method, rw.status, d)
+		}
+	})
+}
+
+// recoverer turns a panic into a logged stack and a 500 without internals.
+func (s *server) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			v := recover()
+			if v == nil {
+				return
+			}
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.logger.LogAttrs(r.Context(), slog.LevelError, "panic",
+				slog.String("request_id", infoFrom(r).requestID),
+				slog.String("panic", fmt.Sprint(v)),
+				slog.String("stack", string(debug.Stack())))
+			if rw, ok := w.(*responseWriter); !ok || rw.status == 0 {
+				s.writeError(w, r, errors.New("panic"))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// authedHandler is a handler that runs for an authenticated customer.
+type authedHandler func(w http.ResponseWriter, r *http.Request, c *quantumlock.Customer)
+
+// authed authenticates the X-API-Key, counts the request against the
+// customer's per-minute limit, sets the X-RateLimit-* headers, and runs h.
+func (s *server) authed(h authedHandler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := s.Accounts.Authenticate(r.Context(), r.Header.Get("X-API-Key"))
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		infoFrom(r).customerID = c.ID
+		limit := c.Limits().RequestsPerMinute
+		now := s.now()
+		d, err := s.Limiter.Allow(r.Context(), "rpm:"+c.ID, limit, now)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		hd := w.Header()
+		hd.Set("X-RateLimit-Limit", strconv.FormatInt(d.Limit, 10))
+		hd.Set("X-RateLimit-Remaining", strconv.FormatInt(d.Remaining, 10))
+		hd.Set("X-RateLimit-Reset", strconv.FormatInt(d.Reset.Unix(), 10))
+		if !d.Allowed {
+			hd.Set("Retry-After", strconv.FormatInt(retryAfter(now, d.Reset), 10))
+			s.writeError(w, r, quantumlock.Errorf(quantumlock.ERATELIMIT, "Rate limit exceeded (%d requests per minute).", limit))
+			return
+		}
+		h(w, r, c)
+	})
+}
+
+// retryAfter is the whole seconds from now until reset, at least 1.
+func retryAfter(now, reset time.Time) int64 {
+	return max(int64((reset.Sub(now)+time.Second-1)/time.Second), 1)
+}

@@ -1,0 +1,27 @@
+package httpapi
+
+import "net/http"
+
+// route is one entry of the API surface.
+type route struct {
+	Pattern string
+	Handler http.Handler
+}
+
+// routes is the whole API on one page. TestOpenAPICoversRoutes checks that
+// openapi.yaml describes every pattern here.
+func (s *server) routes() []route {
+	return []route{
+		{"GET /health", s.handleHealth()},
+		{"GET /openapi.yaml", handleOpenAPI()},
+
+		{"POST /api/v1/licenses/generate", s.authed(s.handleLicenseGenerate())},
+		{"POST /api/v1/licenses/validate", s.authed(s.handleLicenseValidate())},
+		{"GET /api/v1/licenses", s.authed(s.handleLicenseList())},
+		{"GET /api/v1/licenses/{license_key}", s.authed(s.handleLicenseGet())},
+		{"POST /api/v1/licenses/{license_key}/revoke", s.authed(s.handleLicenseRevoke())},
+
+		{"GET /api/v1/customers/me", s.authed(s.handleCustomerMe())},
+		{"GET /api/v1/customers/stats", s.authed(s.handleCustomerStats())},
+	}
+}
