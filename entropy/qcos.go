@@ -1,0 +1,345 @@
+package entropy
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// MaxFetch is the most bytes one request to the remote QRNG asks for: the
+// ANU QRNG JSON API's limit on length (SPEC §7).
+const MaxFetch = 1024
+
+// maxAnswer bounds the body read from the remote: 1024 numbers below 256
+// with separators fit in well under 8 KiB; anything much larger is not an
+// answer.
+const maxAnswer = 64 << 10
+
+// remote is the qcos_api source: a client of a remote QRNG speaking the ANU
+// QRNG JSON API, and the bounded pool of tested bytes a background fetcher
+// keeps filled so that draws never wait on the network.
+type remote struct {
+	base       *url.URL
+	shownURL   string // base without credentials or query, for status
+	apiKey     string
+	client     *http.Client
+	timeout    time.Duration
+	fetchSize  int
+	capacity   int
+	backoffMin time.Duration
+	backoffMax time.Duration
+	mon        *monitor
+	log        *slog.Logger
+	now        func() time.Time
+
+	need chan struct{} // wakes the fetcher when a draw took bytes
+
+	mu          sync.Mutex
+	buf         []byte        // tested bytes, each handed out once
+	ready       chan struct{} // closed and replaced whenever bytes arrive
+	running     bool
+	ok          bool          // the last request was answered
+	latency     time.Duration // of the last successful fetch
+	fetches     uint64
+	failures    uint64 // failed fetches
+	consecutive int
+	lastErr     string // why the last request failed
+	lastErrAt   time.Time
+}
+
+// fetchError is a failed fetch. Its text is safe to report: it never holds
+// the API key or the configured URL's query.
+type fetchError struct {
+	reason     string
+	retryAfter time.Duration // from a 429's Retry-After
+}
+
+func (e *fetchError) Error() string { return e.reason }
+
+// flexInt is the ANU answer's length, which some servers send as a number
+// and others as a string.
+type flexInt int
+
+func (f *flexInt) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		b = []byte(s)
+	}
+	n, err := strconv.Atoi(string(b))
+	if err != nil {
+		return fmt.Errorf("length %s is not an integer", b)
+	}
+	*f = flexInt(n)
+	return nil
+}
+
+// anuAnswer is the body of GET {url}?length=N&type=uint8.
+type anuAnswer struct {
+	Type    string   `json:"type"`
+	Length  *flexInt `json:"length"`
+	Data    []int    `json:"data"`
+	Success *bool    `json:"success"`
+}
+
+// parseAnswer returns the n bytes of an ANU answer, or why it is not one.
+func parseAnswer(body []byte, n int) ([]byte, error) {
+	var a anuAnswer
+	if err := json.Unmarshal(body, &a); err != nil {
+		return nil, fmt.Errorf("malformed answer: %v", err)
+	}
+	switch {
+	case a.Success == nil:
+		return nil, errors.New("answer has no success field")
+	case !*a.Success:
+		return nil, errors.New("answer reports success: false")
+	case a.Type != "uint8":
+		return nil, fmt.Errorf("answer type %q, want uint8", a.Type)
+	case a.Length == nil || int(*a.Length) != n:
+		return nil, fmt.Errorf("answer length does not match the %d bytes asked for", n)
+	case len(a.Data) != n:
+		return nil, fmt.Errorf("answer holds %d values, want %d", len(a.Data), n)
+	}
+	out := make([]byte, n)
+	for i, v := range a.Data {
+		if v < 0 || v > 255 {
+			return nil, fmt.Errorf("answer value %d is not a uint8", v)
+		}
+		out[i] = byte(v)
+	}
+	return out, nil
+}
+
+// fetch asks the remote for n bytes (1–MaxFetch) and returns them with the
+// request's latency. A server that does not answer within r.timeout, body
+// included, fails with a timeout: that is how a hung source is caught.
+func (r *remote) fetch(ctx context.Context, n int) ([]byte, time.Duration, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
+	u := *r.base
+	q := u.Query()
+	q.Set("length", strconv.Itoa(n))
+	q.Set("type", "uint8")
+	u.RawQuery = q.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, 0, &fetchError{reason: "cannot build request"}
+	}
+	if r.apiKey != "" {
+		req.Header.Set("x-api-key", r.apiKey)
+	}
+	req.Header.Set("Accept", "application/json")
+	start := time.Now()
+	resp, err := r.client.Do(req)
+	if err != nil {
+		return nil, 0, transportError(ctx, err, r.timeout)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
+	if err != nil {
+		return nil, 0, transportError(ctx, err, r.timeout)
+	}
+	latency := time.Since(start)
+	switch {
+	case resp.StatusCode == http.StatusForbidden:
+		return nil, 0, &fetchError{reason: "remote rejected the API key (HTTP 403)"}
+	case resp.StatusCode == http.StatusTooManyRequests:
+		return nil, 0, &fetchError{reason: "remote rate limit reached (HTTP 429)", retryAfter: retryAfter(resp.Header.Get("Retry-After"))}
+	case resp.StatusCode != http.StatusOK:
+		return nil, 0, &fetchError{reason: fmt.Sprintf("remote answered HTTP %d", resp.StatusCode)}
+	case len(body) > maxAnswer:
+		return nil, 0, &fetchError{reason: "answer larger than any valid one"}
+	}
+	b, err := parseAnswer(bytes.TrimSpace(body), n)
+	if err != nil {
+		return nil, 0, &fetchError{reason: err.Error()}
+	}
+	return b, latency, nil
+}
+
+// transportError describes a failed round trip without the URL that
+// net/http puts in its errors.
+func transportError(ctx context.Context, err error, timeout time.Duration) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return &fetchError{reason: fmt.Sprintf("no answer within %v (source stuck or too slow)", timeout)}
+	}
+	if ue := (*url.Error)(nil); errors.As(err, &ue) {
+		err = ue.Err
+	}
+	return &fetchError{reason: "request failed: " + err.Error()}
+}
+
+func retryAfter(v string) time.Duration {
+	if s, err := strconv.Atoi(v); err == nil && s > 0 {
+		return time.Duration(s) * time.Second
+	}
+	return 0
+}
+
+// run keeps the pool filled until ctx ends, backing off exponentially after
+// failures.
+func (r *remote) run(ctx context.Context) {
+	r.mu.Lock()
+	r.running = true
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		r.running = false
+		r.mu.Unlock()
+	}()
+	for ctx.Err() == nil {
+		r.mu.Lock()
+		room := r.capacity - len(r.buf)
+		r.mu.Unlock()
+		if room <= 0 {
+			select {
+			case <-ctx.Done():
+			case <-r.need:
+			}
+			continue
+		}
+		wait := r.fetchOnce(ctx, min(room, r.fetchSize))
+		if wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+			case <-t.C:
+			}
+			t.Stop()
+		}
+	}
+}
+
+// fetchOnce makes one request, tests and stores what it brings, and returns
+// how long to back off before the next (0 after a success).
+func (r *remote) fetchOnce(ctx context.Context, n int) time.Duration {
+	b, latency, err := r.fetch(ctx, n)
+	if ctx.Err() != nil {
+		return 0
+	}
+	var fail failure
+	usable := false
+	if err == nil {
+		usable, fail = r.mon.check(b)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.fetches++
+	switch {
+	case err != nil:
+		r.ok = false
+		r.failures++
+		r.consecutive++
+		r.lastErr, r.lastErrAt = err.Error(), r.now()
+		r.log.Warn("qcos_api fetch failed", "reason", r.lastErr, "consecutive", r.consecutive)
+	case fail != "":
+		// The source answered but its bytes failed a health test: whatever
+		// is pooled came from the same source, so none of it is used.
+		clear(r.buf)
+		r.buf = nil
+		r.ok, r.latency = true, latency
+		r.consecutive++
+		r.log.Warn("qcos_api failed a health test", "test", string(fail))
+	default:
+		r.ok, r.latency = true, latency
+		r.consecutive = 0
+		if usable {
+			r.buf = append(r.buf, b...)
+			close(r.ready)
+			r.ready = make(chan struct{})
+		}
+	}
+	if r.consecutive == 0 {
+		return 0
+	}
+	return r.backoff(err)
+}
+
+// backoff returns min·2^(k−1) for the k-th consecutive failure, capped at
+// max, at least a 429's Retry-After, with jitter over its upper half so
+// replicas sharing a QRNG spread out. r.mu is held.
+func (r *remote) backoff(err error) time.Duration {
+	d := r.backoffMax
+	if k := r.consecutive - 1; k < 30 {
+		d = min(r.backoffMin<<k, r.backoffMax)
+	}
+	var fe *fetchError
+	if errors.As(err, &fe) && fe.retryAfter > d {
+		d = min(fe.retryAfter, r.backoffMax)
+	}
+	if half := int64(d / 2); half > 0 {
+		d = time.Duration(half + rand.Int64N(half+1))
+	}
+	return d
+}
+
+// usable reports whether pooled bytes may be handed out. r.mu is held.
+func (r *remote) usable() bool {
+	return r.running && r.ok && r.mon.isHealthy()
+}
+
+// take removes n bytes from the pool, waiting at most wait for the fetcher
+// to bring them. It gives up at once on a source that is failing.
+func (r *remote) take(ctx context.Context, n int, wait time.Duration) ([]byte, bool) {
+	var timer <-chan time.Time
+	for {
+		r.mu.Lock()
+		if !r.usable() || n > r.capacity {
+			r.mu.Unlock()
+			return nil, false
+		}
+		if len(r.buf) >= n {
+			out := make([]byte, n)
+			copy(out, r.buf)
+			clear(r.buf[:n]) // a byte leaves the pool once
+			r.buf = r.buf[n:]
+			r.mu.Unlock()
+			r.wake()
+			return out, true
+		}
+		ready := r.ready
+		r.mu.Unlock()
+		r.wake()
+		if wait <= 0 {
+			return nil, false
+		}
+		if timer == nil {
+			t := time.NewTimer(wait)
+			defer t.Stop()
+			timer = t.C
+		}
+		select {
+		case <-ready:
+		case <-timer:
+			return nil, false
+		case <-ctx.Done():
+			return nil, false
+		}
+	}
+}
+
+func (r *remote) wake() {
+	select {
+	case r.need <- struct{}{}:
+	default:
+	}
+}
+
+// redactURL shows scheme, host and path only: a key placed in the query
+// or user info never reaches a status report.
+func redactURL(u *url.URL) string {
+	v := url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}
+	return v.String()
+}
