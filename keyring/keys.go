@@ -1,0 +1,351 @@
+package keyring
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/base64"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/cloudflare/circl/sign/mldsa/mldsa65"
+	"github.com/quantumlock/quantumlock"
+)
+
+// keyAlg describes one key algorithm.
+type keyAlg struct {
+	purpose  string
+	seedSize int // bytes drawn from the Randomness; 0 for RSA
+	rsaBits  int // modulus size for RSA keys
+}
+
+var keyAlgs = map[string]keyAlg{
+	AES256GCM:        {quantumlock.PurposeEncryption, KeySize, 0},
+	ChaCha20Poly1305: {quantumlock.PurposeEncryption, KeySize, 0},
+	Ed25519:          {quantumlock.PurposeSigning, ed25519.SeedSize, 0},
+	MLDSA65:          {quantumlock.PurposeSigning, mldsa65.SeedSize, 0},
+	Ed25519MLDSA65:   {quantumlock.PurposeSigning, ed25519.SeedSize + mldsa65.SeedSize, 0},
+	RSA2048:          {quantumlock.PurposeSigning, 0, 2048},
+	RSA3072:          {quantumlock.PurposeSigning, 0, 3072},
+	RSA4096:          {quantumlock.PurposeSigning, 0, 4096},
+}
+
+// KeyAlgorithms lists the key algorithms CreateKey accepts.
+var KeyAlgorithms = []string{AES256GCM, ChaCha20Poly1305, Ed25519, MLDSA65, Ed25519MLDSA65, RSA2048, RSA3072, RSA4096}
+
+// CreateKeyRequest asks for a new managed key.
+type CreateKeyRequest struct {
+	Algorithm  string `json:"algorithm"`  // one of KeyAlgorithms; empty means AES-256-GCM
+	Exportable bool   `json:"exportable"` // whether the material may ever leave the service
+	Label      string `json:"label"`      // free text, at most MaxLabelLength bytes
+}
+
+// KeyInfo describes a managed key. It never carries material except in Key,
+// which only CreateKey, RotateKey and ExportKey fill, and only for
+// exportable keys.
+type KeyInfo struct {
+	KeyID          string           `json:"key_id"`
+	Algorithm      string           `json:"algorithm"`
+	Purpose        string           `json:"purpose"` // "encryption" or "signing"
+	Version        int              `json:"version"` // the latest, used by new operations
+	Exportable     bool             `json:"exportable"`
+	Label          string           `json:"label"`
+	CreatedAt      time.Time        `json:"created_at"`
+	PublicKey      string           `json:"public_key,omitempty"` // latest version's, PEM; empty for symmetric keys
+	Key            string           `json:"key,omitempty"`        // exported material, see docs/crypto.md; secret
+	QuantumSecured bool             `json:"quantum_secured"`      // latest version's material came from verified quantum entropy
+	Versions       []KeyVersionInfo `json:"versions"`             // ascending
+}
+
+// KeyVersionInfo describes one version of a managed key.
+type KeyVersionInfo struct {
+	Version        int       `json:"version"`
+	CreatedAt      time.Time `json:"created_at"`
+	PublicKey      string    `json:"public_key,omitempty"`
+	QuantumSecured bool      `json:"quantum_secured"`
+}
+
+// CreateKey makes a new managed key for the customer, version 1, its
+// material drawn from the Randomness (RSA: see GenerateRSA) and sealed.
+// Errors: EINVALID (algorithm, label), EUNAVAILABLE (randomness), or an
+// internal store error.
+func (s *Service) CreateKey(ctx context.Context, customerID string, req CreateKeyRequest) (*KeyInfo, error) {
+	if err := checkCustomer(customerID); err != nil {
+		return nil, err
+	}
+	if req.Algorithm == "" {
+		req.Algorithm = DefaultKeyAlgorithm
+	}
+	if _, ok := keyAlgs[req.Algorithm]; !ok {
+		return nil, invalid("algorithm: unknown key algorithm %q; use one of %s.", req.Algorithm, strings.Join(KeyAlgorithms, ", "))
+	}
+	if len(req.Label) > MaxLabelLength || !utf8.ValidString(req.Label) {
+		return nil, invalid("label: must be valid UTF-8 of at most %d bytes.", MaxLabelLength)
+	}
+	k, material, err := s.createKey(ctx, customerID, req)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(material)
+	return s.info(k, material)
+}
+
+// createKey makes, seals and stores a new key and returns it with its
+// opened material, which the caller must clear.
+func (s *Service) createKey(ctx context.Context, customerID string, req CreateKeyRequest) (*quantumlock.Key, []byte, error) {
+	material, public, quantum, err := s.newMaterial(ctx, req.Algorithm)
+	if err != nil {
+		return nil, nil, err
+	}
+	for attempt := 0; ; attempt++ {
+		id, err := quantumlock.NewID(ctx, s.rand, "key_", 12)
+		if err != nil {
+			clear(material)
+			return nil, nil, err
+		}
+		now := s.now().UTC()
+		sealed, err := s.seal(ctx, scope{kindKey, customerID, id, 1}, material, quantum)
+		if err != nil {
+			clear(material)
+			return nil, nil, err
+		}
+		k := &quantumlock.Key{
+			ID:         id,
+			CustomerID: customerID,
+			Algorithm:  req.Algorithm,
+			Purpose:    keyAlgs[req.Algorithm].purpose,
+			Exportable: req.Exportable,
+			Label:      req.Label,
+			CreatedAt:  now,
+			Versions:   []quantumlock.KeyVersion{{Version: 1, Sealed: sealed, PublicKey: public, CreatedAt: now}},
+		}
+		err = s.keys.CreateKey(ctx, k)
+		if err == nil {
+			return k, material, nil
+		}
+		if quantumlock.ErrorCode(err) != quantumlock.ECONFLICT || attempt == 2 {
+			clear(material)
+			return nil, nil, err
+		}
+	}
+}
+
+// newMaterial makes fresh material for a key of algorithm alg: the seed or
+// symmetric key drawn from the Randomness, or an RSA key in PKCS #8. It
+// returns the public part in keyring's stored encoding (see publicKey).
+func (s *Service) newMaterial(ctx context.Context, alg string) (material, public []byte, quantum bool, err error) {
+	a := keyAlgs[alg]
+	if a.rsaBits != 0 {
+		material, public, err = s.generateRSA(ctx, a.rsaBits)
+		return material, public, false, err
+	}
+	material, quantum, err = s.draw(ctx, a.seedSize)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	if a.purpose == quantumlock.PurposeSigning {
+		sk, err := newSigningKey(alg, material)
+		if err != nil {
+			return nil, nil, false, err
+		}
+		public = sk.public.raw
+	}
+	return material, public, quantum, nil
+}
+
+// Keys returns the customer's keys, oldest first.
+func (s *Service) Keys(ctx context.Context, customerID string) ([]*KeyInfo, error) {
+	if err := checkCustomer(customerID); err != nil {
+		return nil, err
+	}
+	ks, err := s.keys.Keys(ctx, customerID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*KeyInfo, 0, len(ks))
+	for _, k := range ks {
+		info, err := s.info(k, nil)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, info)
+	}
+	return out, nil
+}
+
+// Key returns one of the customer's keys. Errors: ENOTFOUND.
+func (s *Service) Key(ctx context.Context, customerID, keyID string) (*KeyInfo, error) {
+	k, err := s.key(ctx, customerID, keyID)
+	if err != nil {
+		return nil, err
+	}
+	return s.info(k, nil)
+}
+
+// RotateKey adds a new version with fresh material; new operations use it,
+// older versions still decrypt and verify. Errors: ENOTFOUND, ECONFLICT (a
+// concurrent rotation won; retry), EUNAVAILABLE (randomness).
+func (s *Service) RotateKey(ctx context.Context, customerID, keyID string) (*KeyInfo, error) {
+	k, err := s.key(ctx, customerID, keyID)
+	if err != nil {
+		return nil, err
+	}
+	material, public, quantum, err := s.newMaterial(ctx, k.Algorithm)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(material)
+	v := quantumlock.KeyVersion{Version: k.Latest().Version + 1, PublicKey: public, CreatedAt: s.now().UTC()}
+	v.Sealed, err = s.seal(ctx, scope{kindKey, customerID, k.ID, v.Version}, material, quantum)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.keys.AddKeyVersion(ctx, customerID, k.ID, v); err != nil {
+		switch quantumlock.ErrorCode(err) {
+		case quantumlock.ENOTFOUND:
+			return nil, errKeyNotFound()
+		case quantumlock.ECONFLICT:
+			return nil, quantumlock.Errorf(quantumlock.ECONFLICT, "Key was rotated concurrently; retry.")
+		}
+		return nil, err
+	}
+	k.Versions = append(k.Versions, v)
+	return s.info(k, material)
+}
+
+// DeleteKey removes the key and all its versions: data encrypted under it
+// can no longer be decrypted. Errors: ENOTFOUND.
+func (s *Service) DeleteKey(ctx context.Context, customerID, keyID string) error {
+	if err := checkCustomer(customerID); err != nil {
+		return err
+	}
+	if err := s.keys.DeleteKey(ctx, customerID, keyID); err != nil {
+		if quantumlock.ErrorCode(err) == quantumlock.ENOTFOUND {
+			return errKeyNotFound()
+		}
+		return err
+	}
+	return nil
+}
+
+// ExportKey returns the key with the material of the given version (0 means
+// the latest) in Key. Errors: ENOTFOUND (key or version), EFORBIDDEN (the
+// key was not created exportable), EMASTERKEY (ErrUnseal).
+func (s *Service) ExportKey(ctx context.Context, customerID, keyID string, version int) (*KeyInfo, error) {
+	k, err := s.key(ctx, customerID, keyID)
+	if err != nil {
+		return nil, err
+	}
+	if !k.Exportable {
+		return nil, quantumlock.Errorf(quantumlock.EFORBIDDEN, "Key is not exportable.")
+	}
+	v, ok := k.Latest(), true
+	if version != 0 {
+		v, ok = keyVersion(k, version)
+	}
+	if !ok {
+		return nil, quantumlock.Errorf(quantumlock.ENOTFOUND, "Key version not found.")
+	}
+	material, _, err := s.openVersion(k, v)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(material)
+	info, err := s.info(k, nil)
+	if err != nil {
+		return nil, err
+	}
+	info.Key, err = exportMaterial(k.Algorithm, material)
+	return info, err
+}
+
+// key loads the customer's key, mapping every miss to one ENOTFOUND.
+func (s *Service) key(ctx context.Context, customerID, keyID string) (*quantumlock.Key, error) {
+	if err := checkCustomer(customerID); err != nil {
+		return nil, err
+	}
+	if keyID == "" {
+		return nil, invalid("key_id: required.")
+	}
+	k, err := s.keys.Key(ctx, customerID, keyID)
+	if err != nil {
+		if quantumlock.ErrorCode(err) == quantumlock.ENOTFOUND {
+			return nil, errKeyNotFound()
+		}
+		return nil, err
+	}
+	if k.CustomerID != customerID || len(k.Versions) == 0 {
+		return nil, errKeyNotFound()
+	}
+	if _, ok := keyAlgs[k.Algorithm]; !ok {
+		return nil, fmt.Errorf("keyring: key %s has unknown algorithm %q", k.ID, k.Algorithm)
+	}
+	return k, nil
+}
+
+func keyVersion(k *quantumlock.Key, version int) (quantumlock.KeyVersion, bool) {
+	for _, v := range k.Versions {
+		if v.Version == version {
+			return v, true
+		}
+	}
+	return quantumlock.KeyVersion{}, false
+}
+
+// openVersion opens one version's material; the caller must clear it.
+func (s *Service) openVersion(k *quantumlock.Key, v quantumlock.KeyVersion) ([]byte, bool, error) {
+	m, quantum, err := s.open(scope{kindKey, k.CustomerID, k.ID, v.Version}, v.Sealed)
+	if err != nil {
+		return nil, false, fmt.Errorf("keyring: open key %s version %d: %w", k.ID, v.Version, err)
+	}
+	return m, quantum, nil
+}
+
+// info describes k; with material (the latest version's) and an exportable
+// key it fills Key.
+func (s *Service) info(k *quantumlock.Key, material []byte) (*KeyInfo, error) {
+	info := &KeyInfo{
+		KeyID:      k.ID,
+		Algorithm:  k.Algorithm,
+		Purpose:    k.Purpose,
+		Version:    k.Latest().Version,
+		Exportable: k.Exportable,
+		Label:      k.Label,
+		CreatedAt:  k.CreatedAt,
+	}
+	for _, v := range k.Versions {
+		vi := KeyVersionInfo{Version: v.Version, CreatedAt: v.CreatedAt, QuantumSecured: sealedQuantum(v.Sealed)}
+		if len(v.PublicKey) > 0 {
+			pub, err := storedPublicKey(k.Algorithm, v.PublicKey)
+			if err != nil {
+				return nil, fmt.Errorf("keyring: key %s version %d: %w", k.ID, v.Version, err)
+			}
+			vi.PublicKey = pub.pem()
+		}
+		info.Versions = append(info.Versions, vi)
+	}
+	latest := info.Versions[len(info.Versions)-1]
+	info.PublicKey, info.QuantumSecured = latest.PublicKey, latest.QuantumSecured
+	if material != nil && k.Exportable {
+		var err error
+		if info.Key, err = exportMaterial(k.Algorithm, material); err != nil {
+			return nil, err
+		}
+	}
+	return info, nil
+}
+
+// exportMaterial encodes material for the Key field: base64 of the raw key
+// for ciphers, PEM PKCS #8 for signature keys (two blocks, Ed25519 first,
+// for the hybrid).
+func exportMaterial(alg string, material []byte) (string, error) {
+	if keyAlgs[alg].purpose == quantumlock.PurposeEncryption {
+		return base64.StdEncoding.EncodeToString(material), nil
+	}
+	sk, err := newSigningKey(alg, material)
+	if err != nil {
+		return "", err
+	}
+	return sk.privatePEM()
+}

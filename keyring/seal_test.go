@@ -1,0 +1,85 @@
+package keyring
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/quantumlock/quantumlock"
+	"github.com/quantumlock/quantumlock/masterkey"
+)
+
+func TestSeal(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t)
+	s, mk := f.svc, f.mk
+	sealOnly := func(t *testing.T, mk *masterkey.Key) *Service { return f.service(t, f.db, mk) }
+	sc := scope{kindKey, custA, "key_0123", 3}
+	material := []byte("thirty-two bytes of key material")
+
+	for _, quantum := range []bool{false, true} {
+		sealed, err := s.seal(ctx, sc, material, quantum)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(sealed, material) {
+			t.Fatal("sealed data contains the material")
+		}
+		got, q, err := s.open(sc, sealed)
+		if err != nil || !bytes.Equal(got, material) || q != quantum {
+			t.Fatalf("open = %q, %v, %v; want the material, %v", got, q, err, quantum)
+		}
+		if sealedQuantum(sealed) != quantum {
+			t.Errorf("sealedQuantum = %v, want %v", !quantum, quantum)
+		}
+		// A fresh Service with the same master key (a restart) opens it.
+		if got, _, err := sealOnly(t, mk).open(sc, sealed); err != nil || !bytes.Equal(got, material) {
+			t.Fatalf("after restart: %q, %v", got, err)
+		}
+	}
+
+	sealed, err := s.seal(ctx, sc, material, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fail := func(t *testing.T, s *Service, sc scope, sealed []byte) {
+		t.Helper()
+		got, _, err := s.open(sc, sealed)
+		if got != nil || !errors.Is(err, ErrUnseal) || quantumlock.ErrorCode(err) != quantumlock.EMASTERKEY {
+			t.Fatalf("open = %q, %v; want nil, ErrUnseal", got, err)
+		}
+	}
+	t.Run("ErrWrongMasterKey", func(t *testing.T) {
+		t.Parallel()
+		fail(t, sealOnly(t, masterkey.Generate()), sc, sealed)
+	})
+	t.Run("ErrOtherOwner", func(t *testing.T) {
+		t.Parallel()
+		for _, other := range []scope{
+			{kindExchange, sc.customerID, sc.id, sc.version},
+			{sc.kind, custB, sc.id, sc.version},
+			{sc.kind, sc.customerID, "key_0124", sc.version},
+			{sc.kind, sc.customerID, sc.id, 2},
+		} {
+			fail(t, s, other, sealed)
+		}
+	})
+	t.Run("ErrFlippedBit", func(t *testing.T) {
+		t.Parallel()
+		for i := range sealed {
+			for _, bit := range []byte{0x01, 0x80} {
+				bad := bytes.Clone(sealed)
+				bad[i] ^= bit
+				fail(t, s, sc, bad)
+			}
+		}
+	})
+	t.Run("ErrTruncated", func(t *testing.T) {
+		t.Parallel()
+		for _, n := range []int{0, 1, sealOverhead - 1, len(sealed) - 1} {
+			fail(t, s, sc, sealed[:n])
+		}
+	})
+}
