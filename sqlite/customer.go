@@ -1,0 +1,189 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/quantumlock/quantumlock"
+)
+
+const customerColumns = `id, name, email, plan, licenses_per_month, requests_per_minute, created_at`
+
+func scanCustomer(row interface{ Scan(...any) error }) (*quantumlock.Customer, error) {
+	var (
+		c        quantumlock.Customer
+		lpm, rpm sql.NullInt64
+		created  int64
+	)
+	if err := row.Scan(&c.ID, &c.Name, &c.Email, &c.Plan, &lpm, &rpm, &created); err != nil {
+		return nil, err
+	}
+	c.LicensesPerMonth = fromNullInt64(lpm)
+	c.RequestsPerMinute = fromNullInt64(rpm)
+	c.CreatedAt = fromMicros(created)
+	return &c, nil
+}
+
+func customerNotFound() error {
+	return quantumlock.Errorf(quantumlock.ENOTFOUND, "Customer not found.")
+}
+
+// CreateCustomer inserts c. ECONFLICT if the id exists.
+func (db *DB) CreateCustomer(ctx context.Context, c *quantumlock.Customer) error {
+	_, err := db.w.ExecContext(ctx, `INSERT INTO customers (`+customerColumns+`) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)`,
+		c.ID, c.Name, c.Email, string(c.Plan), nullInt64(c.LicensesPerMonth), nullInt64(c.RequestsPerMinute), micros(c.CreatedAt))
+	if err != nil {
+		return insertError(err, "Customer", "Customer")
+	}
+	return nil
+}
+
+// Customer returns the customer with id, or ENOTFOUND.
+func (db *DB) Customer(ctx context.Context, id string) (*quantumlock.Customer, error) {
+	c, err := scanCustomer(db.r.QueryRowContext(ctx, `SELECT `+customerColumns+` FROM customers WHERE id = ?1`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, customerNotFound()
+	} else if err != nil {
+		return nil, fmt.Errorf("sqlite: customer: %w", err)
+	}
+	return c, nil
+}
+
+// Customers returns every customer, oldest first.
+func (db *DB) Customers(ctx context.Context) ([]*quantumlock.Customer, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT `+customerColumns+` FROM customers ORDER BY created_at, rowid`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: customers: %w", err)
+	}
+	defer rows.Close()
+	cs := []*quantumlock.Customer{}
+	for rows.Next() {
+		c, err := scanCustomer(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: customers: %w", err)
+		}
+		cs = append(cs, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: customers: %w", err)
+	}
+	return cs, nil
+}
+
+// UpdateCustomer applies upd to the customer with id and returns it, or
+// ENOTFOUND. One statement, so concurrent updates of different fields both
+// land.
+func (db *DB) UpdateCustomer(ctx context.Context, id string, upd quantumlock.CustomerUpdate) (*quantumlock.Customer, error) {
+	var plan any
+	if upd.Plan != nil {
+		plan = string(*upd.Plan)
+	}
+	c, err := scanCustomer(db.w.QueryRowContext(ctx, `UPDATE customers SET
+			plan = coalesce(?2, plan),
+			licenses_per_month = coalesce(?3, licenses_per_month),
+			requests_per_minute = coalesce(?4, requests_per_minute)
+		WHERE id = ?1 RETURNING `+customerColumns,
+		id, plan, nullInt64(upd.LicensesPerMonth), nullInt64(upd.RequestsPerMinute)))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, customerNotFound()
+	} else if err != nil {
+		return nil, fmt.Errorf("sqlite: update customer: %w", err)
+	}
+	return c, nil
+}
+
+const apiKeyColumns = `id, customer_id, hash, hint, created_at, revoked_at`
+
+func scanAPIKey(row interface{ Scan(...any) error }) (*quantumlock.APIKey, error) {
+	var (
+		k       quantumlock.APIKey
+		created int64
+		revoked sql.NullInt64
+	)
+	if err := row.Scan(&k.ID, &k.CustomerID, &k.Hash, &k.Hint, &created, &revoked); err != nil {
+		return nil, err
+	}
+	k.CreatedAt = fromMicros(created)
+	k.RevokedAt = fromNullMicros(revoked)
+	return &k, nil
+}
+
+func apiKeyNotFound() error {
+	return quantumlock.Errorf(quantumlock.ENOTFOUND, "API key not found.")
+}
+
+// CreateAPIKey inserts k. ENOTFOUND if its customer does not exist,
+// ECONFLICT if its id or hash exists.
+func (db *DB) CreateAPIKey(ctx context.Context, k *quantumlock.APIKey) error {
+	_, err := db.w.ExecContext(ctx, `INSERT INTO api_keys (`+apiKeyColumns+`) VALUES (?1, ?2, ?3, ?4, ?5, ?6)`,
+		k.ID, k.CustomerID, k.Hash, k.Hint, micros(k.CreatedAt), nullMicros(k.RevokedAt))
+	if err != nil {
+		return insertError(err, "API key", "Customer")
+	}
+	return nil
+}
+
+// APIKeyByHash returns the key whose hash is hash, revoked or not, or
+// ENOTFOUND. It runs on every authenticated request: one indexed lookup on
+// a prepared statement, and the hash is not read back.
+func (db *DB) APIKeyByHash(ctx context.Context, hash []byte) (*quantumlock.APIKey, error) {
+	var (
+		k       quantumlock.APIKey
+		created int64
+		revoked sql.NullInt64
+	)
+	err := db.apiKeyByHash.QueryRowContext(ctx, hash).Scan(&k.ID, &k.CustomerID, &k.Hint, &created, &revoked)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, apiKeyNotFound()
+	} else if err != nil {
+		return nil, fmt.Errorf("sqlite: api key by hash: %w", err)
+	}
+	k.Hash = append([]byte(nil), hash...)
+	k.CreatedAt = fromMicros(created)
+	k.RevokedAt = fromNullMicros(revoked)
+	return &k, nil
+}
+
+// APIKeys returns the customer's keys, oldest first.
+func (db *DB) APIKeys(ctx context.Context, customerID string) ([]*quantumlock.APIKey, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE customer_id = ?1 ORDER BY created_at, rowid`, customerID)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: api keys: %w", err)
+	}
+	defer rows.Close()
+	ks := []*quantumlock.APIKey{}
+	for rows.Next() {
+		k, err := scanAPIKey(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: api keys: %w", err)
+		}
+		ks = append(ks, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: api keys: %w", err)
+	}
+	return ks, nil
+}
+
+// RevokeAPIKey marks the key revoked at t unless it already is, and
+// returns it, or ENOTFOUND.
+func (db *DB) RevokeAPIKey(ctx context.Context, id string, t time.Time) (*quantumlock.APIKey, error) {
+	var k *quantumlock.APIKey
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL`, id, micros(t)); err != nil {
+			return fmt.Errorf("sqlite: revoke api key: %w", err)
+		}
+		var err error
+		k, err = scanAPIKey(tx.QueryRowContext(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE id = ?1`, id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return apiKeyNotFound()
+		} else if err != nil {
+			return fmt.Errorf("sqlite: revoke api key: %w", err)
+		}
+		return nil
+	})
+	return k, err
+}

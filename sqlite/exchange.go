@@ -1,0 +1,87 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/quantumlock/quantumlock"
+)
+
+const exchangeColumns = `id, customer_id, algorithm, key_bits, public_key, sealed, peer_public_key, created_at, expires_at`
+
+func exchangeNotFound() error {
+	return quantumlock.Errorf(quantumlock.ENOTFOUND, "Key exchange session not found.")
+}
+
+// CreateExchangeSession inserts s, ECONFLICT if its id or public key
+// exists. Sessions that expired before s was created are deleted in the same
+// transaction: Take never returns them, so nothing else would.
+func (db *DB) CreateExchangeSession(ctx context.Context, s *quantumlock.ExchangeSession) error {
+	return db.write(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM exchange_sessions WHERE expires_at <= ?1`, micros(s.CreatedAt)); err != nil {
+			return fmt.Errorf("sqlite: sweep exchange sessions: %w", err)
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO exchange_sessions (`+exchangeColumns+`) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)`,
+			s.ID, s.CustomerID, s.Algorithm, s.KeyBits, s.PublicKey, s.Sealed, s.PeerPublicKey, micros(s.CreatedAt), micros(s.ExpiresAt))
+		if err != nil {
+			return insertError(err, "Key exchange session", "Customer")
+		}
+		return nil
+	})
+}
+
+// SetExchangePeer records peer on the unexpired, unanswered session whose
+// public key is publicKey and reports whether it did. One conditional
+// UPDATE: of concurrent answers exactly one lands.
+func (db *DB) SetExchangePeer(ctx context.Context, publicKey, peer []byte, now time.Time) (bool, error) {
+	if len(peer) == 0 {
+		return false, quantumlock.Errorf(quantumlock.EINVALID, "The peer public key is empty.")
+	}
+	res, err := db.w.ExecContext(ctx, `UPDATE exchange_sessions SET peer_public_key = ?2
+		WHERE public_key = ?1 AND peer_public_key IS NULL AND expires_at > ?3`, publicKey, peer, micros(now))
+	if err != nil {
+		return false, fmt.Errorf("sqlite: set exchange peer: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("sqlite: set exchange peer: %w", err)
+	}
+	return n == 1, nil
+}
+
+// TakeExchangeSession deletes and returns the customer's unexpired session
+// with id, or when id is empty the one whose recorded peer is peer, or
+// returns ENOTFOUND. DELETE … RETURNING makes the take a single statement:
+// of concurrent calls exactly one gets the row.
+func (db *DB) TakeExchangeSession(ctx context.Context, customerID, id string, peer []byte, now time.Time) (*quantumlock.ExchangeSession, error) {
+	var row *sql.Row
+	switch {
+	case id != "":
+		row = db.w.QueryRowContext(ctx, `DELETE FROM exchange_sessions
+			WHERE id = ?1 AND customer_id = ?2 AND expires_at > ?3 RETURNING `+exchangeColumns, id, customerID, micros(now))
+	case len(peer) > 0:
+		row = db.w.QueryRowContext(ctx, `DELETE FROM exchange_sessions WHERE id = (
+				SELECT id FROM exchange_sessions
+				WHERE customer_id = ?1 AND peer_public_key = ?2 AND expires_at > ?3
+				ORDER BY created_at LIMIT 1)
+			RETURNING `+exchangeColumns, customerID, peer, micros(now))
+	default:
+		return nil, exchangeNotFound()
+	}
+	var (
+		s                quantumlock.ExchangeSession
+		created, expires int64
+	)
+	err := row.Scan(&s.ID, &s.CustomerID, &s.Algorithm, &s.KeyBits, &s.PublicKey, &s.Sealed, &s.PeerPublicKey, &created, &expires)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, exchangeNotFound()
+	} else if err != nil {
+		return nil, fmt.Errorf("sqlite: take exchange session: %w", err)
+	}
+	s.CreatedAt = fromMicros(created)
+	s.ExpiresAt = fromMicros(expires)
+	return &s, nil
+}

@@ -1,0 +1,211 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/quantumlock/quantumlock"
+)
+
+const licenseColumns = `key, customer_id, end_customer_id, features, metadata, generated_at, valid_until,
+	signature, quantum_verified, fidelity, security_level, entropy_source, revoked_at, revocation_reason`
+
+const licenseInsertSQL = `INSERT INTO licenses (` + licenseColumns + `)
+	VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)`
+
+// usageBumpSQL counts one license in the period unless the limit (?3, 0 for
+// none) is already reached, in which case it changes nothing and returns no
+// row. A new period's row starts at 1, which any positive limit allows.
+const usageBumpSQL = `INSERT INTO license_usage (customer_id, period, count) VALUES (?1, ?2, 1)
+	ON CONFLICT (customer_id, period) DO UPDATE SET count = count + 1 WHERE ?3 <= 0 OR count < ?3
+	RETURNING count`
+
+func scanLicense(row interface{ Scan(...any) error }) (*quantumlock.License, error) {
+	var (
+		l               quantumlock.License
+		features        string
+		generated, till int64
+		fidelity        sql.NullFloat64
+		revoked         sql.NullInt64
+	)
+	err := row.Scan(&l.Key, &l.CustomerID, &l.EndCustomerID, &features, (*[]byte)(&l.Metadata), &generated, &till,
+		&l.Signature, &l.QuantumVerified, &fidelity, &l.SecurityLevel, &l.EntropySource, &revoked, &l.RevocationReason)
+	if err != nil {
+		return nil, err
+	}
+	if l.Features, err = decodeFeatures(features); err != nil {
+		return nil, fmt.Errorf("license %s: features: %w", l.Key, err)
+	}
+	l.GeneratedAt = fromMicros(generated)
+	l.ValidUntil = fromMicros(till)
+	if fidelity.Valid {
+		f := fidelity.Float64
+		l.Fidelity = &f
+	}
+	l.RevokedAt = fromNullMicros(revoked)
+	return &l, nil
+}
+
+// decodeFeatures skips the JSON decoder for the common empty cases.
+func decodeFeatures(s string) ([]string, error) {
+	switch s {
+	case "null":
+		return nil, nil
+	case "[]":
+		return []string{}, nil
+	}
+	var fs []string
+	err := json.Unmarshal([]byte(s), &fs)
+	return fs, err
+}
+
+func licenseNotFound() error {
+	return quantumlock.Errorf(quantumlock.ENOTFOUND, "License not found.")
+}
+
+// CreateLicense inserts l and counts it against q in one IMMEDIATE
+// transaction: the check, the count and the insert cannot interleave with
+// another writer's, in this process or another, so the quota is exact.
+func (db *DB) CreateLicense(ctx context.Context, l *quantumlock.License, q quantumlock.Quota) (int64, error) {
+	features, err := json.Marshal(l.Features)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: encode features: %w", err)
+	}
+	var fidelity any
+	if l.Fidelity != nil {
+		fidelity = *l.Fidelity
+	}
+	var metadata any
+	if l.Metadata != nil {
+		metadata = []byte(l.Metadata)
+	}
+	var used int64
+	err = db.write(ctx, func(tx *sql.Tx) error {
+		err := tx.StmtContext(ctx, db.usageBump).QueryRowContext(ctx, l.CustomerID, q.Period, q.Limit).Scan(&used)
+		if errors.Is(err, sql.ErrNoRows) {
+			return quantumlock.Errorf(quantumlock.ERATELIMIT, "Monthly limit reached (%d licenses).", q.Limit)
+		} else if err != nil {
+			return insertError(err, "License", "Customer")
+		}
+		_, err = tx.StmtContext(ctx, db.licenseInsert).ExecContext(ctx,
+			l.Key, l.CustomerID, l.EndCustomerID, string(features), metadata, micros(l.GeneratedAt), micros(l.ValidUntil),
+			l.Signature, l.QuantumVerified, fidelity, l.SecurityLevel, l.EntropySource, nullMicros(l.RevokedAt), l.RevocationReason)
+		if err != nil {
+			return insertError(err, "License", "Customer")
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return used, nil
+}
+
+// License returns the customer's license with key, or ENOTFOUND. It runs on
+// every validation: a prepared statement on the unique key index.
+func (db *DB) License(ctx context.Context, customerID, key string) (*quantumlock.License, error) {
+	l, err := scanLicense(db.licenseGet.QueryRowContext(ctx, key, customerID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, licenseNotFound()
+	} else if err != nil {
+		return nil, fmt.Errorf("sqlite: license: %w", err)
+	}
+	return l, nil
+}
+
+// Licenses returns one page of the filter's licenses, newest first, and the
+// total number matching, both from one snapshot. A Limit of 0 or less means
+// no limit; an unknown Status is EINVALID.
+func (db *DB) Licenses(ctx context.Context, f quantumlock.LicenseFilter) ([]*quantumlock.License, int64, error) {
+	var where strings.Builder
+	where.WriteString(` FROM licenses WHERE customer_id = ?1`)
+	args := []any{f.CustomerID}
+	if f.EndCustomerID != "" {
+		args = append(args, f.EndCustomerID)
+		fmt.Fprintf(&where, ` AND end_customer_id = ?%d`, len(args))
+	}
+	switch f.Status {
+	case "":
+	case quantumlock.StatusRevoked:
+		where.WriteString(` AND revoked_at IS NOT NULL`)
+	case quantumlock.StatusExpired:
+		args = append(args, micros(f.Now))
+		fmt.Fprintf(&where, ` AND revoked_at IS NULL AND valid_until <= ?%d`, len(args))
+	case quantumlock.StatusActive:
+		args = append(args, micros(f.Now))
+		fmt.Fprintf(&where, ` AND revoked_at IS NULL AND valid_until > ?%d`, len(args))
+	default:
+		return nil, 0, quantumlock.Errorf(quantumlock.EINVALID, "status must be one of active, expired, revoked.")
+	}
+	limit := int64(f.Limit)
+	if limit <= 0 {
+		limit = -1 // SQLite: no limit
+	}
+	page := []*quantumlock.License{}
+	var total int64
+	err := db.read(ctx, func(tx *sql.Tx) error {
+		if err := tx.QueryRowContext(ctx, `SELECT count(*)`+where.String(), args...).Scan(&total); err != nil {
+			return err
+		}
+		n := len(args)
+		rows, err := tx.QueryContext(ctx, fmt.Sprintf(`SELECT %s%s ORDER BY seq DESC LIMIT ?%d OFFSET ?%d`, licenseColumns, where.String(), n+1, n+2),
+			append(args, limit, max(f.Skip, 0))...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			l, err := scanLicense(rows)
+			if err != nil {
+				return err
+			}
+			page = append(page, l)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("sqlite: licenses: %w", err)
+	}
+	return page, total, nil
+}
+
+// RevokeLicense marks the customer's license revoked at t with reason,
+// unless it already is, and returns it, or ENOTFOUND.
+func (db *DB) RevokeLicense(ctx context.Context, customerID, key, reason string, t time.Time) (*quantumlock.License, error) {
+	var l *quantumlock.License
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE licenses SET revoked_at = ?3, revocation_reason = ?4
+			WHERE key = ?1 AND customer_id = ?2 AND revoked_at IS NULL`, key, customerID, micros(t), reason); err != nil {
+			return fmt.Errorf("sqlite: revoke license: %w", err)
+		}
+		var err error
+		l, err = scanLicense(tx.QueryRowContext(ctx, `SELECT `+licenseColumns+` FROM licenses WHERE key = ?1 AND customer_id = ?2`, key, customerID))
+		if errors.Is(err, sql.ErrNoRows) {
+			return licenseNotFound()
+		} else if err != nil {
+			return fmt.Errorf("sqlite: revoke license: %w", err)
+		}
+		return nil
+	})
+	return l, err
+}
+
+// LicenseStats returns the customer's counts for period and at now, from
+// one statement and therefore one snapshot.
+func (db *DB) LicenseStats(ctx context.Context, customerID, period string, now time.Time) (quantumlock.LicenseStats, error) {
+	var s quantumlock.LicenseStats
+	err := db.r.QueryRowContext(ctx, `SELECT
+			coalesce((SELECT count FROM license_usage WHERE customer_id = ?1 AND period = ?2), 0),
+			count(*),
+			coalesce(sum(revoked_at IS NULL AND valid_until > ?3), 0)
+		FROM licenses WHERE customer_id = ?1`, customerID, period, micros(now)).Scan(&s.IssuedInPeriod, &s.Total, &s.Active)
+	if err != nil {
+		return s, fmt.Errorf("sqlite: license stats: %w", err)
+	}
+	return s, nil
+}

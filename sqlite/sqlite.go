@@ -1,0 +1,251 @@
+// Package sqlite is QuantumLock's embedded store: quantumlock.Store on a
+// single SQLite file, through the pure-Go modernc.org/sqlite driver so the
+// binary needs no C toolchain.
+//
+// The file is opened twice: a writer pool of exactly one connection whose
+// transactions begin IMMEDIATE, so every read-check-write (the monthly
+// quota, key rotation) is serialised and never fails half-way with
+// SQLITE_BUSY on a lock upgrade; and a read-only pool that, thanks to WAL,
+// never waits for the writer. Other processes (the CLI while the server
+// runs) share the file; busy_timeout makes them queue instead of failing.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/quantumlock/quantumlock"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+var _ quantumlock.Store = (*DB)(nil)
+
+// BusyTimeout is how long a connection waits for another connection or
+// process to release a lock before failing with SQLITE_BUSY.
+const BusyTimeout = 5 * time.Second
+
+// DB is a quantumlock.Store backed by one SQLite file. It is safe for
+// concurrent use, also by several processes on the same file.
+type DB struct {
+	path string
+	w    *sql.DB // one connection, BEGIN IMMEDIATE
+	r    *sql.DB // query_only pool
+
+	// Prepared once: the hot paths run them on every request.
+	licenseGet    *sql.Stmt // read pool
+	apiKeyByHash  *sql.Stmt // read pool
+	usageBump     *sql.Stmt // writer
+	licenseInsert *sql.Stmt // writer
+
+	nonceSweep atomic.Int64 // unix nanoseconds of the last sweep of expired nonces
+}
+
+// Open opens (creating if needed) the database file at path, applies any
+// pending migrations and prepares the statements of the hot paths. path is
+// a file system path; ":memory:" and URI names are refused because the
+// writer and the readers must see the same file.
+func Open(ctx context.Context, path string) (_ *DB, err error) {
+	if path == "" || path == ":memory:" || strings.ContainsAny(path, "?#") || strings.HasPrefix(path, "file:") {
+		return nil, fmt.Errorf("sqlite: %q is not a plain file path", path)
+	}
+	db := &DB{path: path}
+	defer func() {
+		if err != nil {
+			db.Close()
+		}
+	}()
+
+	busy := fmt.Sprintf("_pragma=busy_timeout(%d)", BusyTimeout.Milliseconds())
+	// synchronous=NORMAL is durable against application crashes in WAL
+	// mode; only a power loss can drop the last commits, never corrupt.
+	db.w, err = sql.Open("sqlite", path+"?"+busy+
+		"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open writer: %w", err)
+	}
+	db.w.SetMaxOpenConns(1)
+	db.w.SetMaxIdleConns(1)
+	db.w.SetConnMaxLifetime(0)
+	db.w.SetConnMaxIdleTime(0)
+	// The writer connection sets WAL mode, which is persistent in the file,
+	// before any reader connects, and creates the file if it is new.
+	if err := db.w.PingContext(ctx); err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	if err := migrate(ctx, db.w); err != nil {
+		return nil, err
+	}
+
+	db.r, err = sql.Open("sqlite", path+"?"+busy+"&_pragma=query_only(ON)")
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open readers: %w", err)
+	}
+	readers := max(4, runtime.GOMAXPROCS(0))
+	db.r.SetMaxOpenConns(readers)
+	db.r.SetMaxIdleConns(readers)
+	db.r.SetConnMaxLifetime(0)
+	db.r.SetConnMaxIdleTime(0)
+	if err := db.r.PingContext(ctx); err != nil {
+		return nil, fmt.Errorf("sqlite: open %s for reading: %w", path, err)
+	}
+
+	for _, p := range []struct {
+		pool *sql.DB
+		dst  **sql.Stmt
+		q    string
+	}{
+		{db.r, &db.licenseGet, `SELECT ` + licenseColumns + ` FROM licenses WHERE key = ?1 AND customer_id = ?2`},
+		{db.r, &db.apiKeyByHash, `SELECT id, customer_id, hint, created_at, revoked_at FROM api_keys WHERE hash = ?1`},
+		{db.w, &db.usageBump, usageBumpSQL},
+		{db.w, &db.licenseInsert, licenseInsertSQL},
+	} {
+		if *p.dst, err = p.pool.PrepareContext(ctx, p.q); err != nil {
+			return nil, fmt.Errorf("sqlite: prepare: %w", err)
+		}
+	}
+	return db, nil
+}
+
+// Close closes the statements and both pools. In-flight calls finish first.
+func (db *DB) Close() error {
+	var errs []error
+	for _, s := range []*sql.Stmt{db.licenseGet, db.apiKeyByHash, db.usageBump, db.licenseInsert} {
+		if s != nil {
+			errs = append(errs, s.Close())
+		}
+	}
+	for _, p := range []*sql.DB{db.r, db.w} {
+		if p != nil {
+			errs = append(errs, p.Close())
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("sqlite: close: %w", err)
+	}
+	return nil
+}
+
+// Ping reports whether both pools answer.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.r.PingContext(ctx); err != nil {
+		return fmt.Errorf("sqlite: ping readers: %w", err)
+	}
+	if err := db.w.PingContext(ctx); err != nil {
+		return fmt.Errorf("sqlite: ping writer: %w", err)
+	}
+	return nil
+}
+
+// masterKeyMeta is the meta row that holds the master key's fingerprint.
+const masterKeyMeta = "master_key_fingerprint"
+
+// BindMasterKey records fingerprint on first use and returns EMASTERKEY
+// when a different one is recorded.
+func (db *DB) BindMasterKey(ctx context.Context, fingerprint string) error {
+	return db.write(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING`, masterKeyMeta, fingerprint); err != nil {
+			return fmt.Errorf("sqlite: bind master key: %w", err)
+		}
+		var bound string
+		if err := tx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = ?1`, masterKeyMeta).Scan(&bound); err != nil {
+			return fmt.Errorf("sqlite: read master key fingerprint: %w", err)
+		}
+		if bound != fingerprint {
+			return quantumlock.Errorf(quantumlock.EMASTERKEY, "The master key does not match the one this database was created with.")
+		}
+		return nil
+	})
+}
+
+// write runs fn in an IMMEDIATE transaction on the writer connection and
+// commits it if fn returns nil.
+func (db *DB) write(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: commit: %w", err)
+	}
+	return nil
+}
+
+// read runs fn in a read transaction so that its queries see one snapshot.
+func (db *DB) read(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("sqlite: begin read: %w", err)
+	}
+	defer tx.Rollback()
+	return fn(tx)
+}
+
+// constraint returns the extended result code of a constraint violation in
+// err's chain, or 0.
+func constraint(err error) int {
+	var e *sqlite.Error
+	if errors.As(err, &e) && e.Code()&0xff == sqlite3.SQLITE_CONSTRAINT {
+		return e.Code()
+	}
+	return 0
+}
+
+// insertError maps the constraint violations an INSERT can hit to domain
+// errors: a duplicate id or unique value is ECONFLICT, a missing parent row
+// (the customer, the key) is ENOTFOUND naming it.
+func insertError(err error, what, parent string) error {
+	switch constraint(err) {
+	case sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY, sqlite3.SQLITE_CONSTRAINT_UNIQUE:
+		return quantumlock.Errorf(quantumlock.ECONFLICT, "%s already exists.", what)
+	case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+		return quantumlock.Errorf(quantumlock.ENOTFOUND, "%s not found.", parent)
+	}
+	return fmt.Errorf("sqlite: insert %s: %w", strings.ToLower(what), err)
+}
+
+// Times are stored as unix microseconds: exact, ordered, and the precision
+// PostgreSQL keeps too.
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
+
+func nullMicros(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return t.UnixMicro()
+}
+
+func fromNullMicros(n sql.NullInt64) *time.Time {
+	if !n.Valid {
+		return nil
+	}
+	t := fromMicros(n.Int64)
+	return &t
+}
+
+func nullInt64(p *int64) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+func fromNullInt64(n sql.NullInt64) *int64 {
+	if !n.Valid {
+		return nil
+	}
+	v := n.Int64
+	return &v
+}

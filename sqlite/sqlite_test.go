@@ -1,0 +1,314 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/quantumlock/quantumlock"
+	"github.com/quantumlock/quantumlock/storetest"
+)
+
+// openTemp opens a store on a new file in t's temporary directory and
+// closes it when t ends.
+func openTemp(t testing.TB) (*DB, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "quantumlock.db")
+	db, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db, path
+}
+
+func TestStore(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, func(t *testing.T) quantumlock.Store {
+		db, err := Open(t.Context(), filepath.Join(t.TempDir(), "quantumlock.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return db // Run closes it
+	})
+}
+
+func TestOpen(t *testing.T) {
+	t.Parallel()
+	t.Run("Pragmas", func(t *testing.T) {
+		t.Parallel()
+		db, _ := openTemp(t)
+		for _, tc := range []struct {
+			pool         string
+			pragma, want string
+		}{
+			{"writer", "journal_mode", "wal"},
+			{"writer", "foreign_keys", "1"},
+			{"writer", "synchronous", "1"}, // NORMAL
+			{"writer", "busy_timeout", "5000"},
+			{"reader", "journal_mode", "wal"},
+			{"reader", "query_only", "1"},
+			{"reader", "busy_timeout", "5000"},
+		} {
+			p := db.w
+			if tc.pool == "reader" {
+				p = db.r
+			}
+			var got string
+			if err := p.QueryRowContext(t.Context(), "PRAGMA "+tc.pragma).Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			if got != tc.want {
+				t.Errorf("%s: PRAGMA %s = %s, want %s", tc.pool, tc.pragma, got, tc.want)
+			}
+		}
+	})
+	t.Run("ReadersCannotWrite", func(t *testing.T) {
+		t.Parallel()
+		db, _ := openTemp(t)
+		if _, err := db.r.ExecContext(t.Context(), `INSERT INTO meta (key, value) VALUES ('x', 'y')`); err == nil {
+			t.Error("a read connection wrote")
+		}
+	})
+	t.Run("ErrPath", func(t *testing.T) {
+		t.Parallel()
+		for _, path := range []string{
+			"", ":memory:", "file:x.db", "x.db?mode=ro",
+			filepath.Join(t.TempDir(), "missing", "dir", "x.db"),
+		} {
+			if db, err := Open(t.Context(), path); err == nil {
+				db.Close()
+				t.Errorf("Open(%q) succeeded", path)
+			}
+		}
+	})
+}
+
+func TestMigrations(t *testing.T) {
+	t.Parallel()
+	ms, err := migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, m := range ms {
+		if m.version != i+1 {
+			t.Fatalf("migration %s has version %d, want %d: versions must run 1, 2, 3… without gaps", m.name, m.version, i+1)
+		}
+	}
+
+	ctx := t.Context()
+	db, path := openTemp(t)
+	applied := func(db *DB) map[int]int64 {
+		t.Helper()
+		rows, err := db.r.QueryContext(ctx, `SELECT version, applied_at FROM schema_migrations`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		got := map[int]int64{}
+		for rows.Next() {
+			var v int
+			var at int64
+			if err := rows.Scan(&v, &at); err != nil {
+				t.Fatal(err)
+			}
+			got[v] = at
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	first := applied(db)
+	if len(first) != len(ms) {
+		t.Fatalf("schema_migrations has %d rows, want %d", len(first), len(ms))
+	}
+	for _, m := range ms {
+		if first[m.version] == 0 {
+			t.Errorf("migration %s not recorded", m.name)
+		}
+	}
+
+	t.Run("ReopenIsNoOp", func(t *testing.T) {
+		db.Close()
+		again, err := Open(ctx, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer again.Close()
+		second := applied(again)
+		if fmt.Sprint(second) != fmt.Sprint(first) {
+			t.Errorf("reopening changed schema_migrations from %v to %v", first, second)
+		}
+	})
+
+	t.Run("ErrNewerSchema", func(t *testing.T) {
+		db, path := openTemp(t)
+		if _, err := db.w.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?1, 0)`, len(ms)+1); err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
+		if db, err := Open(ctx, path); err == nil {
+			db.Close()
+			t.Error("Open accepted a database migrated by a newer binary")
+		}
+	})
+}
+
+func newCustomer(t testing.TB, db *DB, id string) *quantumlock.Customer {
+	t.Helper()
+	c := &quantumlock.Customer{ID: id, Name: "Vendor", Email: "vendor@example.com", Plan: quantumlock.PlanFree, CreatedAt: time.Now().UTC()}
+	if err := db.CreateCustomer(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func newLicense(customerID string, n int) *quantumlock.License {
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	return &quantumlock.License{
+		Key:           fmt.Sprintf("QLOCK-%04X-%04X-%04X", n>>32&0xffff, n>>16&0xffff, n&0xffff),
+		CustomerID:    customerID,
+		EndCustomerID: "end-customer",
+		Features:      []string{"pro"},
+		Metadata:      []byte(`{"seats":5}`),
+		GeneratedAt:   now,
+		ValidUntil:    now.Add(365 * 24 * time.Hour),
+		Signature:     fmt.Sprintf("%0128x", n),
+		SecurityLevel: quantumlock.SecurityCryptographic,
+		EntropySource: quantumlock.SourceCryptographic,
+	}
+}
+
+// TestRestart checks that what one process wrote is there for the next.
+func TestRestart(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	db, path := openTemp(t)
+	c := newCustomer(t, db, "cust_000000000001")
+	l := newLicense(c.ID, 1)
+	q := quantumlock.Quota{Period: "2026-03", Limit: 2}
+	if _, err := db.CreateLicense(ctx, l, q); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.BindMasterKey(ctx, "fp"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	db, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	got, err := db.License(ctx, c.ID, l.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Key != l.Key || !got.ValidUntil.Equal(l.ValidUntil) || string(got.Metadata) != string(l.Metadata) {
+		t.Errorf("after restart: %+v, want %+v", got, l)
+	}
+	if used, err := db.CreateLicense(ctx, newLicense(c.ID, 2), q); err != nil || used != 2 {
+		t.Errorf("after restart: CreateLicense = %d, %v; want 2, nil (the counter survives)", used, err)
+	}
+	if code := quantumlock.ErrorCode(db.BindMasterKey(ctx, "other")); code != quantumlock.EMASTERKEY {
+		t.Errorf("after restart: BindMasterKey(other) code %q, want %q", code, quantumlock.EMASTERKEY)
+	}
+}
+
+// TestTwoHandles stands for the CLI writing while the server writes: two
+// *DB on one file, each with its own writer connection, contend for the
+// write lock. busy_timeout must make them queue, and the quota must stay
+// exact across them.
+func TestTwoHandles(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	server, path := openTemp(t)
+	cli, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	c := newCustomer(t, server, "cust_000000000001")
+
+	const limit, perHandle = 30, 40
+	q := quantumlock.Quota{Period: "2026-03", Limit: limit}
+	var (
+		wg        sync.WaitGroup
+		mu        sync.Mutex
+		ok, quota int
+	)
+	for h, db := range []*DB{server, cli} {
+		for i := range perHandle {
+			wg.Go(func() {
+				_, err := db.CreateLicense(ctx, newLicense(c.ID, h*perHandle+i), q)
+				mu.Lock()
+				defer mu.Unlock()
+				switch quantumlock.ErrorCode(err) {
+				case "":
+					ok++
+				case quantumlock.ERATELIMIT:
+					quota++
+				default:
+					t.Errorf("handle %d: CreateLicense: %v", h, err)
+				}
+			})
+		}
+		// The CLI's other writes interleave with the server's licenses.
+		wg.Go(func() {
+			for i := range 10 {
+				k := &quantumlock.APIKey{ID: fmt.Sprintf("ak_%d_%d", h, i), CustomerID: c.ID, Hash: []byte(fmt.Sprintf("hash %d %d", h, i)), Hint: "ql_live_", CreatedAt: time.Now().UTC()}
+				if err := db.CreateAPIKey(ctx, k); err != nil {
+					t.Errorf("handle %d: CreateAPIKey: %v", h, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if ok != limit || quota != 2*perHandle-limit {
+		t.Errorf("%d licenses created and %d refused across two handles; want %d and %d", ok, quota, limit, 2*perHandle-limit)
+	}
+	for name, db := range map[string]*DB{"server": server, "cli": cli} {
+		stats, err := db.LicenseStats(ctx, c.ID, q.Period, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if stats.IssuedInPeriod != limit || stats.Total != limit {
+			t.Errorf("%s sees %+v, want %d issued and %d total", name, stats, limit, limit)
+		}
+		keys, err := db.APIKeys(ctx, c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(keys) != 20 {
+			t.Errorf("%s sees %d API keys, want 20", name, len(keys))
+		}
+	}
+}
+
+// TestTimePrecision checks that times keep their microseconds, come back in
+// UTC whatever zone they went in with, and that finer digits are dropped
+// rather than rounded.
+func TestTimePrecision(t *testing.T) {
+	t.Parallel()
+	db, _ := openTemp(t)
+	zone := time.FixedZone("UTC+5:30", 5*3600+1800)
+	in := time.Date(2026, 3, 14, 20, 39, 26, 535897999, zone)
+	c := &quantumlock.Customer{ID: "cust_000000000001", Name: "V", Email: "v@example.com", Plan: quantumlock.PlanFree, CreatedAt: in}
+	if err := db.CreateCustomer(t.Context(), c); err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.Customer(t.Context(), c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := time.Date(2026, 3, 14, 15, 9, 26, 535897000, time.UTC)
+	if !got.CreatedAt.Equal(want) || got.CreatedAt.Location() != time.UTC {
+		t.Errorf("CreatedAt = %v, want %v", got.CreatedAt, want)
+	}
+}
