@@ -25,3 +25,13 @@ func (s *server) routes() []route {
 		{"GET /api/v1/customers/stats", s.authed(s.handleCustomerStats())},
 	}
 }
+
+// RoutePatterns returns the pattern of every route, for tests that keep
+// openapi.yaml true.
+func RoutePatterns() []string {
+	var ps []string
+	for _, rt := range (&server{}).routes() {
+		ps = append(ps, rt.Pattern)
+	}
+	return ps
+}

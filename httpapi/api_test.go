@@ -1,0 +1,110 @@
+package httpapi_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/quantumlock/quantumlock"
+	"github.com/quantumlock/quantumlock/account"
+	"github.com/quantumlock/quantumlock/entropy"
+	"github.com/quantumlock/quantumlock/httpapi"
+	"github.com/quantumlock/quantumlock/internal/apitest"
+	"github.com/quantumlock/quantumlock/license"
+	"github.com/quantumlock/quantumlock/masterkey"
+	"github.com/quantumlock/quantumlock/ratelimit"
+	"github.com/quantumlock/quantumlock/sqlite"
+)
+
+// clock is a settable clock for tests.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Set(t time.Time) {
+	c.mu.Lock()
+	c.t = t
+	c.mu.Unlock()
+}
+
+func (c *clock) Add(d time.Duration) { c.Set(c.Now().Add(d)) }
+
+// testAPI is the API on a fresh SQLite store behind a loopback server.
+type testAPI struct {
+	URL      string
+	DBPath   string
+	DB       *sqlite.DB
+	Accounts *account.Service
+	Clock    *clock
+	Master   *masterkey.Key
+}
+
+func newTestAPI(t *testing.T) *testAPI {
+	t.Helper()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "api.db")
+	db, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	clk := &clock{t: time.Date(2026, 3, 15, 12, 0, 0, 0, time.UTC)}
+	mk := masterkey.Generate()
+	rnd := entropy.System{}
+	accounts := &account.Service{Customers: db, Keys: db, Rand: rnd, Now: clk.Now}
+	licenses := &license.Service{Store: db, Rand: rnd, Now: clk.Now,
+		Secret: func(id string) []byte { return mk.Derive("license-signing/v1", id, 64) }}
+	h := httpapi.NewServer(httpapi.Deps{
+		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Accounts: accounts, Licenses: licenses, Limiter: ratelimit.NewMemory(),
+		Store: db, Now: clk.Now, Metrics: httpapi.NewMetrics(),
+	})
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return &testAPI{URL: srv.URL, DBPath: path, DB: db, Accounts: accounts, Clock: clk, Master: mk}
+}
+
+// customer creates a customer and returns a client holding its API key.
+func (a *testAPI) customer(t *testing.T, plan quantumlock.Plan, lpm, rpm *int64) (*quantumlock.Customer, *apitest.Client) {
+	t.Helper()
+	c := &quantumlock.Customer{Name: "Vendor", Email: "ops@vendor.example", Plan: plan, LicensesPerMonth: lpm, RequestsPerMinute: rpm}
+	secret, err := a.Accounts.CreateCustomer(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, &apitest.Client{BaseURL: a.URL, APIKey: secret}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func wantStatus(t *testing.T, r *apitest.Response, status int, code string) {
+	t.Helper()
+	if r.Status != status {
+		t.Fatalf("status %d, want %d: %s", r.Status, status, r.Body)
+	}
+	if code != "" {
+		if got := r.JSON(t)["code"]; got != code {
+			t.Fatalf("code %v, want %s: %s", got, code, r.Body)
+		}
+	}
+}
+
+func generate(t *testing.T, c *apitest.Client, body any) map[string]any {
+	t.Helper()
+	r := c.Do(t, "POST", "/api/v1/licenses/generate", body)
+	wantStatus(t, r, http.StatusCreated, "")
+	return r.JSON(t)
+}

@@ -1,0 +1,393 @@
+package httpapi_test
+
+import (
+	"database/sql"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	_ "modernc.org/sqlite"
+
+	"github.com/quantumlock/quantumlock"
+	"github.com/quantumlock/quantumlock/internal/apitest"
+)
+
+var licenseKeyRE = regexp.MustCompile(`^QLOCK-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}$`)
+
+func TestLicenseGenerate(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t)
+	_, c := a.customer(t, quantumlock.PlanFree, nil, ptr(int64(1000)))
+
+	t.Run("OK", func(t *testing.T) {
+		r := c.Do(t, "POST", "/api/v1/licenses/generate", map[string]any{
+			"end_customer_id": "customer@company.com", "features": []string{"premium", "api_access"},
+			"valid_days": 30, "metadata": map[string]any{"company": "ACME Corp"},
+		})
+		wantStatus(t, r, http.StatusCreated, "")
+		l := r.JSON(t)
+		if !licenseKeyRE.MatchString(l["license_key"].(string)) {
+			t.Errorf("license_key %v", l["license_key"])
+		}
+		if sig := l["quantum_signature"].(string); len(sig) != 128 {
+			t.Errorf("signature length %d", len(sig))
+		}
+		gen, _ := time.Parse(time.RFC3339, l["generated_at"].(string))
+		until, _ := time.Parse(time.RFC3339, l["valid_until"].(string))
+		if !gen.Equal(a.Clock.Now()) || until.Sub(gen) != 30*24*time.Hour {
+			t.Errorf("generated_at %v valid_until %v", gen, until)
+		}
+		if l["quantum_verified"] != false || l["security_level"] != "CRYPTOGRAPHIC" {
+			t.Errorf("OS entropy reported as %v / %v", l["quantum_verified"], l["security_level"])
+		}
+		for _, h := range []string{"X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "X-Quota-Limit", "X-Quota-Remaining", "X-Quota-Reset"} {
+			if r.Header.Get(h) == "" {
+				t.Errorf("missing header %s", h)
+			}
+		}
+		if r.Header.Get("X-Quota-Limit") != "100" {
+			t.Errorf("X-Quota-Limit %s", r.Header.Get("X-Quota-Limit"))
+		}
+		wantReset := time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC).Unix()
+		if r.Header.Get("X-Quota-Reset") != fmt.Sprint(wantReset) {
+			t.Errorf("X-Quota-Reset %s, want %d", r.Header.Get("X-Quota-Reset"), wantReset)
+		}
+	})
+
+	t.Run("Defaults", func(t *testing.T) {
+		l := generate(t, c, map[string]any{"end_customer_id": "x"})
+		gen, _ := time.Parse(time.RFC3339, l["generated_at"].(string))
+		until, _ := time.Parse(time.RFC3339, l["valid_until"].(string))
+		if until.Sub(gen) != 365*24*time.Hour {
+			t.Errorf("default validity %v", until.Sub(gen))
+		}
+		if f, ok := l["features"].([]any); !ok || len(f) != 0 {
+			t.Errorf("features %v, want []", l["features"])
+		}
+	})
+
+	bad := []struct {
+		name, body, code, detail string
+		status                   int
+	}{
+		{"ErrMissingEndCustomer", `{}`, "INVALID_REQUEST", "end_customer_id", 400},
+		{"ErrEmptyBody", ``, "INVALID_REQUEST", "end_customer_id", 400},
+		{"ErrLongEndCustomer", `{"end_customer_id":"` + strings.Repeat("x", 257) + `"}`, "INVALID_REQUEST", "end_customer_id", 400},
+		{"ErrTooManyFeatures", `{"end_customer_id":"x","features":[` + strings.Repeat(`"f",`, 64) + `"f"]}`, "INVALID_REQUEST", "features", 400},
+		{"ErrEmptyFeature", `{"end_customer_id":"x","features":["a",""]}`, "INVALID_REQUEST", "features[1]", 400},
+		{"ErrLongFeature", `{"end_customer_id":"x","features":["` + strings.Repeat("f", 65) + `"]}`, "INVALID_REQUEST", "features[0]", 400},
+		{"ErrValidDaysZero", `{"end_customer_id":"x","valid_days":0}`, "INVALID_REQUEST", "valid_days", 400},
+		{"ErrValidDaysHigh", `{"end_customer_id":"x","valid_days":3651}`, "INVALID_REQUEST", "valid_days", 400},
+		{"ErrValidDaysType", `{"end_customer_id":"x","valid_days":"30"}`, "INVALID_REQUEST", "valid_days", 400},
+		{"ErrValidDaysFraction", `{"end_customer_id":"x","valid_days":1.5}`, "INVALID_REQUEST", "valid_days", 400},
+		{"ErrFeaturesType", `{"end_customer_id":"x","features":"premium"}`, "INVALID_REQUEST", "features", 400},
+		{"ErrMetadataArray", `{"end_customer_id":"x","metadata":[1]}`, "INVALID_REQUEST", "metadata", 400},
+		{"ErrMetadataLarge", `{"end_customer_id":"x","metadata":{"a":"` + strings.Repeat("m", 16<<10) + `"}}`, "INVALID_REQUEST", "metadata", 400},
+		{"ErrUnknownField", `{"end_customer_id":"x","colour":"red"}`, "INVALID_REQUEST", "colour", 400},
+		{"ErrTrailingData", `{"end_customer_id":"x"} {}`, "INVALID_REQUEST", "nothing after", 400},
+		{"ErrMalformed", `{"end_customer_id":`, "INVALID_REQUEST", "JSON", 400},
+		{"ErrNotObject", `["x"]`, "INVALID_REQUEST", "object", 400},
+		{"ErrTooLarge", `{"end_customer_id":"` + strings.Repeat("x", 1<<20) + `"}`, "PAYLOAD_TOO_LARGE", "bytes", 413},
+	}
+	for _, tc := range bad {
+		t.Run(tc.name, func(t *testing.T) {
+			r := c.Do(t, "POST", "/api/v1/licenses/generate", tc.body)
+			wantStatus(t, r, tc.status, tc.code)
+			if d := r.JSON(t)["detail"].(string); !strings.Contains(d, tc.detail) {
+				t.Errorf("detail %q does not name %q", d, tc.detail)
+			}
+		})
+	}
+
+	t.Run("ErrMediaType", func(t *testing.T) {
+		r := c.Do(t, "POST", "/api/v1/licenses/generate", `end_customer_id=x`, "Content-Type", "application/x-www-form-urlencoded")
+		wantStatus(t, r, http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE")
+	})
+	t.Run("ErrNoAPIKey", func(t *testing.T) {
+		r := c.Do(t, "POST", "/api/v1/licenses/generate", `{"end_customer_id":"x"}`, "X-API-Key", "")
+		wantStatus(t, r, http.StatusUnauthorized, "UNAUTHORIZED")
+	})
+	t.Run("ErrUnknownAPIKey", func(t *testing.T) {
+		r := c.Do(t, "POST", "/api/v1/licenses/generate", `{"end_customer_id":"x"}`, "X-API-Key", "ql_live_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")
+		wantStatus(t, r, http.StatusUnauthorized, "UNAUTHORIZED")
+	})
+	t.Run("BadRequestsWriteNothing", func(t *testing.T) {
+		r := c.Do(t, "GET", "/api/v1/licenses", nil)
+		var list struct{ Total int }
+		r.Decode(t, &list)
+		if list.Total != 2 {
+			t.Errorf("%d licenses stored, want the 2 good ones", list.Total)
+		}
+	})
+}
+
+func TestLicenseValidate(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t)
+	_, c := a.customer(t, quantumlock.PlanEnterprise, nil, nil)
+	_, other := a.customer(t, quantumlock.PlanEnterprise, nil, nil)
+
+	validate := func(t *testing.T, c *apitest.Client, key, end string) map[string]any {
+		t.Helper()
+		r := c.Do(t, "POST", "/api/v1/licenses/validate", map[string]any{"license_key": key, "end_customer_id": end})
+		wantStatus(t, r, http.StatusOK, "")
+		return r.JSON(t)
+	}
+	wantCode := func(t *testing.T, v map[string]any, code string) {
+		t.Helper()
+		if v["code"] != code || v["valid"] != (code == "VALID") {
+			t.Fatalf("code %v valid %v, want %s", v["code"], v["valid"], code)
+		}
+		if code != "VALID" && (v["features"] != nil || v["expires_at"] != nil || v["message"] == nil) {
+			t.Fatalf("invalid result must have null features and expires_at and a message: %v", v)
+		}
+	}
+
+	l := generate(t, c, map[string]any{"end_customer_id": "alice", "features": []string{"pro"}, "valid_days": 10})
+	key := l["license_key"].(string)
+
+	t.Run("Valid", func(t *testing.T) {
+		v := validate(t, c, key, "alice")
+		wantCode(t, v, "VALID")
+		if v["expires_at"] != l["valid_until"] || v["message"] != nil || v["end_customer_id"] != "alice" {
+			t.Errorf("valid result %v", v)
+		}
+	})
+	t.Run("ValidLowercaseKey", func(t *testing.T) {
+		wantCode(t, validate(t, c, strings.ToLower(key), "alice"), "VALID")
+	})
+	t.Run("NotFound", func(t *testing.T) {
+		wantCode(t, validate(t, c, "QLOCK-0000-0000-0000", "alice"), "NOT_FOUND")
+	})
+	t.Run("NotFoundMalformedKey", func(t *testing.T) {
+		wantCode(t, validate(t, c, "not-a-key", "alice"), "NOT_FOUND")
+	})
+	t.Run("NotFoundOtherTenant", func(t *testing.T) {
+		wantCode(t, validate(t, other, key, "alice"), "NOT_FOUND")
+	})
+	t.Run("CustomerMismatch", func(t *testing.T) {
+		wantCode(t, validate(t, c, key, "bob"), "CUSTOMER_MISMATCH")
+	})
+	t.Run("ErrMissingFields", func(t *testing.T) {
+		wantStatus(t, c.Do(t, "POST", "/api/v1/licenses/validate", `{"license_key":"`+key+`"}`), 400, "INVALID_REQUEST")
+		wantStatus(t, c.Do(t, "POST", "/api/v1/licenses/validate", `{"end_customer_id":"alice"}`), 400, "INVALID_REQUEST")
+		wantStatus(t, c.Do(t, "POST", "/api/v1/licenses/validate", `{"license_key":1,"end_customer_id":"alice"}`), 400, "INVALID_REQUEST")
+	})
+	t.Run("Expired", func(t *testing.T) {
+		l := generate(t, c, map[string]any{"end_customer_id": "carol", "valid_days": 1})
+		a.Clock.Add(24*time.Hour - time.Second)
+		wantCode(t, validate(t, c, l["license_key"].(string), "carol"), "VALID")
+		a.Clock.Add(time.Second)
+		v := validate(t, c, l["license_key"].(string), "carol")
+		wantCode(t, v, "EXPIRED")
+		if v["message"] != "License has expired." {
+			t.Errorf("message %v", v["message"])
+		}
+	})
+	t.Run("Revoked", func(t *testing.T) {
+		l := generate(t, c, map[string]any{"end_customer_id": "dave"})
+		wantStatus(t, c.Do(t, "POST", "/api/v1/licenses/"+l["license_key"].(string)+"/revoke", `{"reason":"refund"}`), 200, "")
+		wantCode(t, validate(t, c, l["license_key"].(string), "dave"), "REVOKED")
+	})
+	t.Run("SignatureInvalid", func(t *testing.T) {
+		l := generate(t, c, map[string]any{"end_customer_id": "erin", "features": []string{"basic"}})
+		k := l["license_key"].(string)
+		wantCode(t, validate(t, c, k, "erin"), "VALID")
+		// Someone with write access to the database grants a feature.
+		raw, err := sql.Open("sqlite", a.DBPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer raw.Close()
+		if _, err := raw.Exec(`UPDATE licenses SET features = '["basic","enterprise"]' WHERE key = ?`, k); err != nil {
+			t.Fatal(err)
+		}
+		wantCode(t, validate(t, c, k, "erin"), "SIGNATURE_INVALID")
+		if _, err := raw.Exec(`UPDATE licenses SET features = '["basic"]', valid_until = valid_until + 86400000000 WHERE key = ?`, k); err != nil {
+			t.Fatal(err)
+		}
+		wantCode(t, validate(t, c, k, "erin"), "SIGNATURE_INVALID")
+	})
+}
+
+func TestLicenseListGetRevoke(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t)
+	_, c := a.customer(t, quantumlock.PlanEnterprise, nil, nil)
+	_, other := a.customer(t, quantumlock.PlanEnterprise, nil, nil)
+
+	var keys []string
+	for i := range 7 {
+		end := "alice"
+		if i%2 == 1 {
+			end = "bob"
+		}
+		keys = append(keys, generate(t, c, map[string]any{"end_customer_id": end, "valid_days": 1 + i})["license_key"].(string))
+		a.Clock.Add(time.Second)
+	}
+	generate(t, other, map[string]any{"end_customer_id": "alice"})
+
+	list := func(t *testing.T, c *apitest.Client, query string) (total int, got []string) {
+		t.Helper()
+		r := c.Do(t, "GET", "/api/v1/licenses"+query, nil)
+		wantStatus(t, r, 200, "")
+		var body struct {
+			Total    int
+			Licenses []struct {
+				LicenseKey string `json:"license_key"`
+			}
+		}
+		r.Decode(t, &body)
+		for _, l := range body.Licenses {
+			got = append(got, l.LicenseKey)
+		}
+		return body.Total, got
+	}
+	rev := func(i int) []string { // keys newest first
+		var out []string
+		for j := len(keys) - 1; j >= 0; j-- {
+			out = append(out, keys[j])
+		}
+		return out[i:]
+	}
+
+	t.Run("NewestFirst", func(t *testing.T) {
+		total, got := list(t, c, "")
+		if total != 7 || strings.Join(got, ",") != strings.Join(rev(0), ",") {
+			t.Errorf("total %d, keys %v", total, got)
+		}
+	})
+	t.Run("SkipLimit", func(t *testing.T) {
+		total, got := list(t, c, "?skip=2&limit=3")
+		if total != 7 || strings.Join(got, ",") != strings.Join(rev(2)[:3], ",") {
+			t.Errorf("total %d, keys %v", total, got)
+		}
+	})
+	t.Run("EndCustomerFilter", func(t *testing.T) {
+		if total, _ := list(t, c, "?end_customer_id=bob"); total != 3 {
+			t.Errorf("bob has %d", total)
+		}
+	})
+	t.Run("StatusFilter", func(t *testing.T) {
+		c.Do(t, "POST", "/api/v1/licenses/"+keys[6]+"/revoke", nil)
+		a.Clock.Add(2*24*time.Hour + time.Hour) // keys[0] (1 day) and keys[1] (2 days) expire
+		for q, want := range map[string]int{"active": 4, "expired": 2, "revoked": 1} {
+			if total, _ := list(t, c, "?status="+q); total != want {
+				t.Errorf("status=%s: %d, want %d", q, total, want)
+			}
+		}
+	})
+	for _, q := range []string{"?skip=-1", "?limit=0", "?limit=1001", "?limit=ten", "?skip=1.5", "?status=lost"} {
+		t.Run("Err"+q, func(t *testing.T) {
+			wantStatus(t, c.Do(t, "GET", "/api/v1/licenses"+q, nil), 400, "INVALID_REQUEST")
+		})
+	}
+	t.Run("TenantIsolation", func(t *testing.T) {
+		if total, _ := list(t, other, ""); total != 1 {
+			t.Errorf("other customer sees %d licenses", total)
+		}
+		wantStatus(t, other.Do(t, "GET", "/api/v1/licenses/"+keys[3], nil), 404, "NOT_FOUND")
+		wantStatus(t, other.Do(t, "POST", "/api/v1/licenses/"+keys[3]+"/revoke", `{"reason":"x"}`), 404, "NOT_FOUND")
+		r := c.Do(t, "GET", "/api/v1/licenses/"+keys[3], nil)
+		if r.JSON(t)["status"] == "revoked" {
+			t.Error("another customer revoked the license")
+		}
+	})
+	t.Run("GetOne", func(t *testing.T) {
+		r := c.Do(t, "GET", "/api/v1/licenses/"+keys[2], nil)
+		wantStatus(t, r, 200, "")
+		l := r.JSON(t)
+		if l["license_key"] != keys[2] || l["end_customer_id"] != "alice" || l["revoked_at"] != nil || l["entropy_source"] != "cryptographic" {
+			t.Errorf("record %v", l)
+		}
+		wantStatus(t, c.Do(t, "GET", "/api/v1/licenses/QLOCK-0000-0000-0000", nil), 404, "NOT_FOUND")
+		wantStatus(t, c.Do(t, "GET", "/api/v1/licenses/whatever", nil), 404, "NOT_FOUND")
+	})
+	t.Run("RevokeIdempotent", func(t *testing.T) {
+		r1 := c.Do(t, "POST", "/api/v1/licenses/"+keys[4]+"/revoke", `{"reason":"chargeback"}`)
+		wantStatus(t, r1, 200, "")
+		a.Clock.Add(time.Minute)
+		r2 := c.Do(t, "POST", "/api/v1/licenses/"+keys[4]+"/revoke", `{"reason":"again"}`)
+		wantStatus(t, r2, 200, "")
+		l1, l2 := r1.JSON(t), r2.JSON(t)
+		if l1["status"] != "revoked" || l1["revoked_at"] != l2["revoked_at"] || l2["revocation_reason"] != "chargeback" {
+			t.Errorf("first %v, second %v", l1, l2)
+		}
+		wantStatus(t, c.Do(t, "POST", "/api/v1/licenses/"+keys[4]+"/revoke", `{"reason":1}`), 400, "INVALID_REQUEST")
+		wantStatus(t, c.Do(t, "POST", "/api/v1/licenses/"+keys[4]+"/revoke", `{"reason":"`+strings.Repeat("r", 1025)+`"}`), 400, "INVALID_REQUEST")
+	})
+}
+
+func TestQuota(t *testing.T) {
+	t.Parallel()
+
+	t.Run("ExactAndMonthRollover", func(t *testing.T) {
+		t.Parallel()
+		a := newTestAPI(t)
+		_, c := a.customer(t, quantumlock.PlanFree, ptr(int64(3)), ptr(int64(1000)))
+		for i := range 3 {
+			r := c.Do(t, "POST", "/api/v1/licenses/generate", `{"end_customer_id":"x"}`)
+			wantStatus(t, r, 201, "")
+			if got := r.Header.Get("X-Quota-Remaining"); got != fmt.Sprint(2-i) {
+				t.Errorf("X-Quota-Remaining %s after %d", got, i+1)
+			}
+		}
+		r := c.Do(t, "POST", "/api/v1/licenses/generate", `{"end_customer_id":"x"}`)
+		wantStatus(t, r, 429, "RATE_LIMIT_EXCEEDED")
+		if d := r.JSON(t)["detail"].(string); !strings.Contains(d, "Monthly limit") || r.Header.Get("X-Quota-Remaining") != "0" {
+			t.Errorf("detail %q remaining %q", d, r.Header.Get("X-Quota-Remaining"))
+		}
+		// Last second of March, then April.
+		a.Clock.Set(time.Date(2026, 3, 31, 23, 59, 59, 0, time.UTC))
+		wantStatus(t, c.Do(t, "POST", "/api/v1/licenses/generate", `{"end_customer_id":"x"}`), 429, "RATE_LIMIT_EXCEEDED")
+		a.Clock.Set(time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC))
+		wantStatus(t, c.Do(t, "POST", "/api/v1/licenses/generate", `{"end_customer_id":"x"}`), 201, "")
+		st := c.Do(t, "GET", "/api/v1/customers/stats", nil).JSON(t)
+		if st["licenses_generated_month"] != 1.0 || st["licenses_remaining_month"] != 2.0 || st["total_licenses_all_time"] != 4.0 {
+			t.Errorf("stats after rollover %v", st)
+		}
+	})
+
+	t.Run("Concurrent", func(t *testing.T) {
+		t.Parallel()
+		a := newTestAPI(t)
+		const limit, used, calls = 60, 20, 200
+		_, c := a.customer(t, quantumlock.PlanStartup, ptr(int64(limit)), ptr(int64(100000)))
+		for range used {
+			generate(t, c, `{"end_customer_id":"seed"}`)
+		}
+		var created, limited atomic.Int64
+		var wg sync.WaitGroup
+		for range calls {
+			wg.Go(func() {
+				r := c.Do(t, "POST", "/api/v1/licenses/generate", `{"end_customer_id":"burst"}`)
+				switch r.Status {
+				case 201:
+					created.Add(1)
+				case 429:
+					limited.Add(1)
+				default:
+					t.Errorf("status %d: %s", r.Status, r.Body)
+				}
+			})
+		}
+		wg.Wait()
+		if created.Load() != limit-used || limited.Load() != calls-(limit-used) {
+			t.Fatalf("%d created, %d limited; want exactly %d and %d", created.Load(), limited.Load(), limit-used, calls-(limit-used))
+		}
+		st := c.Do(t, "GET", "/api/v1/customers/stats", nil).JSON(t)
+		if st["licenses_generated_month"] != float64(limit) || st["licenses_remaining_month"] != 0.0 || st["total_licenses_all_time"] != float64(limit) {
+			t.Errorf("stats %v", st)
+		}
+		var list struct{ Total int }
+		c.Do(t, "GET", "/api/v1/licenses?limit=1", nil).Decode(t, &list)
+		if list.Total != limit {
+			t.Errorf("%d licenses stored, want %d", list.Total, limit)
+		}
+	})
+}

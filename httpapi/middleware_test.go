@@ -1,0 +1,112 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// syncBuffer is a log sink safe for concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func testServer(logs *syncBuffer) *server {
+	return &server{
+		logger: slog.New(slog.NewJSONHandler(logs, nil)),
+		now:    func() time.Time { return time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) },
+	}
+}
+
+func TestRecoverer(t *testing.T) {
+	t.Parallel()
+	var logs syncBuffer
+	s := testServer(&logs)
+	h := s.observe(s.recoverer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		infoFrom(r).route = "GET /boom"
+		panic("secret internal state 0xdeadbeef")
+	})))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/boom", nil))
+
+	if rec.Code != 500 {
+		t.Fatalf("status %d", rec.Code)
+	}
+	var body errorBody
+	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+		t.Fatal(err)
+	}
+	if body.Code != "INTERNAL_ERROR" || body.Detail != "Internal error." || body.RequestID == "" {
+		t.Errorf("body %+v", body)
+	}
+	if strings.Contains(rec.Body.String(), "deadbeef") {
+		t.Error("panic value leaked to the client")
+	}
+	if l := logs.String(); !strings.Contains(l, "deadbeef") || !strings.Contains(l, body.RequestID) {
+		t.Errorf("panic not logged with its request id: %s", l)
+	}
+}
+
+func TestAccessLogHasNoSecrets(t *testing.T) {
+	t.Parallel()
+	var logs syncBuffer
+	s := testServer(&logs)
+	h := s.observe(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		i := infoFrom(r)
+		i.route, i.customerID = "GET /api/v1/licenses/{license_key}", "cust_0123456789ab"
+		w.WriteHeader(204)
+	}))
+	req := httptest.NewRequest("GET", "/api/v1/licenses/QLOCK-AAAA-BBBB-CCCC?end_customer_id=alice", nil)
+	req.Header.Set("X-API-Key", "ql_live_supersecretsupersecretsupersecre")
+	h.ServeHTTP(httptest.NewRecorder(), req)
+
+	var line map[string]any
+	if err := json.Unmarshal([]byte(logs.String()), &line); err != nil {
+		t.Fatalf("not one JSON line: %v: %s", err, logs.String())
+	}
+	for k, want := range map[string]any{"method": "GET", "route": "GET /api/v1/licenses/{license_key}", "status": 204.0, "customer_id": "cust_0123456789ab"} {
+		if line[k] != want {
+			t.Errorf("%s = %v, want %v", k, line[k], want)
+		}
+	}
+	if line["request_id"] == nil || line["duration_ms"] == nil {
+		t.Errorf("line lacks request_id or duration: %v", line)
+	}
+	for _, secret := range []string{"supersecret", "QLOCK-AAAA", "alice"} {
+		if strings.Contains(logs.String(), secret) {
+			t.Errorf("access log contains %q", secret)
+		}
+	}
+}
+
+func TestRetryAfter(t *testing.T) {
+	t.Parallel()
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		now  time.Duration
+		want int64
+	}{{0, 60}, {59 * time.Second, 1}, {59*time.Second + 500*time.Millisecond, 1}, {60 * time.Second, 1}, {30*time.Second + time.Millisecond, 30}} {
+		if got := retryAfter(base.Add(tc.now), base.Add(time.Minute)); got != tc.want {
+			t.Errorf("retryAfter at +%v = %d, want %d", tc.now, got, tc.want)
+		}
+	}
+}

@@ -1,0 +1,184 @@
+package httpapi_test
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/quantumlock/quantumlock"
+	"github.com/quantumlock/quantumlock/internal/apitest"
+)
+
+func TestRateLimit(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t)
+	a.Clock.Set(time.Date(2026, 3, 15, 12, 0, 20, 0, time.UTC))
+	_, c := a.customer(t, quantumlock.PlanFree, nil, nil) // 10 per minute
+
+	for i := range 10 {
+		r := c.Do(t, "GET", "/api/v1/customers/me", nil)
+		wantStatus(t, r, 200, "")
+		if r.Header.Get("X-RateLimit-Limit") != "10" || r.Header.Get("X-RateLimit-Remaining") != strconv.Itoa(9-i) {
+			t.Fatalf("request %d: limit %s remaining %s", i+1, r.Header.Get("X-RateLimit-Limit"), r.Header.Get("X-RateLimit-Remaining"))
+		}
+	}
+	reset := time.Date(2026, 3, 15, 12, 1, 0, 0, time.UTC).Unix()
+	r := c.Do(t, "POST", "/api/v1/licenses/validate", `{"license_key":"QLOCK-0000-0000-0000","end_customer_id":"x"}`)
+	wantStatus(t, r, 429, "RATE_LIMIT_EXCEEDED")
+	if r.Header.Get("Retry-After") != "40" || r.Header.Get("X-RateLimit-Reset") != strconv.FormatInt(reset, 10) || r.Header.Get("X-RateLimit-Remaining") != "0" {
+		t.Errorf("429 headers: %v", r.Header)
+	}
+	if d := r.JSON(t)["detail"].(string); !strings.Contains(d, "per minute") {
+		t.Errorf("detail %q does not say which limit", d)
+	}
+	a.Clock.Set(time.Unix(reset, 0).UTC())
+	wantStatus(t, c.Do(t, "GET", "/api/v1/customers/me", nil), 200, "")
+}
+
+func TestCustomers(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t)
+
+	t.Run("Me", func(t *testing.T) {
+		cust, c := a.customer(t, quantumlock.PlanBusiness, nil, nil)
+		m := c.Do(t, "GET", "/api/v1/customers/me", nil).JSON(t)
+		if m["id"] != cust.ID || m["plan"] != "business" || m["email"] != cust.Email || m["created_at"] != cust.CreatedAt.Format(time.RFC3339) {
+			t.Errorf("me %v", m)
+		}
+	})
+	t.Run("StatsLimited", func(t *testing.T) {
+		_, c := a.customer(t, quantumlock.PlanStartup, nil, nil)
+		generate(t, c, `{"end_customer_id":"a"}`)
+		l := generate(t, c, `{"end_customer_id":"b","valid_days":1}`)
+		r := generate(t, c, `{"end_customer_id":"c"}`)
+		c.Do(t, "POST", "/api/v1/licenses/"+r["license_key"].(string)+"/revoke", nil)
+		_ = l
+		a.Clock.Add(25 * time.Hour)
+		st := c.Do(t, "GET", "/api/v1/customers/stats", nil).JSON(t)
+		want := map[string]any{"plan": "startup", "licenses_generated_month": 3.0, "licenses_remaining_month": 9997.0,
+			"max_licenses_month": 10000.0, "total_licenses_all_time": 3.0, "active_licenses": 1.0}
+		for k, v := range want {
+			if st[k] != v {
+				t.Errorf("%s = %v, want %v", k, st[k], v)
+			}
+		}
+	})
+	t.Run("StatsUnlimited", func(t *testing.T) {
+		_, c := a.customer(t, quantumlock.PlanEnterprise, nil, nil)
+		r := c.Do(t, "POST", "/api/v1/licenses/generate", `{"end_customer_id":"a"}`)
+		if r.Header.Get("X-Quota-Limit") != "" {
+			t.Error("X-Quota headers on an unlimited plan")
+		}
+		st := c.Do(t, "GET", "/api/v1/customers/stats", nil).JSON(t)
+		if st["max_licenses_month"] != nil || st["licenses_remaining_month"] != nil || st["licenses_generated_month"] != 1.0 {
+			t.Errorf("unlimited stats %v", st)
+		}
+	})
+	t.Run("OverrideUnlimited", func(t *testing.T) {
+		_, c := a.customer(t, quantumlock.PlanFree, ptr(int64(0)), nil)
+		st := c.Do(t, "GET", "/api/v1/customers/stats", nil).JSON(t)
+		if st["max_licenses_month"] != nil || st["plan"] != "free" {
+			t.Errorf("free plan with unlimited override: %v", st)
+		}
+	})
+}
+
+func TestAPIKeys(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t)
+	cust, c1 := a.customer(t, quantumlock.PlanEnterprise, nil, nil)
+	ctx := context.Background()
+	k2, secret2, err := a.Accounts.CreateAPIKey(ctx, cust.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2 := &apitest.Client{BaseURL: a.URL, APIKey: secret2}
+	l := generate(t, c1, `{"end_customer_id":"x"}`)
+	// Both keys act as the same customer.
+	wantStatus(t, c2.Do(t, "GET", "/api/v1/licenses/"+l["license_key"].(string), nil), 200, "")
+
+	if _, err := a.DB.RevokeAPIKey(ctx, k2.ID, a.Clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, c2.Do(t, "GET", "/api/v1/customers/me", nil), 401, "UNAUTHORIZED")
+	wantStatus(t, c1.Do(t, "GET", "/api/v1/customers/me", nil), 200, "")
+
+	for name, key := range map[string]string{
+		"Truncated":   secret2[:len(secret2)-1],
+		"OtherPrefix": "sk_live_" + secret2[8:],
+		"Long":        strings.Repeat("ql_live_", 40),
+	} {
+		t.Run("Err"+name, func(t *testing.T) {
+			wantStatus(t, c1.Do(t, "GET", "/api/v1/customers/me", nil, "X-API-Key", key), 401, "UNAUTHORIZED")
+		})
+	}
+}
+
+func TestFallbacksAndHeaders(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t)
+	_, c := a.customer(t, quantumlock.PlanEnterprise, nil, nil)
+
+	t.Run("NotFound", func(t *testing.T) {
+		wantStatus(t, c.Do(t, "GET", "/api/v1/nothing", nil), 404, "NOT_FOUND")
+	})
+	t.Run("MethodNotAllowed", func(t *testing.T) {
+		r := c.Do(t, "DELETE", "/api/v1/customers/me", nil)
+		wantStatus(t, r, 405, "METHOD_NOT_ALLOWED")
+		if r.Header.Get("Allow") != "GET, HEAD" {
+			t.Errorf("Allow %q", r.Header.Get("Allow"))
+		}
+	})
+	t.Run("RequestIDEchoed", func(t *testing.T) {
+		r := c.Do(t, "GET", "/api/v1/customers/me", nil, "X-Request-ID", "trace-42.a:b")
+		if r.Header.Get("X-Request-ID") != "trace-42.a:b" {
+			t.Errorf("X-Request-ID %q", r.Header.Get("X-Request-ID"))
+		}
+	})
+	t.Run("RequestIDReplacedWhenInsane", func(t *testing.T) {
+		r := c.Do(t, "GET", "/api/v1/customers/me", nil, "X-Request-ID", "bad id\twith spaces")
+		if id := r.Header.Get("X-Request-ID"); id == "" || strings.ContainsAny(id, " \t") {
+			t.Errorf("X-Request-ID %q", id)
+		}
+		r = c.Do(t, "GET", "/api/v1/customers/me", nil, "X-Request-ID", strings.Repeat("a", 129))
+		if len(r.Header.Get("X-Request-ID")) > 128 {
+			t.Error("overlong request id echoed")
+		}
+	})
+	t.Run("RequestIDsUnique", func(t *testing.T) {
+		seen := map[string]bool{}
+		for range 20 {
+			id := c.Do(t, "GET", "/health", nil).Header.Get("X-Request-ID")
+			if seen[id] {
+				t.Fatalf("request id %q repeated", id)
+			}
+			seen[id] = true
+		}
+	})
+	t.Run("OpenAPI", func(t *testing.T) {
+		r := c.Do(t, "GET", "/openapi.yaml", nil, "X-API-Key", "")
+		if r.Status != 200 || !strings.HasPrefix(string(r.Body), "openapi: 3.1") {
+			t.Errorf("openapi.yaml: %d %.40s", r.Status, r.Body)
+		}
+	})
+	t.Run("Health", func(t *testing.T) {
+		r := c.Do(t, "GET", "/health", nil, "X-API-Key", "")
+		if h := r.JSON(t); r.Status != 200 || h["status"] != "ok" || h["store"] != "ok" {
+			t.Errorf("health %d %v", r.Status, h)
+		}
+	})
+}
+
+func TestHealthStoreDown(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t)
+	a.DB.Close()
+	c := &apitest.Client{BaseURL: a.URL}
+	r := c.Do(t, "GET", "/health", nil)
+	if h := r.JSON(t); r.Status != http.StatusServiceUnavailable || h["store"] != "unavailable" {
+		t.Errorf("health with a closed store: %d %v", r.Status, h)
+	}
+}

@@ -1,0 +1,185 @@
+// Package apitest drives the API over real HTTP in tests and checks every
+// response against openapi.yaml, so the description cannot drift from
+// what the server does.
+package apitest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/legacy"
+
+	"github.com/quantumlock/quantumlock/httpapi"
+)
+
+var (
+	loadOnce sync.Once
+	doc      *openapi3.T
+	router   routers.Router
+	loadErr  error
+)
+
+// Doc returns the parsed, validated openapi.yaml.
+func Doc(tb testing.TB) (*openapi3.T, routers.Router) {
+	tb.Helper()
+	loadOnce.Do(func() {
+		loader := openapi3.NewLoader()
+		doc, loadErr = loader.LoadFromData(httpapi.OpenAPI)
+		if loadErr != nil {
+			return
+		}
+		if loadErr = doc.Validate(loader.Context); loadErr != nil {
+			return
+		}
+		// Servers would pin routing to one host; tests run on random ports.
+		doc.Servers = nil
+		router, loadErr = legacy.NewRouter(doc)
+	})
+	if loadErr != nil {
+		tb.Fatalf("openapi.yaml: %v", loadErr)
+	}
+	return doc, router
+}
+
+// Client sends requests to a running server and checks each response
+// against openapi.yaml.
+type Client struct {
+	BaseURL string
+	APIKey  string
+	HTTP    *http.Client
+}
+
+// Response is a received response, its body read.
+type Response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// JSON decodes the body into a generic map (or fails the test).
+func (r *Response) JSON(tb testing.TB) map[string]any {
+	tb.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.Body, &m); err != nil {
+		tb.Fatalf("response body is not a JSON object: %v: %s", err, r.Body)
+	}
+	return m
+}
+
+// Decode decodes the body into v (or fails the test).
+func (r *Response) Decode(tb testing.TB, v any) {
+	tb.Helper()
+	if err := json.Unmarshal(r.Body, v); err != nil {
+		tb.Fatalf("decoding response: %v: %s", err, r.Body)
+	}
+}
+
+// Do sends method path with body (a string is sent as is, anything else
+// as JSON, nil as no body) and headers, checks the response against the
+// description, and returns it. It fails the test on transport errors and
+// on responses the description does not allow.
+func (c *Client) Do(tb testing.TB, method, path string, body any, headers ...string) *Response {
+	tb.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		rd = bytes.NewReader(j)
+	}
+	req, err := http.NewRequest(method, c.BaseURL+path, rd)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.APIKey != "" {
+		req.Header.Set("X-API-Key", c.APIKey)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		if headers[i+1] == "" {
+			req.Header.Del(headers[i])
+		} else {
+			req.Header.Set(headers[i], headers[i+1])
+		}
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		tb.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		tb.Fatalf("%s %s: reading body: %v", method, path, err)
+	}
+	r := &Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+	Check(tb, req, r)
+	return r
+}
+
+// Check fails the test unless the response is one the description allows
+// for req: a documented status, matching body schema, and for errors the
+// error body with the response's X-Request-ID.
+func Check(tb testing.TB, req *http.Request, r *Response) {
+	tb.Helper()
+	if r.Header.Get("X-Request-ID") == "" {
+		tb.Errorf("%s %s: no X-Request-ID", req.Method, req.URL.Path)
+	}
+	// Every error is the error body, except /health, whose 503 is the
+	// health body saying what is down.
+	if r.Status >= 400 && req.URL.Path != "/health" {
+		var e struct {
+			Detail, Code, Timestamp string
+			RequestID               string `json:"request_id"`
+		}
+		if err := json.Unmarshal(r.Body, &e); err != nil || e.Detail == "" || e.Code == "" || e.Timestamp == "" {
+			tb.Errorf("%s %s: %d without the error body: %s", req.Method, req.URL.Path, r.Status, r.Body)
+		} else if e.RequestID != r.Header.Get("X-Request-ID") {
+			tb.Errorf("%s %s: body request_id %q, header %q", req.Method, req.URL.Path, e.RequestID, r.Header.Get("X-Request-ID"))
+		}
+	}
+	_, rt := Doc(tb)
+	route, params, err := rt.FindRoute(req)
+	if err != nil {
+		// Unknown paths and methods are answered by the server's fallback
+		// (404/405 with the error body), which has no entry to check.
+		if r.Status != http.StatusNotFound && r.Status != http.StatusMethodNotAllowed {
+			tb.Errorf("%s %s: not in openapi.yaml (%v) but answered %d", req.Method, req.URL.Path, err, r.Status)
+		}
+		return
+	}
+	in := &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: &openapi3filter.RequestValidationInput{
+			Request: req, PathParams: params, Route: route,
+			Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc},
+		},
+		Status:  r.Status,
+		Header:  r.Header,
+		Body:    io.NopCloser(bytes.NewReader(r.Body)),
+		Options: &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true},
+	}
+	if err := openapi3filter.ValidateResponse(context.Background(), in); err != nil {
+		tb.Errorf("%s %s -> %d does not match openapi.yaml: %v\nbody: %s", req.Method, req.URL.Path, r.Status, err, r.Body)
+	}
+}
