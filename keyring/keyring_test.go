@@ -90,7 +90,7 @@ type fixture struct {
 type option func(*Config)
 
 func withRandomness(r quantumlock.Randomness) option { return func(c *Config) { c.Randomness = r } }
-func withRSAConcurrency(n int) option              { return func(c *Config) { c.RSAConcurrency = n } }
+func withRSAConcurrency(n int) option                { return func(c *Config) { c.RSAConcurrency = n } }
 
 // newFixture returns a Service on a fresh SQLite store.
 func newFixture(t testing.TB, opts ...option) *fixture {
