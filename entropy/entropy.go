@@ -38,7 +38,7 @@ import (
 // Defaults for the zero fields of a Config.
 const (
 	DefaultQubits         = 16
-	DefaultClaimedEntropy = 6.0
+	DefaultClaimedEntropy = 3.0
 	DefaultRequestTimeout = 5 * time.Second
 	DefaultPoolSize       = 16 << 10
 	DefaultDrawWait       = 100 * time.Millisecond
@@ -90,10 +90,13 @@ type Config struct {
 
 	// ClaimedEntropy is the min-entropy H, in bits per byte (0 < H ≤ 8),
 	// that the health tests hold every source to (SP 800-90B §4.4). The
-	// default, 6, makes the cutoffs RCT 5 and APT 25: a stuck or badly
-	// biased source fails within a few hundred bytes, while a sound one
-	// raises a false alarm about once per 2^32 bytes rather than every
-	// few megabytes as H = 8 would.
+	// default, 3, gives cutoffs RCT 8 and APT 103 of 512: a stuck source
+	// fails within 8 bytes and one whose commonest byte passes about a
+	// fifth of its output fails within a window, while a sound source
+	// raises a false alarm about once per 2^56 bytes, so an alarm means a
+	// fault. H = 8 would alarm on a perfect source every 2^32 bytes. The
+	// claim does not limit output strength: conditioning takes at least
+	// as many source bytes as it returns, plus 32 OS bytes.
 	ClaimedEntropy float64
 
 	// Logger receives health and fetch failures (default: discarded).
@@ -237,7 +240,8 @@ func (p *Pool) Start(ctx context.Context) error {
 	p.started = true
 	ctx, p.cancel = context.WithCancel(ctx)
 	if p.qcos != nil {
-		p.wg.Go(func() { p.qcos.run(ctx) })
+		run := p.qcos.start()
+		p.wg.Go(func() { run(ctx) })
 	}
 	p.wg.Go(func() {
 		for _, s := range []*localSource{p.crypto, p.sim} {

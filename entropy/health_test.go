@@ -73,7 +73,8 @@ func TestCutoffs(t *testing.T) {
 		{0.2, 101, 480},
 		{1, 21, 311},
 		{4, 6, 62},
-		{DefaultClaimedEntropy, 5, 25},
+		{6, 5, 25},
+		{DefaultClaimedEntropy, 8, 103},
 		{8, 4, 13},
 	} {
 		if got := RCTCutoff(tt.h); got != tt.rct {
@@ -87,7 +88,7 @@ func TestCutoffs(t *testing.T) {
 
 func TestRepetitionCount(t *testing.T) {
 	t.Parallel()
-	ht := newHealthTest(DefaultClaimedEntropy) // C = 5
+	ht := newHealthTest(6) // C = 5
 	run := []byte{9, 1, 1, 1, 1, 2}
 	if f := ht.feed(run); f != "" {
 		t.Fatalf("run of 4 failed: %s", f)
@@ -101,7 +102,7 @@ func TestRepetitionCount(t *testing.T) {
 	}
 	t.Run("AcrossCalls", func(t *testing.T) {
 		t.Parallel()
-		ht := newHealthTest(DefaultClaimedEntropy)
+		ht := newHealthTest(6)
 		for i, b := range []byte{7, 7, 7, 7} {
 			if f := ht.feed([]byte{b}); f != "" {
 				t.Fatalf("sample %d failed early", i)
@@ -115,7 +116,7 @@ func TestRepetitionCount(t *testing.T) {
 
 func TestAdaptiveProportion(t *testing.T) {
 	t.Parallel()
-	ht := newHealthTest(DefaultClaimedEntropy) // C = 25, W = 512
+	ht := newHealthTest(6) // C = 25, W = 512
 	// A window starting with 0xAA in which 0xAA recurs at every other
 	// sample, never in runs: the 25th occurrence must fail and the 24th
 	// must not.
@@ -132,7 +133,7 @@ func TestAdaptiveProportion(t *testing.T) {
 	t.Run("WindowEnds", func(t *testing.T) {
 		t.Parallel()
 		// 24 occurrences in one window and more in the next never add up.
-		ht := newHealthTest(DefaultClaimedEntropy)
+		ht := newHealthTest(6)
 		var w []byte
 		for i := range 24 {
 			w = append(w, 0xAA, byte(i+1))
@@ -148,10 +149,10 @@ func TestAdaptiveProportion(t *testing.T) {
 
 func TestRandomPasses(t *testing.T) {
 	t.Parallel()
-	// With C = 5 and 25, a uniform source fails with probability about
-	// 2^-32 per byte (RCT) and far less per window (APT): over 1 MiB, under
-	// 3e-4 even counting both; the cutoffs for H = 8 would fail this test
-	// about one run in 16.
+	// With the default cutoffs (8 and 103), a uniform source fails the RCT
+	// with probability 2^-56 per byte and the APT far less often: over
+	// 1 MiB, about 1.5e-11. The cutoffs for H = 8 (4 and 13) would fail
+	// this test about one run in 16.
 	ht := newHealthTest(DefaultClaimedEntropy)
 	b := make([]byte, 1<<20)
 	rand.Read(b)

@@ -188,12 +188,19 @@ func retryAfter(v string) time.Duration {
 	return 0
 }
 
-// run keeps the pool filled until ctx ends, backing off exponentially after
-// failures.
-func (r *remote) run(ctx context.Context) {
+// start marks the source running and returns the fetcher to run. Marking
+// it before the goroutine starts lets a Draw right after Start wait for the
+// first bytes instead of finding the source stopped.
+func (r *remote) start() func(context.Context) {
 	r.mu.Lock()
 	r.running = true
 	r.mu.Unlock()
+	return r.run
+}
+
+// run keeps the pool filled until ctx ends, backing off exponentially after
+// failures.
+func (r *remote) run(ctx context.Context) {
 	defer func() {
 		r.mu.Lock()
 		r.running = false
@@ -291,16 +298,18 @@ func (r *remote) usable() bool {
 }
 
 // take removes n bytes from the pool, waiting at most wait for the fetcher
-// to bring them. It gives up at once on a source that is failing.
+// to bring them, as it may while the source starts up. It gives up at once
+// on a source that is failing.
 func (r *remote) take(ctx context.Context, n int, wait time.Duration) ([]byte, bool) {
 	var timer <-chan time.Time
 	for {
 		r.mu.Lock()
-		if !r.usable() || n > r.capacity {
+		if !r.running || r.consecutive > 0 || n > r.capacity {
+			// Stopped, or failing: waiting would only stall the caller.
 			r.mu.Unlock()
 			return nil, false
 		}
-		if len(r.buf) >= n {
+		if r.usable() && len(r.buf) >= n {
 			out := make([]byte, n)
 			copy(out, r.buf)
 			clear(r.buf[:n]) // a byte leaves the pool once

@@ -1,0 +1,416 @@
+package entropy
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/quantumlock/quantumlock"
+)
+
+const testKey = "secret-test-key"
+
+// anuServer is a local QRNG speaking the ANU QRNG JSON API. Its answer
+// mode can change while it runs.
+type anuServer struct {
+	*httptest.Server
+	mode     atomic.Value // string
+	requests atomic.Int64
+	release  chan struct{} // unblocks stuck handlers at cleanup
+
+	mu     sync.Mutex
+	served []byte // every byte sent in a good answer, in order
+}
+
+func newANUServer(t *testing.T, mode string) *anuServer {
+	t.Helper()
+	s := &anuServer{release: make(chan struct{})}
+	s.mode.Store(mode)
+	s.Server = httptest.NewServer(http.HandlerFunc(s.handle))
+	t.Cleanup(func() {
+		close(s.release)
+		s.Close()
+	})
+	return s
+}
+
+func (s *anuServer) setMode(m string) { s.mode.Store(m) }
+
+func (s *anuServer) handle(w http.ResponseWriter, r *http.Request) {
+	s.requests.Add(1)
+	if r.Header.Get("x-api-key") != testKey {
+		http.Error(w, "bad key", http.StatusForbidden)
+		return
+	}
+	n, err := strconv.Atoi(r.URL.Query().Get("length"))
+	if err != nil || n < 1 || n > 1024 || r.URL.Query().Get("type") != "uint8" {
+		http.Error(w, "bad query", http.StatusBadRequest)
+		return
+	}
+	data := make([]int, n)
+	raw := make([]byte, n)
+	rand.Read(raw)
+	for i, b := range raw {
+		data[i] = int(b)
+	}
+	answer := map[string]any{"type": "uint8", "length": n, "data": data, "success": true}
+	switch s.mode.Load().(string) {
+	case "good":
+	case "slow":
+		time.Sleep(20 * time.Millisecond)
+	case "length-string":
+		answer["length"] = strconv.Itoa(n)
+	case "403":
+		http.Error(w, "forbidden", http.StatusForbidden)
+		return
+	case "429":
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "slow down", http.StatusTooManyRequests)
+		return
+	case "500":
+		http.Error(w, "oops", http.StatusInternalServerError)
+		return
+	case "malformed":
+		fmt.Fprint(w, `{"type":"uint8","length":`)
+		return
+	case "success-false":
+		answer = map[string]any{"success": false, "message": "quota exceeded"}
+	case "short":
+		answer["data"] = data[:n-1]
+	case "out-of-range":
+		data[0] = 256
+	case "zeros":
+		clear(data)
+	case "stuck":
+		select {
+		case <-r.Context().Done():
+		case <-s.release:
+		}
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(answer)
+	if m := s.mode.Load().(string); m == "good" || m == "slow" || m == "length-string" {
+		s.mu.Lock()
+		s.served = append(s.served, raw...)
+		s.mu.Unlock()
+	}
+}
+
+func testRemote(t *testing.T, url string, cfg Config) *remote {
+	t.Helper()
+	cfg.QRNGURL = url
+	if cfg.QRNGAPIKey == "" {
+		cfg.QRNGAPIKey = testKey
+	}
+	if cfg.ClaimedEntropy == 0 {
+		cfg.ClaimedEntropy = DefaultClaimedEntropy
+	}
+	cfg.Logger = nil
+	p := newPool(t, cfg)
+	return p.qcos
+}
+
+func TestFetch(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		mode, wantErr string
+	}{
+		{"good", ""},
+		{"slow", ""},
+		{"length-string", ""},
+		{"403", "403"},
+		{"429", "429"},
+		{"500", "HTTP 500"},
+		{"malformed", "malformed"},
+		{"success-false", "success: false"},
+		{"short", "values"},
+		{"out-of-range", "not a uint8"},
+		{"stuck", "no answer within"},
+	} {
+		t.Run(tt.mode, func(t *testing.T) {
+			t.Parallel()
+			srv := newANUServer(t, tt.mode)
+			r := testRemote(t, srv.URL+"/API/jsonI.php", Config{RequestTimeout: 200 * time.Millisecond})
+			b, latency, err := r.fetch(context.Background(), 100)
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("fetch: %v", err)
+				}
+				if len(b) != 100 || latency <= 0 {
+					t.Errorf("fetch returned %d bytes, latency %v", len(b), latency)
+				}
+				srv.mu.Lock()
+				defer srv.mu.Unlock()
+				if string(srv.served) != string(b) {
+					t.Error("fetched bytes differ from the bytes served")
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("fetch error %v, want one mentioning %q", err, tt.wantErr)
+			}
+			if strings.Contains(err.Error(), testKey) {
+				t.Errorf("error %q reveals the API key", err)
+			}
+		})
+	}
+	t.Run("WrongKey", func(t *testing.T) {
+		t.Parallel()
+		srv := newANUServer(t, "good")
+		r := testRemote(t, srv.URL, Config{QRNGAPIKey: "wrong"})
+		if _, _, err := r.fetch(context.Background(), 8); err == nil || !strings.Contains(err.Error(), "403") {
+			t.Errorf("fetch with a wrong key: %v", err)
+		}
+	})
+}
+
+func TestParseAnswer(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name, body string
+		ok         bool
+	}{
+		{"Number", `{"type":"uint8","length":3,"data":[0,128,255],"success":true}`, true},
+		{"String", `{"type":"uint8","length":"3","data":[1,2,3],"success":true}`, true},
+		{"ExtraFields", `{"type":"uint8","length":3,"data":[1,2,3],"success":true,"completed":true}`, true},
+		{"NoSuccess", `{"type":"uint8","length":3,"data":[1,2,3]}`, false},
+		{"Type", `{"type":"uint16","length":3,"data":[1,2,3],"success":true}`, false},
+		{"LengthMismatch", `{"type":"uint8","length":4,"data":[1,2,3],"success":true}`, false},
+		{"LengthWord", `{"type":"uint8","length":"three","data":[1,2,3],"success":true}`, false},
+		{"Negative", `{"type":"uint8","length":3,"data":[1,-2,3],"success":true}`, false},
+		{"Fraction", `{"type":"uint8","length":3,"data":[1,2.5,3],"success":true}`, false},
+		{"Null", `null`, false},
+		{"Array", `[1,2,3]`, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b, err := parseAnswer([]byte(tt.body), 3)
+			if (err == nil) != tt.ok || tt.ok && len(b) != 3 {
+				t.Errorf("parseAnswer = %v, %v; want ok %v", b, err, tt.ok)
+			}
+		})
+	}
+}
+
+func FuzzParseAnswer(f *testing.F) {
+	f.Add([]byte(`{"type":"uint8","length":"3","data":[1,2,3],"success":true}`), 3)
+	f.Add([]byte(`{"success":false}`), 1)
+	f.Fuzz(func(t *testing.T, body []byte, n int) {
+		if n < 0 || n > MaxFetch {
+			return
+		}
+		b, err := parseAnswer(body, n)
+		if err == nil && len(b) != n {
+			t.Errorf("accepted answer with %d bytes, asked %d", len(b), n)
+		}
+	})
+}
+
+func TestBackoff(t *testing.T) {
+	t.Parallel()
+	r := &remote{backoffMin: time.Second, backoffMax: time.Minute}
+	for _, tt := range []struct {
+		k        int
+		err      error
+		min, max time.Duration
+	}{
+		{1, nil, 500 * time.Millisecond, time.Second},
+		{3, nil, 2 * time.Second, 4 * time.Second},
+		{10, nil, 30 * time.Second, time.Minute},
+		{100, nil, 30 * time.Second, time.Minute},
+		{1, &fetchError{retryAfter: 10 * time.Second}, 5 * time.Second, 10 * time.Second},
+		{1, &fetchError{retryAfter: time.Hour}, 30 * time.Second, time.Minute},
+	} {
+		r.consecutive = tt.k
+		if d := r.backoff(tt.err); d < tt.min || d > tt.max {
+			t.Errorf("failure %d (%v): back-off %v, want %v–%v", tt.k, tt.err, d, tt.min, tt.max)
+		}
+	}
+}
+
+// TestPoolBytesUsedOnce fills the pool by hand and checks that draining
+// it returns the served bytes in order, each exactly once.
+func TestPoolBytesUsedOnce(t *testing.T) {
+	t.Parallel()
+	srv := newANUServer(t, "good")
+	r := testRemote(t, srv.URL, Config{FetchSize: 700, PoolSize: 4096})
+	r.running = true // as run does; no fetcher goroutine here
+	ctx := context.Background()
+	for r.capacity-len(r.buf) > 0 {
+		if d := r.fetchOnce(ctx, min(r.fetchSize, r.capacity-len(r.buf))); d != 0 {
+			t.Fatalf("fetch failed: %s", r.lastErr)
+		}
+	}
+	// The first StartupSamples bytes only served the start-up test.
+	var got []byte
+	for {
+		b, ok := r.take(ctx, 100, 0)
+		if !ok {
+			break
+		}
+		got = append(got, b...)
+	}
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	// The pool holds the last bytes served: got, then what is left.
+	want := srv.served[len(srv.served)-len(got)-len(r.buf):][:len(got)]
+	if len(got) < 2000 || string(got) != string(want) {
+		t.Fatalf("drained %d bytes; equal to the served tail: %v", len(got), string(got) == string(want))
+	}
+	if len(r.buf) >= 100 {
+		t.Errorf("%d bytes left although take stopped", len(r.buf))
+	}
+	if _, ok := r.take(ctx, 100, 0); ok {
+		t.Error("take succeeded on a drained pool")
+	}
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func remotePool(t *testing.T, srv *anuServer, cfg Config) *Pool {
+	t.Helper()
+	cfg.QRNGURL = srv.URL
+	cfg.QRNGAPIKey = testKey
+	cfg.Qubits = 4
+	if cfg.BackoffMin == 0 {
+		cfg.BackoffMin, cfg.BackoffMax = time.Millisecond, 5*time.Millisecond
+	}
+	if cfg.PoolSize == 0 {
+		cfg.PoolSize = 4096
+	}
+	p := newPool(t, cfg)
+	if err := p.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestRemoteDraw(t *testing.T) {
+	t.Parallel()
+	srv := newANUServer(t, "good")
+	p := remotePool(t, srv, Config{DrawWait: 20 * time.Second})
+	e, err := p.Draw(context.Background(), 64, quantumlock.SourceQCOSAPI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Source != quantumlock.SourceQCOSAPI || !e.QuantumVerified || e.Qubits != nil || len(e.Bytes) != 64 {
+		t.Errorf("qcos_api draw: %+v", e)
+	}
+	eventually(t, "a pooled draw with no source named", func() bool {
+		e, err := p.Draw(context.Background(), 32, "")
+		return err == nil && e.Source == quantumlock.SourceQCOSAPI && e.QuantumVerified
+	})
+	st := statusOf(t, p, quantumlock.SourceQCOSAPI)
+	if !st.Available || !st.Healthy || !st.Quantum || st.URL != srv.URL || st.LatencyMS == nil || st.Requests == 0 {
+		t.Errorf("qcos_api status: %+v", st)
+	}
+}
+
+func TestRemoteFailures(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []string{"403", "429", "500", "malformed", "success-false", "stuck"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			srv := newANUServer(t, mode)
+			p := remotePool(t, srv, Config{RequestTimeout: 50 * time.Millisecond, DrawWait: 10 * time.Millisecond})
+			eventually(t, "a failed request", func() bool {
+				return statusOf(t, p, quantumlock.SourceQCOSAPI).RequestFailures > 0
+			})
+			st := statusOf(t, p, quantumlock.SourceQCOSAPI)
+			if st.Available || st.LastError == "" || strings.Contains(st.LastError, testKey) {
+				t.Errorf("status after %s: %+v", mode, st)
+			}
+			_, err := p.Draw(context.Background(), 32, quantumlock.SourceQCOSAPI)
+			if quantumlock.ErrorCode(err) != quantumlock.EUNAVAILABLE {
+				t.Errorf("forced qcos_api: %v, want EUNAVAILABLE", err)
+			}
+			e, err := p.Draw(context.Background(), 32, "")
+			if err != nil || e.Source != quantumlock.SourceCryptographic || e.QuantumVerified {
+				t.Errorf("unnamed draw: %+v, %v; want cryptographic", e, err)
+			}
+		})
+	}
+}
+
+// TestRemoteRecovers turns a failing server good and waits for the source
+// to come back, after back-off, without a restart.
+func TestRemoteRecovers(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []string{"500", "zeros"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			srv := newANUServer(t, mode)
+			p := remotePool(t, srv, Config{DrawWait: 10 * time.Millisecond})
+			eventually(t, "a failure", func() bool {
+				st := statusOf(t, p, quantumlock.SourceQCOSAPI)
+				return st.RequestFailures > 0 || st.RCTFailures > 0
+			})
+			if mode == "zeros" {
+				st := statusOf(t, p, quantumlock.SourceQCOSAPI)
+				if st.Healthy || st.Available || st.PoolBytes != 0 {
+					t.Errorf("source failing its health tests reported %+v", st)
+				}
+			}
+			if _, err := p.Draw(context.Background(), 32, quantumlock.SourceQCOSAPI); err == nil {
+				t.Error("draw from a failing source succeeded")
+			}
+			srv.setMode("good")
+			eventually(t, "recovery", func() bool {
+				e, err := p.Draw(context.Background(), 32, quantumlock.SourceQCOSAPI)
+				return err == nil && e.QuantumVerified
+			})
+		})
+	}
+}
+
+// TestStuckServerClose checks that neither Draw nor Close hangs on a
+// server that never answers.
+func TestStuckServerClose(t *testing.T) {
+	t.Parallel()
+	srv := newANUServer(t, "stuck")
+	p := remotePool(t, srv, Config{RequestTimeout: time.Hour, DrawWait: 10 * time.Millisecond})
+	eventually(t, "the fetcher's request", func() bool { return srv.requests.Load() > 0 })
+	if _, err := p.Draw(context.Background(), 32, quantumlock.SourceQCOSAPI); quantumlock.ErrorCode(err) != quantumlock.EUNAVAILABLE {
+		t.Errorf("draw while the only request hangs: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := p.Draw(ctx, 32, quantumlock.SourceQCOSAPI); err == nil {
+		t.Error("draw with cancelled context succeeded")
+	}
+	p.Close() // must return although the request never ends by itself
+	if st := statusOf(t, p, quantumlock.SourceQCOSAPI); st.Available {
+		t.Errorf("closed pool reports qcos_api available: %+v", st)
+	}
+}
+
+func TestRedactedURL(t *testing.T) {
+	t.Parallel()
+	p := newPool(t, Config{QRNGURL: "https://user:pass@qrng.example/API/jsonI.php?key=hush", QRNGAPIKey: testKey})
+	st := statusOf(t, p, quantumlock.SourceQCOSAPI)
+	if st.URL != "https://qrng.example/API/jsonI.php" {
+		t.Errorf("status URL %q", st.URL)
+	}
+	if st.Available {
+		t.Error("qcos_api available before Start")
+	}
+}
