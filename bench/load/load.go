@@ -1,0 +1,189 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+)
+
+// requestTimeout bounds every single request of the harness.
+const requestTimeout = 30 * time.Second
+
+// newClient returns the one client every phase shares: keep-alive, at most
+// conns connections per host and all of them kept idle between requests,
+// so a phase runs on exactly conns long-lived connections.
+func newClient(conns int) *http.Client {
+	return &http.Client{
+		Timeout: requestTimeout,
+		Transport: &http.Transport{
+			DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			MaxIdleConns:        4 * conns,
+			MaxIdleConnsPerHost: conns,
+			MaxConnsPerHost:     conns,
+			IdleConnTimeout:     90 * time.Second,
+			DisableCompression:  true,
+			ForceAttemptHTTP2:   false,
+		},
+	}
+}
+
+// target is what one phase sends and how it recognises a good answer.
+type target struct {
+	name   string
+	url    string
+	apiKey string // "" for the ceiling
+	// body appends the next request body to buf; rng is the worker's own.
+	body func(rng *rand.Rand, buf []byte) []byte
+	// ok reports whether a response is the expected success.
+	ok func(status int, body []byte) bool
+}
+
+// phaseResult is one phase's measurement.
+type phaseResult struct {
+	Name       string
+	Requests   int // completed with the expected answer
+	Errors     int // transport errors and unexpected answers
+	FirstError string
+	Elapsed    time.Duration
+	RPS        float64
+	P50, P99   time.Duration
+	P999, Max  time.Duration
+}
+
+// runPhase warms t up for warmup, then measures it for duration with conns
+// workers, each on its own keep-alive connection, stopping early after
+// maxRequests requests in all. Requests in flight at the deadline finish
+// and count; elapsed runs to the last one's end.
+func runPhase(ctx context.Context, client *http.Client, t target, conns int, warmup, duration time.Duration, maxRequests int) (phaseResult, error) {
+	if warmup > 0 {
+		if _, err := drive(ctx, client, t, conns, warmup, maxRequests, false); err != nil {
+			return phaseResult{}, err
+		}
+	}
+	res, err := drive(ctx, client, t, conns, duration, maxRequests, true)
+	client.CloseIdleConnections()
+	return res, err
+}
+
+// workerResult is what one worker saw.
+type workerResult struct {
+	lat      []time.Duration
+	errors   int
+	firstErr string
+	end      time.Time
+}
+
+func drive(ctx context.Context, client *http.Client, t target, conns int, duration time.Duration, maxRequests int, keep bool) (phaseResult, error) {
+	perWorker := (maxRequests + conns - 1) / conns
+	results := make([]workerResult, conns)
+	start := time.Now()
+	deadline := start.Add(duration)
+	var wg sync.WaitGroup
+	for w := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[w] = worker(ctx, client, t, uint64(w), deadline, perWorker, keep)
+		}()
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return phaseResult{}, err
+	}
+	res := phaseResult{Name: t.name}
+	end := start
+	var lat []time.Duration
+	for _, r := range results {
+		lat = append(lat, r.lat...)
+		res.Errors += r.errors
+		if res.FirstError == "" {
+			res.FirstError = r.firstErr
+		}
+		if r.end.After(end) {
+			end = r.end
+		}
+	}
+	res.Elapsed = end.Sub(start)
+	res.Requests = len(lat)
+	if !keep {
+		return res, nil
+	}
+	if res.Elapsed > 0 {
+		res.RPS = float64(res.Requests) / res.Elapsed.Seconds()
+	}
+	if len(lat) > 0 {
+		slices.Sort(lat)
+		res.P50 = quantile(lat, 0.50)
+		res.P99 = quantile(lat, 0.99)
+		res.P999 = quantile(lat, 0.999)
+		res.Max = lat[len(lat)-1]
+	}
+	return res, nil
+}
+
+// quantile returns the q-quantile of sorted samples (nearest rank).
+func quantile(sorted []time.Duration, q float64) time.Duration {
+	i := int(q*float64(len(sorted))+0.5) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
+}
+
+func worker(ctx context.Context, client *http.Client, t target, id uint64, deadline time.Time, limit int, keep bool) workerResult {
+	var (
+		r    workerResult
+		rng  = rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), id))
+		body []byte
+		resp bytes.Buffer
+	)
+	if keep {
+		r.lat = make([]time.Duration, 0, min(limit, 1<<16))
+	}
+	for n := 0; n < limit && ctx.Err() == nil && time.Now().Before(deadline); n++ {
+		body = t.body(rng, body[:0])
+		lat, status, err := send(ctx, client, t, body, &resp)
+		if err == nil && !t.ok(status, resp.Bytes()) {
+			err = fmt.Errorf("%s: status %d: %.200s", t.name, status, resp.Bytes())
+		}
+		if err != nil {
+			r.errors++
+			if r.firstErr == "" {
+				r.firstErr = err.Error()
+			}
+			continue
+		}
+		if keep {
+			r.lat = append(r.lat, lat)
+		}
+	}
+	r.end = time.Now()
+	return r
+}
+
+// send posts body to t and reads the whole response into resp, returning
+// the latency from just before the request is written to the end of the
+// response body.
+func send(ctx context.Context, client *http.Client, t target, body []byte, resp *bytes.Buffer) (time.Duration, int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.url, bytes.NewReader(body))
+	if err != nil {
+		return 0, 0, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if t.apiKey != "" {
+		req.Header.Set("X-API-Key", t.apiKey)
+	}
+	resp.Reset()
+	start := time.Now()
+	res, err := client.Do(req)
+	if err != nil {
+		return 0, 0, err
+	}
+	_, err = resp.ReadFrom(io.LimitReader(res.Body, 1<<20))
+	res.Body.Close()
+	return time.Since(start), res.StatusCode, err
+}

@@ -1,0 +1,265 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/quantumlock/quantumlock/masterkey"
+)
+
+// sizeResult is the measurement at one seed size.
+type sizeResult struct {
+	Size     int
+	Seed     time.Duration
+	DBBytes  int64
+	Ceiling  phaseResult
+	Validate phaseResult
+	Generate phaseResult
+	// Server memory, KiB: VmRSS after the validate phase and after the
+	// generate phase, the highest VmRSS sampled during both, and VmHWM
+	// (the kernel's own peak) just before shutdown.
+	RSSAfterValidate, RSSAfterGenerate, RSSSampledPeak, HWM int64
+}
+
+// run is the whole harness; every resource it creates is released before
+// it returns.
+func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (err error) {
+	tmp, err := os.MkdirTemp("", "quantumlock-load-")
+	if err != nil {
+		return err
+	}
+	if cfg.keep {
+		fmt.Fprintf(stderr, "keeping %s\n", tmp)
+	} else {
+		defer os.RemoveAll(tmp)
+	}
+	repo := cfg.repo
+	if repo == "" {
+		if repo, err = moduleRoot(ctx); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(stderr, "building cmd/quantumlock from %s\n", repo)
+	bin, err := buildServer(ctx, repo, tmp)
+	if err != nil {
+		return err
+	}
+	mk := masterkey.Generate()
+
+	ceiling, err := startCeiling(ctx)
+	if err != nil {
+		return err
+	}
+	defer ceiling.stop()
+
+	client := newClient(cfg.conns)
+	defer client.CloseIdleConnections()
+
+	printHeader(stdout, cfg)
+	var results []sizeResult
+	for _, n := range cfg.sizes {
+		r, err := runSize(ctx, cfg, client, bin, tmp, mk, ceiling.addr, n, stderr)
+		if err != nil {
+			return fmt.Errorf("size %d: %w", n, err)
+		}
+		printSize(stdout, r)
+		results = append(results, r)
+	}
+	printSummary(stdout, results)
+	return nil
+}
+
+func runSize(ctx context.Context, cfg config, client *http.Client, bin, tmp string, mk *masterkey.Key, ceilingAddr string, n int, stderr io.Writer) (r sizeResult, err error) {
+	r.Size = n
+	db := filepath.Join(tmp, fmt.Sprintf("licenses-%d.db", n))
+	if !cfg.keep {
+		defer func() {
+			for _, suffix := range []string{"", "-wal", "-shm"} {
+				os.Remove(db + suffix)
+			}
+		}()
+	}
+	cust, err := createCustomer(ctx, bin, db)
+	if err != nil {
+		return r, err
+	}
+	fmt.Fprintf(stderr, "size %d: seeding %d licenses for %s\n", n, n, cust.ID)
+	seeded, err := seed(ctx, db, mk, cust.ID, n, cfg.seedWorkers, stderr)
+	if err != nil {
+		return r, err
+	}
+	r.Seed = seeded.Elapsed
+	for _, suffix := range []string{"", "-wal"} {
+		if fi, err := os.Stat(db + suffix); err == nil {
+			r.DBBytes += fi.Size()
+		}
+	}
+	fmt.Fprintf(stderr, "size %d: seeded in %s (%.0f/s), database %.1f MiB\n",
+		n, r.Seed.Round(time.Millisecond), float64(n)/r.Seed.Seconds(), float64(r.DBBytes)/(1<<20))
+
+	srv, err := startServer(ctx, bin, db, mk.String(), filepath.Join(tmp, fmt.Sprintf("server-%d.log", n)))
+	if err != nil {
+		return r, err
+	}
+	defer func() {
+		if e := srv.stop(); e != nil && err == nil {
+			err = e
+		}
+	}()
+	fmt.Fprintf(stderr, "size %d: server pid %d on %s, ceiling on %s\n", n, srv.pid(), srv.addr, ceilingAddr)
+
+	keys := seeded.Keys
+	validateBody := func(rng *rand.Rand, buf []byte) []byte {
+		i := rng.IntN(len(keys))
+		buf = append(buf, `{"license_key":"`...)
+		buf = append(buf, keys[i]...)
+		buf = append(buf, `","end_customer_id":"`...)
+		buf = append(buf, endCustomer(i)...)
+		return append(buf, `"}`...)
+	}
+	isValid := func(status int, body []byte) bool {
+		return status == http.StatusOK && bytes.Contains(body, []byte(`"valid":true`))
+	}
+	targets := struct{ ceiling, validate, generate target }{
+		ceiling: target{name: "ceiling", url: "http://" + ceilingAddr + "/validate", body: validateBody, ok: isValid},
+		validate: target{name: "validate", url: "http://" + srv.addr + "/api/v1/licenses/validate", apiKey: cust.APIKey,
+			body: validateBody, ok: isValid},
+		generate: target{name: "generate", url: "http://" + srv.addr + "/api/v1/licenses/generate", apiKey: cust.APIKey,
+			body: func(_ *rand.Rand, buf []byte) []byte {
+				return append(buf, `{"end_customer_id":"ec-generated","features":["pro"],"valid_days":365}`...)
+			},
+			ok: func(status int, _ []byte) bool { return status == http.StatusCreated }},
+	}
+
+	// One request of each kind first: a seeded license that does not
+	// validate (say, a signing-key mismatch) must stop the run, not be
+	// measured as fast failures.
+	rng := rand.New(rand.NewPCG(1, 2))
+	var buf bytes.Buffer
+	for _, t := range []target{targets.ceiling, targets.validate, targets.generate} {
+		_, status, err := send(ctx, client, t, t.body(rng, nil), &buf)
+		if err != nil {
+			return r, fmt.Errorf("sanity %s: %w", t.name, err)
+		}
+		if !t.ok(status, buf.Bytes()) {
+			return r, fmt.Errorf("sanity %s: status %d: %s", t.name, status, strings.TrimSpace(buf.String()))
+		}
+	}
+
+	phase := func(t target) (phaseResult, error) {
+		fmt.Fprintf(stderr, "size %d: %s (%s warm-up, %s measured, %d connections)\n", n, t.name, cfg.warmup, cfg.duration, cfg.conns)
+		res, err := runPhase(ctx, client, t, cfg.conns, cfg.warmup, cfg.duration, cfg.maxRequests)
+		if err == nil && res.Errors > 0 {
+			fmt.Fprintf(stderr, "size %d: %s: %d errors, first: %s\n", n, t.name, res.Errors, res.FirstError)
+		}
+		return res, err
+	}
+	if r.Ceiling, err = phase(targets.ceiling); err != nil {
+		return r, err
+	}
+	sampler := samplePeak(srv.pid(), 100*time.Millisecond)
+	defer func() {
+		if sampler != nil {
+			sampler.stop()
+		}
+	}()
+	if r.Validate, err = phase(targets.validate); err != nil {
+		return r, err
+	}
+	if m, err := readMemory(srv.pid()); err == nil {
+		r.RSSAfterValidate = m.RSS
+	}
+	if r.Generate, err = phase(targets.generate); err != nil {
+		return r, err
+	}
+	r.RSSSampledPeak = sampler.stop()
+	sampler = nil
+	m, err := readMemory(srv.pid())
+	if err != nil {
+		return r, err
+	}
+	r.RSSAfterGenerate, r.HWM = m.RSS, m.HWM
+	return r, nil
+}
+
+func printHeader(w io.Writer, cfg config) {
+	fmt.Fprintf(w, "# QuantumLock load harness\n\n")
+	fmt.Fprintf(w, "- %s/%s, %d CPUs, %s, harness GOMAXPROCS %d\n", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version(), runtime.GOMAXPROCS(0))
+	fmt.Fprintf(w, "- %d keep-alive connections, %s warm-up + %s measured per phase, at most %d requests per phase\n\n",
+		cfg.conns, cfg.warmup, cfg.duration, cfg.maxRequests)
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d)/float64(time.Millisecond)) }
+
+func mib(kib int64) string { return fmt.Sprintf("%.1f", float64(kib)/1024) }
+
+func printSize(w io.Writer, r sizeResult) {
+	fmt.Fprintf(w, "## %d licenses seeded (seeding took %s, %.0f licenses/s; database %.1f MiB)\n\n",
+		r.Size, r.Seed.Round(time.Millisecond), float64(r.Size)/r.Seed.Seconds(), float64(r.DBBytes)/(1<<20))
+	fmt.Fprintf(w, "| phase | requests | errors | req/s | p50 ms | p99 ms | p99.9 ms | max ms |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, p := range []phaseResult{r.Ceiling, r.Validate, r.Generate} {
+		fmt.Fprintf(w, "| %s | %d | %d | %.0f | %s | %s | %s | %s |\n", p.Name, p.Requests, p.Errors, p.RPS, ms(p.P50), ms(p.P99), ms(p.P999), ms(p.Max))
+	}
+	fmt.Fprintf(w, "\nvalidate/ceiling %.3f, generate/ceiling %.3f\n", ratio(r.Validate.RPS, r.Ceiling.RPS), ratio(r.Generate.RPS, r.Ceiling.RPS))
+	fmt.Fprintf(w, "server memory: VmHWM %s MiB; VmRSS %s MiB after validate, %s MiB after generate, %s MiB highest sampled (100 ms)\n\n",
+		mib(r.HWM), mib(r.RSSAfterValidate), mib(r.RSSAfterGenerate), mib(r.RSSSampledPeak))
+}
+
+func ratio(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
+}
+
+// verdict renders a target check.
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "NOT met"
+}
+
+func printSummary(w io.Writer, rs []sizeResult) {
+	if len(rs) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "## Targets (issue 2)\n\n| size | target | measured | verdict |\n|---:|---|---|---|\n")
+	for _, r := range rs {
+		v, g := ratio(r.Validate.RPS, r.Ceiling.RPS), ratio(r.Generate.RPS, r.Ceiling.RPS)
+		fmt.Fprintf(w, "| %d | validate ≥ 50%% of ceiling req/s | %.1f%% | %s |\n", r.Size, 100*v, verdict(v >= 0.5))
+		fmt.Fprintf(w, "| %d | generate ≥ 20%% of ceiling req/s | %.1f%% | %s |\n", r.Size, 100*g, verdict(g >= 0.2))
+		fmt.Fprintf(w, "| %d | validate p99 < 10 ms | %s ms | %s |\n", r.Size, ms(r.Validate.P99), verdict(r.Validate.P99 < 10*time.Millisecond))
+		fmt.Fprintf(w, "| %d | server peak RSS (VmHWM) < 150 MiB | %s MiB | %s |\n", r.Size, mib(r.HWM), verdict(r.HWM < 150*1024))
+		errs := r.Ceiling.Errors + r.Validate.Errors + r.Generate.Errors
+		fmt.Fprintf(w, "| %d | no errors | %d | %s |\n", r.Size, errs, verdict(errs == 0))
+	}
+	if len(rs) > 1 {
+		small, large := rs[0], rs[0]
+		for _, r := range rs {
+			if r.Size < small.Size {
+				small = r
+			}
+			if r.Size > large.Size {
+				large = r
+			}
+		}
+		q := ratio(large.Validate.RPS, small.Validate.RPS)
+		fmt.Fprintf(w, "| %d vs %d | validate req/s within 15%% | %.3f× (%.0f vs %.0f req/s) | %s |\n",
+			large.Size, small.Size, q, large.Validate.RPS, small.Validate.RPS, verdict(q >= 0.85))
+		// The ceiling moves with the machine's noise; the ratio of the
+		// ratios discounts it.
+		qn := ratio(ratio(large.Validate.RPS, large.Ceiling.RPS), ratio(small.Validate.RPS, small.Ceiling.RPS))
+		fmt.Fprintf(w, "| %d vs %d | same, each normalised by its own ceiling | %.3f× | %s |\n", large.Size, small.Size, qn, verdict(qn >= 0.85))
+	}
+	fmt.Fprintln(w)
+}
