@@ -122,7 +122,8 @@ func runCustomers(ctx context.Context, args []string, getenv func(string) string
 	default:
 		return fmt.Errorf("customers: unknown subcommand %q (want create, list or update)", sub)
 	}
-	if err := parseFlags(fs, args, getenv); err != nil {
+	pos, err := parseFlags(fs, args, getenv)
+	if err != nil {
 		return err
 	}
 	env, err := openAdmin(ctx, *dbPath)
@@ -147,10 +148,10 @@ func runCustomers(ctx context.Context, args []string, getenv func(string) string
 			"api_key": secret, "created_at": c.CreatedAt.Format(time.RFC3339),
 		})
 	case "update":
-		if fs.NArg() != 1 {
+		if len(pos) != 1 {
 			return errors.New("customers update: want exactly one CUSTOMER_ID")
 		}
-		c, err := env.accounts.UpdateCustomer(ctx, fs.Arg(0), quantumlock.CustomerUpdate{
+		c, err := env.accounts.UpdateCustomer(ctx, pos[0], quantumlock.CustomerUpdate{
 			Plan: plan.v, LicensesPerMonth: lpm.v, RequestsPerMinute: rpm.v})
 		if err != nil {
 			return errors.New(quantumlock.ErrorMessage(err))
@@ -205,7 +206,8 @@ func runAPIKeys(ctx context.Context, args []string, getenv func(string) string, 
 	default:
 		return fmt.Errorf("apikeys: unknown subcommand %q (want create, list or revoke)", sub)
 	}
-	if err := parseFlags(fs, args, getenv); err != nil {
+	pos, err := parseFlags(fs, args, getenv)
+	if err != nil {
 		return err
 	}
 	if customer != nil && *customer == "" {
@@ -238,10 +240,10 @@ func runAPIKeys(ctx context.Context, args []string, getenv func(string) string, 
 		}
 		return writeJSON(stdout, out)
 	default:
-		if fs.NArg() != 1 {
+		if len(pos) != 1 {
 			return errors.New("apikeys revoke: want exactly one KEY_ID")
 		}
-		k, err := env.db.RevokeAPIKey(ctx, fs.Arg(0), time.Now().UTC())
+		k, err := env.db.RevokeAPIKey(ctx, pos[0], time.Now().UTC())
 		if err != nil {
 			return errors.New(quantumlock.ErrorMessage(err))
 		}
@@ -252,7 +254,7 @@ func runAPIKeys(ctx context.Context, args []string, getenv func(string) string, 
 func runVersion(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("version", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	if err := parseFlags(fs, args, getenv); err != nil {
+	if _, err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}
 	return writeJSON(stdout, map[string]string{"version": quantumlock.Version})

@@ -69,11 +69,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 }
 
-// parseFlags parses args into fs, then fills every flag not given on the
-// command line from its QUANTUMLOCK_<FLAG> environment variable.
-func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) error {
-	if err := fs.Parse(args); err != nil {
-		return err
+// parseFlags parses args into fs, allowing positional arguments between
+// flags ("customers update CUST_ID --plan business"), then fills every flag
+// not given on the command line from its QUANTUMLOCK_<FLAG> environment
+// variable. It returns the positional arguments.
+func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		positional = append(positional, fs.Arg(0))
+		args = fs.Args()[1:]
 	}
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
@@ -89,7 +99,7 @@ func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) err
 			}
 		}
 	})
-	return err
+	return positional, err
 }
 
 // envName returns a flag's environment twin.

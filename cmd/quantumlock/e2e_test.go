@@ -1,0 +1,366 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/quantumlock/quantumlock/internal/apitest"
+)
+
+// lineWriter hands each complete line written to it to a function; run's
+// stderr goes through it so tests can wait for the "listening" line.
+type lineWriter struct {
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	all  bytes.Buffer
+	line func(string)
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.all.Write(p)
+	w.buf.Write(p)
+	for {
+		i := bytes.IndexByte(w.buf.Bytes(), '\n')
+		if i < 0 {
+			break
+		}
+		w.line(string(w.buf.Next(i + 1)))
+	}
+	return len(p), nil
+}
+
+func (w *lineWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.all.String()
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent use.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// instance is a running `quantumlock serve`.
+type instance struct {
+	URL    string
+	Stdout *syncBuffer
+	Stderr *lineWriter
+	stop   func() error
+}
+
+// env returns a getenv over the given pairs.
+func env(pairs ...string) func(string) string {
+	m := map[string]string{}
+	for i := 0; i+1 < len(pairs); i += 2 {
+		m[pairs[i]] = pairs[i+1]
+	}
+	return func(k string) string { return m[k] }
+}
+
+// serve starts run("serve", args...) on 127.0.0.1:0 and waits until /health
+// answers. Stop it with inst.stop, which returns run's error.
+func serve(t *testing.T, getenv func(string) string, args ...string) *instance {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	addr := make(chan string, 1)
+	inst := &instance{Stdout: &syncBuffer{}}
+	inst.Stderr = &lineWriter{line: func(l string) {
+		var rec struct{ Msg, Addr string }
+		if json.Unmarshal([]byte(l), &rec) == nil && rec.Msg == "listening" {
+			addr <- rec.Addr
+		}
+	}}
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...), getenv, nil, inst.Stdout, inst.Stderr)
+	}()
+	var once sync.Once
+	var runErr error
+	inst.stop = func() error {
+		once.Do(func() { cancel(); runErr = <-done })
+		return runErr
+	}
+	t.Cleanup(func() { inst.stop() })
+	select {
+	case a := <-addr:
+		inst.URL = "http://" + a
+	case err := <-done:
+		t.Fatalf("serve exited: %v\n%s", err, inst.Stderr.String())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("serve did not start\n%s", inst.Stderr.String())
+	}
+	for i := 0; ; i++ {
+		resp, err := http.Get(inst.URL + "/health")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if i == 100 {
+			t.Fatalf("/health never answered: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return inst
+}
+
+// cli runs one CLI command and returns its stdout, failing on error.
+func cli(t *testing.T, args ...string) []byte {
+	t.Helper()
+	var out, errb bytes.Buffer
+	if err := run(context.Background(), args, env(), nil, &out, &errb); err != nil {
+		t.Fatalf("quantumlock %s: %v\n%s", strings.Join(args, " "), err, errb.String())
+	}
+	return out.Bytes()
+}
+
+var demoKeyRE = regexp.MustCompile(`ql_live_[a-z2-7]{32}`)
+
+func TestServeRequiresMasterKey(t *testing.T) {
+	t.Parallel()
+	var out, errb bytes.Buffer
+	err := run(context.Background(), []string{"serve", "--addr", "127.0.0.1:0", "--db", filepath.Join(t.TempDir(), "q.db")}, env(), nil, &out, &errb)
+	if err == nil || !strings.Contains(err.Error(), "--master-key-file") || !strings.Contains(err.Error(), "QUANTUMLOCK_MASTER_KEY") {
+		t.Fatalf("err = %v, want a message saying how to provide a master key", err)
+	}
+	if strings.Contains(oneLine(err.Error()), "\n") {
+		t.Error("error is not one line")
+	}
+}
+
+func TestServeDev(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	db := filepath.Join(dir, "quantumlock.db")
+	inst := serve(t, env(), "--dev", "--db", db)
+
+	key := demoKeyRE.FindString(inst.Stdout.String())
+	if key == "" {
+		t.Fatalf("no demo API key printed: %q", inst.Stdout.String())
+	}
+	st, err := os.Stat(filepath.Join(dir, "quantumlock.masterkey"))
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("master key file: %v, mode %v", err, st.Mode())
+	}
+	if !strings.Contains(inst.Stderr.String(), "dev mode is on") {
+		t.Error("no dev-mode warning logged")
+	}
+	c := &apitest.Client{BaseURL: inst.URL, APIKey: key}
+	me := c.Do(t, "GET", "/api/v1/customers/me", nil).JSON(t)
+	if me["plan"] != "enterprise" {
+		t.Errorf("demo customer %v", me)
+	}
+	l := c.Do(t, "POST", "/api/v1/licenses/generate", `{"end_customer_id":"restart@example.com","features":["pro"]}`).JSON(t)
+	if err := inst.stop(); err != nil {
+		t.Fatalf("graceful stop: %v", err)
+	}
+	if !strings.Contains(inst.Stderr.String(), `"msg":"stopped"`) {
+		t.Error("no clean stop logged")
+	}
+
+	// Restart on the same files: the license survives and still validates
+	// (same master key, so the same signing secret), and no second demo
+	// customer appears.
+	inst2 := serve(t, env(), "--dev", "--db", db)
+	if demoKeyRE.MatchString(inst2.Stdout.String()) {
+		t.Error("a second demo key was printed on restart")
+	}
+	c.BaseURL = inst2.URL
+	v := c.Do(t, "POST", "/api/v1/licenses/validate", map[string]any{"license_key": l["license_key"], "end_customer_id": "restart@example.com"}).JSON(t)
+	if v["code"] != "VALID" {
+		t.Fatalf("after restart: %v", v)
+	}
+}
+
+func TestWrongMasterKeyFailsClearly(t *testing.T) {
+	t.Parallel()
+	db := filepath.Join(t.TempDir(), "q.db")
+	k1 := "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+	k2 := "HwECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+	inst := serve(t, env("QUANTUMLOCK_MASTER_KEY", k1), "--db", db)
+	inst.stop()
+	var errb bytes.Buffer
+	err := run(context.Background(), []string{"serve", "--addr", "127.0.0.1:0", "--db", db}, env("QUANTUMLOCK_MASTER_KEY", k2), nil, io.Discard, &errb)
+	if err == nil || !strings.Contains(strings.ToLower(err.Error()), "master key") {
+		t.Fatalf("wrong master key: err = %v", err)
+	}
+	// The right key still works: nothing was lost.
+	serve(t, env("QUANTUMLOCK_MASTER_KEY", k1), "--db", db)
+}
+
+func TestCLI(t *testing.T) {
+	t.Parallel()
+	db := filepath.Join(t.TempDir(), "q.db")
+	inst := serve(t, env("QUANTUMLOCK_MASTER_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="), "--db", db)
+
+	// customers create while the server runs, flags and environment twin.
+	var created struct {
+		ID, Name, Email, Plan string
+		APIKey                string `json:"api_key"`
+		CreatedAt             string `json:"created_at"`
+	}
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"customers", "create", "--name", "ACME Corp", "--email", "admin@acme.example", "--plan", "startup", "--requests-per-minute", "5000"},
+		env("QUANTUMLOCK_DB", db), nil, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(out.Bytes(), &created); err != nil {
+		t.Fatalf("customers create output: %v: %s", err, out.String())
+	}
+	if !regexp.MustCompile(`^cust_[0-9a-f]{12}$`).MatchString(created.ID) || created.Plan != "startup" || !demoKeyRE.MatchString(created.APIKey) || created.CreatedAt == "" {
+		t.Fatalf("created %+v", created)
+	}
+	c := &apitest.Client{BaseURL: inst.URL, APIKey: created.APIKey}
+	r := c.Do(t, "GET", "/api/v1/customers/me", nil)
+	if r.Header.Get("X-RateLimit-Limit") != "5000" {
+		t.Errorf("override not applied: %s", r.Header.Get("X-RateLimit-Limit"))
+	}
+
+	var list []map[string]any
+	json.Unmarshal(cli(t, "customers", "list", "--db", db), &list)
+	if len(list) != 1 || list[0]["id"] != created.ID || list[0]["licenses_per_month"] != 10000.0 {
+		t.Fatalf("customers list %v", list)
+	}
+	if strings.Contains(string(cli(t, "customers", "list", "--db", db)), created.APIKey) {
+		t.Error("customers list shows an API key")
+	}
+
+	var upd map[string]any
+	json.Unmarshal(cli(t, "customers", "update", created.ID, "--plan", "business", "--licenses-per-month", "0", "--db", db), &upd)
+	if upd["plan"] != "business" || upd["licenses_per_month"] != nil {
+		t.Fatalf("update %v", upd)
+	}
+	st := c.Do(t, "GET", "/api/v1/customers/stats", nil).JSON(t)
+	if st["plan"] != "business" || st["max_licenses_month"] != nil {
+		t.Errorf("stats after update %v", st)
+	}
+
+	var key struct {
+		ID, CustomerID, APIKey string
+	}
+	b := cli(t, "apikeys", "create", "--customer", created.ID, "--db", db)
+	json.Unmarshal(b, &key)
+	var keyOut map[string]any
+	json.Unmarshal(b, &keyOut)
+	if keyOut["customer_id"] != created.ID || !demoKeyRE.MatchString(keyOut["api_key"].(string)) {
+		t.Fatalf("apikeys create %s", b)
+	}
+	c2 := &apitest.Client{BaseURL: inst.URL, APIKey: keyOut["api_key"].(string)}
+	if r := c2.Do(t, "GET", "/api/v1/customers/me", nil); r.Status != 200 {
+		t.Fatalf("second key: %d", r.Status)
+	}
+	var keys []map[string]any
+	json.Unmarshal(cli(t, "apikeys", "list", "--customer", created.ID, "--db", db), &keys)
+	if len(keys) != 2 || keys[0]["api_key"] != nil {
+		t.Fatalf("apikeys list %v", keys)
+	}
+	cli(t, "apikeys", "revoke", keyOut["id"].(string), "--db", db)
+	if r := c2.Do(t, "GET", "/api/v1/customers/me", nil); r.Status != 401 {
+		t.Fatalf("revoked key (revoked by another process) answered %d", r.Status)
+	}
+	if r := c.Do(t, "GET", "/api/v1/customers/me", nil); r.Status != 200 {
+		t.Fatalf("first key after revoking the second: %d", r.Status)
+	}
+
+	for _, bad := range [][]string{
+		{"customers", "create", "--name", "x", "--email", "not-an-email", "--db", db},
+		{"customers", "create", "--name", "x", "--email", "a@b.example", "--plan", "gold", "--db", db},
+		{"customers", "update", "cust_000000000000", "--plan", "free", "--db", db},
+		{"customers", "update", created.ID, "--requests-per-minute", "0", "--db", db},
+		{"apikeys", "create", "--db", db},
+		{"apikeys", "revoke", "ak_000000000000", "--db", db},
+		{"customers", "frobnicate"},
+		{"nonsense"},
+	} {
+		var errb bytes.Buffer
+		if err := run(context.Background(), bad, env(), nil, io.Discard, &errb); err == nil {
+			t.Errorf("quantumlock %s succeeded", strings.Join(bad, " "))
+		}
+	}
+
+	var v map[string]string
+	json.Unmarshal(cli(t, "version"), &v)
+	if v["version"] == "" {
+		t.Error("version printed nothing")
+	}
+}
+
+func TestEnvTwins(t *testing.T) {
+	t.Parallel()
+	if envName("master-key-file") != "QUANTUMLOCK_MASTER_KEY_FILE" || envName("db") != "QUANTUMLOCK_DB" {
+		t.Fatal(envName("master-key-file"))
+	}
+	// A flag given on the command line wins over its twin.
+	db := filepath.Join(t.TempDir(), "flag.db")
+	cli(t, "customers", "list", "--db", db)
+	if _, err := os.Stat(db); err != nil {
+		t.Fatal("flag did not win over the environment")
+	}
+	var errb bytes.Buffer
+	err := run(context.Background(), []string{"serve", "--dev", "--addr", "127.0.0.1:0", "--db", filepath.Join(t.TempDir(), "x.db")},
+		env("QUANTUMLOCK_SHUTDOWN_TIMEOUT", "soon"), nil, io.Discard, &errb)
+	if err == nil || !strings.Contains(err.Error(), "QUANTUMLOCK_SHUTDOWN_TIMEOUT") {
+		t.Fatalf("bad twin value: %v", err)
+	}
+}
+
+func TestGracefulShutdownFinishesInFlight(t *testing.T) {
+	t.Parallel()
+	inst := serve(t, env("QUANTUMLOCK_MASTER_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="), "--db", filepath.Join(t.TempDir(), "q.db"))
+	// A slow upload: the request is in flight when shutdown starts.
+	pr, pw := io.Pipe()
+	req, _ := http.NewRequest("POST", inst.URL+"/api/v1/licenses/validate", pr)
+	req.Header.Set("X-API-Key", "ql_live_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")
+	got := make(chan int, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			got <- -1
+			return
+		}
+		resp.Body.Close()
+		got <- resp.StatusCode
+	}()
+	pw.Write([]byte(`{"license_key":`))
+	time.Sleep(100 * time.Millisecond) // let the server start reading
+	stopped := make(chan error, 1)
+	go func() { stopped <- inst.stop() }()
+	time.Sleep(100 * time.Millisecond)
+	pw.Write([]byte(`"QLOCK-0000-0000-0000","end_customer_id":"x"}`))
+	pw.Close()
+	if status := <-got; status != 401 {
+		t.Fatalf("in-flight request got %d, want its answer (401)", status)
+	}
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := http.Get(inst.URL + "/health"); err == nil {
+		t.Fatal("server still accepting after shutdown")
+	}
+}
