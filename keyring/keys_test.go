@@ -1,0 +1,282 @@
+package keyring
+
+import (
+	"context"
+	"crypto"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/cloudflare/circl/pki"
+	"github.com/cloudflare/circl/sign/mldsa/mldsa65"
+	"github.com/quantumlock/quantumlock"
+	"github.com/quantumlock/quantumlock/masterkey"
+)
+
+var keyIDPattern = regexp.MustCompile(`^key_[0-9a-f]{24}$`)
+
+func TestCreateKey(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t)
+	for _, alg := range []string{AES256GCM, ChaCha20Poly1305, Ed25519, MLDSA65, Ed25519MLDSA65, RSA2048} {
+		t.Run(alg, func(t *testing.T) {
+			t.Parallel()
+			for _, exportable := range []bool{false, true} {
+				info, err := f.svc.CreateKey(ctx, custA, CreateKeyRequest{Algorithm: alg, Exportable: exportable, Label: "läbel"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !keyIDPattern.MatchString(info.KeyID) || info.Algorithm != alg || info.Version != 1 || len(info.Versions) != 1 ||
+					info.Label != "läbel" || info.Exportable != exportable || !info.CreatedAt.Equal(f.clock.Now()) {
+					t.Fatalf("info %+v", info)
+				}
+				asym := keyAlgs[alg].purpose == quantumlock.PurposeSigning
+				if asym != (info.PublicKey != "") || (info.Purpose == quantumlock.PurposeSigning) != asym {
+					t.Fatalf("purpose %s, public key %q", info.Purpose, info.PublicKey)
+				}
+				if exportable != (info.Key != "") {
+					t.Fatalf("exportable %v but key %q", exportable, info.Key)
+				}
+				if exportable && asym {
+					checkExportedPair(t, alg, info.Key, info.PublicKey)
+				}
+				got := must[*KeyInfo](t)(f.svc.Key(ctx, custA, info.KeyID))
+				if got.Key != "" || got.PublicKey != info.PublicKey || got.KeyID != info.KeyID {
+					t.Fatalf("Key = %+v", got)
+				}
+				exp, err := f.svc.ExportKey(ctx, custA, info.KeyID, 0)
+				if exportable {
+					if err != nil || exp.Key != info.Key {
+						t.Fatalf("ExportKey = %+v, %v", exp, err)
+					}
+				} else {
+					wantCode(t, err, quantumlock.EFORBIDDEN)
+				}
+			}
+		})
+	}
+}
+
+// checkExportedPair checks the exported PEM private key parses with the
+// standard parsers and matches the public key.
+func checkExportedPair(t *testing.T, alg, private, public string) {
+	t.Helper()
+	var der [][]byte
+	for rest := []byte(private); ; {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			break
+		}
+		if b.Type != "PRIVATE KEY" {
+			t.Fatalf("PEM type %q", b.Type)
+		}
+		der = append(der, b.Bytes)
+	}
+	var pubs []string
+	for _, d := range der {
+		var pub any
+		if k, err := x509.ParsePKCS8PrivateKey(d); err == nil {
+			pub = k.(crypto.Signer).Public()
+		} else {
+			k, err := pki.UnmarshalPKIXPrivateKey(d)
+			if err != nil {
+				t.Fatalf("%s: private key parses with neither x509 nor circl: %v", alg, err)
+			}
+			pub = k.Public().(*mldsa65.PublicKey)
+		}
+		var pder []byte
+		var err error
+		if ml, ok := pub.(*mldsa65.PublicKey); ok {
+			pder, err = pki.MarshalPKIXPublicKey(ml)
+		} else {
+			pder, err = x509.MarshalPKIXPublicKey(pub)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		pubs = append(pubs, string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pder})))
+	}
+	if got := strings.Join(pubs, ""); got != public {
+		t.Fatalf("%s: exported private key's public key\n%s\nwant\n%s", alg, got, public)
+	}
+}
+
+func TestKeyLifecycle(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t)
+	a1 := must[*KeyInfo](t)(f.svc.CreateKey(ctx, custA, CreateKeyRequest{}))
+	a2 := must[*KeyInfo](t)(f.svc.CreateKey(ctx, custA, CreateKeyRequest{Algorithm: Ed25519}))
+	b1 := must[*KeyInfo](t)(f.svc.CreateKey(ctx, custB, CreateKeyRequest{Algorithm: ChaCha20Poly1305}))
+	if a1.Algorithm != AES256GCM {
+		t.Fatalf("default algorithm %s", a1.Algorithm)
+	}
+
+	list := must[[]*KeyInfo](t)(f.svc.Keys(ctx, custA))
+	if len(list) != 2 || list[0].KeyID != a1.KeyID || list[1].KeyID != a2.KeyID {
+		t.Fatalf("Keys(A) = %v", list)
+	}
+	for _, k := range list {
+		if k.Key != "" {
+			t.Fatal("Keys returned material")
+		}
+	}
+
+	rot := must[*KeyInfo](t)(f.svc.RotateKey(ctx, custA, a2.KeyID))
+	if rot.Version != 2 || len(rot.Versions) != 2 || rot.Versions[0].PublicKey != a2.PublicKey || rot.PublicKey == a2.PublicKey || rot.PublicKey != rot.Versions[1].PublicKey {
+		t.Fatalf("rotated %+v", rot)
+	}
+	if got := must[*KeyInfo](t)(f.svc.Key(ctx, custA, a2.KeyID)); got.Version != 2 {
+		t.Fatalf("after rotation version %d", got.Version)
+	}
+
+	// Another customer's key is exactly not found, on every route.
+	for name, call := range map[string]func() error{
+		"Key":     func() error { _, err := f.svc.Key(ctx, custA, b1.KeyID); return err },
+		"Rotate":  func() error { _, err := f.svc.RotateKey(ctx, custA, b1.KeyID); return err },
+		"Export":  func() error { _, err := f.svc.ExportKey(ctx, custA, b1.KeyID, 0); return err },
+		"Delete":  func() error { return f.svc.DeleteKey(ctx, custA, b1.KeyID) },
+		"Encrypt": func() error { _, err := f.svc.Encrypt(ctx, custA, EncryptRequest{KeyID: b1.KeyID}); return err },
+		"Sign":    func() error { _, err := f.svc.Sign(ctx, custB, SignRequest{KeyID: a2.KeyID}); return err },
+	} {
+		err := call()
+		wantCode(t, err, quantumlock.ENOTFOUND)
+		if msg := quantumlock.ErrorMessage(err); msg != "Key not found." {
+			t.Errorf("%s: message %q", name, msg)
+		}
+	}
+	missing := "key_000000000000000000000000"
+	_, err := f.svc.Key(ctx, custA, missing)
+	wantCode(t, err, quantumlock.ENOTFOUND)
+
+	if err := f.svc.DeleteKey(ctx, custA, a1.KeyID); err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.svc.Key(ctx, custA, a1.KeyID)
+	wantCode(t, err, quantumlock.ENOTFOUND)
+	wantCode(t, f.svc.DeleteKey(ctx, custA, a1.KeyID), quantumlock.ENOTFOUND)
+	if list := must[[]*KeyInfo](t)(f.svc.Keys(ctx, custB)); len(list) != 1 || list[0].KeyID != b1.KeyID {
+		t.Fatalf("Keys(B) = %v", list)
+	}
+}
+
+func TestCreateKeyInvalid(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	for name, req := range map[string]CreateKeyRequest{
+		"ErrAlgorithm":     {Algorithm: "AES-128-GCM"},
+		"ErrExchangeAlg":   {Algorithm: X25519},
+		"ErrSignAlgorithm": {Algorithm: SHA3512RSA},
+		"ErrLabelTooLong":  {Label: strings.Repeat("x", MaxLabelLength+1)},
+		"ErrLabelNotUTF8":  {Label: "\xff"},
+	} {
+		_, err := f.svc.CreateKey(context.Background(), custA, req)
+		if quantumlock.ErrorCode(err) != quantumlock.EINVALID {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	_, err := f.svc.CreateKey(context.Background(), "", CreateKeyRequest{})
+	wantCode(t, err, quantumlock.EUNAUTHORIZED)
+}
+
+// TestQuantumSecured checks provenance: keys drawn from verified quantum
+// entropy say so, RSA keys never do (crypto/rsa uses only the OS CSPRNG),
+// and keys drawn from the OS alone do not.
+func TestQuantumSecured(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	q := newFixture(t, withRandomness(quantumRandomness{}))
+	os := newFixture(t)
+	for _, tc := range []struct {
+		f    *fixture
+		alg  string
+		want bool
+	}{
+		{q, AES256GCM, true},
+		{q, ChaCha20Poly1305, true},
+		{q, Ed25519, true},
+		{q, MLDSA65, true},
+		{q, Ed25519MLDSA65, true},
+		{q, RSA2048, false},
+		{os, AES256GCM, false},
+		{os, Ed25519, false},
+	} {
+		info := must[*KeyInfo](t)(tc.f.svc.CreateKey(ctx, custA, CreateKeyRequest{Algorithm: tc.alg}))
+		if info.QuantumSecured != tc.want || info.Versions[0].QuantumSecured != tc.want {
+			t.Errorf("%s: quantum_secured %v, want %v", tc.alg, info.QuantumSecured, tc.want)
+		}
+	}
+	enc := must[*EncryptResponse](t)(q.svc.Encrypt(ctx, custA, EncryptRequest{Plaintext: []byte("x")}))
+	if !enc.QuantumSecured {
+		t.Error("Encrypt with a quantum-seeded key: quantum_secured false")
+	}
+	enc = must[*EncryptResponse](t)(os.svc.Encrypt(ctx, custA, EncryptRequest{Plaintext: []byte("x")}))
+	if enc.QuantumSecured {
+		t.Error("Encrypt with an OS-seeded key: quantum_secured true")
+	}
+}
+
+// TestRestart checks sealed keys still work from a fresh Service and a
+// reopened store with the same master key, and that a different master key
+// fails clearly and loses nothing.
+func TestRestart(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t)
+	enc := must[*EncryptResponse](t)(f.svc.Encrypt(ctx, custA, EncryptRequest{Plaintext: []byte("kept"), Algorithm: ChaCha20Poly1305}))
+	sig := must[*SignResponse](t)(f.svc.Sign(ctx, custA, SignRequest{Message: []byte("kept"), Algorithm: Ed25519}))
+	dec := DecryptRequest{Ciphertext: enc.Ciphertext, KeyID: enc.KeyID, IV: enc.IV, Tag: enc.Tag}
+	f.db.Close()
+
+	db := openStore(t, f.path)
+	same := f.service(t, db, f.mk)
+	if got, err := same.Decrypt(ctx, custA, dec); err != nil || string(got.Plaintext) != "kept" {
+		t.Fatalf("after restart: %+v, %v", got, err)
+	}
+	if _, err := same.Sign(ctx, custA, SignRequest{Message: []byte("again"), KeyID: sig.KeyID}); err != nil {
+		t.Fatalf("sign after restart: %v", err)
+	}
+
+	wrong := f.service(t, db, masterkey.Generate())
+	for name, call := range map[string]func() error{
+		"Decrypt": func() error { _, err := wrong.Decrypt(ctx, custA, dec); return err },
+		"Encrypt": func() error {
+			_, err := wrong.Encrypt(ctx, custA, EncryptRequest{Plaintext: []byte("x"), KeyID: enc.KeyID})
+			return err
+		},
+		"Sign": func() error {
+			_, err := wrong.Sign(ctx, custA, SignRequest{Message: []byte("x"), KeyID: sig.KeyID})
+			return err
+		},
+	} {
+		err := call()
+		if !errors.Is(err, ErrUnseal) || quantumlock.ErrorCode(err) != quantumlock.EMASTERKEY {
+			t.Errorf("%s with the wrong master key: %v", name, err)
+		}
+	}
+	// Public data needs no master key: verification still works.
+	if res, err := wrong.Verify(ctx, custA, VerifyRequest{Message: []byte("kept"), Signature: sig.Signature, QuantumNonce: sig.QuantumNonce, KeyID: sig.KeyID}); err != nil || !res.Valid {
+		t.Fatalf("verify with the wrong master key: %+v, %v", res, err)
+	}
+	// Nothing was lost: the right key still opens everything.
+	if got, err := same.Decrypt(ctx, custA, dec); err != nil || string(got.Plaintext) != "kept" {
+		t.Fatalf("after the wrong key: %+v, %v", got, err)
+	}
+}
+
+func BenchmarkCreateKey(b *testing.B) {
+	for _, alg := range []string{AES256GCM, Ed25519, MLDSA65, Ed25519MLDSA65} {
+		b.Run(alg, func(b *testing.B) {
+			f := newFixture(b)
+			for b.Loop() {
+				if _, err := f.svc.CreateKey(context.Background(), custA, CreateKeyRequest{Algorithm: alg}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

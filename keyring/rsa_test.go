@@ -1,0 +1,109 @@
+package keyring
+
+import (
+	"context"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/quantumlock/quantumlock"
+)
+
+func TestGenerateRSA(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	// Verified quantum randomness, to check RSA keys still do not claim it.
+	f := newFixture(t, withRandomness(quantumRandomness{}))
+	sizes := []int{0, 2048}
+	if !testing.Short() {
+		sizes = append(sizes, 4096)
+	}
+	for _, bits := range sizes {
+		exportable := bits != 2048
+		key, err := f.svc.GenerateRSA(ctx, custA, GenerateRSARequest{Bits: bits, Exportable: exportable})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := bits
+		if want == 0 {
+			want = DefaultRSABits
+		}
+		if key.Bits != want || key.QuantumSecured || !keyIDPattern.MatchString(key.KeyID) {
+			t.Fatalf("key %+v", key)
+		}
+		block, rest := pem.Decode([]byte(key.PublicKey))
+		if block == nil || block.Type != "PUBLIC KEY" || len(rest) != 0 {
+			t.Fatalf("public key %q", key.PublicKey)
+		}
+		pub, err := x509.ParsePKIXPublicKey(block.Bytes)
+		if err != nil || pub.(*rsa.PublicKey).N.BitLen() != want {
+			t.Fatalf("public key: %v", err)
+		}
+		if !exportable {
+			if key.PrivateKey != "" {
+				t.Fatal("private key of a non-exportable key returned")
+			}
+		} else {
+			block, _ := pem.Decode([]byte(key.PrivateKey))
+			if block == nil || block.Type != "PRIVATE KEY" {
+				t.Fatalf("private key %q", key.PrivateKey)
+			}
+			priv, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+			if err != nil || !priv.(*rsa.PrivateKey).PublicKey.Equal(pub) {
+				t.Fatalf("private key does not match: %v", err)
+			}
+		}
+		info := must[*KeyInfo](t)(f.svc.Key(ctx, custA, key.KeyID))
+		if info.Algorithm != fmt.Sprintf("RSA-%d", want) || info.Purpose != quantumlock.PurposeSigning || info.QuantumSecured {
+			t.Fatalf("managed key %+v", info)
+		}
+		sig := must[*SignResponse](t)(f.svc.Sign(ctx, custA, SignRequest{Message: []byte("m"), KeyID: key.KeyID}))
+		if sig.Algorithm != SHA3512RSA || !plainVerify(t, SHA3512RSA, key.PublicKey, sig.QuantumNonce, []byte("m"), sig.Signature) {
+			t.Fatalf("RSA-%d signature does not verify", want)
+		}
+	}
+	for _, bits := range []int{1024, 3000, 8192, -1} {
+		_, err := f.svc.GenerateRSA(ctx, custA, GenerateRSARequest{Bits: bits})
+		wantCode(t, err, quantumlock.EINVALID)
+	}
+}
+
+// TestGenerateRSABound checks that a generation waiting for a slot gives up
+// when its context ends, and makes no key.
+func TestGenerateRSABound(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, withRSAConcurrency(1))
+	if cap(f.svc.rsaSem) != 1 {
+		t.Fatalf("bound %d, want 1", cap(f.svc.rsaSem))
+	}
+	f.svc.rsaSem <- struct{}{} // a generation in progress
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() {
+		_, err := f.svc.GenerateRSA(ctx, custA, GenerateRSARequest{Bits: 2048})
+		done <- err
+	}()
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("GenerateRSA = %v, want context.Canceled", err)
+	}
+	if keys := must[[]*KeyInfo](t)(f.svc.Keys(context.Background(), custA)); len(keys) != 0 {
+		t.Fatalf("a key was made: %v", keys)
+	}
+	<-f.svc.rsaSem
+	if _, err := f.svc.GenerateRSA(context.Background(), custA, GenerateRSARequest{Bits: 2048}); err != nil {
+		t.Fatalf("after the slot freed: %v", err)
+	}
+}
+
+func BenchmarkGenerateRSA3072(b *testing.B) {
+	f := newFixture(b)
+	for b.Loop() {
+		if _, err := f.svc.GenerateRSA(context.Background(), custA, GenerateRSARequest{Bits: 3072}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
