@@ -31,7 +31,7 @@ type anuServer struct {
 	served []byte // every byte sent in a good answer, in order
 }
 
-func newANUServer(t *testing.T, mode string) *anuServer {
+func newANUServer(t testing.TB, mode string) *anuServer {
 	t.Helper()
 	s := &anuServer{release: make(chan struct{})}
 	s.mode.Store(mode)
@@ -106,7 +106,7 @@ func (s *anuServer) handle(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func testRemote(t *testing.T, url string, cfg Config) *remote {
+func testRemote(t testing.TB, url string, cfg Config) *remote {
 	t.Helper()
 	cfg.QRNGURL = url
 	if cfg.QRNGAPIKey == "" {
