@@ -1,0 +1,252 @@
+package license
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/quantumlock/quantumlock"
+	"github.com/quantumlock/quantumlock/entropy"
+	"github.com/quantumlock/quantumlock/sqlite"
+)
+
+func TestKeyFormat(t *testing.T) {
+	t.Parallel()
+	k := FormatKey([KeyBytes]byte{0x7a, 0x3f, 0x9b, 0x2c, 0x4e, 0x1d})
+	if k != "QLOCK-7A3F-9B2C-4E1D" {
+		t.Fatalf("FormatKey = %s", k)
+	}
+	for in, want := range map[string]bool{
+		"QLOCK-7A3F-9B2C-4E1D":   true,
+		" qlock-7a3f-9b2c-4e1d ": true,
+		"QLOCK-7A3F-9B2C-4E1":    false,
+		"QLOCK-7A3F-9B2C-4E1G":   false,
+		"QLOCK_7A3F-9B2C-4E1D":   false,
+		"QLOCK-7A3F-9B2C44E1D":   false,
+		"":                       false,
+	} {
+		if got, ok := NormalizeKey(in); ok != want || (ok && got != "QLOCK-7A3F-9B2C-4E1D") {
+			t.Errorf("NormalizeKey(%q) = %q, %v", in, got, ok)
+		}
+	}
+}
+
+func FuzzNormalizeKey(f *testing.F) {
+	f.Add("QLOCK-7A3F-9B2C-4E1D")
+	f.Add("qlock-0000-0000-000g")
+	f.Fuzz(func(t *testing.T, s string) {
+		k, ok := NormalizeKey(s)
+		if !ok {
+			return
+		}
+		if k2, ok2 := NormalizeKey(k); !ok2 || k2 != k {
+			t.Fatalf("normal form %q not stable", k)
+		}
+		var b [KeyBytes]byte
+		h := strings.ReplaceAll(k[6:], "-", "")
+		for i := range b {
+			var v byte
+			for _, c := range h[2*i : 2*i+2] {
+				v <<= 4
+				if c <= '9' {
+					v |= byte(c - '0')
+				} else {
+					v |= byte(c-'A') + 10
+				}
+			}
+			b[i] = v
+		}
+		if FormatKey(b) != k {
+			t.Fatalf("FormatKey(parse(%q)) = %q", k, FormatKey(b))
+		}
+	})
+}
+
+func sampleLicense() *quantumlock.License {
+	f := 0.97
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	return &quantumlock.License{
+		Key: "QLOCK-7A3F-9B2C-4E1D", CustomerID: "cust_0123456789ab", EndCustomerID: "alice",
+		Features: []string{"a", "b"}, Metadata: json.RawMessage(`{"k":"v"}`),
+		GeneratedAt: t0, ValidUntil: t0.Add(24 * time.Hour), Fidelity: &f,
+		SecurityLevel: quantumlock.SecurityCryptographic, EntropySource: "cryptographic",
+	}
+}
+
+func TestSignature(t *testing.T) {
+	t.Parallel()
+	secret := bytes.Repeat([]byte{7}, 64)
+	l := sampleLicense()
+	l.Signature = Sign(secret, l)
+	if len(l.Signature) != 128 || strings.ToLower(l.Signature) != l.Signature {
+		t.Fatalf("signature %q", l.Signature)
+	}
+	if !VerifySignature(secret, l) {
+		t.Fatal("fresh signature does not verify")
+	}
+	if VerifySignature(bytes.Repeat([]byte{8}, 64), l) {
+		t.Error("verifies under another customer's secret")
+	}
+
+	// Every signed field matters.
+	edits := map[string]func(l *quantumlock.License){
+		"Key":             func(l *quantumlock.License) { l.Key = "QLOCK-7A3F-9B2C-4E1E" },
+		"CustomerID":      func(l *quantumlock.License) { l.CustomerID = "cust_0123456789ac" },
+		"EndCustomerID":   func(l *quantumlock.License) { l.EndCustomerID = "alicf" },
+		"FeatureAdded":    func(l *quantumlock.License) { l.Features = append(l.Features, "c") },
+		"FeaturesJoined":  func(l *quantumlock.License) { l.Features = []string{"ab"} },
+		"FeatureBoundary": func(l *quantumlock.License) { l.Features = []string{"a", "b", ""} },
+		"Metadata":        func(l *quantumlock.License) { l.Metadata = json.RawMessage(`{"k":"w"}`) },
+		"GeneratedAt":     func(l *quantumlock.License) { l.GeneratedAt = l.GeneratedAt.Add(time.Second) },
+		"ValidUntil":      func(l *quantumlock.License) { l.ValidUntil = l.ValidUntil.Add(time.Second) },
+		"QuantumVerified": func(l *quantumlock.License) { l.QuantumVerified = true },
+		"Fidelity":        func(l *quantumlock.License) { f := 0.98; l.Fidelity = &f },
+		"FidelityNil":     func(l *quantumlock.License) { l.Fidelity = nil },
+		"SecurityLevel":   func(l *quantumlock.License) { l.SecurityLevel = quantumlock.SecurityQuantum },
+		"EntropySource":   func(l *quantumlock.License) { l.EntropySource = "qcos_api" },
+		"SignatureBits":   func(l *quantumlock.License) { l.Signature = "0" + l.Signature[1:] },
+		"SignatureShort":  func(l *quantumlock.License) { l.Signature = l.Signature[:126] },
+		"SignatureNotHex": func(l *quantumlock.License) { l.Signature = "zz" + l.Signature[2:] },
+	}
+	for name, edit := range edits {
+		t.Run(name, func(t *testing.T) {
+			c := *l
+			c.Features = append([]string(nil), l.Features...)
+			edit(&c)
+			if VerifySignature(secret, &c) {
+				t.Errorf("edited %s still verifies", name)
+			}
+		})
+	}
+}
+
+// svc returns a Service on a fresh SQLite store with a settable clock.
+func svc(t *testing.T) (*Service, *time.Time, *sync.Mutex) {
+	t.Helper()
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "l.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	now := time.Date(2026, 5, 31, 23, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	s := &Service{Store: db, Rand: entropy.System{},
+		Secret: func(id string) []byte { return []byte("secret-of-" + id) },
+		Now:    func() time.Time { mu.Lock(); defer mu.Unlock(); return now }}
+	for _, id := range []string{"cust_aaaaaaaaaaaa", "cust_bbbbbbbbbbbb"} {
+		if err := db.CreateCustomer(context.Background(), &quantumlock.Customer{ID: id, Name: "n", Email: "a@b.example", Plan: quantumlock.PlanFree, CreatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s, &now, &mu
+}
+
+func TestServiceGenerateValidate(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, now, mu := svc(t)
+	three := int64(3)
+	c := &quantumlock.Customer{ID: "cust_aaaaaaaaaaaa", Plan: quantumlock.PlanFree, LicensesPerMonth: &three}
+
+	l, u, err := s.Generate(ctx, c, Params{EndCustomerID: "alice", Metadata: json.RawMessage("{ \"a\" : 1 }")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(l.Metadata) != `{"a":1}` {
+		t.Errorf("metadata stored as %s, want compact", l.Metadata)
+	}
+	if u.Limit != 3 || u.Used != 1 || u.Remaining() != 2 || !u.Reset.Equal(time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("usage %+v", u)
+	}
+	r, err := s.Validate(ctx, c.ID, l.Key, "alice")
+	if err != nil || !r.Valid() {
+		t.Fatalf("validate: %+v, %v", r, err)
+	}
+	// The other customer cannot see it.
+	if r, _ := s.Validate(ctx, "cust_bbbbbbbbbbbb", l.Key, "alice"); r.Code != CodeNotFound || r.License != nil {
+		t.Errorf("other tenant: %+v", r)
+	}
+	if _, err := s.Get(ctx, "cust_bbbbbbbbbbbb", l.Key); quantumlock.ErrorCode(err) != quantumlock.ENOTFOUND {
+		t.Errorf("other tenant get: %v", err)
+	}
+	if _, err := s.Revoke(ctx, "cust_bbbbbbbbbbbb", l.Key, ""); quantumlock.ErrorCode(err) != quantumlock.ENOTFOUND {
+		t.Errorf("other tenant revoke: %v", err)
+	}
+
+	s.Generate(ctx, c, Params{EndCustomerID: "bob"})
+	s.Generate(ctx, c, Params{EndCustomerID: "bob"})
+	if _, u, err := s.Generate(ctx, c, Params{EndCustomerID: "bob"}); quantumlock.ErrorCode(err) != quantumlock.ERATELIMIT || u.Remaining() != 0 {
+		t.Fatalf("4th of 3: %v, %+v", err, u)
+	}
+	// Bad params are refused before the quota is touched.
+	if _, _, err := s.Generate(ctx, c, Params{}); quantumlock.ErrorCode(err) != quantumlock.EINVALID {
+		t.Fatalf("empty params: %v", err)
+	}
+
+	mu.Lock()
+	*now = now.Add(time.Hour) // June: a new month
+	mu.Unlock()
+	if _, u, err := s.Generate(ctx, c, Params{EndCustomerID: "carol"}); err != nil || u.Used != 1 {
+		t.Fatalf("after roll-over: %v, %+v", err, u)
+	}
+	st, err := s.Stats(ctx, c)
+	if err != nil || st.GeneratedMonth != 1 || st.TotalAllTime != 4 || *st.RemainingMonth != 2 || *st.MaxMonth != 3 {
+		t.Fatalf("stats %+v %v", st, err)
+	}
+}
+
+func TestServiceUnavailableRandomness(t *testing.T) {
+	t.Parallel()
+	s, _, _ := svc(t)
+	s.Rand = failingRand{}
+	_, _, err := s.Generate(context.Background(), &quantumlock.Customer{ID: "cust_aaaaaaaaaaaa", Plan: quantumlock.PlanFree}, Params{EndCustomerID: "x"})
+	if quantumlock.ErrorCode(err) != quantumlock.EUNAVAILABLE {
+		t.Fatalf("err %v", err)
+	}
+	st, _ := s.Stats(context.Background(), &quantumlock.Customer{ID: "cust_aaaaaaaaaaaa", Plan: quantumlock.PlanFree})
+	if st.GeneratedMonth != 0 {
+		t.Error("a failed generate used quota")
+	}
+}
+
+type failingRand struct{}
+
+func (failingRand) Draw(context.Context, int, string) (*quantumlock.Entropy, error) {
+	return nil, quantumlock.Errorf(quantumlock.EUNAVAILABLE, "No entropy.")
+}
+
+// collidingRand returns the same bytes for the first n draws.
+type collidingRand struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (c *collidingRand) Draw(ctx context.Context, n int, src string) (*quantumlock.Entropy, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n > 0 {
+		c.n--
+		return &quantumlock.Entropy{Bytes: make([]byte, n), Source: "cryptographic"}, nil
+	}
+	return entropy.System{}.Draw(ctx, n, src)
+}
+
+func TestServiceRetriesOnCollision(t *testing.T) {
+	t.Parallel()
+	s, _, _ := svc(t)
+	s.Rand = &collidingRand{n: 3}
+	c := &quantumlock.Customer{ID: "cust_aaaaaaaaaaaa", Plan: quantumlock.PlanEnterprise}
+	l1, _, err := s.Generate(context.Background(), c, Params{EndCustomerID: "x"})
+	if err != nil || l1.Key != "QLOCK-0000-0000-0000" {
+		t.Fatalf("first: %v %v", l1, err)
+	}
+	l2, u, err := s.Generate(context.Background(), c, Params{EndCustomerID: "x"})
+	if err != nil || l2.Key == l1.Key || u.Used != 2 {
+		t.Fatalf("after collisions: %v %+v %v", l2, u, err)
+	}
+}

@@ -1,0 +1,76 @@
+package masterkey
+
+import (
+	"bytes"
+	"encoding/base64"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestParse(t *testing.T) {
+	t.Parallel()
+	raw := bytes.Repeat([]byte{0xfb}, Size)
+	for _, s := range []string{
+		base64.StdEncoding.EncodeToString(raw),
+		base64.RawStdEncoding.EncodeToString(raw),
+		base64.URLEncoding.EncodeToString(raw),
+		"  " + base64.StdEncoding.EncodeToString(raw) + "\n",
+	} {
+		k, err := Parse(s)
+		if err != nil || k.b != [Size]byte(raw) {
+			t.Errorf("Parse(%q) = %v", s, err)
+		}
+	}
+	for _, s := range []string{"", "not base64!", base64.StdEncoding.EncodeToString(raw[:31])} {
+		if _, err := Parse(s); err == nil {
+			t.Errorf("Parse(%q) accepted", s)
+		}
+	}
+}
+
+func TestLoadOrCreate(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "sub", "q.masterkey")
+	k1, created, err := LoadOrCreate(path)
+	if err != nil || !created {
+		t.Fatalf("first: %v %v", created, err)
+	}
+	if st, _ := os.Stat(path); st.Mode().Perm() != 0o600 {
+		t.Errorf("mode %v", st.Mode())
+	}
+	k2, created, err := LoadOrCreate(path)
+	if err != nil || created || k1.String() != k2.String() {
+		t.Fatalf("second: %v %v", created, err)
+	}
+	os.WriteFile(path, []byte("garbage"), 0o600)
+	if _, _, err := LoadOrCreate(path); err == nil {
+		t.Error("a corrupt key file was replaced or accepted")
+	}
+}
+
+func TestDerive(t *testing.T) {
+	t.Parallel()
+	k, _ := New(bytes.Repeat([]byte{1}, Size))
+	a := k.Derive("license-signing/v1", "cust_a", 64)
+	if !bytes.Equal(a, k.Derive("license-signing/v1", "cust_a", 64)) {
+		t.Fatal("not deterministic")
+	}
+	for _, other := range [][]byte{
+		k.Derive("license-signing/v1", "cust_b", 64),
+		k.Derive("key-sealing/v1", "cust_a", 64),
+		// The separator keeps ("ab","c") and ("a","bc") apart.
+		k.Derive("license-signing/v1cust_a", "", 64),
+	} {
+		if bytes.Equal(a, other) {
+			t.Error("different purpose/context gave the same key")
+		}
+	}
+	k2, _ := New(bytes.Repeat([]byte{2}, Size))
+	if bytes.Equal(a, k2.Derive("license-signing/v1", "cust_a", 64)) || k.Fingerprint() == k2.Fingerprint() {
+		t.Error("different master keys agree")
+	}
+	if len(Generate().String()) != 44 {
+		t.Error("generated key is not 32 bytes of base64")
+	}
+}
