@@ -44,6 +44,7 @@ type config struct {
 	timeout     time.Duration
 	repo        string
 	keep        bool
+	seedProfile string
 }
 
 func main() {
@@ -86,6 +87,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&cfg.seedWorkers, "seed-workers", 4, "goroutines seeding licenses")
 	fs.DurationVar(&cfg.timeout, "timeout", 45*time.Minute, "give up on the whole run after this long")
 	fs.StringVar(&cfg.repo, "repo", "", "module root to build cmd/quantumlock from (default: found with `go env GOMOD`)")
+	fs.StringVar(&cfg.seedProfile, "seed-cpuprofile", "", "write a CPU profile of seeding the largest size to this file")
 	fs.BoolVar(&cfg.keep, "keep", false, "keep the temporary directory (databases, server logs) and print its path")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err

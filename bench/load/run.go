@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
+	"slices"
 	"strings"
 	"time"
 
@@ -93,7 +95,14 @@ func runSize(ctx context.Context, cfg config, client *http.Client, bin, tmp stri
 		return r, err
 	}
 	fmt.Fprintf(stderr, "size %d: seeding %d licenses for %s\n", n, n, cust.ID)
-	seeded, err := seed(ctx, db, mk, cust.ID, n, cfg.seedWorkers, stderr)
+	var profile string
+	if cfg.seedProfile != "" && n == slices.Max(cfg.sizes) {
+		profile = cfg.seedProfile
+		cfg.seedProfile = "" // once, should the largest size repeat
+	}
+	seeded, err := seedProfiled(profile, func() (seedResult, error) {
+		return seed(ctx, db, mk, cust.ID, n, cfg.seedWorkers, stderr)
+	})
 	if err != nil {
 		return r, err
 	}
@@ -262,4 +271,24 @@ func printSummary(w io.Writer, rs []sizeResult) {
 		fmt.Fprintf(w, "| %d vs %d | same, each normalised by its own ceiling | %.3f× | %s |\n", large.Size, small.Size, qn, verdict(qn >= 0.85))
 	}
 	fmt.Fprintln(w)
+}
+
+// seedProfiled runs fn, under the CPU profiler writing to path unless path
+// is "". Seeding runs in this process, so its profile shows where the time
+// of license.Service.Generate on the sqlite store goes.
+func seedProfiled(path string, fn func() (seedResult, error)) (seedResult, error) {
+	if path == "" {
+		return fn()
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return seedResult{}, err
+	}
+	defer f.Close()
+	if err := pprof.StartCPUProfile(f); err != nil {
+		return seedResult{}, err
+	}
+	res, err := fn()
+	pprof.StopCPUProfile()
+	return res, err
 }
