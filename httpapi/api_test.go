@@ -63,13 +63,16 @@ func newTestAPI(t *testing.T) *testAPI {
 	t.Cleanup(func() { db.Close() })
 	clk := &clock{t: time.Date(2026, 3, 15, 12, 0, 0, 0, time.UTC)}
 	mk := masterkey.Generate()
-	rnd := entropy.System{}
+	rnd, err := entropy.New(entropy.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	accounts := &account.Service{Customers: db, Keys: db, Rand: rnd, Now: clk.Now}
 	licenses := &license.Service{Store: db, Rand: rnd, Now: clk.Now,
 		Secret: func(id string) []byte { return mk.Derive("license-signing/v1", id, 64) }}
 	h := httpapi.NewServer(httpapi.Deps{
 		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Accounts: accounts, Licenses: licenses, Limiter: ratelimit.NewMemory(),
+		Accounts: accounts, Licenses: licenses, Entropy: rnd, Limiter: ratelimit.NewMemory(),
 		Store: db, Now: clk.Now, Metrics: httpapi.NewMetrics(),
 	})
 	srv := httptest.NewServer(h)

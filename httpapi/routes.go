@@ -23,6 +23,9 @@ func (s *server) routes() []route {
 
 		{"GET /api/v1/customers/me", s.authed(s.handleCustomerMe())},
 		{"GET /api/v1/customers/stats", s.authed(s.handleCustomerStats())},
+
+		{"GET /api/v1/quantum/health", s.authed(s.handleQuantumHealth())},
+		{"POST /api/v1/quantum/entropy", s.authed(s.handleEntropy())},
 	}
 }
 

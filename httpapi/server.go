@@ -29,6 +29,7 @@ type Deps struct {
 	Logger   *slog.Logger
 	Accounts *account.Service
 	Licenses *license.Service
+	Entropy  EntropyService
 	Limiter  ratelimit.Limiter
 	Store    Pinger
 	Now      quantumlock.Clock

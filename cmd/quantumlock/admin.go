@@ -62,12 +62,19 @@ type adminEnv struct {
 }
 
 func openAdmin(ctx context.Context, dbPath string) (*adminEnv, error) {
+	// Ids and API keys come from the same entropy subsystem as the
+	// server's; the CLI runs no remote source, so it is the conditioned OS
+	// source.
+	pool, err := entropy.New(entropy.Config{})
+	if err != nil {
+		return nil, err
+	}
 	db, err := sqlite.Open(ctx, dbPath)
 	if err != nil {
 		return nil, err
 	}
 	return &adminEnv{db: db, accounts: &account.Service{
-		Customers: db, Keys: db, Rand: entropy.System{}, Now: quantumlock.SystemClock,
+		Customers: db, Keys: db, Rand: pool, Now: quantumlock.SystemClock,
 	}}, nil
 }
 

@@ -29,6 +29,9 @@ type serveConfig struct {
 	addr, db, masterKeyFile, metricsAddr, logLevel string
 	dev                                            bool
 	shutdownTimeout                                time.Duration
+	qrngURL, qrngAPIKey                            string
+	qrngTimeout                                    time.Duration
+	qubits                                         int
 }
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -42,6 +45,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	fs.StringVar(&cfg.metricsAddr, "metrics-addr", "", "address to serve Prometheus metrics on (off when empty)")
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long to wait for in-flight requests on shutdown")
+	fs.StringVar(&cfg.qrngURL, "qrng-url", "", "remote QRNG speaking the ANU QRNG JSON API (the qcos_api source; off when empty)")
+	fs.StringVar(&cfg.qrngAPIKey, "qrng-api-key", "", "API key sent to the remote QRNG as x-api-key")
+	fs.DurationVar(&cfg.qrngTimeout, "qrng-timeout", entropy.DefaultRequestTimeout, "timeout of one request to the remote QRNG")
+	fs.IntVar(&cfg.qubits, "qubits", entropy.DefaultQubits, "circuit width of the qiskit_local simulator (1-20)")
 	if pos, err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	} else if len(pos) > 0 {
@@ -67,7 +74,21 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return fmt.Errorf("%s: %s", cfg.db, quantumlock.ErrorMessage(err))
 	}
 
-	var rnd quantumlock.Randomness = entropy.System{}
+	pool, err := entropy.New(entropy.Config{
+		Qubits: cfg.qubits, QRNGURL: cfg.qrngURL, QRNGAPIKey: cfg.qrngAPIKey,
+		RequestTimeout: cfg.qrngTimeout, Logger: logger,
+	})
+	if err != nil {
+		return fmt.Errorf("entropy: %w", err)
+	}
+	// The pool's background work outlives the request context but not the
+	// server: it stops when serve returns.
+	poolCtx, stopPool := context.WithCancel(context.WithoutCancel(ctx))
+	defer func() { stopPool(); pool.Close() }()
+	if err := pool.Start(poolCtx); err != nil {
+		return fmt.Errorf("entropy: %w", err)
+	}
+	var rnd quantumlock.Randomness = pool
 	now := quantumlock.SystemClock
 	accounts := &account.Service{Customers: db, Keys: db, Rand: rnd, Now: now}
 	licenses := &license.Service{Store: db, Rand: rnd, Now: now, Secret: licenseSecrets(mk)}
@@ -80,7 +101,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 
 	deps := httpapi.Deps{
-		Logger: logger, Accounts: accounts, Licenses: licenses,
+		Logger: logger, Accounts: accounts, Licenses: licenses, Entropy: pool,
 		Limiter: ratelimit.NewMemory(), Store: db, Now: now,
 	}
 	var metricsSrv *http.Server
