@@ -455,3 +455,32 @@ func BenchmarkVerify(b *testing.B) {
 		})
 	}
 }
+
+// FuzzParsePublicKey feeds Verify's public_key decoder arbitrary text: it
+// must never panic, and whatever it accepts must survive a round trip.
+func FuzzParsePublicKey(f *testing.F) {
+	for _, alg := range []string{Ed25519, MLDSA65, Ed25519MLDSA65} {
+		sk, err := newSigningKey(alg, make([]byte, keyAlgs[alg].seedSize))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(sk.public.pem())
+		f.Add(base64.StdEncoding.EncodeToString(sk.public.raw))
+	}
+	f.Add("-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA\n-----END PUBLIC KEY-----\n")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := parsePublicKey(s)
+		if err != nil {
+			if quantumlock.ErrorCode(err) != quantumlock.EINVALID {
+				t.Fatalf("error %v is not EINVALID", err)
+			}
+			return
+		}
+		again, err := parsePublicKey(p.pem())
+		if err != nil || again.sigAlg() != p.sigAlg() || !bytes.Equal(again.raw, p.raw) {
+			t.Fatalf("round trip of %q: %v", s, err)
+		}
+		p.verify([]byte("data"), make([]byte, 64))
+	})
+}
