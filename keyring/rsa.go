@@ -6,6 +6,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -41,7 +42,7 @@ func (s *Service) GenerateRSA(ctx context.Context, customerID string, req Genera
 	if req.Bits == 0 {
 		req.Bits = DefaultRSABits
 	}
-	if req.Bits != 2048 && req.Bits != 3072 && req.Bits != 4096 {
+	if !slices.Contains(RSABits, req.Bits) {
 		return nil, invalid("bits: must be 2048, 3072 or 4096, got %d.", req.Bits)
 	}
 	info, err := s.CreateKey(ctx, customerID, CreateKeyRequest{
