@@ -1,0 +1,58 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/quantumlock/quantumlock/internal/apitest"
+)
+
+// TestMetrics checks that --metrics-addr serves Prometheus metrics on its
+// own listener, counting requests by route, and that the API listener does
+// not expose them.
+func TestMetrics(t *testing.T) {
+	t.Parallel()
+	db := filepath.Join(t.TempDir(), "q.db")
+	inst := serve(t, env("QUANTUMLOCK_MASTER_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", "QUANTUMLOCK_METRICS_ADDR", "127.0.0.1:0"), "--db", db, "--dev")
+	var addr string
+	for _, line := range strings.Split(inst.Stderr.String(), "\n") {
+		var rec struct{ Msg, Addr string }
+		if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "serving metrics" {
+			addr = rec.Addr
+		}
+	}
+	if addr == "" {
+		t.Fatalf("no metrics listener logged:\n%s", inst.Stderr.String())
+	}
+	key := demoKeyRE.FindString(inst.Stdout.String())
+	c := &apitest.Client{BaseURL: inst.URL, APIKey: key}
+	c.Do(t, "POST", "/api/v1/licenses/generate", `{"end_customer_id":"m"}`)
+	c.Do(t, "POST", "/api/v1/licenses/validate", `{"license_key":"QLOCK-0000-0000-0000","end_customer_id":"m"}`)
+
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`quantumlock_http_requests_total{method="POST",route="POST /api/v1/licenses/generate",status="201"} 1`,
+		`quantumlock_licenses_issued_total{security_level="CRYPTOGRAPHIC"} 1`,
+		`quantumlock_license_validations_total{code="NOT_FOUND"} 1`,
+		`go_goroutines`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	if strings.Contains(string(body), key) {
+		t.Error("metrics contain an API key")
+	}
+	if r := c.Do(t, "GET", "/metrics", nil); r.Status != 404 {
+		t.Errorf("API listener serves /metrics: %d", r.Status)
+	}
+}
