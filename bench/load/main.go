@@ -45,6 +45,7 @@ type config struct {
 	repo        string
 	keep        bool
 	seedProfile string
+	rounds      int
 }
 
 func main() {
@@ -82,6 +83,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	sizes := fs.String("sizes", "", "comma-separated seed sizes to measure in one run, e.g. 1000,1000000")
 	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "measured duration of each phase")
 	fs.DurationVar(&cfg.warmup, "warmup", 2*time.Second, "unmeasured warm-up before each phase")
+	fs.IntVar(&cfg.rounds, "rounds", 1, "passes over ceiling, validate, generate per size (the report gives medians)")
 	fs.IntVar(&cfg.conns, "conns", 32, "concurrent keep-alive connections")
 	fs.IntVar(&cfg.maxRequests, "max-requests", 5_000_000, "upper bound on requests per phase")
 	fs.IntVar(&cfg.seedWorkers, "seed-workers", 4, "goroutines seeding licenses")
@@ -117,6 +119,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return cfg, errors.New("-max-requests must be at least 1")
 	case cfg.seedWorkers < 1 || cfg.seedWorkers > 64:
 		return cfg, errors.New("-seed-workers must be 1-64")
+	case cfg.rounds < 1 || cfg.rounds > 20:
+		return cfg, errors.New("-rounds must be 1-20")
 	case cfg.timeout <= 0:
 		return cfg, errors.New("-timeout must be positive")
 	}

@@ -20,16 +20,41 @@ import (
 
 // sizeResult is the measurement at one seed size.
 type sizeResult struct {
-	Size     int
-	Seed     time.Duration
-	DBBytes  int64
-	Ceiling  phaseResult
-	Validate phaseResult
-	Generate phaseResult
+	Size    int
+	Seed    time.Duration
+	DBBytes int64
+	Rounds  []round
 	// Server memory, KiB: VmRSS after the validate phase and after the
 	// generate phase, the highest VmRSS sampled during both, and VmHWM
 	// (the kernel's own peak) just before shutdown.
 	RSSAfterValidate, RSSAfterGenerate, RSSSampledPeak, HWM int64
+}
+
+// round is one pass over the three phases, ceiling first.
+type round struct {
+	Ceiling, Validate, Generate phaseResult
+}
+
+// validateRatio and generateRatio are the round's throughput relative to
+// the ceiling measured just before.
+func (r round) validateRatio() float64 { return ratio(r.Validate.RPS, r.Ceiling.RPS) }
+func (r round) generateRatio() float64 { return ratio(r.Generate.RPS, r.Ceiling.RPS) }
+
+// median returns the median of f over the rounds (the mean of the middle
+// two for an even count).
+func (s sizeResult) median(f func(round) float64) float64 {
+	v := make([]float64, len(s.Rounds))
+	for i, r := range s.Rounds {
+		v[i] = f(r)
+	}
+	slices.Sort(v)
+	if len(v) == 0 {
+		return 0
+	}
+	if len(v)%2 == 1 {
+		return v[len(v)/2]
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2
 }
 
 // run is the whole harness; every resource it creates is released before
@@ -172,23 +197,30 @@ func runSize(ctx context.Context, cfg config, client *http.Client, bin, tmp stri
 		}
 		return res, err
 	}
-	if r.Ceiling, err = phase(targets.ceiling); err != nil {
-		return r, err
-	}
 	sampler := samplePeak(srv.pid(), 100*time.Millisecond)
 	defer func() {
 		if sampler != nil {
 			sampler.stop()
 		}
 	}()
-	if r.Validate, err = phase(targets.validate); err != nil {
-		return r, err
-	}
-	if m, err := readMemory(srv.pid()); err == nil {
-		r.RSSAfterValidate = m.RSS
-	}
-	if r.Generate, err = phase(targets.generate); err != nil {
-		return r, err
+	for i := range cfg.rounds {
+		if cfg.rounds > 1 {
+			fmt.Fprintf(stderr, "size %d: round %d/%d\n", n, i+1, cfg.rounds)
+		}
+		var rd round
+		if rd.Ceiling, err = phase(targets.ceiling); err != nil {
+			return r, err
+		}
+		if rd.Validate, err = phase(targets.validate); err != nil {
+			return r, err
+		}
+		if m, err := readMemory(srv.pid()); err == nil {
+			r.RSSAfterValidate = max(r.RSSAfterValidate, m.RSS)
+		}
+		if rd.Generate, err = phase(targets.generate); err != nil {
+			return r, err
+		}
+		r.Rounds = append(r.Rounds, rd)
 	}
 	r.RSSSampledPeak = sampler.stop()
 	sampler = nil
@@ -214,12 +246,17 @@ func mib(kib int64) string { return fmt.Sprintf("%.1f", float64(kib)/1024) }
 func printSize(w io.Writer, r sizeResult) {
 	fmt.Fprintf(w, "## %d licenses seeded (seeding took %s, %.0f licenses/s; database %.1f MiB)\n\n",
 		r.Size, r.Seed.Round(time.Millisecond), float64(r.Size)/r.Seed.Seconds(), float64(r.DBBytes)/(1<<20))
-	fmt.Fprintf(w, "| phase | requests | errors | req/s | p50 ms | p99 ms | p99.9 ms | max ms |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
-	for _, p := range []phaseResult{r.Ceiling, r.Validate, r.Generate} {
-		fmt.Fprintf(w, "| %s | %d | %d | %.0f | %s | %s | %s | %s |\n", p.Name, p.Requests, p.Errors, p.RPS, ms(p.P50), ms(p.P99), ms(p.P999), ms(p.Max))
+	fmt.Fprintf(w, "| round | phase | requests | errors | req/s | p50 ms | p99 ms | p99.9 ms | max ms |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|\n")
+	for i, rd := range r.Rounds {
+		for _, p := range []phaseResult{rd.Ceiling, rd.Validate, rd.Generate} {
+			fmt.Fprintf(w, "| %d | %s | %d | %d | %.0f | %s | %s | %s | %s |\n", i+1, p.Name, p.Requests, p.Errors, p.RPS, ms(p.P50), ms(p.P99), ms(p.P999), ms(p.Max))
+		}
 	}
-	fmt.Fprintf(w, "\nvalidate/ceiling %.3f, generate/ceiling %.3f\n", ratio(r.Validate.RPS, r.Ceiling.RPS), ratio(r.Generate.RPS, r.Ceiling.RPS))
-	fmt.Fprintf(w, "server memory: VmHWM %s MiB; VmRSS %s MiB after validate, %s MiB after generate, %s MiB highest sampled (100 ms)\n\n",
+	fmt.Fprintf(w, "\n")
+	for i, rd := range r.Rounds {
+		fmt.Fprintf(w, "round %d: validate/ceiling %.3f, generate/ceiling %.3f\n", i+1, rd.validateRatio(), rd.generateRatio())
+	}
+	fmt.Fprintf(w, "server memory: VmHWM %s MiB; VmRSS %s MiB after validate (highest of the rounds), %s MiB at the end, %s MiB highest sampled (100 ms)\n\n",
 		mib(r.HWM), mib(r.RSSAfterValidate), mib(r.RSSAfterGenerate), mib(r.RSSSampledPeak))
 }
 
@@ -242,14 +279,19 @@ func printSummary(w io.Writer, rs []sizeResult) {
 	if len(rs) == 0 {
 		return
 	}
-	fmt.Fprintf(w, "## Targets (issue 2)\n\n| size | target | measured | verdict |\n|---:|---|---|---|\n")
+	fmt.Fprintf(w, "## Targets (issue 2); medians over %d round(s)\n\n| size | target | measured | verdict |\n|---:|---|---|---|\n", len(rs[0].Rounds))
 	for _, r := range rs {
-		v, g := ratio(r.Validate.RPS, r.Ceiling.RPS), ratio(r.Generate.RPS, r.Ceiling.RPS)
+		v := r.median(round.validateRatio)
+		g := r.median(round.generateRatio)
+		p99 := time.Duration(r.median(func(rd round) float64 { return float64(rd.Validate.P99) }))
 		fmt.Fprintf(w, "| %d | validate ≥ 50%% of ceiling req/s | %.1f%% | %s |\n", r.Size, 100*v, verdict(v >= 0.5))
 		fmt.Fprintf(w, "| %d | generate ≥ 20%% of ceiling req/s | %.1f%% | %s |\n", r.Size, 100*g, verdict(g >= 0.2))
-		fmt.Fprintf(w, "| %d | validate p99 < 10 ms | %s ms | %s |\n", r.Size, ms(r.Validate.P99), verdict(r.Validate.P99 < 10*time.Millisecond))
+		fmt.Fprintf(w, "| %d | validate p99 < 10 ms | %s ms | %s |\n", r.Size, ms(p99), verdict(p99 < 10*time.Millisecond))
 		fmt.Fprintf(w, "| %d | server peak RSS (VmHWM) < 150 MiB | %s MiB | %s |\n", r.Size, mib(r.HWM), verdict(r.HWM < 150*1024))
-		errs := r.Ceiling.Errors + r.Validate.Errors + r.Generate.Errors
+		errs := 0
+		for _, rd := range r.Rounds {
+			errs += rd.Ceiling.Errors + rd.Validate.Errors + rd.Generate.Errors
+		}
 		fmt.Fprintf(w, "| %d | no errors | %d | %s |\n", r.Size, errs, verdict(errs == 0))
 	}
 	if len(rs) > 1 {
@@ -262,12 +304,14 @@ func printSummary(w io.Writer, rs []sizeResult) {
 				large = r
 			}
 		}
-		q := ratio(large.Validate.RPS, small.Validate.RPS)
+		vrps := func(rd round) float64 { return rd.Validate.RPS }
+		lv, sv := large.median(vrps), small.median(vrps)
+		q := ratio(lv, sv)
 		fmt.Fprintf(w, "| %d vs %d | validate req/s within 15%% | %.3f× (%.0f vs %.0f req/s) | %s |\n",
-			large.Size, small.Size, q, large.Validate.RPS, small.Validate.RPS, verdict(q >= 0.85))
+			large.Size, small.Size, q, lv, sv, verdict(q >= 0.85))
 		// The ceiling moves with the machine's noise; the ratio of the
 		// ratios discounts it.
-		qn := ratio(ratio(large.Validate.RPS, large.Ceiling.RPS), ratio(small.Validate.RPS, small.Ceiling.RPS))
+		qn := ratio(large.median(round.validateRatio), small.median(round.validateRatio))
 		fmt.Fprintf(w, "| %d vs %d | same, each normalised by its own ceiling | %.3f× | %s |\n", large.Size, small.Size, qn, verdict(qn >= 0.85))
 	}
 	fmt.Fprintln(w)
