@@ -1,12 +1,14 @@
 package httpapi_test
 
 import (
+	"bytes"
 	"context"
-	"io"
+	"encoding/base64"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +18,7 @@ import (
 	"github.com/quantumlock/quantumlock/entropy"
 	"github.com/quantumlock/quantumlock/httpapi"
 	"github.com/quantumlock/quantumlock/internal/apitest"
+	"github.com/quantumlock/quantumlock/keyring"
 	"github.com/quantumlock/quantumlock/license"
 	"github.com/quantumlock/quantumlock/masterkey"
 	"github.com/quantumlock/quantumlock/ratelimit"
@@ -42,6 +45,24 @@ func (c *clock) Set(t time.Time) {
 
 func (c *clock) Add(d time.Duration) { c.Set(c.Now().Add(d)) }
 
+// logBuffer collects the server's log lines; safe for concurrent use.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
 // testAPI is the API on a fresh SQLite store behind a loopback server.
 type testAPI struct {
 	URL      string
@@ -50,6 +71,8 @@ type testAPI struct {
 	Accounts *account.Service
 	Clock    *clock
 	Master   *masterkey.Key
+	Logs     *logBuffer   // the server's log, JSON lines
+	Deps     httpapi.Deps // what the server was built from
 }
 
 func newTestAPI(t *testing.T) *testAPI {
@@ -70,14 +93,19 @@ func newTestAPI(t *testing.T) *testAPI {
 	accounts := &account.Service{Customers: db, Keys: db, Rand: rnd, Now: clk.Now}
 	licenses := &license.Service{Store: db, Rand: rnd, Now: clk.Now,
 		Secret: func(id string) []byte { return mk.Derive("license-signing/v1", id, 64) }}
-	h := httpapi.NewServer(httpapi.Deps{
-		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Accounts: accounts, Licenses: licenses, Entropy: rnd, Limiter: ratelimit.NewMemory(),
+	keys, err := keyring.New(keyring.Config{Keys: db, Nonces: db, Exchanges: db, Randomness: rnd, MasterKey: mk, Clock: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &logBuffer{}
+	deps := httpapi.Deps{
+		Logger:   slog.New(slog.NewJSONHandler(logs, nil)),
+		Accounts: accounts, Licenses: licenses, Entropy: rnd, Keyring: keys, Limiter: ratelimit.NewMemory(),
 		Store: db, Now: clk.Now, Metrics: httpapi.NewMetrics(),
-	})
-	srv := httptest.NewServer(h)
+	}
+	srv := httptest.NewServer(httpapi.NewServer(deps))
 	t.Cleanup(srv.Close)
-	return &testAPI{URL: srv.URL, DBPath: path, DB: db, Accounts: accounts, Clock: clk, Master: mk}
+	return &testAPI{URL: srv.URL, DBPath: path, DB: db, Accounts: accounts, Clock: clk, Master: mk, Logs: logs, Deps: deps}
 }
 
 // customer creates a customer and returns a client holding its API key.
@@ -110,4 +138,41 @@ func generate(t *testing.T, c *apitest.Client, body any) map[string]any {
 	r := c.Do(t, "POST", "/api/v1/licenses/generate", body)
 	wantStatus(t, r, http.StatusCreated, "")
 	return r.JSON(t)
+}
+
+// call sends a request, wants status, and returns the JSON body.
+func call(t *testing.T, c *apitest.Client, method, path string, body any, status int) map[string]any {
+	t.Helper()
+	r := c.Do(t, method, path, body)
+	wantStatus(t, r, status, "")
+	return r.JSON(t)
+}
+
+// wantError wants an error with status and code whose detail contains
+// detail (the field it names), and returns the detail.
+func wantError(t *testing.T, r *apitest.Response, status int, code, detail string) string {
+	t.Helper()
+	wantStatus(t, r, status, code)
+	d, _ := r.JSON(t)["detail"].(string)
+	if !strings.Contains(d, detail) {
+		t.Fatalf("detail %q does not name %q", d, detail)
+	}
+	return d
+}
+
+// b64 encodes b as standard base64, as the API's binary fields are.
+func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+// unb64 decodes a base64 field of a response, failing the test otherwise.
+func unb64(t *testing.T, v any) []byte {
+	t.Helper()
+	s, ok := v.(string)
+	if !ok {
+		t.Fatalf("%v is not a string", v)
+	}
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		t.Fatalf("%q is not base64: %v", s, err)
+	}
+	return b
 }

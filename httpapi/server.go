@@ -15,6 +15,7 @@ import (
 
 	"github.com/quantumlock/quantumlock"
 	"github.com/quantumlock/quantumlock/account"
+	"github.com/quantumlock/quantumlock/keyring"
 	"github.com/quantumlock/quantumlock/license"
 	"github.com/quantumlock/quantumlock/ratelimit"
 )
@@ -30,6 +31,7 @@ type Deps struct {
 	Accounts *account.Service
 	Licenses *license.Service
 	Entropy  EntropyService
+	Keyring  *keyring.Service
 	Limiter  ratelimit.Limiter
 	Store    Pinger
 	Now      quantumlock.Clock

@@ -18,6 +18,7 @@ import (
 	"github.com/quantumlock/quantumlock/account"
 	"github.com/quantumlock/quantumlock/entropy"
 	"github.com/quantumlock/quantumlock/httpapi"
+	"github.com/quantumlock/quantumlock/keyring"
 	"github.com/quantumlock/quantumlock/license"
 	"github.com/quantumlock/quantumlock/masterkey"
 	"github.com/quantumlock/quantumlock/ratelimit"
@@ -92,6 +93,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	now := quantumlock.SystemClock
 	accounts := &account.Service{Customers: db, Keys: db, Rand: rnd, Now: now}
 	licenses := &license.Service{Store: db, Rand: rnd, Now: now, Secret: licenseSecrets(mk)}
+	keys, err := keyring.New(keyring.Config{Keys: db, Nonces: db, Exchanges: db, Randomness: rnd, MasterKey: mk, Clock: now})
+	if err != nil {
+		return err
+	}
 
 	if cfg.dev {
 		logger.Warn("dev mode is on: do not use this configuration in production")
@@ -101,7 +106,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 
 	deps := httpapi.Deps{
-		Logger: logger, Accounts: accounts, Licenses: licenses, Entropy: pool,
+		Logger: logger, Accounts: accounts, Licenses: licenses, Entropy: pool, Keyring: keys,
 		Limiter: ratelimit.NewMemory(), Store: db, Now: now,
 	}
 	var metricsSrv *http.Server
