@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -177,3 +178,65 @@ func timePtr(t *time.Time) *string {
 	s := timeString(*t)
 	return &s
 }
+
+// fields reads a request's fields in order and keeps the first error, so a
+// handler converts them in straight-line code and checks once. Every error
+// is EINVALID naming the field.
+type fields struct{ err error }
+
+func (f *fields) fail(format string, args ...any) {
+	if f.err == nil {
+		f.err = quantumlock.Errorf(quantumlock.EINVALID, format, args...)
+	}
+}
+
+// required returns *s; null or missing is an error.
+func (f *fields) required(name string, s *string) string {
+	if s == nil {
+		f.fail("%s is required.", name)
+		return ""
+	}
+	return *s
+}
+
+// optional returns *s, or "" when s is null or missing. An empty string is
+// refused: null already means "not given", and a client sending "" for an
+// id has usually lost the value it meant to send.
+func (f *fields) optional(name string, s *string) string {
+	if s != nil && *s == "" {
+		f.fail("%s must not be empty; send null or leave it out.", name)
+		return ""
+	}
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// base64 decodes a required field of standard, padded base64 (RFC 4648 §4).
+func (f *fields) base64(name string, s *string) []byte {
+	if f.err != nil {
+		return nil
+	}
+	v := f.required(name, s)
+	if f.err != nil {
+		return nil
+	}
+	b, err := base64.StdEncoding.DecodeString(v)
+	if err != nil {
+		f.fail("%s must be standard base64 with padding.", name)
+		return nil
+	}
+	return b
+}
+
+// optionalBase64 is base64 for a field that may be null or missing (nil).
+func (f *fields) optionalBase64(name string, s *string) []byte {
+	if s == nil {
+		return nil
+	}
+	return f.base64(name, s)
+}
+
+// toBase64 encodes b as standard, padded base64.
+func toBase64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }

@@ -26,6 +26,20 @@ func (s *server) routes() []route {
 
 		{"GET /api/v1/quantum/health", s.authed(s.handleQuantumHealth())},
 		{"POST /api/v1/quantum/entropy", s.authed(s.handleEntropy())},
+
+		{"POST /api/v1/quantum/keys", s.authed(s.handleKeyCreate())},
+		{"GET /api/v1/quantum/keys", s.authed(s.handleKeyList())},
+		{"GET /api/v1/quantum/keys/{key_id}", s.authed(s.handleKeyGet())},
+		{"POST /api/v1/quantum/keys/{key_id}/rotate", s.authed(s.handleKeyRotate())},
+		{"DELETE /api/v1/quantum/keys/{key_id}", s.authed(s.handleKeyDelete())},
+		{"GET /api/v1/quantum/keys/{key_id}/export", s.authed(s.handleKeyExport())},
+		{"POST /api/v1/quantum/rsa", s.authed(s.handleRSA())},
+
+		{"POST /api/v1/quantum/crypto/encrypt", s.authed(s.handleEncrypt())},
+		{"POST /api/v1/quantum/crypto/decrypt", s.authed(s.handleDecrypt())},
+		{"POST /api/v1/quantum/crypto/sign", s.authed(s.handleSign())},
+		{"POST /api/v1/quantum/crypto/verify", s.authed(s.handleVerify())},
+		{"POST /api/v1/quantum/crypto/key-exchange", s.authed(s.handleKeyExchange())},
 	}
 }
 
