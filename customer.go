@@ -129,9 +129,10 @@ type APIKey struct {
 type APIKeyStore interface {
 	// CreateAPIKey inserts k. ENOTFOUND if its customer does not exist.
 	CreateAPIKey(ctx context.Context, k *APIKey) error
-	// APIKeyByHash returns the key whose hash is hash, revoked or not, or
-	// ENOTFOUND.
-	APIKeyByHash(ctx context.Context, hash []byte) (*APIKey, error)
+	// APIKeyByHash returns the key whose hash is hash, revoked or not, and
+	// the customer it belongs to, in one read: it runs on every
+	// authenticated request. ENOTFOUND if no key has that hash.
+	APIKeyByHash(ctx context.Context, hash []byte) (*APIKey, *Customer, error)
 	// APIKeys returns the customer's keys, oldest first.
 	APIKeys(ctx context.Context, customerID string) ([]*APIKey, error)
 	// RevokeAPIKey marks the key revoked at t (idempotent: an already

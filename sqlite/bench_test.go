@@ -130,7 +130,7 @@ func BenchmarkAPIKeyByHash(b *testing.B) {
 	b.Run("Serial", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := db.APIKeyByHash(ctx, hashes[n.Add(1)%int64(len(hashes))]); err != nil {
+			if _, _, err := db.APIKeyByHash(ctx, hashes[n.Add(1)%int64(len(hashes))]); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -139,7 +139,7 @@ func BenchmarkAPIKeyByHash(b *testing.B) {
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
-				if _, err := db.APIKeyByHash(ctx, hashes[n.Add(1)%int64(len(hashes))]); err != nil {
+				if _, _, err := db.APIKeyByHash(ctx, hashes[n.Add(1)%int64(len(hashes))]); err != nil {
 					b.Error(err)
 					return
 				}

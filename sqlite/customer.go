@@ -43,7 +43,7 @@ func (db *DB) CreateCustomer(ctx context.Context, c *quantumlock.Customer) error
 
 // Customer returns the customer with id, or ENOTFOUND.
 func (db *DB) Customer(ctx context.Context, id string) (*quantumlock.Customer, error) {
-	c, err := scanCustomer(db.r.QueryRowContext(ctx, `SELECT `+customerColumns+` FROM customers WHERE id = ?1`, id))
+	c, err := scanCustomer(db.customerGet.QueryRowContext(ctx, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, customerNotFound()
 	} else if err != nil {
@@ -126,25 +126,36 @@ func (db *DB) CreateAPIKey(ctx context.Context, k *quantumlock.APIKey) error {
 	return nil
 }
 
-// APIKeyByHash returns the key whose hash is hash, revoked or not, or
-// ENOTFOUND. It runs on every authenticated request: one indexed lookup on
-// a prepared statement, and the hash is not read back.
-func (db *DB) APIKeyByHash(ctx context.Context, hash []byte) (*quantumlock.APIKey, error) {
+// apiKeyByHashSQL reads a key and its customer in one statement: it runs on
+// every authenticated request, and one read transaction instead of two is
+// a tenth of a validate's CPU. The hash is not read back.
+const apiKeyByHashSQL = `SELECT k.id, k.customer_id, k.hint, k.created_at, k.revoked_at,
+	c.id, c.name, c.email, c.plan, c.licenses_per_month, c.requests_per_minute, c.created_at
+	FROM api_keys k JOIN customers c ON c.id = k.customer_id WHERE k.hash = ?1`
+
+// APIKeyByHash returns the key whose hash is hash, revoked or not, and its
+// customer, or ENOTFOUND. One indexed lookup on a prepared statement.
+func (db *DB) APIKeyByHash(ctx context.Context, hash []byte) (*quantumlock.APIKey, *quantumlock.Customer, error) {
 	var (
-		k       quantumlock.APIKey
-		created int64
-		revoked sql.NullInt64
+		k                 quantumlock.APIKey
+		c                 quantumlock.Customer
+		created, cCreated int64
+		revoked, lpm, rpm sql.NullInt64
 	)
-	err := db.apiKeyByHash.QueryRowContext(ctx, hash).Scan(&k.ID, &k.CustomerID, &k.Hint, &created, &revoked)
+	err := db.apiKeyByHash.QueryRowContext(ctx, hash).Scan(&k.ID, &k.CustomerID, &k.Hint, &created, &revoked,
+		&c.ID, &c.Name, &c.Email, &c.Plan, &lpm, &rpm, &cCreated)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, apiKeyNotFound()
+		return nil, nil, apiKeyNotFound()
 	} else if err != nil {
-		return nil, fmt.Errorf("sqlite: api key by hash: %w", err)
+		return nil, nil, fmt.Errorf("sqlite: api key by hash: %w", err)
 	}
 	k.Hash = append([]byte(nil), hash...)
 	k.CreatedAt = fromMicros(created)
 	k.RevokedAt = fromNullMicros(revoked)
-	return &k, nil
+	c.LicensesPerMonth = fromNullInt64(lpm)
+	c.RequestsPerMinute = fromNullInt64(rpm)
+	c.CreatedAt = fromMicros(cCreated)
+	return &k, &c, nil
 }
 
 // APIKeys returns the customer's keys, oldest first.

@@ -40,6 +40,7 @@ type DB struct {
 
 	// Prepared once: the hot paths run them on every request.
 	licenseGet    *sql.Stmt // read pool
+	customerGet   *sql.Stmt // read pool
 	apiKeyByHash  *sql.Stmt // read pool
 	usageBump     *sql.Stmt // writer
 	licenseInsert *sql.Stmt // writer
@@ -102,7 +103,8 @@ func Open(ctx context.Context, path string) (_ *DB, err error) {
 		q    string
 	}{
 		{db.r, &db.licenseGet, `SELECT ` + licenseColumns + ` FROM licenses WHERE key = ?1 AND customer_id = ?2`},
-		{db.r, &db.apiKeyByHash, `SELECT id, customer_id, hint, created_at, revoked_at FROM api_keys WHERE hash = ?1`},
+		{db.r, &db.customerGet, `SELECT ` + customerColumns + ` FROM customers WHERE id = ?1`},
+		{db.r, &db.apiKeyByHash, apiKeyByHashSQL},
 		{db.w, &db.usageBump, usageBumpSQL},
 		{db.w, &db.licenseInsert, licenseInsertSQL},
 	} {
@@ -116,7 +118,7 @@ func Open(ctx context.Context, path string) (_ *DB, err error) {
 // Close closes the statements and both pools. In-flight calls finish first.
 func (db *DB) Close() error {
 	var errs []error
-	for _, s := range []*sql.Stmt{db.licenseGet, db.apiKeyByHash, db.usageBump, db.licenseInsert} {
+	for _, s := range []*sql.Stmt{db.licenseGet, db.customerGet, db.apiKeyByHash, db.usageBump, db.licenseInsert} {
 		if s != nil {
 			errs = append(errs, s.Close())
 		}

@@ -115,9 +115,25 @@ func (s suite) apiKeyTests() []test {
 			c := newCustomer(t, st, "cust_000000000001")
 			k := newAPIKey("ak_000000000001", c.ID, t0)
 			must(t, st.CreateAPIKey(t.Context(), k))
-			got, err := st.APIKeyByHash(t.Context(), k.Hash)
+			got, owner, err := st.APIKeyByHash(t.Context(), k.Hash)
 			must(t, err)
 			sameAPIKey(t, got, k)
+			sameCustomer(t, owner, c)
+		}},
+		{"ByHashReadsCurrentCustomer", func(t *testing.T) {
+			st := s.store(t)
+			c := newCustomer(t, st, "cust_000000000001")
+			k := newAPIKey("ak_000000000001", c.ID, t0)
+			must(t, st.CreateAPIKey(t.Context(), k))
+			p := quantumlock.PlanEnterprise
+			rpm := int64(7)
+			_, err := st.UpdateCustomer(t.Context(), c.ID, quantumlock.CustomerUpdate{Plan: &p, RequestsPerMinute: &rpm})
+			must(t, err)
+			_, owner, err := st.APIKeyByHash(t.Context(), k.Hash)
+			must(t, err)
+			if owner.Plan != p || owner.RequestsPerMinute == nil || *owner.RequestsPerMinute != 7 {
+				t.Fatalf("owner after update: %+v", owner)
+			}
 		}},
 		{"ErrConflict", func(t *testing.T) {
 			st := s.store(t)
@@ -139,14 +155,14 @@ func (s suite) apiKeyTests() []test {
 			st := s.store(t)
 			k := newAPIKey("ak_000000000001", "cust_000000000404", t0)
 			wantCode(t, st.CreateAPIKey(t.Context(), k), quantumlock.ENOTFOUND)
-			_, err := st.APIKeyByHash(t.Context(), k.Hash)
+			_, _, err := st.APIKeyByHash(t.Context(), k.Hash)
 			wantCode(t, err, quantumlock.ENOTFOUND)
 		}},
 		{"ErrNotFound", func(t *testing.T) {
 			st := s.store(t)
 			c := newCustomer(t, st, "cust_000000000001")
 			must(t, st.CreateAPIKey(t.Context(), newAPIKey("ak_000000000001", c.ID, t0)))
-			_, err := st.APIKeyByHash(t.Context(), newAPIKey("ak_000000000404", c.ID, t0).Hash)
+			_, _, err := st.APIKeyByHash(t.Context(), newAPIKey("ak_000000000404", c.ID, t0).Hash)
 			wantCode(t, err, quantumlock.ENOTFOUND)
 		}},
 		{"ListPerCustomerOldestFirst", func(t *testing.T) {
@@ -192,7 +208,7 @@ func (s suite) apiKeyTests() []test {
 			must(t, err)
 			sameAPIKey(t, got, k)
 			// Lookups still find a revoked key: the caller decides.
-			got, err = st.APIKeyByHash(t.Context(), k.Hash)
+			got, _, err = st.APIKeyByHash(t.Context(), k.Hash)
 			must(t, err)
 			sameAPIKey(t, got, k)
 		}},
