@@ -68,9 +68,10 @@ func licenseNotFound() error {
 	return quantumlock.Errorf(quantumlock.ENOTFOUND, "License not found.")
 }
 
-// CreateLicense inserts l and counts it against q in one IMMEDIATE
+// CreateLicense inserts l and counts it against q in an IMMEDIATE
 // transaction: the check, the count and the insert cannot interleave with
 // another writer's, in this process or another, so the quota is exact.
+// Concurrent calls share transactions (see batchWriter).
 func (db *DB) CreateLicense(ctx context.Context, l *quantumlock.License, q quantumlock.Quota) (int64, error) {
 	features, err := json.Marshal(l.Features)
 	if err != nil {
@@ -84,26 +85,19 @@ func (db *DB) CreateLicense(ctx context.Context, l *quantumlock.License, q quant
 	if l.Metadata != nil {
 		metadata = []byte(l.Metadata)
 	}
-	var used int64
-	err = db.write(ctx, func(tx *sql.Tx) error {
-		err := tx.StmtContext(ctx, db.usageBump).QueryRowContext(ctx, l.CustomerID, q.Period, q.Limit).Scan(&used)
-		if errors.Is(err, sql.ErrNoRows) {
-			return quantumlock.Errorf(quantumlock.ERATELIMIT, "Monthly limit reached (%d licenses).", q.Limit)
-		} else if err != nil {
-			return insertError(err, "License", "Customer")
-		}
-		_, err = tx.StmtContext(ctx, db.licenseInsert).ExecContext(ctx,
-			l.Key, l.CustomerID, l.EndCustomerID, string(features), metadata, micros(l.GeneratedAt), micros(l.ValidUntil),
-			l.Signature, l.QuantumVerified, fidelity, l.SecurityLevel, l.EntropySource, nullMicros(l.RevokedAt), l.RevocationReason)
-		if err != nil {
-			return insertError(err, "License", "Customer")
-		}
-		return nil
-	})
-	if err != nil {
-		return 0, err
+	op := &createOp{l: l, q: q, done: make(chan struct{}), args: []any{
+		l.Key, l.CustomerID, l.EndCustomerID, string(features), metadata, micros(l.GeneratedAt), micros(l.ValidUntil),
+		l.Signature, l.QuantumVerified, fidelity, l.SecurityLevel, l.EntropySource, nullMicros(l.RevokedAt), l.RevocationReason,
+	}}
+	select {
+	case db.creates <- op:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	case <-db.closing:
+		return 0, errClosed
 	}
-	return used, nil
+	<-op.done
+	return op.used, op.err
 }
 
 // License returns the customer's license with key, or ENOTFOUND. It runs on

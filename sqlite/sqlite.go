@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -44,6 +45,12 @@ type DB struct {
 	apiKeyByHash  *sql.Stmt // read pool
 	usageBump     *sql.Stmt // writer
 	licenseInsert *sql.Stmt // writer
+	licenseExists *sql.Stmt // writer
+
+	creates    chan *createOp // to batchWriter
+	closing    chan struct{}  // closed by Close
+	writerDone chan struct{}  // closed when batchWriter returns
+	closeOnce  sync.Once
 
 	nonceSweep atomic.Int64 // unix nanoseconds of the last sweep of expired nonces
 }
@@ -56,7 +63,7 @@ func Open(ctx context.Context, path string) (_ *DB, err error) {
 	if path == "" || path == ":memory:" || strings.ContainsAny(path, "?#") || strings.HasPrefix(path, "file:") {
 		return nil, fmt.Errorf("sqlite: %q is not a plain file path", path)
 	}
-	db := &DB{path: path}
+	db := &DB{path: path, closing: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			db.Close()
@@ -107,18 +114,26 @@ func Open(ctx context.Context, path string) (_ *DB, err error) {
 		{db.r, &db.apiKeyByHash, apiKeyByHashSQL},
 		{db.w, &db.usageBump, usageBumpSQL},
 		{db.w, &db.licenseInsert, licenseInsertSQL},
+		{db.w, &db.licenseExists, `SELECT 1 FROM licenses WHERE key = ?1`},
 	} {
 		if *p.dst, err = p.pool.PrepareContext(ctx, p.q); err != nil {
 			return nil, fmt.Errorf("sqlite: prepare: %w", err)
 		}
 	}
+	db.creates = make(chan *createOp)
+	db.writerDone = make(chan struct{})
+	go db.batchWriter()
 	return db, nil
 }
 
 // Close closes the statements and both pools. In-flight calls finish first.
 func (db *DB) Close() error {
+	db.closeOnce.Do(func() { close(db.closing) })
+	if db.writerDone != nil {
+		<-db.writerDone
+	}
 	var errs []error
-	for _, s := range []*sql.Stmt{db.licenseGet, db.customerGet, db.apiKeyByHash, db.usageBump, db.licenseInsert} {
+	for _, s := range []*sql.Stmt{db.licenseGet, db.customerGet, db.apiKeyByHash, db.usageBump, db.licenseInsert, db.licenseExists} {
 		if s != nil {
 			errs = append(errs, s.Close())
 		}

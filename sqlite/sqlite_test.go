@@ -312,3 +312,31 @@ func TestTimePrecision(t *testing.T) {
 		t.Errorf("CreatedAt = %v, want %v", got.CreatedAt, want)
 	}
 }
+
+func TestCreateLicenseAfterClose(t *testing.T) {
+	t.Parallel()
+	db, _ := openTemp(t)
+	ctx := context.Background()
+	c := &quantumlock.Customer{ID: "cust_00000000000a", Name: "a", Email: "a@b.example", Plan: quantumlock.PlanFree, CreatedAt: time.Now()}
+	if err := db.CreateCustomer(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	l := &quantumlock.License{Key: "QLOCK-0000-0000-0001", CustomerID: c.ID, Features: []string{}, Signature: "00"}
+	done := make(chan error, 1)
+	go func() {
+		_, err := db.CreateLicense(ctx, l, quantumlock.Quota{Period: "2026-01"})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("CreateLicense on a closed store succeeded")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("CreateLicense on a closed store hangs")
+	}
+	if err := db.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+}

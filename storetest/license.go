@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -224,6 +225,62 @@ func (s suite) licenseTests() []test {
 			must(t, err)
 			if used != callers+1 {
 				t.Errorf("used = %d, want %d", used, callers+1)
+			}
+		}},
+		{"ConcurrentFailuresAreIsolated", func(t *testing.T) {
+			// Duplicate keys, spent quotas and missing customers racing with
+			// good inserts: each call gets its own answer and the good ones
+			// land, whatever the store does to group writes.
+			st := s.store(t)
+			a := newCustomer(t, st, "cust_00000000000a")
+			b := newCustomer(t, st, "cust_00000000000b")
+			limitB := quantumlock.Quota{Period: "2026-03", Limit: 5}
+			var wg sync.WaitGroup
+			var dupOK, bOK, bLimited atomic.Int64
+			for i := range 40 {
+				wg.Go(func() {
+					_, err := st.CreateLicense(t.Context(), newLicense(a.ID, 1000), unlimited)
+					switch quantumlock.ErrorCode(err) {
+					case "":
+						dupOK.Add(1)
+					case quantumlock.ECONFLICT:
+					default:
+						t.Errorf("duplicate key: %v", err)
+					}
+				})
+				wg.Go(func() {
+					_, err := st.CreateLicense(t.Context(), newLicense(b.ID, 2000+i), limitB)
+					switch quantumlock.ErrorCode(err) {
+					case "":
+						bOK.Add(1)
+					case quantumlock.ERATELIMIT:
+						bLimited.Add(1)
+					default:
+						t.Errorf("quota: %v", err)
+					}
+				})
+				wg.Go(func() {
+					_, err := st.CreateLicense(t.Context(), newLicense("cust_000000000404", 3000+i), unlimited)
+					if quantumlock.ErrorCode(err) != quantumlock.ENOTFOUND {
+						t.Errorf("missing customer: %v", err)
+					}
+				})
+				wg.Go(func() {
+					if _, err := st.CreateLicense(t.Context(), newLicense(a.ID, 4000+i), unlimited); err != nil {
+						t.Errorf("good insert: %v", err)
+					}
+				})
+			}
+			wg.Wait()
+			if dupOK.Load() != 1 || bOK.Load() != 5 || bLimited.Load() != 35 {
+				t.Fatalf("duplicate winners %d, quota %d ok / %d limited; want 1, 5/35", dupOK.Load(), bOK.Load(), bLimited.Load())
+			}
+			sa, err := st.LicenseStats(t.Context(), a.ID, unlimited.Period, t0)
+			must(t, err)
+			sb, err := st.LicenseStats(t.Context(), b.ID, limitB.Period, t0)
+			must(t, err)
+			if sa.Total != 41 || sa.IssuedInPeriod != 41 || sb.Total != 5 || sb.IssuedInPeriod != 5 {
+				t.Fatalf("stats a %+v, b %+v", sa, sb)
 			}
 		}},
 		{"List", s.testLicenseList},
