@@ -11,8 +11,8 @@ import (
 	"github.com/quantumlock/quantumlock/internal/apitest"
 )
 
-// TestMetrics checks that --metrics-addr serves Prometheus metrics on its
-// own listener, counting requests by route, and that the API listener does
+// TestMetrics checks that --metrics-addr serves Prometheus metrics (and the
+// profiler) on its own listener, counting requests by route, and that the API listener does
 // not expose them.
 func TestMetrics(t *testing.T) {
 	t.Parallel()
@@ -54,5 +54,14 @@ func TestMetrics(t *testing.T) {
 	}
 	if r := c.Do(t, "GET", "/metrics", nil); r.Status != 404 {
 		t.Errorf("API listener serves /metrics: %d", r.Status)
+	}
+	// The profiler is on the operator listener only.
+	if resp, err := http.Get("http://" + addr + "/debug/pprof/"); err != nil || resp.StatusCode != 200 {
+		t.Errorf("pprof on the metrics listener: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	if r := c.Do(t, "GET", "/debug/pprof/", nil); r.Status != 404 {
+		t.Errorf("API listener serves pprof: %d", r.Status)
 	}
 }
