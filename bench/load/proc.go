@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -318,6 +319,8 @@ func readMemory(pid int) (procMemory, error) {
 type peakSampler struct {
 	stopc chan struct{}
 	done  chan int64
+	once  sync.Once
+	peak  int64
 }
 
 func samplePeak(pid int, interval time.Duration) *peakSampler {
@@ -341,8 +344,11 @@ func samplePeak(pid int, interval time.Duration) *peakSampler {
 	return s
 }
 
-// stop returns the peak VmRSS in KiB.
+// stop returns the peak VmRSS in KiB. It may be called more than once.
 func (s *peakSampler) stop() int64 {
-	close(s.stopc)
-	return <-s.done
+	s.once.Do(func() {
+		close(s.stopc)
+		s.peak = <-s.done
+	})
+	return s.peak
 }

@@ -92,32 +92,114 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (err error) 
 	defer client.CloseIdleConnections()
 
 	printHeader(stdout, cfg)
-	var results []sizeResult
+	// Every size is seeded and served first; then the rounds visit the
+	// sizes in turn, so a noisy minute on this shared machine lands on all
+	// sizes alike instead of on one of them.
+	var runs []*sizeRun
+	defer func() {
+		for _, sr := range runs {
+			sr.close()
+		}
+	}()
 	for _, n := range cfg.sizes {
-		r, err := runSize(ctx, cfg, client, bin, tmp, mk, ceiling.addr, n, stderr)
+		sr, err := prepareSize(ctx, cfg, client, bin, tmp, mk, ceiling.addr, n, stderr)
 		if err != nil {
 			return fmt.Errorf("size %d: %w", n, err)
 		}
-		printSize(stdout, r)
-		results = append(results, r)
+		runs = append(runs, sr)
+	}
+	for i := range cfg.rounds {
+		for _, sr := range runs {
+			if cfg.rounds > 1 {
+				fmt.Fprintf(stderr, "size %d: round %d/%d\n", sr.r.Size, i+1, cfg.rounds)
+			}
+			if err := sr.round(); err != nil {
+				return fmt.Errorf("size %d: %w", sr.r.Size, err)
+			}
+		}
+	}
+	var results []sizeResult
+	for _, sr := range runs {
+		if err := sr.finish(); err != nil {
+			return fmt.Errorf("size %d: %w", sr.r.Size, err)
+		}
+		printSize(stdout, sr.r)
+		results = append(results, sr.r)
 	}
 	printSummary(stdout, results)
 	return nil
 }
 
-func runSize(ctx context.Context, cfg config, client *http.Client, bin, tmp string, mk *masterkey.Key, ceilingAddr string, n int, stderr io.Writer) (r sizeResult, err error) {
+// sizeRun is one seeded database with its server, ready for rounds.
+type sizeRun struct {
+	r        sizeResult
+	srv      *serverProc
+	sampler  *peakSampler
+	targets  struct{ ceiling, validate, generate target }
+	phase    func(t target) (phaseResult, error)
+	cleanups []func()
+}
+
+// round measures the ceiling, validate and generate once.
+func (sr *sizeRun) round() (err error) {
+	var rd round
+	if rd.Ceiling, err = sr.phase(sr.targets.ceiling); err != nil {
+		return err
+	}
+	if rd.Validate, err = sr.phase(sr.targets.validate); err != nil {
+		return err
+	}
+	if m, err := readMemory(sr.srv.pid()); err == nil {
+		sr.r.RSSAfterValidate = max(sr.r.RSSAfterValidate, m.RSS)
+	}
+	if rd.Generate, err = sr.phase(sr.targets.generate); err != nil {
+		return err
+	}
+	sr.r.Rounds = append(sr.r.Rounds, rd)
+	return nil
+}
+
+// finish reads the server's memory figures.
+func (sr *sizeRun) finish() error {
+	sr.r.RSSSampledPeak = sr.sampler.stop()
+	m, err := readMemory(sr.srv.pid())
+	if err != nil {
+		return err
+	}
+	sr.r.RSSAfterGenerate, sr.r.HWM = m.RSS, m.HWM
+	return nil
+}
+
+// close stops the server and removes the database, in reverse order of
+// setting up.
+func (sr *sizeRun) close() {
+	for i := len(sr.cleanups) - 1; i >= 0; i-- {
+		sr.cleanups[i]()
+	}
+}
+
+// prepareSize seeds a database of n licenses, starts a server on it and
+// checks one request of each kind.
+func prepareSize(ctx context.Context, cfg config, client *http.Client, bin, tmp string, mk *masterkey.Key, ceilingAddr string, n int, stderr io.Writer) (_ *sizeRun, err error) {
+	sr := &sizeRun{}
+	defer func() {
+		if err != nil {
+			sr.close()
+		}
+	}()
+	r := &sr.r
 	r.Size = n
 	db := filepath.Join(tmp, fmt.Sprintf("licenses-%d.db", n))
 	if !cfg.keep {
-		defer func() {
+		sr.cleanups = append(sr.cleanups, func() {
 			for _, suffix := range []string{"", "-wal", "-shm"} {
 				os.Remove(db + suffix)
 			}
-		}()
+		})
 	}
 	cust, err := createCustomer(ctx, bin, db)
 	if err != nil {
-		return r, err
+		return nil, err
 	}
 	fmt.Fprintf(stderr, "size %d: seeding %d licenses for %s\n", n, n, cust.ID)
 	var profile string
@@ -129,7 +211,7 @@ func runSize(ctx context.Context, cfg config, client *http.Client, bin, tmp stri
 		return seed(ctx, db, mk, cust.ID, n, cfg.seedWorkers, stderr)
 	})
 	if err != nil {
-		return r, err
+		return nil, err
 	}
 	r.Seed = seeded.Elapsed
 	for _, suffix := range []string{"", "-wal"} {
@@ -142,13 +224,10 @@ func runSize(ctx context.Context, cfg config, client *http.Client, bin, tmp stri
 
 	srv, err := startServer(ctx, bin, db, mk.String(), filepath.Join(tmp, fmt.Sprintf("server-%d.log", n)))
 	if err != nil {
-		return r, err
+		return nil, err
 	}
-	defer func() {
-		if e := srv.stop(); e != nil && err == nil {
-			err = e
-		}
-	}()
+	sr.srv = srv
+	sr.cleanups = append(sr.cleanups, func() { srv.stop() })
 	fmt.Fprintf(stderr, "size %d: server pid %d on %s, ceiling on %s\n", n, srv.pid(), srv.addr, ceilingAddr)
 
 	keys := seeded.Keys
@@ -163,7 +242,7 @@ func runSize(ctx context.Context, cfg config, client *http.Client, bin, tmp stri
 	isValid := func(status int, body []byte) bool {
 		return status == http.StatusOK && bytes.Contains(body, []byte(`"valid":true`))
 	}
-	targets := struct{ ceiling, validate, generate target }{
+	sr.targets = struct{ ceiling, validate, generate target }{
 		ceiling: target{name: "ceiling", url: "http://" + ceilingAddr + "/validate", body: validateBody, ok: isValid},
 		validate: target{name: "validate", url: "http://" + srv.addr + "/api/v1/licenses/validate", apiKey: cust.APIKey,
 			body: validateBody, ok: isValid},
@@ -179,17 +258,17 @@ func runSize(ctx context.Context, cfg config, client *http.Client, bin, tmp stri
 	// measured as fast failures.
 	rng := rand.New(rand.NewPCG(1, 2))
 	var buf bytes.Buffer
-	for _, t := range []target{targets.ceiling, targets.validate, targets.generate} {
+	for _, t := range []target{sr.targets.ceiling, sr.targets.validate, sr.targets.generate} {
 		_, status, err := send(ctx, client, t, t.body(rng, nil), &buf)
 		if err != nil {
-			return r, fmt.Errorf("sanity %s: %w", t.name, err)
+			return nil, fmt.Errorf("sanity %s: %w", t.name, err)
 		}
 		if !t.ok(status, buf.Bytes()) {
-			return r, fmt.Errorf("sanity %s: status %d: %s", t.name, status, strings.TrimSpace(buf.String()))
+			return nil, fmt.Errorf("sanity %s: status %d: %s", t.name, status, strings.TrimSpace(buf.String()))
 		}
 	}
 
-	phase := func(t target) (phaseResult, error) {
+	sr.phase = func(t target) (phaseResult, error) {
 		fmt.Fprintf(stderr, "size %d: %s (%s warm-up, %s measured, %d connections)\n", n, t.name, cfg.warmup, cfg.duration, cfg.conns)
 		res, err := runPhase(ctx, client, t, cfg.conns, cfg.warmup, cfg.duration, cfg.maxRequests)
 		if err == nil && res.Errors > 0 {
@@ -197,39 +276,9 @@ func runSize(ctx context.Context, cfg config, client *http.Client, bin, tmp stri
 		}
 		return res, err
 	}
-	sampler := samplePeak(srv.pid(), 100*time.Millisecond)
-	defer func() {
-		if sampler != nil {
-			sampler.stop()
-		}
-	}()
-	for i := range cfg.rounds {
-		if cfg.rounds > 1 {
-			fmt.Fprintf(stderr, "size %d: round %d/%d\n", n, i+1, cfg.rounds)
-		}
-		var rd round
-		if rd.Ceiling, err = phase(targets.ceiling); err != nil {
-			return r, err
-		}
-		if rd.Validate, err = phase(targets.validate); err != nil {
-			return r, err
-		}
-		if m, err := readMemory(srv.pid()); err == nil {
-			r.RSSAfterValidate = max(r.RSSAfterValidate, m.RSS)
-		}
-		if rd.Generate, err = phase(targets.generate); err != nil {
-			return r, err
-		}
-		r.Rounds = append(r.Rounds, rd)
-	}
-	r.RSSSampledPeak = sampler.stop()
-	sampler = nil
-	m, err := readMemory(srv.pid())
-	if err != nil {
-		return r, err
-	}
-	r.RSSAfterGenerate, r.HWM = m.RSS, m.HWM
-	return r, nil
+	sr.sampler = samplePeak(srv.pid(), 100*time.Millisecond)
+	sr.cleanups = append(sr.cleanups, func() { sr.sampler.stop() })
+	return sr, nil
 }
 
 func printHeader(w io.Writer, cfg config) {
