@@ -17,6 +17,7 @@ const maxBatch = 64
 type createOp struct {
 	l    *quantumlock.License
 	q    quantumlock.Quota
+	id   int64 // keyID(l.Key)
 	args []any // the insert's arguments, encoded by the caller
 	used int64
 	err  error
@@ -79,7 +80,7 @@ func (db *DB) commitBatch(batch []*createOp) {
 			// A duplicate key is found before the quota is counted, so a
 			// refused insert needs no undo.
 			var one int
-			switch err := exists.QueryRowContext(ctx, op.l.Key).Scan(&one); {
+			switch err := exists.QueryRowContext(ctx, op.id).Scan(&one); {
 			case err == nil:
 				op.err = quantumlock.Errorf(quantumlock.ECONFLICT, "License already exists.")
 				continue

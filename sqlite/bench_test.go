@@ -52,8 +52,8 @@ func seedLicenses(b *testing.B, db *DB, customerID string, n int) []string {
 	b.Helper()
 	tmpl := newLicense(customerID, 0)
 	_, err := db.w.ExecContext(context.Background(), `WITH RECURSIVE i(x) AS (SELECT 0 UNION ALL SELECT x + 1 FROM i WHERE x + 1 < ?1)
-		INSERT INTO licenses (`+licenseColumns+`)
-		SELECT printf('QLOCK-%04X-%04X-%04X', (x >> 32) & 65535, (x >> 16) & 65535, x & 65535),
+		INSERT INTO licenses (id, seq, `+licenseColumns+`)
+		SELECT x, x + 1, printf('QLOCK-%04X-%04X-%04X', (x >> 32) & 65535, (x >> 16) & 65535, x & 65535),
 			?2, 'end-customer-' || (x % 1000), '["pro","export"]', ?3, ?4, ?5, printf('%0128x', x), 0, NULL, ?6, ?7, NULL, ''
 		FROM i`, n, customerID, []byte(tmpl.Metadata), micros(tmpl.GeneratedAt), micros(tmpl.ValidUntil), tmpl.SecurityLevel, tmpl.EntropySource)
 	if err != nil {

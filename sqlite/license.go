@@ -15,8 +15,39 @@ import (
 const licenseColumns = `key, customer_id, end_customer_id, features, metadata, generated_at, valid_until,
 	signature, quantum_verified, fidelity, security_level, entropy_source, revoked_at, revocation_reason`
 
-const licenseInsertSQL = `INSERT INTO licenses (` + licenseColumns + `)
-	VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)`
+// licenseInsertSQL takes the licenseColumns values as ?1–?14 and the key's
+// id (keyID) as ?15, and numbers the license after the customer's newest
+// (an index search on licenses_customer).
+const licenseInsertSQL = `INSERT INTO licenses (id, seq, ` + licenseColumns + `)
+	VALUES (?15, coalesce((SELECT max(seq) FROM licenses WHERE customer_id = ?2), 0) + 1,
+		?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)`
+
+// keyID returns the 48-bit integer a license key QLOCK-XXXX-XXXX-XXXX
+// stands for (hex digits in either case), and reports whether key has that
+// form. It is the licenses table's primary key.
+func keyID(key string) (int64, bool) {
+	if len(key) != 20 || !strings.EqualFold(key[:6], "QLOCK-") || key[10] != '-' || key[15] != '-' {
+		return 0, false
+	}
+	var id int64
+	for i := 6; i < 20; i++ {
+		var d byte
+		switch c := key[i]; {
+		case i == 10 || i == 15:
+			continue
+		case '0' <= c && c <= '9':
+			d = c - '0'
+		case 'a' <= c && c <= 'f':
+			d = c - 'a' + 10
+		case 'A' <= c && c <= 'F':
+			d = c - 'A' + 10
+		default:
+			return 0, false
+		}
+		id = id<<4 | int64(d)
+	}
+	return id, true
+}
 
 // usageBumpSQL counts one license in the period unless the limit (?3, 0 for
 // none) is already reached, in which case it changes nothing and returns no
@@ -85,9 +116,13 @@ func (db *DB) CreateLicense(ctx context.Context, l *quantumlock.License, q quant
 	if l.Metadata != nil {
 		metadata = []byte(l.Metadata)
 	}
-	op := &createOp{l: l, q: q, done: make(chan struct{}), args: []any{
+	id, ok := keyID(l.Key)
+	if !ok {
+		return 0, quantumlock.Errorf(quantumlock.EINVALID, "License key must have the form QLOCK-XXXX-XXXX-XXXX.")
+	}
+	op := &createOp{l: l, q: q, id: id, done: make(chan struct{}), args: []any{
 		l.Key, l.CustomerID, l.EndCustomerID, string(features), metadata, micros(l.GeneratedAt), micros(l.ValidUntil),
-		l.Signature, l.QuantumVerified, fidelity, l.SecurityLevel, l.EntropySource, nullMicros(l.RevokedAt), l.RevocationReason,
+		l.Signature, l.QuantumVerified, fidelity, l.SecurityLevel, l.EntropySource, nullMicros(l.RevokedAt), l.RevocationReason, id,
 	}}
 	select {
 	case db.creates <- op:
@@ -103,7 +138,11 @@ func (db *DB) CreateLicense(ctx context.Context, l *quantumlock.License, q quant
 // License returns the customer's license with key, or ENOTFOUND. It runs on
 // every validation: a prepared statement on the unique key index.
 func (db *DB) License(ctx context.Context, customerID, key string) (*quantumlock.License, error) {
-	l, err := scanLicense(db.licenseGet.QueryRowContext(ctx, key, customerID))
+	id, ok := keyID(key)
+	if !ok {
+		return nil, licenseNotFound()
+	}
+	l, err := scanLicense(db.licenseGet.QueryRowContext(ctx, id, customerID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, licenseNotFound()
 	} else if err != nil {
@@ -171,14 +210,18 @@ func (db *DB) Licenses(ctx context.Context, f quantumlock.LicenseFilter) ([]*qua
 // RevokeLicense marks the customer's license revoked at t with reason,
 // unless it already is, and returns it, or ENOTFOUND.
 func (db *DB) RevokeLicense(ctx context.Context, customerID, key, reason string, t time.Time) (*quantumlock.License, error) {
+	id, ok := keyID(key)
+	if !ok {
+		return nil, licenseNotFound()
+	}
 	var l *quantumlock.License
 	err := db.write(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE licenses SET revoked_at = ?3, revocation_reason = ?4
-			WHERE key = ?1 AND customer_id = ?2 AND revoked_at IS NULL`, key, customerID, micros(t), reason); err != nil {
+			WHERE id = ?1 AND customer_id = ?2 AND revoked_at IS NULL`, id, customerID, micros(t), reason); err != nil {
 			return fmt.Errorf("sqlite: revoke license: %w", err)
 		}
 		var err error
-		l, err = scanLicense(tx.QueryRowContext(ctx, `SELECT `+licenseColumns+` FROM licenses WHERE key = ?1 AND customer_id = ?2`, key, customerID))
+		l, err = scanLicense(tx.QueryRowContext(ctx, `SELECT `+licenseColumns+` FROM licenses WHERE id = ?1 AND customer_id = ?2`, id, customerID))
 		if errors.Is(err, sql.ErrNoRows) {
 			return licenseNotFound()
 		} else if err != nil {

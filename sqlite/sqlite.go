@@ -109,12 +109,12 @@ func Open(ctx context.Context, path string) (_ *DB, err error) {
 		dst  **sql.Stmt
 		q    string
 	}{
-		{db.r, &db.licenseGet, `SELECT ` + licenseColumns + ` FROM licenses WHERE key = ?1 AND customer_id = ?2`},
+		{db.r, &db.licenseGet, `SELECT ` + licenseColumns + ` FROM licenses WHERE id = ?1 AND customer_id = ?2`},
 		{db.r, &db.customerGet, `SELECT ` + customerColumns + ` FROM customers WHERE id = ?1`},
 		{db.r, &db.apiKeyByHash, apiKeyByHashSQL},
 		{db.w, &db.usageBump, usageBumpSQL},
 		{db.w, &db.licenseInsert, licenseInsertSQL},
-		{db.w, &db.licenseExists, `SELECT 1 FROM licenses WHERE key = ?1`},
+		{db.w, &db.licenseExists, `SELECT 1 FROM licenses WHERE id = ?1`},
 	} {
 		if *p.dst, err = p.pool.PrepareContext(ctx, p.q); err != nil {
 			return nil, fmt.Errorf("sqlite: prepare: %w", err)

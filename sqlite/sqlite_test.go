@@ -340,3 +340,23 @@ func TestCreateLicenseAfterClose(t *testing.T) {
 		t.Errorf("second Close: %v", err)
 	}
 }
+
+func TestKeyID(t *testing.T) {
+	t.Parallel()
+	for key, want := range map[string]int64{
+		"QLOCK-0000-0000-0000": 0,
+		"QLOCK-0000-0000-0001": 1,
+		"QLOCK-7A3F-9B2C-4E1D": 0x7a3f9b2c4e1d,
+		"qlock-7a3f-9b2c-4e1d": 0x7a3f9b2c4e1d,
+		"QLOCK-FFFF-FFFF-FFFF": 1<<48 - 1,
+	} {
+		if got, ok := keyID(key); !ok || got != want {
+			t.Errorf("keyID(%q) = %x, %v; want %x", key, got, ok, want)
+		}
+	}
+	for _, bad := range []string{"", "QLOCK-0000-0000-000", "QLOCK-0000-0000-000G", "QLOCK_0000-0000-0000", "QLOCK-0000+0000-0000", "XLOCK-0000-0000-0000", "QLOCK-0000-0000-00000"} {
+		if _, ok := keyID(bad); ok {
+			t.Errorf("keyID(%q) accepted", bad)
+		}
+	}
+}

@@ -21,13 +21,15 @@ CREATE TABLE api_keys (
 );
 CREATE INDEX api_keys_customer ON api_keys (customer_id, created_at);
 
--- AUTOINCREMENT is only allowed on the INTEGER PRIMARY KEY, so seq is the
--- primary key (it gives listings a stable newest-first order that never
--- reuses a value) and the license key is UNIQUE NOT NULL: globally unique
--- all the same.
+-- A license key's 48 random bits, as an integer, are the table's INTEGER
+-- PRIMARY KEY (its rowid): a validation finds the row with one B-tree
+-- search and no separate key index, which keeps lookups among a million
+-- licenses nearly as cheap as among a thousand. seq numbers each customer's
+-- licenses in issue order, for stable newest-first listings.
 CREATE TABLE licenses (
-	seq               INTEGER PRIMARY KEY AUTOINCREMENT,
-	key               TEXT NOT NULL UNIQUE,
+	id                INTEGER PRIMARY KEY, -- the key's 12 hex digits
+	key               TEXT NOT NULL,       -- the key as issued, QLOCK-XXXX-XXXX-XXXX
+	seq               INTEGER NOT NULL,    -- per customer, increasing
 	customer_id       TEXT NOT NULL REFERENCES customers (id),
 	end_customer_id   TEXT NOT NULL,
 	features          TEXT NOT NULL, -- JSON array of strings
