@@ -36,8 +36,9 @@ const BusyTimeout = 5 * time.Second
 // concurrent use, also by several processes on the same file.
 type DB struct {
 	path string
-	w    *sql.DB // one connection, BEGIN IMMEDIATE
+	w    *sql.DB // one connection, BEGIN IMMEDIATE, no automatic checkpoints
 	r    *sql.DB // query_only pool
+	c    *sql.DB // one connection for checkpoints (see checkpointer)
 
 	// Prepared once: the hot paths run them on every request.
 	licenseGet    *sql.Stmt // read pool
@@ -47,10 +48,11 @@ type DB struct {
 	licenseInsert *sql.Stmt // writer
 	licenseExists *sql.Stmt // writer
 
-	creates    chan *createOp // to batchWriter
-	closing    chan struct{}  // closed by Close
-	writerDone chan struct{}  // closed when batchWriter returns
-	closeOnce  sync.Once
+	creates        chan *createOp // to batchWriter
+	closing        chan struct{}  // closed by Close
+	writerDone     chan struct{}  // closed when batchWriter returns
+	checkpointDone chan struct{}  // closed when checkpointer returns
+	closeOnce      sync.Once
 
 	nonceSweep atomic.Int64 // unix nanoseconds of the last sweep of expired nonces
 }
@@ -74,7 +76,7 @@ func Open(ctx context.Context, path string) (_ *DB, err error) {
 	// synchronous=NORMAL is durable against application crashes in WAL
 	// mode; only a power loss can drop the last commits, never corrupt.
 	db.w, err = sql.Open("sqlite", path+"?"+busy+
-		"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)&_txlock=immediate")
+		"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)&_pragma=wal_autocheckpoint(0)&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open writer: %w", err)
 	}
@@ -120,9 +122,19 @@ func Open(ctx context.Context, path string) (_ *DB, err error) {
 			return nil, fmt.Errorf("sqlite: prepare: %w", err)
 		}
 	}
+	db.c, err = sql.Open("sqlite", path+"?"+busy+"&_pragma=synchronous(NORMAL)")
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open checkpointer: %w", err)
+	}
+	db.c.SetMaxOpenConns(1)
+	db.c.SetConnMaxLifetime(0)
+	db.c.SetConnMaxIdleTime(0)
+
 	db.creates = make(chan *createOp)
 	db.writerDone = make(chan struct{})
+	db.checkpointDone = make(chan struct{})
 	go db.batchWriter()
+	go db.checkpointer()
 	return db, nil
 }
 
@@ -132,13 +144,16 @@ func (db *DB) Close() error {
 	if db.writerDone != nil {
 		<-db.writerDone
 	}
+	if db.checkpointDone != nil {
+		<-db.checkpointDone
+	}
 	var errs []error
 	for _, s := range []*sql.Stmt{db.licenseGet, db.customerGet, db.apiKeyByHash, db.usageBump, db.licenseInsert, db.licenseExists} {
 		if s != nil {
 			errs = append(errs, s.Close())
 		}
 	}
-	for _, p := range []*sql.DB{db.r, db.w} {
+	for _, p := range []*sql.DB{db.r, db.c, db.w} {
 		if p != nil {
 			errs = append(errs, p.Close())
 		}

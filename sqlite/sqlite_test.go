@@ -3,7 +3,9 @@ package sqlite
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -358,5 +360,42 @@ func TestKeyID(t *testing.T) {
 		if _, ok := keyID(bad); ok {
 			t.Errorf("keyID(%q) accepted", bad)
 		}
+	}
+}
+
+// TestCheckpointer checks that, with automatic checkpoints off on the
+// writer, the background checkpointer still folds the WAL into the file.
+func TestCheckpointer(t *testing.T) {
+	t.Parallel()
+	db, path := openTemp(t)
+	ctx := context.Background()
+	c := &quantumlock.Customer{ID: "cust_00000000000a", Name: "a", Email: "a@b.example", Plan: quantumlock.PlanFree, CreatedAt: time.Now()}
+	if err := db.CreateCustomer(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := st.Size()
+	for i := range 500 {
+		l := &quantumlock.License{Key: fmt.Sprintf("QLOCK-0000-%04X-%04X", i>>16, i&0xffff), CustomerID: c.ID, Features: []string{}, Signature: strings.Repeat("a", 128)}
+		if _, err := db.CreateLicense(ctx, l, quantumlock.Quota{Period: "2026-01"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		st, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Size() > before {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("database file still %d bytes: the WAL was never checkpointed", st.Size())
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
