@@ -92,7 +92,7 @@ func newTestAPI(t *testing.T) *testAPI {
 	}
 	accounts := &account.Service{Customers: db, Keys: db, Rand: rnd, Now: clk.Now}
 	licenses := &license.Service{Store: db, Rand: rnd, Now: clk.Now,
-		Secret: func(id string) []byte { return mk.Derive("license-signing/v1", id, 64) }}
+		Secret: license.Secrets(mk)}
 	keys, err := keyring.New(keyring.Config{Keys: db, Nonces: db, Exchanges: db, Randomness: rnd, MasterKey: mk, Clock: clk.Now})
 	if err != nil {
 		t.Fatal(err)

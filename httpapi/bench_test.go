@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -53,17 +52,8 @@ func newBenchEnv(b *testing.B, seed int) *benchEnv {
 	mk := masterkey.Generate()
 	var rnd quantumlock.Randomness = entropy.System{}
 	now := quantumlock.SystemClock
-	var secrets sync.Map
-	secret := func(customerID string) []byte {
-		if v, ok := secrets.Load(customerID); ok {
-			return v.([]byte)
-		}
-		k := mk.Derive("license-signing/v1", customerID, 64)
-		secrets.Store(customerID, k)
-		return k
-	}
 	accounts := &account.Service{Customers: db, Keys: db, Rand: rnd, Now: now}
-	licenses := &license.Service{Store: db, Rand: rnd, Now: now, Secret: secret}
+	licenses := &license.Service{Store: db, Rand: rnd, Now: now, Secret: license.Secrets(mk)}
 
 	rpm, unlimited := int64(1_000_000_000), int64(0)
 	c := &quantumlock.Customer{Name: "Bench Vendor", Email: "bench@example.com", Plan: quantumlock.PlanEnterprise,

@@ -12,6 +12,7 @@ import (
 
 	"github.com/quantumlock/quantumlock"
 	"github.com/quantumlock/quantumlock/entropy"
+	"github.com/quantumlock/quantumlock/masterkey"
 	"github.com/quantumlock/quantumlock/sqlite"
 )
 
@@ -248,5 +249,21 @@ func TestServiceRetriesOnCollision(t *testing.T) {
 	l2, u, err := s.Generate(context.Background(), c, Params{EndCustomerID: "x"})
 	if err != nil || l2.Key == l1.Key || u.Used != 2 {
 		t.Fatalf("after collisions: %v %+v %v", l2, u, err)
+	}
+}
+
+func TestSecrets(t *testing.T) {
+	t.Parallel()
+	mk := masterkey.Generate()
+	secret := Secrets(mk)
+	a, b := secret("cust_aaaaaaaaaaaa"), secret("cust_bbbbbbbbbbbb")
+	if len(a) != SignatureSize || bytes.Equal(a, b) {
+		t.Fatalf("secrets %x %x", a, b)
+	}
+	if !bytes.Equal(a, Secrets(mk)("cust_aaaaaaaaaaaa")) {
+		t.Error("a fresh Secrets disagrees: licenses would not survive a restart")
+	}
+	if bytes.Equal(a, Secrets(masterkey.Generate())("cust_aaaaaaaaaaaa")) {
+		t.Error("another master key gives the same secret")
 	}
 }

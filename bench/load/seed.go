@@ -22,12 +22,6 @@ const endCustomers = 1000
 
 func endCustomer(i int) string { return "ec-" + strconv.Itoa(i%endCustomers) }
 
-// licenseSigningPurpose must match the derivation `quantumlock serve` uses
-// for per-customer license-signing keys (cmd/quantumlock, licenseSecrets).
-// If they ever differ, every seeded license validates as SIGNATURE_INVALID
-// and the harness stops at its sanity check.
-const licenseSigningPurpose = "license-signing/v1"
-
 // seedResult describes a seeding run.
 type seedResult struct {
 	Keys    []string // Keys[i] belongs to endCustomer(i)
@@ -52,15 +46,10 @@ func seed(ctx context.Context, dbPath string, mk *masterkey.Key, customerID stri
 	if err != nil {
 		return seedResult{}, err
 	}
-	secret := mk.Derive(licenseSigningPurpose, customerID, 64)
+	// The same derivation as the server's, so the licenses validate there.
 	svc := &license.Service{
 		Store: db, Rand: entropy.System{}, Now: quantumlock.SystemClock,
-		Secret: func(id string) []byte {
-			if id != customerID {
-				panic("seed: unexpected customer " + id)
-			}
-			return secret
-		},
+		Secret: license.Secrets(mk),
 	}
 
 	res := seedResult{Keys: make([]string, n)}

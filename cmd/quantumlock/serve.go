@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/quantumlock/quantumlock"
@@ -102,7 +101,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	var rnd quantumlock.Randomness = pool
 	now := quantumlock.SystemClock
 	accounts := &account.Service{Customers: db, Keys: db, Rand: rnd, Now: now}
-	licenses := &license.Service{Store: db, Rand: rnd, Now: now, Secret: licenseSecrets(mk)}
+	licenses := &license.Service{Store: db, Rand: rnd, Now: now, Secret: license.Secrets(mk)}
 	keys, err := keyring.New(keyring.Config{Keys: db, Nonces: db, Exchanges: db, Randomness: rnd, MasterKey: mk, Clock: now})
 	if err != nil {
 		return err
@@ -207,20 +206,6 @@ func loadMasterKey(cfg serveConfig, getenv func(string) string, logger *slog.Log
 		return k, nil
 	default:
 		return nil, errors.New("no master key: pass --master-key-file FILE or set QUANTUMLOCK_MASTER_KEY to 32 base64-encoded random bytes (e.g. `head -c32 /dev/urandom | base64`), or use --dev for a first try")
-	}
-}
-
-// licenseSecrets returns the per-customer license-signing key function,
-// caching derivations: they are pure and on every validate.
-func licenseSecrets(mk *masterkey.Key) func(string) []byte {
-	var cache sync.Map
-	return func(customerID string) []byte {
-		if v, ok := cache.Load(customerID); ok {
-			return v.([]byte)
-		}
-		k := mk.Derive("license-signing/v1", customerID, 64)
-		cache.Store(customerID, k)
-		return k
 	}
 }
 
