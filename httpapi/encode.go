@@ -74,7 +74,14 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	code := quantumlock.ErrorCode(err)
 	info := infoFrom(r)
 	if code == quantumlock.EINTERNAL || code == quantumlock.ESTOREDOWN || code == quantumlock.EMASTERKEY {
-		s.logger.LogAttrs(r.Context(), slog.LevelError, "internal error",
+		// A request whose client went away (say, while waiting for an RSA
+		// generation slot) fails with the context's error: worth a line,
+		// not an alarm.
+		level, what := slog.LevelError, "internal error"
+		if ctxErr := r.Context().Err(); ctxErr != nil && errors.Is(err, ctxErr) {
+			level, what = slog.LevelInfo, "request canceled"
+		}
+		s.logger.LogAttrs(r.Context(), level, what,
 			slog.String("request_id", info.requestID), slog.String("route", info.route), slog.String("error", err.Error()))
 		if code == quantumlock.EMASTERKEY {
 			code = quantumlock.EINTERNAL

@@ -2,7 +2,10 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -108,5 +111,25 @@ func TestRetryAfter(t *testing.T) {
 		if got := retryAfter(base.Add(tc.now), base.Add(time.Minute)); got != tc.want {
 			t.Errorf("retryAfter at +%v = %d, want %d", tc.now, got, tc.want)
 		}
+	}
+}
+
+func TestCanceledRequestIsNotAnAlarm(t *testing.T) {
+	t.Parallel()
+	var logs syncBuffer
+	s := testServer(&logs)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	r := httptest.NewRequest("POST", "/api/v1/quantum/rsa", nil).WithContext(ctx)
+	rec := httptest.NewRecorder()
+	s.writeError(rec, r, fmt.Errorf("waiting for an RSA slot: %w", context.Canceled))
+	if rec.Code != 500 || !strings.Contains(logs.String(), `"level":"INFO","msg":"request canceled"`) {
+		t.Errorf("status %d, log %s", rec.Code, logs.String())
+	}
+	logs2 := &syncBuffer{}
+	s2 := testServer(logs2)
+	s2.writeError(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil), errors.New("disk on fire"))
+	if !strings.Contains(logs2.String(), `"level":"ERROR","msg":"internal error"`) {
+		t.Errorf("a real internal error logged as %s", logs2.String())
 	}
 }
