@@ -42,26 +42,6 @@ type Randomness interface {
 	Draw(ctx context.Context, n int, source string) (*Entropy, error)
 }
 
-// RandomReader adapts r to an io.Reader drawing from its best healthy
-// source, for APIs such as ed25519.GenerateKey that take a reader.
-type RandomReader struct {
-	R   Randomness
-	Ctx context.Context
-}
-
-// Read fills p from r.R.
-func (rr RandomReader) Read(p []byte) (int, error) {
-	ctx := rr.Ctx
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	e, err := rr.R.Draw(ctx, len(p), "")
-	if err != nil {
-		return 0, err
-	}
-	return copy(p, e.Bytes), nil
-}
-
 // NewID returns prefix followed by n random bytes in lowercase hex.
 func NewID(ctx context.Context, r Randomness, prefix string, n int) (string, error) {
 	e, err := r.Draw(ctx, n, "")

@@ -39,7 +39,7 @@ func statusOf(code string) int {
 		return http.StatusUnsupportedMediaType
 	case quantumlock.ERATELIMIT:
 		return http.StatusTooManyRequests
-	case quantumlock.EUNAVAILABLE, quantumlock.ESTOREDOWN:
+	case quantumlock.EUNAVAILABLE:
 		return http.StatusServiceUnavailable
 	default:
 		return http.StatusInternalServerError
@@ -73,7 +73,7 @@ func encode(w http.ResponseWriter, status int, v any) {
 func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	code := quantumlock.ErrorCode(err)
 	info := infoFrom(r)
-	if code == quantumlock.EINTERNAL || code == quantumlock.ESTOREDOWN || code == quantumlock.EMASTERKEY {
+	if code == quantumlock.EINTERNAL || code == quantumlock.EMASTERKEY {
 		// A request whose client went away (say, while waiting for an RSA
 		// generation slot) fails with the context's error: worth a line,
 		// not an alarm.
