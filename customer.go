@@ -95,10 +95,15 @@ func (c *Customer) Validate() error {
 }
 
 // CustomerUpdate lists the fields to change; nil fields stay as they are.
+// A Reset flag removes that override, so the plan's limit applies again
+// (when an enterprise contract ends, say); it wins over a value given for
+// the same field.
 type CustomerUpdate struct {
-	Plan              *Plan
-	LicensesPerMonth  *int64
-	RequestsPerMinute *int64
+	Plan                   *Plan
+	LicensesPerMonth       *int64
+	RequestsPerMinute      *int64
+	ResetLicensesPerMonth  bool
+	ResetRequestsPerMinute bool
 }
 
 // CustomerStore persists customers.

@@ -71,6 +71,12 @@ func (s *Service) UpdateCustomer(ctx context.Context, id string, upd quantumlock
 	if upd.RequestsPerMinute != nil {
 		c.RequestsPerMinute = upd.RequestsPerMinute
 	}
+	if upd.ResetLicensesPerMonth {
+		c.LicensesPerMonth = nil
+	}
+	if upd.ResetRequestsPerMinute {
+		c.RequestsPerMinute = nil
+	}
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}

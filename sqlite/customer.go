@@ -83,10 +83,11 @@ func (db *DB) UpdateCustomer(ctx context.Context, id string, upd quantumlock.Cus
 	}
 	c, err := scanCustomer(db.w.QueryRowContext(ctx, `UPDATE customers SET
 			plan = coalesce(?2, plan),
-			licenses_per_month = coalesce(?3, licenses_per_month),
-			requests_per_minute = coalesce(?4, requests_per_minute)
+			licenses_per_month = CASE WHEN ?5 THEN NULL ELSE coalesce(?3, licenses_per_month) END,
+			requests_per_minute = CASE WHEN ?6 THEN NULL ELSE coalesce(?4, requests_per_minute) END
 		WHERE id = ?1 RETURNING `+customerColumns,
-		id, plan, nullInt64(upd.LicensesPerMonth), nullInt64(upd.RequestsPerMinute)))
+		id, plan, nullInt64(upd.LicensesPerMonth), nullInt64(upd.RequestsPerMinute),
+		upd.ResetLicensesPerMonth, upd.ResetRequestsPerMinute))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, customerNotFound()
 	} else if err != nil {

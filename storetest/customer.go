@@ -91,6 +91,16 @@ func (s suite) customerTests() []test {
 			must(t, err)
 			sameCustomer(t, got, c)
 
+			// A reset removes one override and keeps the other.
+			got, err = st.UpdateCustomer(ctx, c.ID, quantumlock.CustomerUpdate{ResetLicensesPerMonth: true, LicensesPerMonth: ptr[int64](5)})
+			must(t, err)
+			c.LicensesPerMonth = nil
+			sameCustomer(t, got, c)
+			got, err = st.UpdateCustomer(ctx, c.ID, quantumlock.CustomerUpdate{ResetRequestsPerMinute: true})
+			must(t, err)
+			c.RequestsPerMinute = nil
+			sameCustomer(t, got, c)
+
 			got, err = st.Customer(ctx, c.ID)
 			must(t, err)
 			sameCustomer(t, got, c)

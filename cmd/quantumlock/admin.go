@@ -16,22 +16,33 @@ import (
 	"github.com/quantumlock/quantumlock/sqlite"
 )
 
-// optionalInt is an integer flag that remembers whether it was given.
-type optionalInt struct{ v *int64 }
+// limitFlag is a limit override flag: an integer, or "plan" to remove the
+// override so the plan's limit applies. It remembers whether it was given.
+type limitFlag struct {
+	v     *int64
+	reset bool
+}
 
-func (o *optionalInt) String() string {
-	if o.v == nil {
+func (o *limitFlag) String() string {
+	switch {
+	case o.reset:
+		return "plan"
+	case o.v == nil:
 		return ""
 	}
 	return strconv.FormatInt(*o.v, 10)
 }
 
-func (o *optionalInt) Set(s string) error {
+func (o *limitFlag) Set(s string) error {
+	if s == "plan" {
+		o.v, o.reset = nil, true
+		return nil
+	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil {
-		return errors.New("must be an integer")
+		return errors.New(`must be an integer, or "plan" for the plan's limit`)
 	}
-	o.v = &n
+	o.v, o.reset = &n, false
 	return nil
 }
 
@@ -114,7 +125,7 @@ func runCustomers(ctx context.Context, args []string, getenv func(string) string
 	fs.SetOutput(stderr)
 	dbPath := fs.String("db", "quantumlock.db", "SQLite database file")
 	var plan planFlag
-	var lpm, rpm optionalInt
+	var lpm, rpm limitFlag
 	var name, email *string
 	switch sub {
 	case "create":
@@ -123,8 +134,8 @@ func runCustomers(ctx context.Context, args []string, getenv func(string) string
 		fallthrough
 	case "update":
 		fs.Var(&plan, "plan", "plan: free, startup, business or enterprise")
-		fs.Var(&lpm, "licenses-per-month", "override the plan's monthly license quota (0 = unlimited)")
-		fs.Var(&rpm, "requests-per-minute", "override the plan's requests per minute")
+		fs.Var(&lpm, "licenses-per-month", "override the plan's monthly license quota (0 = unlimited, plan = the plan's)")
+		fs.Var(&rpm, "requests-per-minute", "override the plan's requests per minute (plan = the plan's)")
 	case "list":
 	default:
 		return fmt.Errorf("customers: unknown subcommand %q (want create, list or update)", sub)
@@ -159,7 +170,8 @@ func runCustomers(ctx context.Context, args []string, getenv func(string) string
 			return errors.New("customers update: want exactly one CUSTOMER_ID")
 		}
 		c, err := env.accounts.UpdateCustomer(ctx, pos[0], quantumlock.CustomerUpdate{
-			Plan: plan.v, LicensesPerMonth: lpm.v, RequestsPerMinute: rpm.v})
+			Plan: plan.v, LicensesPerMonth: lpm.v, RequestsPerMinute: rpm.v,
+			ResetLicensesPerMonth: lpm.reset, ResetRequestsPerMinute: rpm.reset})
 		if err != nil {
 			return errors.New(quantumlock.ErrorMessage(err))
 		}

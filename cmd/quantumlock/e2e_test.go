@@ -260,6 +260,11 @@ func TestCLI(t *testing.T) {
 	if st["plan"] != "business" || st["max_licenses_month"] != nil {
 		t.Errorf("stats after update %v", st)
 	}
+	// "plan" removes an override: the business plan's limits apply again.
+	json.Unmarshal(cli(t, "customers", "update", created.ID, "--licenses-per-month", "plan", "--requests-per-minute", "plan", "--db", db), &upd)
+	if upd["licenses_per_month"] != 100000.0 || upd["requests_per_minute"] != 1000.0 {
+		t.Fatalf("update back to the plan's limits %v", upd)
+	}
 
 	var key struct {
 		ID, CustomerID, APIKey string
