@@ -59,9 +59,10 @@ func (db *DB) batchWriter() {
 	}
 }
 
-// commitBatch runs batch in one transaction. An insert refused by its quota
-// or by a duplicate key gets its own error and leaves no trace; any other
-// failure fails the whole batch, all of whose inserts are then rolled back.
+// commitBatch runs batch in one transaction. An insert refused by its quota,
+// a duplicate key or a missing customer gets its own error and leaves no
+// trace; any other failure fails the whole batch, all of whose inserts are
+// then rolled back.
 func (db *DB) commitBatch(batch []*createOp) {
 	// The callers' contexts are not used: once queued, an insert is decided
 	// and reported, so a caller never returns while its license may still
@@ -73,35 +74,41 @@ func (db *DB) commitBatch(batch []*createOp) {
 		}
 	}
 	err := db.write(ctx, func(tx *sql.Tx) error {
-		exists := tx.StmtContext(ctx, db.licenseExists)
-		bump := tx.StmtContext(ctx, db.usageBump)
 		insert := tx.StmtContext(ctx, db.licenseInsert)
+		bump := tx.StmtContext(ctx, db.usageBump)
+		undo := tx.StmtContext(ctx, db.licenseUndo)
 		for _, op := range batch {
-			// A duplicate key is found before the quota is counted, so a
-			// refused insert needs no undo.
-			var one int
-			switch err := exists.QueryRowContext(ctx, op.id).Scan(&one); {
-			case err == nil:
-				op.err = quantumlock.Errorf(quantumlock.ECONFLICT, "License already exists.")
-				continue
-			case !errors.Is(err, sql.ErrNoRows):
-				return fmt.Errorf("sqlite: license exists: %w", err)
-			}
-			err := bump.QueryRowContext(ctx, op.l.CustomerID, op.q.Period, op.q.Limit).Scan(&op.used)
-			if errors.Is(err, sql.ErrNoRows) {
-				op.err = quantumlock.Errorf(quantumlock.ERATELIMIT, "Monthly limit reached (%d licenses).", op.q.Limit)
-				continue
-			} else if err != nil {
+			// The insert goes first, so the key's B-tree search is done
+			// once: a duplicate key inserts nothing (ON CONFLICT DO
+			// NOTHING) and is refused before the quota is counted.
+			res, err := insert.ExecContext(ctx, op.args...)
+			if err != nil {
 				if e := insertError(err, "License", "Customer"); quantumlock.ErrorCode(e) == quantumlock.ENOTFOUND {
-					// The usage row's customer is missing: nothing was
-					// written for this insert.
+					// The customer is missing: the statement wrote
+					// nothing.
 					op.err = e
 					continue
 				}
-				return fmt.Errorf("sqlite: count license: %w", err)
-			}
-			if _, err := insert.ExecContext(ctx, op.args...); err != nil {
 				return fmt.Errorf("sqlite: insert license: %w", err)
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return fmt.Errorf("sqlite: insert license: %w", err)
+			} else if n == 0 {
+				op.err = quantumlock.Errorf(quantumlock.ECONFLICT, "License already exists.")
+				continue
+			}
+			err = bump.QueryRowContext(ctx, op.l.CustomerID, op.q.Period, op.q.Limit).Scan(&op.used)
+			if errors.Is(err, sql.ErrNoRows) {
+				// The quota is spent: take the license back out, inside
+				// the same transaction, so nothing of it is committed.
+				if _, err := undo.ExecContext(ctx, op.id); err != nil {
+					return fmt.Errorf("sqlite: undo license: %w", err)
+				}
+				op.used = 0
+				op.err = quantumlock.Errorf(quantumlock.ERATELIMIT, "Monthly limit reached (%d licenses).", op.q.Limit)
+				continue
+			} else if err != nil {
+				return fmt.Errorf("sqlite: count license: %w", err)
 			}
 		}
 		return nil

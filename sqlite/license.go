@@ -20,7 +20,8 @@ const licenseColumns = `key, customer_id, end_customer_id, features, metadata, g
 // (an index search on licenses_customer).
 const licenseInsertSQL = `INSERT INTO licenses (id, seq, ` + licenseColumns + `)
 	VALUES (?15, coalesce((SELECT max(seq) FROM licenses WHERE customer_id = ?2), 0) + 1,
-		?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)`
+		?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+	ON CONFLICT (id) DO NOTHING`
 
 // keyID returns the 48-bit integer a license key QLOCK-XXXX-XXXX-XXXX
 // stands for (hex digits in either case), and reports whether key has that

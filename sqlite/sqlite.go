@@ -46,7 +46,7 @@ type DB struct {
 	apiKeyByHash  *sql.Stmt // read pool
 	usageBump     *sql.Stmt // writer
 	licenseInsert *sql.Stmt // writer
-	licenseExists *sql.Stmt // writer
+	licenseUndo   *sql.Stmt // writer
 
 	creates        chan *createOp // to batchWriter
 	closing        chan struct{}  // closed by Close
@@ -116,7 +116,7 @@ func Open(ctx context.Context, path string) (_ *DB, err error) {
 		{db.r, &db.apiKeyByHash, apiKeyByHashSQL},
 		{db.w, &db.usageBump, usageBumpSQL},
 		{db.w, &db.licenseInsert, licenseInsertSQL},
-		{db.w, &db.licenseExists, `SELECT 1 FROM licenses WHERE id = ?1`},
+		{db.w, &db.licenseUndo, `DELETE FROM licenses WHERE id = ?1`},
 	} {
 		if *p.dst, err = p.pool.PrepareContext(ctx, p.q); err != nil {
 			return nil, fmt.Errorf("sqlite: prepare: %w", err)
@@ -148,7 +148,7 @@ func (db *DB) Close() error {
 		<-db.checkpointDone
 	}
 	var errs []error
-	for _, s := range []*sql.Stmt{db.licenseGet, db.customerGet, db.apiKeyByHash, db.usageBump, db.licenseInsert, db.licenseExists} {
+	for _, s := range []*sql.Stmt{db.licenseGet, db.customerGet, db.apiKeyByHash, db.usageBump, db.licenseInsert, db.licenseUndo} {
 		if s != nil {
 			errs = append(errs, s.Close())
 		}
