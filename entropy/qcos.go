@@ -275,19 +275,21 @@ func (r *remote) fetchOnce(ctx context.Context, n int) time.Duration {
 }
 
 // backoff returns min·2^(k−1) for the k-th consecutive failure, capped at
-// max, at least a 429's Retry-After, with jitter over its upper half so
-// replicas sharing a QRNG spread out. r.mu is held.
+// max, with jitter over its upper half so replicas sharing a QRNG spread
+// out, and never less than a 429's Retry-After (itself capped at max).
+// r.mu is held.
 func (r *remote) backoff(err error) time.Duration {
 	d := r.backoffMax
-	if k := r.consecutive - 1; k < 30 {
-		d = min(r.backoffMin<<k, r.backoffMax)
-	}
-	var fe *fetchError
-	if errors.As(err, &fe) && fe.retryAfter > d {
-		d = min(fe.retryAfter, r.backoffMax)
+	// Shift only while min·2^k stays below max, so it cannot overflow.
+	if k := r.consecutive - 1; k < 62 && r.backoffMin <= r.backoffMax>>k {
+		d = r.backoffMin << k
 	}
 	if half := int64(d / 2); half > 0 {
 		d = time.Duration(half + rand.Int64N(half+1))
+	}
+	var fe *fetchError
+	if errors.As(err, &fe) {
+		d = max(d, min(fe.retryAfter, r.backoffMax))
 	}
 	return d
 }

@@ -228,12 +228,25 @@ func TestBackoff(t *testing.T) {
 		{3, nil, 2 * time.Second, 4 * time.Second},
 		{10, nil, 30 * time.Second, time.Minute},
 		{100, nil, 30 * time.Second, time.Minute},
-		{1, &fetchError{retryAfter: 10 * time.Second}, 5 * time.Second, 10 * time.Second},
-		{1, &fetchError{retryAfter: time.Hour}, 30 * time.Second, time.Minute},
+		// Retry-After is a floor: jitter never retries before it.
+		{1, &fetchError{retryAfter: 10 * time.Second}, 10 * time.Second, 10 * time.Second},
+		{6, &fetchError{retryAfter: 20 * time.Second}, 20 * time.Second, 32 * time.Second},
+		{1, &fetchError{retryAfter: time.Hour}, time.Minute, time.Minute},
 	} {
 		r.consecutive = tt.k
-		if d := r.backoff(tt.err); d < tt.min || d > tt.max {
-			t.Errorf("failure %d (%v): back-off %v, want %v–%v", tt.k, tt.err, d, tt.min, tt.max)
+		for range 100 { // the jitter is random
+			if d := r.backoff(tt.err); d < tt.min || d > tt.max {
+				t.Fatalf("failure %d (%v): back-off %v, want %v–%v", tt.k, tt.err, d, tt.min, tt.max)
+			}
+		}
+	}
+	// min·2^(k−1) must not overflow for a long minimum: a wrapped value
+	// would be negative and retry at once.
+	r = &remote{backoffMin: time.Hour, backoffMax: 2 * time.Hour}
+	for k := 1; k <= 100; k++ {
+		r.consecutive = k
+		if d := r.backoff(nil); d < 30*time.Minute || d > 2*time.Hour {
+			t.Errorf("min 1h, failure %d: back-off %v, want 30m–2h", k, d)
 		}
 	}
 }
