@@ -74,8 +74,9 @@ type Config struct {
 	// (default MaxFetch).
 	FetchSize int
 
-	// PoolSize is how many tested remote bytes are kept ready (default
-	// 16 KiB). Each is handed out once.
+	// PoolSize is how many tested remote bytes are kept ready at most
+	// (default 16 KiB); the fetcher refills it FetchSize bytes at a time
+	// once that much is free. Each is handed out once.
 	PoolSize int
 
 	// DrawWait bounds how long a Draw that names qcos_api waits for the

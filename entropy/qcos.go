@@ -199,18 +199,21 @@ func (r *remote) start() func(context.Context) {
 }
 
 // run keeps the pool filled until ctx ends, backing off exponentially after
-// failures.
+// failures. It asks for a full FetchSize at a time, waiting until the pool
+// has that much room: a rate-limited remote counts requests, not bytes, so
+// topping up after every small draw would spend one request per draw.
 func (r *remote) run(ctx context.Context) {
 	defer func() {
 		r.mu.Lock()
 		r.running = false
 		r.mu.Unlock()
 	}()
+	batch := min(r.fetchSize, r.capacity)
 	for ctx.Err() == nil {
 		r.mu.Lock()
 		room := r.capacity - len(r.buf)
 		r.mu.Unlock()
-		if room <= 0 {
+		if room < batch {
 			select {
 			case <-ctx.Done():
 			case <-r.need:

@@ -427,3 +427,34 @@ func TestRedactedURL(t *testing.T) {
 		t.Error("qcos_api available before Start")
 	}
 }
+
+// TestFetcherBatches checks that small draws do not each cost a request:
+// the fetcher asks for FetchSize bytes once that much room is free, as a
+// rate-limited remote counts requests, not bytes.
+func TestFetcherBatches(t *testing.T) {
+	t.Parallel()
+	srv := newANUServer(t, "good")
+	p := remotePool(t, srv, Config{FetchSize: 1024, PoolSize: 4096})
+	eventually(t, "a full pool", func() bool {
+		return statusOf(t, p, quantumlock.SourceQCOSAPI).PoolBytes == 4096
+	})
+	before := srv.requests.Load()
+	for range 20 { // 640 bytes: less than one FetchSize
+		if _, err := p.Draw(context.Background(), 32, quantumlock.SourceQCOSAPI); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(50 * time.Millisecond)
+	if n := srv.requests.Load() - before; n != 0 {
+		t.Errorf("20 draws of 32 bytes made %d requests, want none until 1024 bytes are free", n)
+	}
+	if _, err := p.Draw(context.Background(), 512, quantumlock.SourceQCOSAPI); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a refill of FetchSize bytes", func() bool {
+		return statusOf(t, p, quantumlock.SourceQCOSAPI).PoolBytes == 4096-1152+1024
+	})
+	if n := srv.requests.Load() - before; n != 1 {
+		t.Errorf("refill took %d requests, want 1", n)
+	}
+}
