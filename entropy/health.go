@@ -144,7 +144,7 @@ func MCVMinEntropy(mode, l uint64) float64 {
 	}
 	p := float64(mode) / float64(l)
 	pu := math.Min(1, p+2.576*math.Sqrt(p*(1-p)/float64(l-1)))
-	return -math.Log2(pu)
+	return 0 - math.Log2(pu) // 0 − 0 is +0; −log2(1) would be −0
 }
 
 // bitMCV estimates min-entropy per bit over consecutive windows of

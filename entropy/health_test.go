@@ -195,7 +195,9 @@ func TestMCVMinEntropy(t *testing.T) {
 	if got := MCVMinEntropy(8, 20); math.Abs(got-0.5363) > 5e-5 {
 		t.Errorf("MCVMinEntropy(8, 20) = %.4f, want 0.5363", got)
 	}
-	if got := MCVMinEntropy(20, 20); got != 0 {
+	// Constant data: 0 bits, and +0, not −0, which JSON would show as
+	// "fidelity": -0.
+	if got := MCVMinEntropy(20, 20); got != 0 || math.Signbit(got) {
 		t.Errorf("constant data: %v bits, want 0", got)
 	}
 }
