@@ -95,7 +95,8 @@ type Config struct {
 	// fails within 8 bytes and one whose commonest byte passes about a
 	// fifth of its output fails within a window, while a sound source
 	// raises a false alarm about once per 2^56 bytes, so an alarm means a
-	// fault. H = 8 would alarm on a perfect source every 2^32 bytes. The
+	// fault. H = 8 (RCT cutoff 4) would alarm on a perfect source about
+	// once per 2^24 bytes, as any run of four equal bytes fails. The
 	// claim does not limit output strength: conditioning takes at least
 	// as many source bytes as it returns, plus 32 OS bytes.
 	ClaimedEntropy float64
