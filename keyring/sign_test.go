@@ -328,6 +328,7 @@ func TestSignVerifyInvalid(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
 	ed := must[*SignResponse](t)(f.svc.Sign(ctx, custA, SignRequest{Message: []byte("m"), Algorithm: Ed25519}))
+	hybrid := must[*SignResponse](t)(f.svc.Sign(ctx, custA, SignRequest{Message: []byte("m"), Algorithm: Ed25519MLDSA65}))
 	aesKey := must[*KeyInfo](t)(f.svc.CreateKey(ctx, custA, CreateKeyRequest{}))
 	for name, tc := range map[string]struct {
 		req  SignRequest
@@ -362,7 +363,15 @@ func TestSignVerifyInvalid(t *testing.T) {
 		"ErrBadPublicKey": {func(r *VerifyRequest) {
 			r.KeyID, r.PublicKey = "", "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"
 		}, custA, quantumlock.EINVALID},
-		"ErrNotBase64":        {func(r *VerifyRequest) { r.KeyID, r.PublicKey = "", "not a key!" }, custA, quantumlock.EINVALID},
+		"ErrNotBase64": {func(r *VerifyRequest) { r.KeyID, r.PublicKey = "", "not a key!" }, custA, quantumlock.EINVALID},
+		"ErrPEMTextBetweenBlocks": {func(r *VerifyRequest) {
+			blocks := strings.SplitAfter(hybrid.PublicKey, "-----END PUBLIC KEY-----\n")
+			r.KeyID, r.PublicKey = "", blocks[0]+"not part of any key\n"+blocks[1]
+			r.Signature, r.QuantumNonce = hybrid.Signature, hybrid.QuantumNonce
+		}, custA, quantumlock.EINVALID},
+		"ErrPEMHeaders": {func(r *VerifyRequest) {
+			r.KeyID, r.PublicKey = "", strings.Replace(ed.PublicKey, "-----\n", "-----\nProc-Type: 4,ENCRYPTED\n\n", 1)
+		}, custA, quantumlock.EINVALID},
 		"ErrRawKeyOddSize":    {func(r *VerifyRequest) { r.KeyID, r.PublicKey = "", base64.StdEncoding.EncodeToString(make([]byte, 33)) }, custA, quantumlock.EINVALID},
 		"ErrEncryptionKey":    {func(r *VerifyRequest) { r.KeyID = aesKey.KeyID }, custA, quantumlock.EINVALID},
 		"ErrMessageTooLong":   {func(r *VerifyRequest) { r.Message = make([]byte, MaxMessageSize+1) }, custA, quantumlock.EINVALID},

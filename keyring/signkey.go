@@ -316,9 +316,14 @@ func parsePublicKey(s string) (*publicKey, error) {
 	var parts []*publicKey
 	rest := []byte(s)
 	for len(bytes.TrimSpace(rest)) > 0 {
+		// pem.Decode skips any text before a block and accepts headers;
+		// a public key is blocks separated by white space and nothing else.
+		rest = bytes.TrimLeft(rest, " \t\r\n")
 		var block *pem.Block
-		block, rest = pem.Decode(rest)
-		if block == nil || block.Type != "PUBLIC KEY" || len(parts) == 2 {
+		if bytes.HasPrefix(rest, []byte("-----BEGIN ")) {
+			block, rest = pem.Decode(rest)
+		}
+		if block == nil || block.Type != "PUBLIC KEY" || len(block.Headers) != 0 || len(parts) == 2 {
 			return nil, invalid("public_key: want one PEM PUBLIC KEY block, or two for %s.", Ed25519MLDSA65)
 		}
 		p, err := spkiPublicKey(block.Bytes)
