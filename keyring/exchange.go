@@ -323,12 +323,35 @@ func (s *Service) finish(ctx context.Context, sess *quantumlock.ExchangeSession,
 	case len(peer) != responderShareSize(sess.Algorithm):
 		reqErr = invalid("peer_public_key: a %s answer is %d bytes, got %d.", sess.Algorithm, responderShareSize(sess.Algorithm), len(peer))
 	}
-	if reqErr != nil {
-		if err := s.exchanges.CreateExchangeSession(ctx, sess); err != nil {
-			return nil, errors.Join(reqErr, err)
+	if reqErr == nil {
+		var raw []byte
+		raw, reqErr = s.rawSecret(sess, peer)
+		if reqErr == nil {
+			defer clear(raw)
+			return &ExchangeResponse{
+				SessionID:    sess.ID,
+				PublicKey:    sess.PublicKey,
+				SharedSecret: deriveSecret(sess.Algorithm, sess.KeyBits, sess.PublicKey, peer, raw),
+				Algorithm:    sess.Algorithm,
+				KeyBits:      sess.KeyBits,
+			}, nil
 		}
-		return nil, reqErr
+		if quantumlock.ErrorCode(reqErr) != quantumlock.EINVALID {
+			return nil, reqErr
+		}
 	}
+	// The request was at fault (an X25519 value of low order shows only in
+	// the computation): put the session back.
+	if err := s.exchanges.CreateExchangeSession(ctx, sess); err != nil {
+		return nil, errors.Join(reqErr, err)
+	}
+	return nil, reqErr
+}
+
+// rawSecret computes the initiator's raw secret of sess with the
+// responder's value peer, of the right size. A peer value the computation
+// rejects is EINVALID.
+func (s *Service) rawSecret(sess *quantumlock.ExchangeSession, peer []byte) ([]byte, error) {
 	private, _, err := s.open(scope{kindExchange, sess.CustomerID, sess.ID, 0}, sess.Sealed)
 	if err != nil {
 		return nil, fmt.Errorf("keyring: open exchange session %s: %w", sess.ID, err)
@@ -363,18 +386,12 @@ func (s *Service) finish(ctx context.Context, sess *quantumlock.ExchangeSession,
 		}
 		ss, err := k.ECDH(theirs)
 		if err != nil {
+			clear(raw)
 			return nil, invalid("peer_public_key: X25519 public key of low order.")
 		}
 		raw = append(raw, ss...)
 	}
-	defer clear(raw)
-	return &ExchangeResponse{
-		SessionID:    sess.ID,
-		PublicKey:    sess.PublicKey,
-		SharedSecret: deriveSecret(sess.Algorithm, sess.KeyBits, sess.PublicKey, peer, raw),
-		Algorithm:    sess.Algorithm,
-		KeyBits:      sess.KeyBits,
-	}, nil
+	return raw, nil
 }
 
 // exchangeLabel starts the HKDF info of every derived secret.

@@ -233,6 +233,24 @@ func TestKeyExchangeInvalid(t *testing.T) {
 	if !bytes.Equal(fin.SharedSecret, b.SharedSecret) || len(fin.SharedSecret) != 16 {
 		t.Fatal("secrets differ after rejected attempts")
 	}
+	// So does an X25519 value of low order, which only the computation with
+	// the session's private value finds.
+	for _, alg := range []string{X25519, X25519MLKEM768} {
+		a := must[*ExchangeResponse](t)(f.svc.KeyExchange(ctx, custA, ExchangeRequest{Algorithm: alg}))
+		b := must[*ExchangeResponse](t)(f.svc.KeyExchange(ctx, custB, ExchangeRequest{PeerPublicKey: a.PublicKey}))
+		lowOrder := make([]byte, responderShareSize(alg))
+		_, err := f.svc.KeyExchange(ctx, custA, ExchangeRequest{SessionID: a.SessionID, PeerPublicKey: lowOrder})
+		if quantumlock.ErrorCode(err) != quantumlock.EINVALID {
+			t.Errorf("%s ErrPeerLowOrderVsSession: %v, want %s", alg, err, quantumlock.EINVALID)
+		}
+		fin, err := f.svc.KeyExchange(ctx, custA, ExchangeRequest{SessionID: a.SessionID, PeerPublicKey: b.PublicKey})
+		if err != nil {
+			t.Fatalf("%s: session lost to a rejected final step: %v", alg, err)
+		}
+		if !bytes.Equal(fin.SharedSecret, b.SharedSecret) {
+			t.Fatalf("%s: secrets differ after a rejected final step", alg)
+		}
+	}
 }
 
 func BenchmarkKeyExchange(b *testing.B) {
