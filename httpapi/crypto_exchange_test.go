@@ -92,7 +92,10 @@ func TestKeyExchange(t *testing.T) {
 		t.Parallel()
 		init := exchange(t, alice, map[string]any{"algorithm": "ML-KEM-768"})
 		resp := exchange(t, bob, map[string]any{"peer_public_key": init["public_key"]})
-		if done := exchange(t, alice, map[string]any{"session_id": init["session_id"]}); done["shared_secret"] != resp["shared_secret"] {
+		// The session id alone is refused: the answer recorded on the
+		// session could be anyone's.
+		wantError(t, alice.Do(t, "POST", exchangePath, map[string]any{"session_id": init["session_id"]}), 400, "INVALID_REQUEST", "peer_public_key")
+		if done := exchange(t, alice, map[string]any{"session_id": init["session_id"], "peer_public_key": resp["public_key"]}); done["shared_secret"] != resp["shared_secret"] {
 			t.Fatal("secrets differ")
 		}
 	})
@@ -102,7 +105,7 @@ func TestKeyExchange(t *testing.T) {
 		resp := exchange(t, bob, map[string]any{"peer_public_key": init["public_key"], "key_bits": 128})
 		wantError(t, alice.Do(t, "POST", exchangePath, map[string]any{"session_id": init["session_id"], "key_bits": 256}), 400, "INVALID_REQUEST", "key_bits")
 		wantError(t, alice.Do(t, "POST", exchangePath, map[string]any{"session_id": init["session_id"], "algorithm": "X25519"}), 400, "INVALID_REQUEST", "algorithm")
-		if done := exchange(t, alice, map[string]any{"session_id": init["session_id"]}); done["shared_secret"] != resp["shared_secret"] {
+		if done := exchange(t, alice, map[string]any{"session_id": init["session_id"], "peer_public_key": resp["public_key"]}); done["shared_secret"] != resp["shared_secret"] {
 			t.Fatal("the session did not survive a mistaken request")
 		}
 	})

@@ -440,7 +440,7 @@ func TestKeysLogNoSecrets(t *testing.T) {
 	call(t, alice, "POST", signPath, map[string]any{"message": b64(plaintext), "key_id": ed["key_id"]}, http.StatusOK)
 	init := exchange(t, alice, nil)
 	resp := exchange(t, bob, map[string]any{"peer_public_key": init["public_key"]})
-	exchange(t, alice, map[string]any{"session_id": init["session_id"]})
+	exchange(t, alice, map[string]any{"session_id": init["session_id"], "peer_public_key": resp["public_key"]})
 	wantStatus(t, alice.Do(t, "POST", decryptPath, map[string]any{"ciphertext": e["ciphertext"], "key_id": k["key_id"], "iv": e["iv"], "tag": e["tag"]}), 400, "DECRYPTION_FAILED")
 
 	logs := a.Logs.String()

@@ -308,18 +308,19 @@ func responderShareSize(alg string) int {
 // request itself is at fault the session is put back, so a client's
 // mistake does not burn it.
 func (s *Service) finish(ctx context.Context, sess *quantumlock.ExchangeSession, req ExchangeRequest) (*ExchangeResponse, error) {
+	// The final step needs the peer's value from the caller. The answer
+	// recorded on the session only finds the session: anyone who saw the
+	// initiator's public value can answer first, so trusting the recorded
+	// value would let a third party take the peer's place.
 	peer := req.PeerPublicKey
-	if len(peer) == 0 {
-		peer = sess.PeerPublicKey
-	}
 	var reqErr error
 	switch {
-	case len(peer) == 0:
-		reqErr = invalid("peer_public_key: required, no peer has answered session %s yet.", sess.ID)
 	case req.Algorithm != "" && req.Algorithm != sess.Algorithm:
 		reqErr = invalid("algorithm: session %s uses %s.", sess.ID, sess.Algorithm)
 	case req.KeyBits != 0 && req.KeyBits != sess.KeyBits:
 		reqErr = invalid("key_bits: session %s was initiated with %d.", sess.ID, sess.KeyBits)
+	case len(peer) == 0:
+		reqErr = invalid("peer_public_key: required to finish session %s; send the public value your peer received, with or without session_id.", sess.ID)
 	case len(peer) != responderShareSize(sess.Algorithm):
 		reqErr = invalid("peer_public_key: a %s answer is %d bytes, got %d.", sess.Algorithm, responderShareSize(sess.Algorithm), len(peer))
 	}

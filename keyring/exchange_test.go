@@ -91,10 +91,34 @@ func TestKeyExchangeBySessionID(t *testing.T) {
 		t.Fatalf("defaults: %+v", a)
 	}
 	b := must[*ExchangeResponse](t)(f.svc.KeyExchange(ctx, custB, ExchangeRequest{PeerPublicKey: a.PublicKey, Algorithm: X25519MLKEM768}))
-	// The session id alone finds B's recorded answer.
-	fin := must[*ExchangeResponse](t)(f.svc.KeyExchange(ctx, custA, ExchangeRequest{SessionID: a.SessionID}))
+	// The session id alone is not enough: the recorded answer could be
+	// anyone's. The session survives the refusal.
+	_, err := f.svc.KeyExchange(ctx, custA, ExchangeRequest{SessionID: a.SessionID})
+	wantCode(t, err, quantumlock.EINVALID)
+	fin := must[*ExchangeResponse](t)(f.svc.KeyExchange(ctx, custA, ExchangeRequest{SessionID: a.SessionID, PeerPublicKey: b.PublicKey}))
 	if !bytes.Equal(fin.SharedSecret, b.SharedSecret) {
 		t.Fatal("secrets differ")
+	}
+}
+
+// TestKeyExchangeAnswerRace checks that a third customer who answers A's
+// public value before B cannot take B's place: A finishes with B's value
+// and shares its secret with B, not with C.
+func TestKeyExchangeAnswerRace(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t)
+	for _, alg := range ExchangeAlgorithms {
+		t.Run(alg, func(t *testing.T) {
+			t.Parallel()
+			a := must[*ExchangeResponse](t)(f.svc.KeyExchange(ctx, custA, ExchangeRequest{Algorithm: alg}))
+			c := must[*ExchangeResponse](t)(f.svc.KeyExchange(ctx, custC, ExchangeRequest{PeerPublicKey: a.PublicKey}))
+			b := must[*ExchangeResponse](t)(f.svc.KeyExchange(ctx, custB, ExchangeRequest{PeerPublicKey: a.PublicKey}))
+			fin := must[*ExchangeResponse](t)(f.svc.KeyExchange(ctx, custA, ExchangeRequest{SessionID: a.SessionID, PeerPublicKey: b.PublicKey}))
+			if !bytes.Equal(fin.SharedSecret, b.SharedSecret) || bytes.Equal(fin.SharedSecret, c.SharedSecret) {
+				t.Fatal("A's secret is not B's, or is C's")
+			}
+		})
 	}
 }
 
@@ -175,7 +199,7 @@ func TestKeyExchangeThirdCustomer(t *testing.T) {
 			if bytes.Equal(c.SharedSecret, b.SharedSecret) {
 				t.Fatal("C's secret equals A and B's")
 			}
-			fin := must[*ExchangeResponse](t)(f.svc.KeyExchange(ctx, custA, ExchangeRequest{SessionID: a.SessionID}))
+			fin := must[*ExchangeResponse](t)(f.svc.KeyExchange(ctx, custA, ExchangeRequest{SessionID: a.SessionID, PeerPublicKey: b.PublicKey}))
 			if !bytes.Equal(fin.SharedSecret, b.SharedSecret) {
 				t.Fatal("A's secret differs from B's after C's attempts")
 			}
@@ -229,7 +253,7 @@ func TestKeyExchangeInvalid(t *testing.T) {
 			t.Errorf("%s: %v, want %s", name, err, quantumlock.EINVALID)
 		}
 	}
-	fin := must[*ExchangeResponse](t)(f.svc.KeyExchange(ctx, custA, ExchangeRequest{SessionID: a.SessionID}))
+	fin := must[*ExchangeResponse](t)(f.svc.KeyExchange(ctx, custA, ExchangeRequest{SessionID: a.SessionID, PeerPublicKey: b.PublicKey}))
 	if !bytes.Equal(fin.SharedSecret, b.SharedSecret) || len(fin.SharedSecret) != 16 {
 		t.Fatal("secrets differ after rejected attempts")
 	}
