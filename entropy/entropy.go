@@ -62,7 +62,8 @@ type Config struct {
 	QRNGURL    string
 	QRNGAPIKey string
 
-	// HTTPClient makes the remote requests (default: a client of its own).
+	// HTTPClient makes the remote requests (default: a client of its own
+	// that follows no redirects, so the API key goes nowhere else).
 	HTTPClient *http.Client
 
 	// RequestTimeout bounds one remote request, answer body included; a
@@ -205,7 +206,12 @@ func newRemote(cfg Config) (*remote, error) {
 		ready:      make(chan struct{}),
 	}
 	if r.client == nil {
-		r.client = &http.Client{}
+		// A QRNG API has no reason to redirect, and following one would
+		// send the x-api-key header (which Go's client does not strip) to
+		// wherever it points: a redirect is a failed request.
+		r.client = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		}}
 	}
 	if r.timeout <= 0 {
 		r.timeout = DefaultRequestTimeout

@@ -458,3 +458,33 @@ func TestFetcherBatches(t *testing.T) {
 		t.Errorf("refill took %d requests, want 1", n)
 	}
 }
+
+// TestRemoteDoesNotFollowRedirects checks that a remote answering with a
+// redirect is a failure, and that the API key is not sent to wherever the
+// redirect points: Go's client would forward a custom x-api-key header.
+func TestRemoteDoesNotFollowRedirects(t *testing.T) {
+	t.Parallel()
+	var leaked atomic.Int64
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("x-api-key") != "" {
+			leaked.Add(1)
+		}
+		http.Error(w, "no", http.StatusNotFound)
+	}))
+	t.Cleanup(elsewhere.Close)
+	redirector := newANUServer(t, "good")
+	redirector.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		redirector.requests.Add(1)
+		http.Redirect(w, r, elsewhere.URL+r.URL.RequestURI(), http.StatusFound)
+	})
+	p := remotePool(t, redirector, Config{RequestTimeout: 200 * time.Millisecond})
+	eventually(t, "a failed request", func() bool {
+		return statusOf(t, p, quantumlock.SourceQCOSAPI).RequestFailures > 0
+	})
+	if st := statusOf(t, p, quantumlock.SourceQCOSAPI); st.Available {
+		t.Errorf("a redirecting remote is available: %+v", st)
+	}
+	if leaked.Load() > 0 {
+		t.Fatal("the API key followed the redirect")
+	}
+}
