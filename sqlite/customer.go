@@ -43,7 +43,7 @@ func (db *DB) CreateCustomer(ctx context.Context, c *quantumlock.Customer) error
 
 // Customer returns the customer with id, or ENOTFOUND.
 func (db *DB) Customer(ctx context.Context, id string) (*quantumlock.Customer, error) {
-	c, err := scanCustomer(db.customerGet.QueryRowContext(ctx, id))
+	c, err := scanCustomer(db.customerGet.QueryRowContext(pointRead(ctx), id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, customerNotFound()
 	} else if err != nil {
@@ -143,7 +143,7 @@ func (db *DB) APIKeyByHash(ctx context.Context, hash []byte) (*quantumlock.APIKe
 		created, cCreated int64
 		revoked, lpm, rpm sql.NullInt64
 	)
-	err := db.apiKeyByHash.QueryRowContext(ctx, hash).Scan(&k.ID, &k.CustomerID, &k.Hint, &created, &revoked,
+	err := db.apiKeyByHash.QueryRowContext(pointRead(ctx), hash).Scan(&k.ID, &k.CustomerID, &k.Hint, &created, &revoked,
 		&c.ID, &c.Name, &c.Email, &c.Plan, &lpm, &rpm, &cCreated)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil, apiKeyNotFound()

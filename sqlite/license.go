@@ -143,7 +143,7 @@ func (db *DB) License(ctx context.Context, customerID, key string) (*quantumlock
 	if !ok {
 		return nil, licenseNotFound()
 	}
-	l, err := scanLicense(db.licenseGet.QueryRowContext(ctx, id, customerID))
+	l, err := scanLicense(db.licenseGet.QueryRowContext(pointRead(ctx), id, customerID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, licenseNotFound()
 	} else if err != nil {

@@ -196,6 +196,14 @@ func (db *DB) BindMasterKey(ctx context.Context, fingerprint string) error {
 	})
 }
 
+// pointRead returns ctx without its cancellation, for the primary-key reads
+// on every request. With a cancellable context, database/sql and the driver
+// each start a goroutine per query to watch it, and the driver installs a
+// progress handler: more work than the lookup itself, to be able to
+// interrupt a read that takes microseconds. In WAL mode readers never wait
+// for writers, so there is nothing to cut short.
+func pointRead(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
+
 // write runs fn in an IMMEDIATE transaction on the writer connection and
 // commits it if fn returns nil.
 func (db *DB) write(ctx context.Context, fn func(*sql.Tx) error) error {
