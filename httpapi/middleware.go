@@ -80,11 +80,15 @@ func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter 
 func (s *server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		info := &requestInfo{requestID: r.Header.Get("X-Request-ID")}
+		info := &requestInfo{requestID: r.Header.Get("X-Request-Id")}
 		if !saneRequestID(info.requestID) {
 			info.requestID = s.newRequestID()
 		}
-		w.Header().Set("X-Request-ID", info.requestID)
+		// Header names are written in Go's canonical form (X-Request-Id,
+		// X-Ratelimit-Limit), which is what goes on the wire anyway: Set
+		// then skips re-canonicalising, an allocation per header per
+		// request. HTTP header names are case-insensitive.
+		w.Header().Set("X-Request-Id", info.requestID)
 		rw := &responseWriter{ResponseWriter: w}
 		next.ServeHTTP(rw, r.WithContext(context.WithValue(r.Context(), infoKey{}, info)))
 
@@ -158,9 +162,9 @@ func (s *server) authed(h authedHandler) http.Handler {
 			return
 		}
 		hd := w.Header()
-		hd.Set("X-RateLimit-Limit", strconv.FormatInt(d.Limit, 10))
-		hd.Set("X-RateLimit-Remaining", strconv.FormatInt(d.Remaining, 10))
-		hd.Set("X-RateLimit-Reset", strconv.FormatInt(d.Reset.Unix(), 10))
+		hd.Set("X-Ratelimit-Limit", strconv.FormatInt(d.Limit, 10))
+		hd.Set("X-Ratelimit-Remaining", strconv.FormatInt(d.Remaining, 10))
+		hd.Set("X-Ratelimit-Reset", strconv.FormatInt(d.Reset.Unix(), 10))
 		if !d.Allowed {
 			hd.Set("Retry-After", strconv.FormatInt(retryAfter(now, d.Reset), 10))
 			s.writeError(w, r, quantumlock.Errorf(quantumlock.ERATELIMIT, "Rate limit exceeded (%d requests per minute).", limit))
