@@ -38,6 +38,7 @@ func newClient(conns int) *http.Client {
 type target struct {
 	name   string
 	url    string
+	pid    int    // the process serving url, whose CPU time the phase reports
 	apiKey string // "" for the ceiling
 	// body appends the next request body to buf; rng is the worker's own.
 	body func(rng *rand.Rand, buf []byte) []byte
@@ -55,6 +56,17 @@ type phaseResult struct {
 	RPS        float64
 	P50, P99   time.Duration
 	P999, Max  time.Duration
+	// CPU time used during the measured part by the serving process and by
+	// this harness (the client), from /proc; zero where unreadable.
+	ServerCPU, ClientCPU time.Duration
+}
+
+// cpuPerRequest returns d spread over the phase's requests.
+func (p phaseResult) cpuPerRequest(d time.Duration) time.Duration {
+	if p.Requests == 0 {
+		return 0
+	}
+	return d / time.Duration(p.Requests)
 }
 
 // runPhase warms t up for warmup, then measures it for duration with conns
@@ -67,7 +79,17 @@ func runPhase(ctx context.Context, client *http.Client, t target, conns int, war
 			return phaseResult{}, err
 		}
 	}
+	server0, _ := readCPU(t.pid)
+	client0, _ := readCPU(0)
 	res, err := drive(ctx, client, t, conns, duration, maxRequests, true)
+	server1, errS := readCPU(t.pid)
+	client1, errC := readCPU(0)
+	if errS == nil {
+		res.ServerCPU = server1 - server0
+	}
+	if errC == nil {
+		res.ClientCPU = client1 - client0
+	}
 	client.CloseIdleConnections()
 	return res, err
 }

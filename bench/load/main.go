@@ -45,7 +45,10 @@ type config struct {
 	repo        string
 	keep        bool
 	seedProfile string
-	rounds      int
+	// serverProfiles, if set, is a directory that receives CPU profiles of
+	// the server during the validate and generate phases of the last round.
+	serverProfiles string
+	rounds         int
 }
 
 func main() {
@@ -90,6 +93,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&cfg.timeout, "timeout", 45*time.Minute, "give up on the whole run after this long")
 	fs.StringVar(&cfg.repo, "repo", "", "module root to build cmd/quantumlock from (default: found with `go env GOMOD`)")
 	fs.StringVar(&cfg.seedProfile, "seed-cpuprofile", "", "write a CPU profile of seeding the largest size to this file")
+	fs.StringVar(&cfg.serverProfiles, "server-cpuprofile", "", "directory to write CPU profiles of the server (validate-N.cpu, generate-N.cpu) taken in the last round")
 	fs.BoolVar(&cfg.keep, "keep", false, "keep the temporary directory (databases, server logs) and print its path")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err

@@ -85,22 +85,30 @@ func createCustomer(ctx context.Context, bin, db string) (createdCustomer, error
 
 // serverProc is a running quantumlock server.
 type serverProc struct {
-	cmd  *exec.Cmd
-	addr string
-	log  string
-	done chan error
+	cmd     *exec.Cmd
+	addr    string
+	opsAddr string // operator listener, "" unless asked for
+	log     string
+	done    chan error
 }
 
 // startServer starts `quantumlock serve` on 127.0.0.1:0 with the master key
 // in the environment, its log (one JSON line per request) going to a file,
 // and waits for the `listening` line to learn the address.
-func startServer(ctx context.Context, bin, db, masterKey, logPath string) (*serverProc, error) {
+//
+// With ops set, the server also serves its operator listener (metrics and
+// /debug/pprof/) on another 127.0.0.1 port, kept in opsAddr.
+func startServer(ctx context.Context, bin, db, masterKey, logPath string, ops bool) (*serverProc, error) {
 	logf, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
 	defer logf.Close() // the child holds its own descriptor
-	cmd := command(ctx, bin, "serve", "--addr", "127.0.0.1:0", "--db", db)
+	args := []string{"serve", "--addr", "127.0.0.1:0", "--db", db}
+	if ops {
+		args = append(args, "--metrics-addr", "127.0.0.1:0")
+	}
+	cmd := command(ctx, bin, args...)
 	cmd.Env = append(os.Environ(), "QUANTUMLOCK_MASTER_KEY="+masterKey)
 	cmd.Stdout = logf
 	cmd.Stderr = logf
@@ -112,10 +120,16 @@ func startServer(ctx context.Context, bin, db, masterKey, logPath string) (*serv
 
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		if addr := listeningAddr(logPath); addr != "" {
-			if err := checkLoopback(addr); err != nil {
-				p.stop()
-				return nil, err
+		// The operator listener is logged before `listening`.
+		if addr := logAddr(logPath, "listening"); addr != "" {
+			if ops {
+				p.opsAddr = logAddr(logPath, "serving metrics")
+			}
+			for _, a := range []string{addr, p.opsAddr} {
+				if err := checkLoopback(a); a != "" && err != nil {
+					p.stop()
+					return nil, err
+				}
 			}
 			p.addr = addr
 			return p, nil
@@ -134,9 +148,9 @@ func startServer(ctx context.Context, bin, db, masterKey, logPath string) (*serv
 	return nil, fmt.Errorf("server did not log `listening` within 30s; log tail:\n%s", tail(logPath, 20))
 }
 
-// listeningAddr returns the addr of the first `listening` log line in the
+// logAddr returns the addr of the first log line with message msg in the
 // file at path, or "".
-func listeningAddr(path string) string {
+func logAddr(path, msg string) string {
 	f, err := os.Open(path)
 	if err != nil {
 		return ""
@@ -149,7 +163,7 @@ func listeningAddr(path string) string {
 			Msg  string `json:"msg"`
 			Addr string `json:"addr"`
 		}
-		if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "listening" && line.Addr != "" {
+		if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == msg && line.Addr != "" {
 			return line.Addr
 		}
 	}
@@ -351,4 +365,38 @@ func (s *peakSampler) stop() int64 {
 		s.peak = <-s.done
 	})
 	return s.peak
+}
+
+// clockTick is the unit of utime and stime in /proc/PID/stat (USER_HZ),
+// 100 on every Linux this harness targets.
+const clockTick = 10 * time.Millisecond
+
+// readCPU returns the user plus system CPU time a process has used so far,
+// from /proc/PID/stat (pid 0 means this process).
+func readCPU(pid int) (time.Duration, error) {
+	name := "self"
+	if pid != 0 {
+		name = strconv.Itoa(pid)
+	}
+	b, err := os.ReadFile("/proc/" + name + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) is in parentheses and may hold spaces;
+	// fields are counted from after its closing parenthesis.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("/proc/%s/stat: no command name", name)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	// f[0] is field 3 (state); utime and stime are fields 14 and 15.
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%s/stat: %d fields", name, len(f)+2)
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("/proc/%s/stat: utime %q stime %q", name, f[11], f[12])
+	}
+	return time.Duration(utime+stime) * clockTick, nil
 }

@@ -102,7 +102,7 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (err error) 
 		}
 	}()
 	for _, n := range cfg.sizes {
-		sr, err := prepareSize(ctx, cfg, client, bin, tmp, mk, ceiling.addr, n, stderr)
+		sr, err := prepareSize(ctx, cfg, client, bin, tmp, mk, ceiling.addr, ceiling.pid(), n, stderr)
 		if err != nil {
 			return fmt.Errorf("size %d: %w", n, err)
 		}
@@ -113,7 +113,7 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (err error) 
 			if cfg.rounds > 1 {
 				fmt.Fprintf(stderr, "size %d: round %d/%d\n", sr.r.Size, i+1, cfg.rounds)
 			}
-			if err := sr.round(); err != nil {
+			if err := sr.round(cfg.serverProfiles != "" && i == cfg.rounds-1); err != nil {
 				return fmt.Errorf("size %d: %w", sr.r.Size, err)
 			}
 		}
@@ -138,25 +138,72 @@ type sizeRun struct {
 	targets  struct{ ceiling, validate, generate target }
 	phase    func(t target) (phaseResult, error)
 	cleanups []func()
+	// Where and over what span server profiles are taken.
+	profileDir       string
+	warmup, duration time.Duration
 }
 
-// round measures the ceiling, validate and generate once.
-func (sr *sizeRun) round() (err error) {
+// round measures the ceiling, validate and generate once; with profile
+// set, it also profiles the server during validate and generate.
+func (sr *sizeRun) round(profile bool) (err error) {
 	var rd round
 	if rd.Ceiling, err = sr.phase(sr.targets.ceiling); err != nil {
 		return err
 	}
-	if rd.Validate, err = sr.phase(sr.targets.validate); err != nil {
+	if rd.Validate, err = sr.profiled(profile, sr.targets.validate); err != nil {
 		return err
 	}
 	if m, err := readMemory(sr.srv.pid()); err == nil {
 		sr.r.RSSAfterValidate = max(sr.r.RSSAfterValidate, m.RSS)
 	}
-	if rd.Generate, err = sr.phase(sr.targets.generate); err != nil {
+	if rd.Generate, err = sr.profiled(profile, sr.targets.generate); err != nil {
 		return err
 	}
 	sr.r.Rounds = append(sr.r.Rounds, rd)
 	return nil
+}
+
+// profiled runs a phase; with profile set it fetches a CPU profile of the
+// server from its operator listener over the measured part and writes it
+// to the profile directory as NAME-SIZE.cpu.
+func (sr *sizeRun) profiled(profile bool, t target) (phaseResult, error) {
+	if !profile || sr.srv.opsAddr == "" {
+		return sr.phase(t)
+	}
+	path := filepath.Join(sr.profileDir, fmt.Sprintf("%s-%d.cpu", t.name, sr.r.Size))
+	done := make(chan error, 1)
+	go func() {
+		// The profile covers the measured part: it starts after the
+		// warm-up and ends a little before the phase does.
+		time.Sleep(sr.warmup)
+		secs := max(1, int(sr.duration/time.Second)-1)
+		url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", sr.srv.opsAddr, secs)
+		resp, err := http.Get(url)
+		if err != nil {
+			done <- err
+			return
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			done <- fmt.Errorf("%s: %s", url, resp.Status)
+			return
+		}
+		f, err := os.Create(path)
+		if err != nil {
+			done <- err
+			return
+		}
+		_, err = io.Copy(f, resp.Body)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		done <- err
+	}()
+	res, err := sr.phase(t)
+	if perr := <-done; perr != nil && err == nil {
+		err = fmt.Errorf("profile %s: %w", t.name, perr)
+	}
+	return res, err
 }
 
 // finish reads the server's memory figures.
@@ -180,8 +227,8 @@ func (sr *sizeRun) close() {
 
 // prepareSize seeds a database of n licenses, starts a server on it and
 // checks one request of each kind.
-func prepareSize(ctx context.Context, cfg config, client *http.Client, bin, tmp string, mk *masterkey.Key, ceilingAddr string, n int, stderr io.Writer) (_ *sizeRun, err error) {
-	sr := &sizeRun{}
+func prepareSize(ctx context.Context, cfg config, client *http.Client, bin, tmp string, mk *masterkey.Key, ceilingAddr string, ceilingPID, n int, stderr io.Writer) (_ *sizeRun, err error) {
+	sr := &sizeRun{profileDir: cfg.serverProfiles, warmup: cfg.warmup, duration: cfg.duration}
 	defer func() {
 		if err != nil {
 			sr.close()
@@ -222,7 +269,7 @@ func prepareSize(ctx context.Context, cfg config, client *http.Client, bin, tmp 
 	fmt.Fprintf(stderr, "size %d: seeded in %s (%.0f/s), database %.1f MiB\n",
 		n, r.Seed.Round(time.Millisecond), float64(n)/r.Seed.Seconds(), float64(r.DBBytes)/(1<<20))
 
-	srv, err := startServer(ctx, bin, db, mk.String(), filepath.Join(tmp, fmt.Sprintf("server-%d.log", n)))
+	srv, err := startServer(ctx, bin, db, mk.String(), filepath.Join(tmp, fmt.Sprintf("server-%d.log", n)), cfg.serverProfiles != "")
 	if err != nil {
 		return nil, err
 	}
@@ -243,10 +290,10 @@ func prepareSize(ctx context.Context, cfg config, client *http.Client, bin, tmp 
 		return status == http.StatusOK && bytes.Contains(body, []byte(`"valid":true`))
 	}
 	sr.targets = struct{ ceiling, validate, generate target }{
-		ceiling: target{name: "ceiling", url: "http://" + ceilingAddr + "/validate", body: validateBody, ok: isValid},
-		validate: target{name: "validate", url: "http://" + srv.addr + "/api/v1/licenses/validate", apiKey: cust.APIKey,
+		ceiling: target{name: "ceiling", pid: ceilingPID, url: "http://" + ceilingAddr + "/validate", body: validateBody, ok: isValid},
+		validate: target{name: "validate", pid: srv.pid(), url: "http://" + srv.addr + "/api/v1/licenses/validate", apiKey: cust.APIKey,
 			body: validateBody, ok: isValid},
-		generate: target{name: "generate", url: "http://" + srv.addr + "/api/v1/licenses/generate", apiKey: cust.APIKey,
+		generate: target{name: "generate", pid: srv.pid(), url: "http://" + srv.addr + "/api/v1/licenses/generate", apiKey: cust.APIKey,
 			body: func(_ *rand.Rand, buf []byte) []byte {
 				return append(buf, `{"end_customer_id":"ec-generated","features":["pro"],"valid_days":365}`...)
 			},
@@ -290,15 +337,18 @@ func printHeader(w io.Writer, cfg config) {
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d)/float64(time.Millisecond)) }
 
+func us(d time.Duration) string { return fmt.Sprintf("%.1f", float64(d)/float64(time.Microsecond)) }
+
 func mib(kib int64) string { return fmt.Sprintf("%.1f", float64(kib)/1024) }
 
 func printSize(w io.Writer, r sizeResult) {
 	fmt.Fprintf(w, "## %d licenses seeded (seeding took %s, %.0f licenses/s; database %.1f MiB)\n\n",
 		r.Size, r.Seed.Round(time.Millisecond), float64(r.Size)/r.Seed.Seconds(), float64(r.DBBytes)/(1<<20))
-	fmt.Fprintf(w, "| round | phase | requests | errors | req/s | p50 ms | p99 ms | p99.9 ms | max ms |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|\n")
+	fmt.Fprintf(w, "| round | phase | requests | errors | req/s | p50 ms | p99 ms | p99.9 ms | max ms | server CPU µs/req | client CPU µs/req |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for i, rd := range r.Rounds {
 		for _, p := range []phaseResult{rd.Ceiling, rd.Validate, rd.Generate} {
-			fmt.Fprintf(w, "| %d | %s | %d | %d | %.0f | %s | %s | %s | %s |\n", i+1, p.Name, p.Requests, p.Errors, p.RPS, ms(p.P50), ms(p.P99), ms(p.P999), ms(p.Max))
+			fmt.Fprintf(w, "| %d | %s | %d | %d | %.0f | %s | %s | %s | %s | %s | %s |\n", i+1, p.Name, p.Requests, p.Errors, p.RPS,
+				ms(p.P50), ms(p.P99), ms(p.P999), ms(p.Max), us(p.cpuPerRequest(p.ServerCPU)), us(p.cpuPerRequest(p.ClientCPU)))
 		}
 	}
 	fmt.Fprintf(w, "\n")
