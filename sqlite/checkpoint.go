@@ -48,7 +48,7 @@ func (db *DB) checkpoint(mode string) (frames, done int64) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var busy int64
-	if err := db.c.QueryRowContext(ctx, "PRAGMA wal_checkpoint("+mode+")").Scan(&busy, &frames, &done); err != nil {
+	if err := db.pin.QueryRowContext(ctx, "PRAGMA wal_checkpoint("+mode+")").Scan(&busy, &frames, &done); err != nil {
 		return 0, 0
 	}
 	return frames, done

@@ -135,8 +135,27 @@ const apiKeyByHashSQL = `SELECT k.id, k.customer_id, k.hint, k.created_at, k.rev
 	FROM api_keys k JOIN customers c ON c.id = k.customer_id WHERE k.hash = ?1`
 
 // APIKeyByHash returns the key whose hash is hash, revoked or not, and its
-// customer, or ENOTFOUND. One indexed lookup on a prepared statement.
+// customer, or ENOTFOUND. One indexed lookup on a prepared statement, or
+// none while nothing has committed since the same key was last read (see
+// authCache).
 func (db *DB) APIKeyByHash(ctx context.Context, hash []byte) (*quantumlock.APIKey, *quantumlock.Customer, error) {
+	// The version is read before the row, so a row cached with it is never
+	// older than the version says.
+	v, current := db.wal.version()
+	if current && db.auth != nil {
+		if k, c, ok := db.auth.get(hash, v); ok {
+			return k, c, nil
+		}
+	}
+	k, c, err := db.readAPIKeyByHash(ctx, hash)
+	if err == nil && current && db.auth != nil {
+		db.auth.put(v, k, c)
+	}
+	return k, c, err
+}
+
+// readAPIKeyByHash is APIKeyByHash's database read.
+func (db *DB) readAPIKeyByHash(ctx context.Context, hash []byte) (*quantumlock.APIKey, *quantumlock.Customer, error) {
 	var (
 		k                 quantumlock.APIKey
 		c                 quantumlock.Customer

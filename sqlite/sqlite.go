@@ -39,6 +39,11 @@ type DB struct {
 	w    *sql.DB // one connection, BEGIN IMMEDIATE, no automatic checkpoints
 	r    *sql.DB // query_only pool
 	c    *sql.DB // one connection for checkpoints (see checkpointer)
+	// pin is c's connection, held from Open to Close: it keeps the WAL
+	// index file in place for wal (see walIndex).
+	pin  *sql.Conn
+	wal  *walIndex  // nil if the WAL index could not be read
+	auth *authCache // nil when wal is
 
 	// Prepared once: the hot paths run them on every request.
 	licenseGet    *sql.Stmt // read pool
@@ -53,6 +58,7 @@ type DB struct {
 	writerDone     chan struct{}  // closed when batchWriter returns
 	checkpointDone chan struct{}  // closed when checkpointer returns
 	closeOnce      sync.Once
+	pinOnce        sync.Once
 
 	nonceSweep atomic.Int64 // unix nanoseconds of the last sweep of expired nonces
 }
@@ -129,6 +135,20 @@ func Open(ctx context.Context, path string) (_ *DB, err error) {
 	db.c.SetMaxOpenConns(1)
 	db.c.SetConnMaxLifetime(0)
 	db.c.SetConnMaxIdleTime(0)
+	if db.pin, err = db.c.Conn(ctx); err != nil {
+		return nil, fmt.Errorf("sqlite: open checkpointer: %w", err)
+	}
+	// A read makes the pinned connection open the WAL index and take the
+	// shared lock that keeps it in place until Close.
+	var n int
+	if err := db.pin.QueryRowContext(ctx, `SELECT count(*) FROM meta`).Scan(&n); err != nil {
+		return nil, fmt.Errorf("sqlite: open checkpointer: %w", err)
+	}
+	// Without a readable WAL index, authentication reads the database
+	// every time, as it would without the cache.
+	if db.wal, err = openWALIndex(path); err == nil {
+		db.auth = newAuthCache()
+	}
 
 	db.creates = make(chan *createOp)
 	db.writerDone = make(chan struct{})
@@ -147,7 +167,15 @@ func (db *DB) Close() error {
 	if db.checkpointDone != nil {
 		<-db.checkpointDone
 	}
+	// The WAL index before the pinned connection that keeps it in place;
+	// once, as neither may be closed twice.
 	var errs []error
+	db.pinOnce.Do(func() {
+		errs = append(errs, db.wal.close())
+		if db.pin != nil {
+			errs = append(errs, db.pin.Close())
+		}
+	})
 	for _, s := range []*sql.Stmt{db.licenseGet, db.customerGet, db.apiKeyByHash, db.usageBump, db.licenseInsert, db.licenseUndo} {
 		if s != nil {
 			errs = append(errs, s.Close())

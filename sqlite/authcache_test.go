@@ -1,0 +1,306 @@
+package sqlite
+
+import (
+	"context"
+	"crypto/sha256"
+	"os"
+	"os/exec"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/quantumlock/quantumlock"
+)
+
+// newAPIKey stores a key for customerID and returns its hash.
+func newAPIKey(t testing.TB, db *DB, customerID, id string) []byte {
+	t.Helper()
+	h := sha256.Sum256([]byte("secret of " + id))
+	k := &quantumlock.APIKey{ID: id, CustomerID: customerID, Hash: h[:], Hint: "ql_live_", CreatedAt: time.Now().UTC()}
+	if err := db.CreateAPIKey(context.Background(), k); err != nil {
+		t.Fatal(err)
+	}
+	return h[:]
+}
+
+// authStats returns the cache's hit and miss counts, failing t if the
+// cache is off.
+func authStats(t *testing.T, db *DB) (hits, misses int64) {
+	t.Helper()
+	hits, misses, on := db.AuthCacheStats()
+	if !on {
+		t.Fatal("the authentication cache is off: the WAL index could not be read")
+	}
+	return hits, misses
+}
+
+// TestWALVersion checks the change signal itself: reads leave it alone,
+// and every commit changes it, whichever handle (standing for whichever
+// process) makes it.
+func TestWALVersion(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	server, path := openTemp(t)
+	cli, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+
+	v0, ok := server.wal.version()
+	if !ok {
+		t.Fatal("WAL index version not readable on a new database")
+	}
+	c := newCustomer(t, cli, "cust_000000000001")
+	v1, _ := server.wal.version()
+	if v1 == v0 {
+		t.Fatal("a commit by another handle left the WAL index version unchanged")
+	}
+	for range 3 {
+		if _, err := server.Customer(ctx, c.ID); err != nil {
+			t.Fatal(err)
+		}
+		if v, _ := cli.wal.version(); v != v1 {
+			t.Fatal("a read changed the WAL index version")
+		}
+	}
+	seen := map[walVersion]bool{v0: true, v1: true}
+	for i := range 20 {
+		db := []*DB{server, cli}[i%2]
+		if _, err := db.CreateLicense(ctx, newLicense(c.ID, i), quantumlock.Quota{Period: "2026-03"}); err != nil {
+			t.Fatal(err)
+		}
+		v, ok := server.wal.version()
+		if !ok || seen[v] {
+			t.Fatalf("commit %d: version ok=%v, repeated=%v; want a new one", i, ok, seen[v])
+		}
+		seen[v] = true
+	}
+	// A RESTART checkpoint starts the WAL over; the version must not come
+	// back to one seen before.
+	server.checkpoint("RESTART")
+	newCustomer(t, cli, "cust_000000000002")
+	if v, ok := server.wal.version(); !ok || seen[v] {
+		t.Fatalf("after a WAL restart and a commit: version ok=%v, repeated=%v", ok, seen[v])
+	}
+}
+
+// TestAuthCache checks that cached answers are served only until anything
+// commits: a revocation or a plan change made through another handle is
+// seen by the next lookup.
+func TestAuthCache(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	server, path := openTemp(t)
+	cli, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	c := newCustomer(t, cli, "cust_000000000001")
+	hash := newAPIKey(t, cli, c.ID, "ak_000000000001")
+
+	lookup := func() (*quantumlock.APIKey, *quantumlock.Customer) {
+		t.Helper()
+		k, cu, err := server.APIKeyByHash(ctx, hash)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k, cu
+	}
+	wantMiss := func(step string, f func()) {
+		t.Helper()
+		h0, m0 := authStats(t, server)
+		f()
+		if h, m := authStats(t, server); h != h0 || m != m0+1 {
+			t.Errorf("%s: %d hits and %d misses, want 0 and 1", step, h-h0, m-m0)
+		}
+	}
+	wantHit := func(step string, f func()) {
+		t.Helper()
+		h0, m0 := authStats(t, server)
+		f()
+		if h, m := authStats(t, server); h != h0+1 || m != m0 {
+			t.Errorf("%s: %d hits and %d misses, want 1 and 0", step, h-h0, m-m0)
+		}
+	}
+
+	wantMiss("first lookup", func() { lookup() })
+	wantHit("second lookup", func() {
+		k, cu := lookup()
+		if k.ID != "ak_000000000001" || cu.ID != c.ID || cu.Plan != quantumlock.PlanFree {
+			t.Errorf("cached answer %+v %+v", k, cu)
+		}
+		// What a caller does with its copy is not seen by the next one.
+		cu.Plan, k.Hash[0] = quantumlock.PlanEnterprise, k.Hash[0]^1
+	})
+	wantHit("lookup after changing the returned copies", func() {
+		if k, cu := lookup(); cu.Plan != quantumlock.PlanFree || k.Hash[0] != hash[0] {
+			t.Errorf("a caller's change reached the cache: %+v %+v", k, cu)
+		}
+	})
+
+	pro := quantumlock.PlanBusiness
+	if _, err := cli.UpdateCustomer(ctx, c.ID, quantumlock.CustomerUpdate{Plan: &pro}); err != nil {
+		t.Fatal(err)
+	}
+	wantMiss("lookup after another handle changed the plan", func() {
+		if _, cu := lookup(); cu.Plan != quantumlock.PlanBusiness {
+			t.Errorf("plan %q after the update, want business", cu.Plan)
+		}
+	})
+	if _, err := cli.RevokeAPIKey(ctx, "ak_000000000001", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	wantMiss("lookup after another handle revoked the key", func() {
+		if k, _ := lookup(); k.RevokedAt == nil {
+			t.Error("revoked key not seen as revoked")
+		}
+	})
+	// An unrelated commit by this handle also ends the cached answer.
+	wantHit("lookup again", func() { lookup() })
+	if _, err := server.CreateLicense(ctx, newLicense(c.ID, 1), quantumlock.Quota{Period: "2026-03"}); err != nil {
+		t.Fatal(err)
+	}
+	wantMiss("lookup after an unrelated commit", func() { lookup() })
+
+	// Unknown keys are never cached, so they cannot fill the cache.
+	other := sha256.Sum256([]byte("no such key"))
+	for range 2 {
+		wantMiss("unknown key", func() {
+			if _, _, err := server.APIKeyByHash(ctx, other[:]); quantumlock.ErrorCode(err) != quantumlock.ENOTFOUND {
+				t.Errorf("unknown key: %v, want ENOTFOUND", err)
+			}
+		})
+	}
+	if n := len(server.auth.entries); n != 1 {
+		t.Errorf("%d cache entries, want 1", n)
+	}
+}
+
+// TestAuthCacheRevokeRace revokes a key through another handle while
+// lookups run: every lookup that starts after the revocation returned must
+// see it.
+func TestAuthCacheRevokeRace(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	server, path := openTemp(t)
+	cli, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	c := newCustomer(t, cli, "cust_000000000001")
+	for round := range 5 {
+		id := "ak_00000000000" + string(rune('a'+round))
+		hash := newAPIKey(t, cli, c.ID, id)
+		var (
+			revoked atomic.Bool
+			stop    atomic.Bool
+			wg      sync.WaitGroup
+			stale   atomic.Int64
+		)
+		for range 4 {
+			wg.Go(func() {
+				for !stop.Load() {
+					after := revoked.Load()
+					k, _, err := server.APIKeyByHash(ctx, hash)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if after && k.RevokedAt == nil {
+						stale.Add(1)
+					}
+				}
+			})
+		}
+		time.Sleep(20 * time.Millisecond)
+		if _, err := cli.RevokeAPIKey(ctx, id, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		revoked.Store(true)
+		time.Sleep(20 * time.Millisecond)
+		stop.Store(true)
+		wg.Wait()
+		if n := stale.Load(); n > 0 {
+			t.Fatalf("round %d: %d lookups started after the revocation returned saw the key unrevoked", round, n)
+		}
+	}
+	if h, _ := authStats(t, server); h == 0 {
+		t.Error("no lookup was answered from the cache; the race was not exercised")
+	}
+}
+
+// TestAuthCacheOtherProcess revokes a key from a separate process, as the
+// CLI does while the server runs, and checks that the next lookup sees it.
+func TestAuthCacheOtherProcess(t *testing.T) {
+	if path := os.Getenv("QUANTUMLOCK_TEST_REVOKE_DB"); path != "" {
+		// The child: revoke and exit.
+		db, err := Open(context.Background(), path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.RevokeAPIKey(context.Background(), os.Getenv("QUANTUMLOCK_TEST_REVOKE_KEY"), time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	t.Parallel()
+	ctx := t.Context()
+	server, path := openTemp(t)
+	c := newCustomer(t, server, "cust_000000000001")
+	hash := newAPIKey(t, server, c.ID, "ak_000000000001")
+	for range 2 {
+		if _, _, err := server.APIKeyByHash(ctx, hash); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if h, _ := authStats(t, server); h != 1 {
+		t.Fatalf("%d cache hits before the revocation, want 1", h)
+	}
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestAuthCacheOtherProcess$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "QUANTUMLOCK_TEST_REVOKE_DB="+path, "QUANTUMLOCK_TEST_REVOKE_KEY=ak_000000000001")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("child process: %v\n%s", err, out)
+	}
+	k, _, err := server.APIKeyByHash(ctx, hash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k.RevokedAt == nil {
+		t.Error("a key revoked by another process is still unrevoked here")
+	}
+}
+
+// TestAuthCacheOff checks that without a readable WAL index every lookup
+// reads the database.
+func TestAuthCacheOff(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	db, _ := openTemp(t)
+	c := newCustomer(t, db, "cust_000000000001")
+	hash := newAPIKey(t, db, c.ID, "ak_000000000001")
+	// As if the index had become unreadable: version reports !ok.
+	if err := db.wal.close(); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, _, err := db.APIKeyByHash(ctx, hash); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if h, m, _ := db.AuthCacheStats(); h != 0 || m != 0 {
+		t.Errorf("with the WAL index closed: %d hits, %d misses; want neither counted", h, m)
+	}
+	if _, err := db.RevokeAPIKey(ctx, "ak_000000000001", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if k, _, err := db.APIKeyByHash(ctx, hash); err != nil || k.RevokedAt == nil {
+		t.Errorf("after revoking: %+v, %v", k, err)
+	}
+}
