@@ -19,6 +19,7 @@ import (
 	"github.com/quantumlock/quantumlock/account"
 	"github.com/quantumlock/quantumlock/entropy"
 	"github.com/quantumlock/quantumlock/httpapi"
+	"github.com/quantumlock/quantumlock/internal/logwriter"
 	"github.com/quantumlock/quantumlock/keyring"
 	"github.com/quantumlock/quantumlock/license"
 	"github.com/quantumlock/quantumlock/masterkey"
@@ -60,7 +61,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err := level.UnmarshalText([]byte(cfg.logLevel)); err != nil {
 		return fmt.Errorf("--log-level: %w", err)
 	}
-	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	// Log lines reach stderr from one goroutine, many per write under load
+	// (logwriter); Close, deferred first so it runs last, writes out the
+	// rest.
+	logOut := logwriter.New(stderr)
+	defer logOut.Close()
+	logger := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: level}))
 	if getenv("GOGC") == "" {
 		// A request leaves ~15 KB of short-lived garbage while the live
 		// heap stays near 20 MiB, so the collector ran every few hundred
