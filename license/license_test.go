@@ -114,6 +114,24 @@ func TestSignature(t *testing.T) {
 		"SignatureShort":  func(l *quantumlock.License) { l.Signature = l.Signature[:126] },
 		"SignatureNotHex": func(l *quantumlock.License) { l.Signature = "zz" + l.Signature[2:] },
 	}
+	// The pooled MACs the Service uses must agree with Sign and
+	// VerifySignature, for every customer's key.
+	var pooled macs
+	secretOf := func(id string) []byte {
+		if id == l.CustomerID {
+			return secret
+		}
+		return []byte("another key for " + id)
+	}
+	if got := pooled.sign(l.CustomerID, secretOf, l); got != l.Signature {
+		t.Fatalf("pooled signature %s, want %s", got, l.Signature)
+	}
+	if !pooled.verify(l.CustomerID, secretOf, l) {
+		t.Fatal("pooled verify rejects a fresh signature")
+	}
+	if pooled.verify("cust_0123456789ac", secretOf, l) {
+		t.Error("pooled verify accepts under another customer's key")
+	}
 	for name, edit := range edits {
 		t.Run(name, func(t *testing.T) {
 			c := *l
@@ -122,8 +140,40 @@ func TestSignature(t *testing.T) {
 			if VerifySignature(secret, &c) {
 				t.Errorf("edited %s still verifies", name)
 			}
+			if pooled.verify(l.CustomerID, secretOf, &c) {
+				t.Errorf("edited %s still verifies with a pooled MAC", name)
+			}
 		})
 	}
+}
+
+// TestPooledMACsConcurrent signs from many goroutines for a few customers
+// at once: a pooled state must never carry one call's data into another.
+func TestPooledMACsConcurrent(t *testing.T) {
+	t.Parallel()
+	var pooled macs
+	secretOf := func(id string) []byte { return []byte("key of " + id) }
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 200 {
+				l := sampleLicense()
+				l.CustomerID = []string{"cust_aaaaaaaaaaaa", "cust_bbbbbbbbbbbb", "cust_cccccccccccc"}[(g+i)%3]
+				l.EndCustomerID = strings.Repeat("e", 1+i%50)
+				want := Sign(secretOf(l.CustomerID), l)
+				if got := pooled.sign(l.CustomerID, secretOf, l); got != want {
+					t.Errorf("goroutine %d call %d: pooled signature differs from Sign", g, i)
+					return
+				}
+				l.Signature = want
+				if !pooled.verify(l.CustomerID, secretOf, l) {
+					t.Errorf("goroutine %d call %d: pooled verify rejects", g, i)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // svc returns a Service on a fresh SQLite store with a settable clock.

@@ -38,6 +38,8 @@ type Service struct {
 	// for the customer and secret (see masterkey.Key.Derive).
 	Secret func(customerID string) []byte
 	Now    quantumlock.Clock
+
+	macs macs // keyed signing states, per customer
 }
 
 // Params are the fields of a license to generate.
@@ -132,7 +134,7 @@ func (s *Service) Generate(ctx context.Context, c *quantumlock.Customer, p Param
 		if e.QuantumVerified {
 			l.SecurityLevel = quantumlock.SecurityQuantum
 		}
-		l.Signature = Sign(s.Secret(c.ID), l)
+		l.Signature = s.macs.sign(c.ID, s.Secret, l)
 
 		used, err := s.Store.CreateLicense(ctx, l, quantumlock.Quota{Period: period, Limit: usage.Limit})
 		switch quantumlock.ErrorCode(err) {
@@ -199,7 +201,7 @@ func (s *Service) Validate(ctx context.Context, customerID, key, endCustomerID s
 	}
 	r := Result{License: l}
 	switch now := s.Now(); {
-	case !VerifySignature(s.Secret(customerID), l):
+	case !s.macs.verify(customerID, s.Secret, l):
 		r.Code, r.Message = CodeSignatureInvalid, "License signature is invalid; the record may have been altered."
 	case l.EndCustomerID != endCustomerID:
 		r.Code, r.Message = CodeCustomerMismatch, "License belongs to a different end customer."
