@@ -43,6 +43,9 @@ type config struct {
 	seedWorkers int
 	timeout     time.Duration
 	repo        string
+	// baseline, if set, is another checkout whose server is measured
+	// alongside, round by round, for before/after comparisons.
+	baseline    string
 	keep        bool
 	seedProfile string
 	// serverProfiles, if set, is a directory that receives CPU profiles of
@@ -92,6 +95,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&cfg.seedWorkers, "seed-workers", 4, "goroutines seeding licenses")
 	fs.DurationVar(&cfg.timeout, "timeout", 45*time.Minute, "give up on the whole run after this long")
 	fs.StringVar(&cfg.repo, "repo", "", "module root to build cmd/quantumlock from (default: found with `go env GOMOD`)")
+	fs.StringVar(&cfg.baseline, "baseline", "", "module root of another checkout (e.g. a git worktree of an earlier commit) to measure alongside, interleaved round by round")
 	fs.StringVar(&cfg.seedProfile, "seed-cpuprofile", "", "write a CPU profile of seeding the largest size to this file")
 	fs.StringVar(&cfg.serverProfiles, "server-cpuprofile", "", "directory to write CPU profiles of the server (validate-N.cpu, generate-N.cpu) taken in the last round")
 	fs.BoolVar(&cfg.keep, "keep", false, "keep the temporary directory (databases, server logs) and print its path")

@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 // sizeResult is the measurement at one seed size.
 type sizeResult struct {
 	Size    int
+	Label   string // "baseline" for the -baseline server, else ""
 	Seed    time.Duration
 	DBBytes int64
 	Rounds  []round
@@ -28,6 +30,14 @@ type sizeResult struct {
 	// generate phase, the highest VmRSS sampled during both, and VmHWM
 	// (the kernel's own peak) just before shutdown.
 	RSSAfterValidate, RSSAfterGenerate, RSSSampledPeak, HWM int64
+}
+
+// name is the size, with the label if there is one.
+func (s sizeResult) name() string {
+	if s.Label == "" {
+		return strconv.Itoa(s.Size)
+	}
+	return strconv.Itoa(s.Size) + " (" + s.Label + ")"
 }
 
 // round is one pass over the three phases, ceiling first.
@@ -47,6 +57,11 @@ func (s sizeResult) median(f func(round) float64) float64 {
 	for i, r := range s.Rounds {
 		v[i] = f(r)
 	}
+	return medianOf(v)
+}
+
+// medianOf returns the median of v, sorting it.
+func medianOf(v []float64) float64 {
 	slices.Sort(v)
 	if len(v) == 0 {
 		return 0
@@ -80,6 +95,17 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (err error) 
 	if err != nil {
 		return err
 	}
+	var baseBin string
+	if cfg.baseline != "" {
+		fmt.Fprintf(stderr, "building the baseline cmd/quantumlock from %s\n", cfg.baseline)
+		dir := filepath.Join(tmp, "baseline")
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			return err
+		}
+		if baseBin, err = buildServer(ctx, cfg.baseline, dir); err != nil {
+			return fmt.Errorf("baseline: %w", err)
+		}
+	}
 	mk := masterkey.Generate()
 
 	ceiling, err := startCeiling(ctx)
@@ -102,26 +128,33 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (err error) 
 		}
 	}()
 	for _, n := range cfg.sizes {
-		sr, err := prepareSize(ctx, cfg, client, bin, tmp, mk, ceiling.addr, ceiling.pid(), n, stderr)
+		sr, err := prepareSize(ctx, cfg, client, bin, "", tmp, mk, ceiling.addr, ceiling.pid(), n, stderr)
 		if err != nil {
 			return fmt.Errorf("size %d: %w", n, err)
 		}
 		runs = append(runs, sr)
+		if baseBin != "" {
+			sr, err := prepareSize(ctx, cfg, client, baseBin, "baseline", tmp, mk, ceiling.addr, ceiling.pid(), n, stderr)
+			if err != nil {
+				return fmt.Errorf("baseline size %d: %w", n, err)
+			}
+			runs = append(runs, sr)
+		}
 	}
 	for i := range cfg.rounds {
 		for _, sr := range runs {
 			if cfg.rounds > 1 {
-				fmt.Fprintf(stderr, "size %d: round %d/%d\n", sr.r.Size, i+1, cfg.rounds)
+				fmt.Fprintf(stderr, "size %s: round %d/%d\n", sr.r.name(), i+1, cfg.rounds)
 			}
 			if err := sr.round(cfg.serverProfiles != "" && i == cfg.rounds-1); err != nil {
-				return fmt.Errorf("size %d: %w", sr.r.Size, err)
+				return fmt.Errorf("size %s: %w", sr.r.name(), err)
 			}
 		}
 	}
 	var results []sizeResult
 	for _, sr := range runs {
 		if err := sr.finish(); err != nil {
-			return fmt.Errorf("size %d: %w", sr.r.Size, err)
+			return fmt.Errorf("size %s: %w", sr.r.name(), err)
 		}
 		printSize(stdout, sr.r)
 		results = append(results, sr.r)
@@ -170,7 +203,7 @@ func (sr *sizeRun) profiled(profile bool, t target) (phaseResult, error) {
 	if !profile || sr.srv.opsAddr == "" {
 		return sr.phase(t)
 	}
-	path := filepath.Join(sr.profileDir, fmt.Sprintf("%s-%d.cpu", t.name, sr.r.Size))
+	path := filepath.Join(sr.profileDir, fmt.Sprintf("%s-%s.cpu", t.name, sr.r.name()))
 	done := make(chan error, 1)
 	go func() {
 		// The profile covers the measured part: it starts after the
@@ -227,7 +260,7 @@ func (sr *sizeRun) close() {
 
 // prepareSize seeds a database of n licenses, starts a server on it and
 // checks one request of each kind.
-func prepareSize(ctx context.Context, cfg config, client *http.Client, bin, tmp string, mk *masterkey.Key, ceilingAddr string, ceilingPID, n int, stderr io.Writer) (_ *sizeRun, err error) {
+func prepareSize(ctx context.Context, cfg config, client *http.Client, bin, label, tmp string, mk *masterkey.Key, ceilingAddr string, ceilingPID, n int, stderr io.Writer) (_ *sizeRun, err error) {
 	sr := &sizeRun{profileDir: cfg.serverProfiles, warmup: cfg.warmup, duration: cfg.duration}
 	defer func() {
 		if err != nil {
@@ -235,8 +268,12 @@ func prepareSize(ctx context.Context, cfg config, client *http.Client, bin, tmp 
 		}
 	}()
 	r := &sr.r
-	r.Size = n
-	db := filepath.Join(tmp, fmt.Sprintf("licenses-%d.db", n))
+	r.Size, r.Label = n, label
+	name := strconv.Itoa(n)
+	if label != "" {
+		name += "-" + label
+	}
+	db := filepath.Join(tmp, "licenses-"+name+".db")
 	if !cfg.keep {
 		sr.cleanups = append(sr.cleanups, func() {
 			for _, suffix := range []string{"", "-wal", "-shm"} {
@@ -250,7 +287,7 @@ func prepareSize(ctx context.Context, cfg config, client *http.Client, bin, tmp 
 	}
 	fmt.Fprintf(stderr, "size %d: seeding %d licenses for %s\n", n, n, cust.ID)
 	var profile string
-	if cfg.seedProfile != "" && n == slices.Max(cfg.sizes) {
+	if cfg.seedProfile != "" && n == slices.Max(cfg.sizes) && label == "" {
 		profile = cfg.seedProfile
 		cfg.seedProfile = "" // once, should the largest size repeat
 	}
@@ -269,7 +306,7 @@ func prepareSize(ctx context.Context, cfg config, client *http.Client, bin, tmp 
 	fmt.Fprintf(stderr, "size %d: seeded in %s (%.0f/s), database %.1f MiB\n",
 		n, r.Seed.Round(time.Millisecond), float64(n)/r.Seed.Seconds(), float64(r.DBBytes)/(1<<20))
 
-	srv, err := startServer(ctx, bin, db, mk.String(), filepath.Join(tmp, fmt.Sprintf("server-%d.log", n)), cfg.serverProfiles != "")
+	srv, err := startServer(ctx, bin, db, mk.String(), filepath.Join(tmp, "server-"+name+".log"), cfg.serverProfiles != "")
 	if err != nil {
 		return nil, err
 	}
@@ -342,8 +379,8 @@ func us(d time.Duration) string { return fmt.Sprintf("%.1f", float64(d)/float64(
 func mib(kib int64) string { return fmt.Sprintf("%.1f", float64(kib)/1024) }
 
 func printSize(w io.Writer, r sizeResult) {
-	fmt.Fprintf(w, "## %d licenses seeded (seeding took %s, %.0f licenses/s; database %.1f MiB)\n\n",
-		r.Size, r.Seed.Round(time.Millisecond), float64(r.Size)/r.Seed.Seconds(), float64(r.DBBytes)/(1<<20))
+	fmt.Fprintf(w, "## %s: %d licenses seeded (seeding took %s, %.0f licenses/s; database %.1f MiB)\n\n",
+		r.name(), r.Size, r.Seed.Round(time.Millisecond), float64(r.Size)/r.Seed.Seconds(), float64(r.DBBytes)/(1<<20))
 	fmt.Fprintf(w, "| round | phase | requests | errors | req/s | p50 ms | p99 ms | p99.9 ms | max ms | server CPU µs/req | client CPU µs/req |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for i, rd := range r.Rounds {
 		for _, p := range []phaseResult{rd.Ceiling, rd.Validate, rd.Generate} {
@@ -374,24 +411,29 @@ func verdict(ok bool) string {
 	return "NOT met"
 }
 
-func printSummary(w io.Writer, rs []sizeResult) {
-	if len(rs) == 0 {
+func printSummary(w io.Writer, all []sizeResult) {
+	if len(all) == 0 {
 		return
 	}
-	fmt.Fprintf(w, "## Targets (issue 2); medians over %d round(s)\n\n| size | target | measured | verdict |\n|---:|---|---|---|\n", len(rs[0].Rounds))
-	for _, r := range rs {
+	fmt.Fprintf(w, "## Targets (issue 2); medians over %d round(s)\n\n| size | target | measured | verdict |\n|---:|---|---|---|\n", len(all[0].Rounds))
+	var rs []sizeResult // the server under test, not the baseline
+	for _, r := range all {
+		if r.Label == "" {
+			rs = append(rs, r)
+		}
+		n := r.name()
 		v := r.median(round.validateRatio)
 		g := r.median(round.generateRatio)
 		p99 := time.Duration(r.median(func(rd round) float64 { return float64(rd.Validate.P99) }))
-		fmt.Fprintf(w, "| %d | validate ≥ 50%% of ceiling req/s | %.1f%% | %s |\n", r.Size, 100*v, verdict(v >= 0.5))
-		fmt.Fprintf(w, "| %d | generate ≥ 20%% of ceiling req/s | %.1f%% | %s |\n", r.Size, 100*g, verdict(g >= 0.2))
-		fmt.Fprintf(w, "| %d | validate p99 < 10 ms | %s ms | %s |\n", r.Size, ms(p99), verdict(p99 < 10*time.Millisecond))
-		fmt.Fprintf(w, "| %d | server peak RSS (VmHWM) < 150 MiB | %s MiB | %s |\n", r.Size, mib(r.HWM), verdict(r.HWM < 150*1024))
+		fmt.Fprintf(w, "| %s | validate ≥ 50%% of ceiling req/s | %.1f%% | %s |\n", n, 100*v, verdict(v >= 0.5))
+		fmt.Fprintf(w, "| %s | generate ≥ 20%% of ceiling req/s | %.1f%% | %s |\n", n, 100*g, verdict(g >= 0.2))
+		fmt.Fprintf(w, "| %s | validate p99 < 10 ms | %s ms | %s |\n", n, ms(p99), verdict(p99 < 10*time.Millisecond))
+		fmt.Fprintf(w, "| %s | server peak RSS (VmHWM) < 150 MiB | %s MiB | %s |\n", n, mib(r.HWM), verdict(r.HWM < 150*1024))
 		errs := 0
 		for _, rd := range r.Rounds {
 			errs += rd.Ceiling.Errors + rd.Validate.Errors + rd.Generate.Errors
 		}
-		fmt.Fprintf(w, "| %d | no errors | %d | %s |\n", r.Size, errs, verdict(errs == 0))
+		fmt.Fprintf(w, "| %s | no errors | %d | %s |\n", n, errs, verdict(errs == 0))
 	}
 	if len(rs) > 1 {
 		small, large := rs[0], rs[0]
@@ -414,6 +456,44 @@ func printSummary(w io.Writer, rs []sizeResult) {
 		fmt.Fprintf(w, "| %d vs %d | same, each normalised by its own ceiling | %.3f× | %s |\n", large.Size, small.Size, qn, verdict(qn >= 0.85))
 	}
 	fmt.Fprintln(w)
+	printBaseline(w, all)
+}
+
+// printBaseline compares each size's server with the baseline server of
+// the same size, phase by phase: medians of the per-round ratios of
+// throughput and of server CPU per request, measured minutes apart.
+func printBaseline(w io.Writer, all []sizeResult) {
+	header := false
+	for _, base := range all {
+		if base.Label == "" {
+			continue
+		}
+		for _, cur := range all {
+			if cur.Label != "" || cur.Size != base.Size || len(cur.Rounds) != len(base.Rounds) {
+				continue
+			}
+			if !header {
+				fmt.Fprintf(w, "## Against the baseline; medians of per-round ratios (current / baseline)\n\n| size | phase | req/s | server CPU per request |\n|---:|---|---:|---:|\n")
+				header = true
+			}
+			for _, ph := range []struct {
+				name string
+				get  func(round) phaseResult
+			}{{"validate", func(r round) phaseResult { return r.Validate }}, {"generate", func(r round) phaseResult { return r.Generate }}} {
+				rps := make([]float64, len(cur.Rounds))
+				cpu := make([]float64, len(cur.Rounds))
+				for i := range cur.Rounds {
+					c, b := ph.get(cur.Rounds[i]), ph.get(base.Rounds[i])
+					rps[i] = ratio(c.RPS, b.RPS)
+					cpu[i] = ratio(float64(c.cpuPerRequest(c.ServerCPU)), float64(b.cpuPerRequest(b.ServerCPU)))
+				}
+				fmt.Fprintf(w, "| %d | %s | %.3f× | %.3f× |\n", cur.Size, ph.name, medianOf(rps), medianOf(cpu))
+			}
+		}
+	}
+	if header {
+		fmt.Fprintln(w)
+	}
 }
 
 // seedProfiled runs fn, under the CPU profiler writing to path unless path
