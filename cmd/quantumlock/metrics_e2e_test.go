@@ -44,6 +44,8 @@ func TestMetrics(t *testing.T) {
 		`quantumlock_licenses_issued_total{security_level="CRYPTOGRAPHIC"} 1`,
 		`quantumlock_license_validations_total{code="NOT_FOUND"} 1`,
 		`go_goroutines`,
+		`quantumlock_auth_cache_lookups_total{result="hit"}`,
+		`quantumlock_auth_cache_lookups_total{result="miss"}`,
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics lack %q", want)

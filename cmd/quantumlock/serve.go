@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/quantumlock/quantumlock"
 	"github.com/quantumlock/quantumlock/account"
 	"github.com/quantumlock/quantumlock/entropy"
@@ -127,6 +128,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	var metricsSrv *http.Server
 	if cfg.metricsAddr != "" {
 		deps.Metrics = httpapi.NewMetrics()
+		registerStoreMetrics(deps.Metrics.Registry(), db)
 		ml, err := net.Listen("tcp", cfg.metricsAddr)
 		if err != nil {
 			return fmt.Errorf("--metrics-addr: %w", err)
@@ -171,6 +173,25 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// registerStoreMetrics exports the authentication cache's hit and miss
+// counts (see sqlite.DB.AuthCacheStats), so an operator can see that the
+// cache is on and how often commits end its answers.
+func registerStoreMetrics(reg prometheus.Registerer, db *sqlite.DB) {
+	for _, result := range []string{"hit", "miss"} {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "quantumlock_auth_cache_lookups_total",
+			Help:        "API key lookups answered from the authentication cache (hit) or from the database while the cache was on (miss).",
+			ConstLabels: prometheus.Labels{"result": result},
+		}, func() float64 {
+			hits, misses, _ := db.AuthCacheStats()
+			if result == "hit" {
+				return float64(hits)
+			}
+			return float64(misses)
+		}))
+	}
 }
 
 // opsHandler serves the operator-only listener: Prometheus metrics at
