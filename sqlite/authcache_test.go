@@ -41,12 +41,7 @@ func authStats(t *testing.T, db *DB) (hits, misses int64) {
 func TestWALVersion(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	server, path := openTemp(t)
-	cli, err := Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
+	server, cli := openTwo(t)
 
 	v0, ok := server.wal.version()
 	if !ok {
@@ -92,12 +87,7 @@ func TestWALVersion(t *testing.T) {
 func TestAuthCache(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	server, path := openTemp(t)
-	cli, err := Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
+	server, cli := openTwo(t)
 	c := newCustomer(t, cli, "cust_000000000001")
 	hash := newAPIKey(t, cli, c.ID, "ak_000000000001")
 
@@ -185,12 +175,7 @@ func TestAuthCache(t *testing.T) {
 func TestAuthCacheRevokeRace(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	server, path := openTemp(t)
-	cli, err := Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
+	server, cli := openTwo(t)
 	c := newCustomer(t, cli, "cust_000000000001")
 	for round := range 5 {
 		id := "ak_00000000000" + string(rune('a'+round))

@@ -27,6 +27,19 @@ func openTemp(t testing.TB) (*DB, string) {
 	return db, path
 }
 
+// openTwo opens two stores on one new file, as the server and the CLI do
+// from two processes, and closes both when t ends.
+func openTwo(t testing.TB) (server, cli *DB) {
+	t.Helper()
+	server, path := openTemp(t)
+	cli, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	return server, cli
+}
+
 func TestStore(t *testing.T) {
 	t.Parallel()
 	storetest.Run(t, func(t *testing.T) quantumlock.Store {
@@ -230,12 +243,7 @@ func TestRestart(t *testing.T) {
 func TestTwoHandles(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	server, path := openTemp(t)
-	cli, err := Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
+	server, cli := openTwo(t)
 	c := newCustomer(t, server, "cust_000000000001")
 
 	const limit, perHandle = 30, 40
