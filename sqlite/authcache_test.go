@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -262,30 +263,90 @@ func TestAuthCacheOtherProcess(t *testing.T) {
 	}
 }
 
-// TestAuthCacheOff checks that without a readable WAL index every lookup
-// reads the database.
-func TestAuthCacheOff(t *testing.T) {
+// TestAuthCacheUnrecognised checks that while the WAL index header is not
+// one this code knows, every lookup reads the database.
+func TestAuthCacheUnrecognised(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	db, _ := openTemp(t)
 	c := newCustomer(t, db, "cust_000000000001")
 	hash := newAPIKey(t, db, c.ID, "ak_000000000001")
-	// As if the index had become unreadable: version reports !ok.
-	if err := db.wal.close(); err != nil {
+	// A file of zeros stands for the index: no version number, not
+	// initialised. The real one goes back before Close releases it.
+	zeros := filepath.Join(t.TempDir(), "zeros")
+	if err := os.WriteFile(zeros, make([]byte, 4096), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	f, err := os.Open(zeros)
+	if err != nil {
+		t.Fatal(err)
+	}
+	real := db.wal
+	db.wal = &walIndex{f: f}
+	t.Cleanup(func() { db.wal = real; f.Close() })
+
 	for range 3 {
 		if _, _, err := db.APIKeyByHash(ctx, hash); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if h, m, _ := db.AuthCacheStats(); h != 0 || m != 0 {
-		t.Errorf("with the WAL index closed: %d hits, %d misses; want neither counted", h, m)
+		t.Errorf("with an unrecognised WAL index: %d hits, %d misses; want neither counted", h, m)
 	}
 	if _, err := db.RevokeAPIKey(ctx, "ak_000000000001", time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if k, _, err := db.APIKeyByHash(ctx, hash); err != nil || k.RevokedAt == nil {
 		t.Errorf("after revoking: %+v, %v", k, err)
+	}
+}
+
+// TestWALIndexShared checks that stores on one file share one descriptor
+// of its WAL index, and that closing one store leaves the process's SQLite
+// locks on that file in place for the other: closing any descriptor of a
+// file drops every POSIX lock the process holds on it.
+func TestWALIndexShared(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "quantumlock.db")
+	a, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if a.wal == nil || a.wal != b.wal {
+		t.Fatalf("two stores on one file have WAL indexes %p and %p, want one shared", a.wal, b.wal)
+	}
+	locks := func() int {
+		t.Helper()
+		n, err := shmLocks(path + "-shm")
+		if err != nil {
+			t.Skipf("cannot read this process's locks: %v", err)
+		}
+		return n
+	}
+	if locks() == 0 {
+		t.Fatal("no lock on the WAL index while two stores are open")
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if locks() == 0 {
+		t.Fatal("closing one store dropped the process's locks on the WAL index the other still uses")
+	}
+	// The other store goes on, cache included.
+	c := newCustomer(t, b, "cust_000000000001")
+	hash := newAPIKey(t, b, c.ID, "ak_000000000001")
+	for range 2 {
+		if _, _, err := b.APIKeyByHash(ctx, hash); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if h, _ := authStats(t, b); h != 1 {
+		t.Errorf("%d cache hits on the remaining store, want 1", h)
 	}
 }

@@ -42,7 +42,7 @@ type DB struct {
 	// pin is c's connection, held from Open to Close: it keeps the WAL
 	// index file in place for wal (see walIndex).
 	pin  *sql.Conn
-	wal  *walIndex  // nil if the WAL index could not be read
+	wal  *walIndex  // nil if the WAL index could not be opened
 	auth *authCache // nil when wal is
 
 	// Prepared once: the hot paths run them on every request.
@@ -146,7 +146,7 @@ func Open(ctx context.Context, path string) (_ *DB, err error) {
 	}
 	// Without a readable WAL index, authentication reads the database
 	// every time, as it would without the cache.
-	if db.wal, err = openWALIndex(path); err == nil {
+	if db.wal, err = acquireWALIndex(path); err == nil {
 		db.auth = newAuthCache()
 	}
 
@@ -167,25 +167,26 @@ func (db *DB) Close() error {
 	if db.checkpointDone != nil {
 		<-db.checkpointDone
 	}
-	// The WAL index before the pinned connection that keeps it in place;
-	// once, as neither may be closed twice.
 	var errs []error
-	db.pinOnce.Do(func() {
-		errs = append(errs, db.wal.close())
-		if db.pin != nil {
-			errs = append(errs, db.pin.Close())
-		}
-	})
 	for _, s := range []*sql.Stmt{db.licenseGet, db.customerGet, db.apiKeyByHash, db.usageBump, db.licenseInsert, db.licenseUndo} {
 		if s != nil {
 			errs = append(errs, s.Close())
 		}
 	}
-	for _, p := range []*sql.DB{db.r, db.c, db.w} {
-		if p != nil {
-			errs = append(errs, p.Close())
+	// Once, as neither may be closed twice: the pinned connection, then
+	// every pool, and only then the WAL index, whose descriptor must not
+	// be closed under a live connection (see walIndex).
+	db.pinOnce.Do(func() {
+		if db.pin != nil {
+			errs = append(errs, db.pin.Close())
 		}
-	}
+		for _, p := range []*sql.DB{db.r, db.c, db.w} {
+			if p != nil {
+				errs = append(errs, p.Close())
+			}
+		}
+		errs = append(errs, db.wal.release())
+	})
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("sqlite: close: %w", err)
 	}

@@ -3,8 +3,8 @@ package sqlite
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"os"
+	"sync"
 )
 
 // The WAL index (the "-shm" file beside the database) starts with a header
@@ -31,34 +31,77 @@ const (
 // only if no transaction committed between them.
 type walVersion [walIndexHeaderSize]byte
 
-// walIndex is the open WAL index of one database file.
+// walIndex is the open WAL index file of one database, shared by every DB
+// in the process that has the same file open.
 //
-// The file must not be replaced while it is open: SQLite deletes or
-// truncates the -shm file only when the last connection to the database
-// closes, and DB keeps one connection (pin) open for as long as it uses the
-// walIndex, which holds the shared lock that prevents both.
+// Two rules keep it safe:
+//
+//   - The file must not be replaced while it is read. SQLite deletes or
+//     truncates the -shm file only when the last connection to the
+//     database closes; every DB holds one connection (pin) open from Open
+//     until it releases its walIndex.
+//   - Closing any descriptor of a file drops every POSIX lock the process
+//     holds on it, and SQLite's WAL locks are POSIX locks on this file. So
+//     there is one descriptor per file per process, reference-counted, and
+//     a DB releases its reference only after closing its own connections:
+//     the descriptor is closed when no DB of this process has the database
+//     open, never under a live SQLite connection.
 type walIndex struct {
-	f *os.File
+	f    *os.File
+	fi   os.FileInfo // identifies the file across path spellings
+	refs int         // guarded by walIndexes.mu
 }
 
-// openWALIndex opens the WAL index of the database at path; the database
-// must be open in WAL mode on a connection that has read from it.
-func openWALIndex(path string) (*walIndex, error) {
+// walIndexes are the process's open WAL index files.
+var walIndexes struct {
+	mu   sync.Mutex
+	open []*walIndex
+}
+
+// acquireWALIndex returns the WAL index of the database at path, opening it
+// or taking another reference to it. The database must be open in WAL mode
+// on a connection that has read from it, and stay so until release.
+func acquireWALIndex(path string) (*walIndex, error) {
+	walIndexes.mu.Lock()
+	defer walIndexes.mu.Unlock()
+	fi, err := os.Stat(path + "-shm")
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range walIndexes.open {
+		if os.SameFile(w.fi, fi) {
+			w.refs++
+			return w, nil
+		}
+	}
 	f, err := os.Open(path + "-shm")
 	if err != nil {
 		return nil, err
 	}
-	w := &walIndex{f: f}
-	if _, ok := w.version(); !ok {
-		f.Close()
-		return nil, errWALIndex
-	}
+	w := &walIndex{f: f, fi: fi, refs: 1}
+	walIndexes.open = append(walIndexes.open, w)
 	return w, nil
 }
 
-// errWALIndex is returned when the WAL index header is not the format this
-// code knows.
-var errWALIndex = errors.New("sqlite: WAL index header not recognised")
+// release gives up a reference, closing the file with the last one. The
+// caller's connections to the database must be closed already.
+func (w *walIndex) release() error {
+	if w == nil {
+		return nil
+	}
+	walIndexes.mu.Lock()
+	defer walIndexes.mu.Unlock()
+	if w.refs--; w.refs > 0 {
+		return nil
+	}
+	for i, o := range walIndexes.open {
+		if o == w {
+			walIndexes.open = append(walIndexes.open[:i], walIndexes.open[i+1:]...)
+			break
+		}
+	}
+	return w.f.Close()
+}
 
 // version returns the current header. ok is false when it cannot be read
 // or does not look settled: not the known format, not initialised, or its
@@ -78,12 +121,4 @@ func (w *walIndex) version() (v walVersion, ok bool) {
 	}
 	copy(v[:], first)
 	return v, true
-}
-
-// close closes the file; version reports !ok from then on.
-func (w *walIndex) close() error {
-	if w == nil {
-		return nil
-	}
-	return w.f.Close()
 }
