@@ -62,11 +62,19 @@ func encode(w http.ResponseWriter, status int, v any) {
 		panic(fmt.Sprintf("httpapi: encoding %T: %v", v, err))
 	}
 	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
+	h["Content-Type"] = jsonContentType
+	h["Cache-Control"] = noStore
 	w.WriteHeader(status)
 	w.Write(append(b, '\n'))
 }
+
+// Header values every JSON response carries, shared instead of allocated
+// per response. Their capacity equals their length, so a later Add makes
+// a new slice rather than writing into these.
+var (
+	jsonContentType = []string{"application/json"}
+	noStore         = []string{"no-store"}
+)
 
 // writeError writes err as the SPEC §4 error body. Internal errors are
 // logged with the request id and reach the client only as "Internal error."
@@ -106,7 +114,8 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 // declared as anything but JSON is EMEDIATYPE. An empty body decodes as {}
 // so endpoints whose fields are all optional accept a bare POST.
 func decode(r *http.Request, dst any) error {
-	if ct := r.Header.Get("Content-Type"); ct != "" {
+	// The exact common value skips the parser and its allocations.
+	if ct := r.Header.Get("Content-Type"); ct != "" && ct != "application/json" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
 			return quantumlock.Errorf(quantumlock.EMEDIATYPE, "Content-Type must be application/json.")

@@ -167,10 +167,14 @@ func (s *server) authed(h authedHandler) http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
+		// One backing array for the three values; each header gets a
+		// slice of it with no room to grow into its neighbour.
+		v := [...]string{strconv.FormatInt(d.Limit, 10), strconv.FormatInt(d.Remaining, 10), strconv.FormatInt(d.Reset.Unix(), 10)}
+		vals := v[:]
 		hd := w.Header()
-		hd.Set("X-Ratelimit-Limit", strconv.FormatInt(d.Limit, 10))
-		hd.Set("X-Ratelimit-Remaining", strconv.FormatInt(d.Remaining, 10))
-		hd.Set("X-Ratelimit-Reset", strconv.FormatInt(d.Reset.Unix(), 10))
+		hd["X-Ratelimit-Limit"] = vals[0:1:1]
+		hd["X-Ratelimit-Remaining"] = vals[1:2:2]
+		hd["X-Ratelimit-Reset"] = vals[2:3:3]
 		if !d.Allowed {
 			hd.Set("Retry-After", strconv.FormatInt(retryAfter(now, d.Reset), 10))
 			s.writeError(w, r, quantumlock.Errorf(quantumlock.ERATELIMIT, "Rate limit exceeded (%d requests per minute).", limit))
