@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/quantumlock/quantumlock"
 )
@@ -83,7 +84,11 @@ func scanLicense(row interface{ Scan(...any) error }) (*quantumlock.License, err
 	return &l, nil
 }
 
-// decodeFeatures skips the JSON decoder for the common empty cases.
+// decodeFeatures decodes the features column, a JSON array of strings as
+// json.Marshal wrote it. Arrays of plain strings (no escapes, no control
+// characters, which is what feature names are) are split directly; the
+// JSON decoder, with its reflection, takes everything else. The result is
+// the same either way (TestDecodeFeatures).
 func decodeFeatures(s string) ([]string, error) {
 	switch s {
 	case "null":
@@ -91,9 +96,47 @@ func decodeFeatures(s string) ([]string, error) {
 	case "[]":
 		return []string{}, nil
 	}
+	if fs, ok := splitPlainStrings(s); ok {
+		return fs, nil
+	}
 	var fs []string
 	err := json.Unmarshal([]byte(s), &fs)
 	return fs, err
+}
+
+// splitPlainStrings decodes s if it is exactly ["a","b",...] with no
+// whitespace and no backslash, control character or invalid UTF-8 inside
+// the strings; ok is false otherwise.
+func splitPlainStrings(s string) (fs []string, ok bool) {
+	if len(s) < 4 || s[0] != '[' || s[len(s)-1] != ']' || !utf8.ValidString(s) {
+		return nil, false
+	}
+	inner := s[1 : len(s)-1]
+	fs = make([]string, 0, strings.Count(inner, `","`)+1)
+	for {
+		if len(inner) < 2 || inner[0] != '"' {
+			return nil, false
+		}
+		end := strings.IndexByte(inner[1:], '"') + 1
+		if end == 0 {
+			return nil, false
+		}
+		v := inner[1:end]
+		for i := 0; i < len(v); i++ {
+			if v[i] < 0x20 || v[i] == '\\' {
+				return nil, false
+			}
+		}
+		fs = append(fs, v)
+		inner = inner[end+1:]
+		if inner == "" {
+			return fs, true
+		}
+		if inner[0] != ',' {
+			return nil, false
+		}
+		inner = inner[1:]
+	}
 }
 
 func licenseNotFound() error {
