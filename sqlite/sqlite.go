@@ -145,9 +145,18 @@ func Open(ctx context.Context, path string) (_ *DB, err error) {
 		return nil, fmt.Errorf("sqlite: open checkpointer: %w", err)
 	}
 	// Without a readable WAL index, authentication reads the database
-	// every time, as it would without the cache.
-	if db.wal, err = acquireWALIndex(path); err == nil {
-		db.auth = newAuthCache()
+	// every time, as it would without the cache. So it does if the file is
+	// not in WAL mode after all (a file system without shared memory
+	// support keeps the rollback journal): a -shm file left from earlier
+	// would then never change.
+	var mode string
+	if err := db.pin.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil {
+		return nil, fmt.Errorf("sqlite: journal mode: %w", err)
+	}
+	if strings.EqualFold(mode, "wal") {
+		if w, werr := acquireWALIndex(path); werr == nil {
+			db.wal, db.auth = w, newAuthCache()
+		}
 	}
 
 	db.creates = make(chan *createOp)
