@@ -68,8 +68,8 @@ func (c *authCache) put(v walVersion, k *quantumlock.APIKey, cu *quantumlock.Cus
 
 // AuthCacheStats reports how many APIKeyByHash calls the cache answered
 // and how many went to the database while it was on. enabled is false when
-// the WAL index could not be read at Open, and every call reads the
-// database.
+// the database is not in WAL mode or its WAL index could not be opened at
+// Open; every call then reads the database.
 func (db *DB) AuthCacheStats() (hits, misses int64, enabled bool) {
 	if db.auth == nil {
 		return 0, 0, false
