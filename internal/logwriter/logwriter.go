@@ -24,13 +24,11 @@ const MaxBuffered = 1 << 20
 type Writer struct {
 	dst io.Writer
 
-	mu      sync.Mutex
-	buf     []byte     // waiting to be written
-	wake    *sync.Cond // signalled when buf gets data or closed is set
-	room    *sync.Cond // signalled when the goroutine takes buf
-	closed  bool
-	writing bool // the goroutine holds a batch it has not finished writing
-	idle    *sync.Cond
+	mu     sync.Mutex
+	buf    []byte     // waiting to be written
+	wake   *sync.Cond // signalled when buf gets data or closed is set
+	room   *sync.Cond // signalled when the goroutine takes buf
+	closed bool
 
 	done chan struct{}
 }
@@ -41,7 +39,6 @@ func New(dst io.Writer) *Writer {
 	w := &Writer{dst: dst, done: make(chan struct{})}
 	w.wake = sync.NewCond(&w.mu)
 	w.room = sync.NewCond(&w.mu)
-	w.idle = sync.NewCond(&w.mu)
 	go w.run()
 	return w
 }
@@ -65,16 +62,6 @@ func (w *Writer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// Flush returns once everything written before it has reached the
-// destination.
-func (w *Writer) Flush() {
-	w.mu.Lock()
-	for len(w.buf) > 0 || w.writing {
-		w.idle.Wait()
-	}
-	w.mu.Unlock()
-}
-
 // Close writes out everything queued and stops the goroutine. Writes after
 // Close go straight to the destination.
 func (w *Writer) Close() error {
@@ -93,22 +80,18 @@ func (w *Writer) run() {
 	w.mu.Lock()
 	for {
 		for len(w.buf) == 0 && !w.closed {
-			w.idle.Broadcast()
 			w.wake.Wait()
 		}
 		if len(w.buf) == 0 { // closed and drained
-			w.idle.Broadcast()
 			w.mu.Unlock()
 			return
 		}
 		// Swap buffers so writers can go on while this batch is written.
 		out, w.buf = w.buf, out[:0]
-		w.writing = true
 		w.mu.Unlock()
 		w.room.Broadcast()
 		w.dst.Write(out)
 		w.mu.Lock()
-		w.writing = false
 		if cap(out) > MaxBuffered { // do not keep a burst's buffer forever
 			out = nil
 		}
