@@ -79,15 +79,15 @@ func runPhase(ctx context.Context, client *http.Client, t target, conns int, war
 			return phaseResult{}, err
 		}
 	}
-	server0, _ := readCPU(t.pid)
-	client0, _ := readCPU(0)
+	server0, errS0 := readCPU(t.pid)
+	client0, errC0 := readCPU(0)
 	res, err := drive(ctx, client, t, conns, duration, maxRequests, true)
-	server1, errS := readCPU(t.pid)
-	client1, errC := readCPU(0)
-	if errS == nil {
+	server1, errS1 := readCPU(t.pid)
+	client1, errC1 := readCPU(0)
+	if errS0 == nil && errS1 == nil {
 		res.ServerCPU = server1 - server0
 	}
-	if errC == nil {
+	if errC0 == nil && errC1 == nil {
 		res.ClientCPU = client1 - client0
 	}
 	client.CloseIdleConnections()
