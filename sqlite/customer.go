@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/quantumlock/quantumlock"
+	zs "zombiezen.com/go/sqlite"
 )
 
 const customerColumns = `id, name, email, plan, licenses_per_month, requests_per_minute, created_at`
@@ -135,7 +136,7 @@ const apiKeyByHashSQL = `SELECT k.id, k.customer_id, k.hint, k.created_at, k.rev
 	FROM api_keys k JOIN customers c ON c.id = k.customer_id WHERE k.hash = ?1`
 
 // APIKeyByHash returns the key whose hash is hash, revoked or not, and its
-// customer, or ENOTFOUND. One indexed lookup on a prepared statement, or
+// customer, or ENOTFOUND. One indexed lookup on a point reader, or
 // none while nothing has committed since the same key was last read (see
 // authCache).
 func (db *DB) APIKeyByHash(ctx context.Context, hash []byte) (*quantumlock.APIKey, *quantumlock.Customer, error) {
@@ -162,12 +163,26 @@ func (db *DB) readAPIKeyByHash(ctx context.Context, hash []byte) (*quantumlock.A
 		created, cCreated int64
 		revoked, lpm, rpm sql.NullInt64
 	)
-	err := db.apiKeyByHash.QueryRowContext(pointRead(ctx), hash).Scan(&k.ID, &k.CustomerID, &k.Hint, &created, &revoked,
-		&c.ID, &c.Name, &c.Email, &c.Plan, &lpm, &rpm, &cCreated)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil, apiKeyNotFound()
-	} else if err != nil {
+	pc, err := db.points.get(ctx)
+	if err != nil {
 		return nil, nil, fmt.Errorf("sqlite: api key by hash: %w", err)
+	}
+	defer db.points.put(pc)
+	st := pc.apiKey
+	st.BindBytes(1, hash)
+	found, err := query(st, func(st *zs.Stmt) {
+		k.ID, k.CustomerID, k.Hint = st.ColumnText(0), st.ColumnText(1), st.ColumnText(2)
+		created = st.ColumnInt64(3)
+		revoked = sql.NullInt64{Int64: st.ColumnInt64(4), Valid: !st.ColumnIsNull(4)}
+		c.ID, c.Name, c.Email, c.Plan = st.ColumnText(5), st.ColumnText(6), st.ColumnText(7), quantumlock.Plan(st.ColumnText(8))
+		lpm = sql.NullInt64{Int64: st.ColumnInt64(9), Valid: !st.ColumnIsNull(9)}
+		rpm = sql.NullInt64{Int64: st.ColumnInt64(10), Valid: !st.ColumnIsNull(10)}
+		cCreated = st.ColumnInt64(11)
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("sqlite: api key by hash: %w", err)
+	} else if !found {
+		return nil, nil, apiKeyNotFound()
 	}
 	k.Hash = append([]byte(nil), hash...)
 	k.CreatedAt = fromMicros(created)

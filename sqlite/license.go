@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/quantumlock/quantumlock"
+	zs "zombiezen.com/go/sqlite"
 )
 
 const licenseColumns = `key, customer_id, end_customer_id, features, metadata, generated_at, valid_until,
@@ -58,30 +59,65 @@ const usageBumpSQL = `INSERT INTO license_usage (customer_id, period, count) VAL
 	ON CONFLICT (customer_id, period) DO UPDATE SET count = count + 1 WHERE ?3 <= 0 OR count < ?3
 	RETURNING count`
 
+// licenseRow is a licenses row (licenseColumns) as stored, before the
+// columns that need it are decoded.
+type licenseRow struct {
+	l               quantumlock.License
+	features        string
+	generated, till int64
+	fidelity        sql.NullFloat64
+	revoked         sql.NullInt64
+}
+
 func scanLicense(row interface{ Scan(...any) error }) (*quantumlock.License, error) {
-	var (
-		l               quantumlock.License
-		features        string
-		generated, till int64
-		fidelity        sql.NullFloat64
-		revoked         sql.NullInt64
-	)
-	err := row.Scan(&l.Key, &l.CustomerID, &l.EndCustomerID, &features, (*[]byte)(&l.Metadata), &generated, &till,
-		&l.Signature, &l.QuantumVerified, &fidelity, &l.SecurityLevel, &l.EntropySource, &revoked, &l.RevocationReason)
+	var r licenseRow
+	l := &r.l
+	err := row.Scan(&l.Key, &l.CustomerID, &l.EndCustomerID, &r.features, (*[]byte)(&l.Metadata), &r.generated, &r.till,
+		&l.Signature, &l.QuantumVerified, &r.fidelity, &l.SecurityLevel, &l.EntropySource, &r.revoked, &l.RevocationReason)
 	if err != nil {
 		return nil, err
 	}
-	if l.Features, err = decodeFeatures(features); err != nil {
+	return r.license()
+}
+
+// readLicense is scanLicense for a point reader's statement on its row.
+func readLicense(st *zs.Stmt) *licenseRow {
+	r := &licenseRow{l: quantumlock.License{
+		Key:              st.ColumnText(0),
+		CustomerID:       st.ColumnText(1),
+		EndCustomerID:    st.ColumnText(2),
+		Signature:        st.ColumnText(7),
+		QuantumVerified:  st.ColumnInt64(8) != 0,
+		SecurityLevel:    st.ColumnText(10),
+		EntropySource:    st.ColumnText(11),
+		RevocationReason: st.ColumnText(13),
+	}}
+	r.features = st.ColumnText(3)
+	if !st.ColumnIsNull(4) {
+		r.l.Metadata = make([]byte, st.ColumnLen(4))
+		st.ColumnBytes(4, r.l.Metadata)
+	}
+	r.generated, r.till = st.ColumnInt64(5), st.ColumnInt64(6)
+	r.fidelity = sql.NullFloat64{Float64: st.ColumnFloat(9), Valid: !st.ColumnIsNull(9)}
+	r.revoked = sql.NullInt64{Int64: st.ColumnInt64(12), Valid: !st.ColumnIsNull(12)}
+	return r
+}
+
+// license decodes the row's features and times.
+func (r *licenseRow) license() (*quantumlock.License, error) {
+	l := &r.l
+	var err error
+	if l.Features, err = decodeFeatures(r.features); err != nil {
 		return nil, fmt.Errorf("license %s: features: %w", l.Key, err)
 	}
-	l.GeneratedAt = fromMicros(generated)
-	l.ValidUntil = fromMicros(till)
-	if fidelity.Valid {
-		f := fidelity.Float64
+	l.GeneratedAt = fromMicros(r.generated)
+	l.ValidUntil = fromMicros(r.till)
+	if r.fidelity.Valid {
+		f := r.fidelity.Float64
 		l.Fidelity = &f
 	}
-	l.RevokedAt = fromNullMicros(revoked)
-	return &l, nil
+	l.RevokedAt = fromNullMicros(r.revoked)
+	return l, nil
 }
 
 // decodeFeatures decodes the features column, a JSON array of strings as
@@ -180,16 +216,29 @@ func (db *DB) CreateLicense(ctx context.Context, l *quantumlock.License, q quant
 }
 
 // License returns the customer's license with key, or ENOTFOUND. It runs on
-// every validation: a prepared statement on the unique key index.
+// every validation: a point reader's statement on the primary key.
 func (db *DB) License(ctx context.Context, customerID, key string) (*quantumlock.License, error) {
 	id, ok := keyID(key)
 	if !ok {
 		return nil, licenseNotFound()
 	}
-	l, err := scanLicense(db.licenseGet.QueryRowContext(pointRead(ctx), id, customerID))
-	if errors.Is(err, sql.ErrNoRows) {
+	pc, err := db.points.get(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: license: %w", err)
+	}
+	defer db.points.put(pc)
+	st := pc.license
+	st.BindInt64(1, id)
+	st.BindText(2, customerID)
+	var r *licenseRow
+	found, err := query(st, func(st *zs.Stmt) { r = readLicense(st) })
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: license: %w", err)
+	} else if !found {
 		return nil, licenseNotFound()
-	} else if err != nil {
+	}
+	l, err := r.license()
+	if err != nil {
 		return nil, fmt.Errorf("sqlite: license: %w", err)
 	}
 	return l, nil

@@ -1,6 +1,8 @@
 // Package sqlite is QuantumLock's embedded store: quantumlock.Store on a
 // single SQLite file, through the pure-Go modernc.org/sqlite driver so the
-// binary needs no C toolchain.
+// binary needs no C toolchain. The two reads of every validation go through
+// zombiezen.com/go/sqlite, a direct binding of the same SQLite library, on
+// connections of their own (see pointReaders).
 //
 // The file is opened twice: a writer pool of exactly one connection whose
 // transactions begin IMMEDIATE, so every read-check-write (the monthly
@@ -44,11 +46,11 @@ type DB struct {
 	pin  *sql.Conn
 	wal  *walIndex  // nil if the WAL index could not be opened
 	auth *authCache // nil when wal is
+	// points run the reads of every validation (see pointReaders).
+	points *pointReaders
 
 	// Prepared once: the hot paths run them on every request.
-	licenseGet    *sql.Stmt // read pool
 	customerGet   *sql.Stmt // read pool
-	apiKeyByHash  *sql.Stmt // read pool
 	usageBump     *sql.Stmt // writer
 	licenseInsert *sql.Stmt // writer
 	licenseUndo   *sql.Stmt // writer
@@ -117,9 +119,7 @@ func Open(ctx context.Context, path string) (_ *DB, err error) {
 		dst  **sql.Stmt
 		q    string
 	}{
-		{db.r, &db.licenseGet, `SELECT ` + licenseColumns + ` FROM licenses WHERE id = ?1 AND customer_id = ?2`},
 		{db.r, &db.customerGet, `SELECT ` + customerColumns + ` FROM customers WHERE id = ?1`},
-		{db.r, &db.apiKeyByHash, apiKeyByHashSQL},
 		{db.w, &db.usageBump, usageBumpSQL},
 		{db.w, &db.licenseInsert, licenseInsertSQL},
 		{db.w, &db.licenseUndo, `DELETE FROM licenses WHERE id = ?1`},
@@ -127,6 +127,9 @@ func Open(ctx context.Context, path string) (_ *DB, err error) {
 		if *p.dst, err = p.pool.PrepareContext(ctx, p.q); err != nil {
 			return nil, fmt.Errorf("sqlite: prepare: %w", err)
 		}
+	}
+	if db.points, err = openPointReaders(path); err != nil {
+		return nil, err
 	}
 	db.c, err = sql.Open("sqlite", path+"?"+busy+"&_pragma=synchronous(NORMAL)")
 	if err != nil {
@@ -177,7 +180,7 @@ func (db *DB) Close() error {
 		<-db.checkpointDone
 	}
 	var errs []error
-	for _, s := range []*sql.Stmt{db.licenseGet, db.customerGet, db.apiKeyByHash, db.usageBump, db.licenseInsert, db.licenseUndo} {
+	for _, s := range []*sql.Stmt{db.customerGet, db.usageBump, db.licenseInsert, db.licenseUndo} {
 		if s != nil {
 			errs = append(errs, s.Close())
 		}
@@ -189,6 +192,7 @@ func (db *DB) Close() error {
 		if db.pin != nil {
 			errs = append(errs, db.pin.Close())
 		}
+		errs = append(errs, db.points.close())
 		for _, p := range []*sql.DB{db.r, db.c, db.w} {
 			if p != nil {
 				errs = append(errs, p.Close())
