@@ -18,7 +18,7 @@ const authCacheSize = 4096
 // any other, since it was read: a revoked key, a deleted customer or a
 // changed plan is seen by the very next request, as without the cache.
 // Authentication runs on every request and its read was a fifth of a
-// validate's CPU; the version check is one pread.
+// validate's CPU; the version check is a few loads from a memory mapping.
 type authCache struct {
 	mu      sync.RWMutex
 	entries map[string]*authEntry // by key hash

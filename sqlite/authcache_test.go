@@ -285,13 +285,13 @@ func TestAuthCacheUnrecognised(t *testing.T) {
 	if err := os.WriteFile(zeros, make([]byte, 4096), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Open(zeros)
+	w, err := openWALIndexFile(zeros)
 	if err != nil {
 		t.Fatal(err)
 	}
 	real := db.wal
-	db.wal = &walIndex{f: f}
-	t.Cleanup(func() { db.wal = real; f.Close() })
+	db.wal = w
+	t.Cleanup(func() { db.wal = real; w.close() })
 
 	for range 3 {
 		if _, _, err := db.APIKeyByHash(ctx, hash); err != nil {

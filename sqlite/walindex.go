@@ -3,6 +3,8 @@ package sqlite
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"os"
 	"sync"
 )
@@ -18,8 +20,9 @@ import (
 // copy first, each beginning with the version number 3007000 in native byte
 // order, with isInit at byte 12.
 //
-// walIndex reads those bytes with pread, which needs no lock, cannot fault,
-// and sees what the memory-mapping writers wrote. Any commit anywhere
+// walIndex reads those bytes where SQLite's connections do, through a
+// shared read-only memory mapping of the file (on Unix; elsewhere with
+// pread), so a read is a few loads and no system call. Any commit anywhere
 // changes them; nothing but a commit, a WAL restart or a recovery does, and
 // each of those at most turns a cached answer into a miss.
 const (
@@ -48,6 +51,7 @@ type walVersion [walIndexHeaderSize]byte
 //     open, never under a live SQLite connection.
 type walIndex struct {
 	f    *os.File
+	hdr  []byte      // the mapped start of f; nil where f is read with pread
 	fi   os.FileInfo // identifies the file across path spellings
 	refs int         // guarded by walIndexes.mu
 }
@@ -74,13 +78,32 @@ func acquireWALIndex(path string) (*walIndex, error) {
 			return w, nil
 		}
 	}
-	f, err := os.Open(path + "-shm")
+	w, err := openWALIndexFile(path + "-shm")
 	if err != nil {
 		return nil, err
 	}
-	w := &walIndex{f: f, fi: fi, refs: 1}
+	w.fi, w.refs = fi, 1
 	walIndexes.open = append(walIndexes.open, w)
 	return w, nil
+}
+
+// openWALIndexFile opens the WAL index file at name and maps its header.
+func openWALIndexFile(name string) (*walIndex, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	hdr, err := mapHeader(f)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("sqlite: map WAL index: %w", err)
+	}
+	return &walIndex{f: f, hdr: hdr}, nil
+}
+
+// close unmaps the header and closes the file.
+func (w *walIndex) close() error {
+	return errors.Join(unmapHeader(w.hdr), w.f.Close())
 }
 
 // release gives up a reference, closing the file with the last one. The
@@ -100,7 +123,7 @@ func (w *walIndex) release() error {
 			break
 		}
 	}
-	return w.f.Close()
+	return w.close()
 }
 
 // version returns the current header. ok is false when it cannot be read
@@ -112,7 +135,7 @@ func (w *walIndex) version() (v walVersion, ok bool) {
 		return v, false
 	}
 	var b [2 * walIndexHeaderSize]byte
-	if n, err := w.f.ReadAt(b[:], 0); n != len(b) || err != nil {
+	if !w.read(&b) {
 		return v, false
 	}
 	first, second := b[:walIndexHeaderSize], b[walIndexHeaderSize:]

@@ -3,9 +3,11 @@ package sqlite
 import (
 	"errors"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
+	"testing"
 )
 
 // shmLocks counts the POSIX locks this process holds on the file at path,
@@ -33,4 +35,39 @@ func shmLocks(path string) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// TestWALIndexTruncated checks that a WAL index file cut short under its
+// mapping (which walIndex's rules keep SQLite from doing) makes version
+// report a failed read instead of crashing the process with SIGBUS.
+func TestWALIndexTruncated(t *testing.T) {
+	t.Parallel()
+	db, path := openTemp(t)
+	newCustomer(t, db, "cust_000000000001")
+	if _, ok := db.wal.version(); !ok {
+		t.Fatal("no version from a live WAL index")
+	}
+	// A copy of the index, so the real one stays whole for SQLite.
+	b, err := os.ReadFile(path + "-shm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := filepath.Join(t.TempDir(), "copy-shm")
+	if err := os.WriteFile(name, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w, err := openWALIndexFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.close()
+	if _, ok := w.version(); !ok {
+		t.Fatal("no version from the copy")
+	}
+	if err := os.Truncate(name, 0); err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := w.version(); ok {
+		t.Fatalf("version of a truncated file = %x, ok", v)
+	}
 }
