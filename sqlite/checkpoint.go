@@ -30,12 +30,17 @@ func (db *DB) checkpointer() {
 		select {
 		case <-db.closing:
 			// Leave the WAL folded in for the next start.
+			db.points.pause()
 			db.checkpoint("PASSIVE")
 			return
 		case <-t.C:
+			// The point readers' open transactions would hold the
+			// checkpoint back (see pointReaders).
+			db.points.pause()
 			if frames, done := db.checkpoint("PASSIVE"); done < frames && frames > checkpointRestartFrames {
 				db.checkpoint("RESTART")
 			}
+			db.points.resume()
 		}
 	}
 }

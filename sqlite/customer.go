@@ -163,21 +163,20 @@ func (db *DB) readAPIKeyByHash(ctx context.Context, hash []byte) (*quantumlock.A
 		created, cCreated int64
 		revoked, lpm, rpm sql.NullInt64
 	)
-	pc, err := db.points.get(ctx)
-	if err != nil {
-		return nil, nil, fmt.Errorf("sqlite: api key by hash: %w", err)
-	}
-	defer db.points.put(pc)
-	st := pc.apiKey
-	st.BindBytes(1, hash)
-	found, err := query(st, func(st *zs.Stmt) {
-		k.ID, k.CustomerID, k.Hint = st.ColumnText(0), st.ColumnText(1), st.ColumnText(2)
-		created = st.ColumnInt64(3)
-		revoked = sql.NullInt64{Int64: st.ColumnInt64(4), Valid: !st.ColumnIsNull(4)}
-		c.ID, c.Name, c.Email, c.Plan = st.ColumnText(5), st.ColumnText(6), st.ColumnText(7), quantumlock.Plan(st.ColumnText(8))
-		lpm = sql.NullInt64{Int64: st.ColumnInt64(9), Valid: !st.ColumnIsNull(9)}
-		rpm = sql.NullInt64{Int64: st.ColumnInt64(10), Valid: !st.ColumnIsNull(10)}
-		cCreated = st.ColumnInt64(11)
+	var found bool
+	err := db.points.run(ctx, func(pc *pointConn) (err error) {
+		st := pc.apiKey
+		st.BindBytes(1, hash)
+		found, err = query(st, func(st *zs.Stmt) {
+			k.ID, k.CustomerID, k.Hint = st.ColumnText(0), st.ColumnText(1), st.ColumnText(2)
+			created = st.ColumnInt64(3)
+			revoked = sql.NullInt64{Int64: st.ColumnInt64(4), Valid: !st.ColumnIsNull(4)}
+			c.ID, c.Name, c.Email, c.Plan = st.ColumnText(5), st.ColumnText(6), st.ColumnText(7), quantumlock.Plan(st.ColumnText(8))
+			lpm = sql.NullInt64{Int64: st.ColumnInt64(9), Valid: !st.ColumnIsNull(9)}
+			rpm = sql.NullInt64{Int64: st.ColumnInt64(10), Valid: !st.ColumnIsNull(10)}
+			cCreated = st.ColumnInt64(11)
+		})
+		return err
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("sqlite: api key by hash: %w", err)

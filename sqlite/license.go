@@ -222,16 +222,17 @@ func (db *DB) License(ctx context.Context, customerID, key string) (*quantumlock
 	if !ok {
 		return nil, licenseNotFound()
 	}
-	pc, err := db.points.get(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: license: %w", err)
-	}
-	defer db.points.put(pc)
-	st := pc.license
-	st.BindInt64(1, id)
-	st.BindText(2, customerID)
-	var r *licenseRow
-	found, err := query(st, func(st *zs.Stmt) { r = readLicense(st) })
+	var (
+		r     *licenseRow
+		found bool
+	)
+	err := db.points.run(ctx, func(pc *pointConn) (err error) {
+		st := pc.license
+		st.BindInt64(1, id)
+		st.BindText(2, customerID)
+		found, err = query(st, func(st *zs.Stmt) { r = readLicense(st) })
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: license: %w", err)
 	} else if !found {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"sync/atomic"
 
 	zs "zombiezen.com/go/sqlite"
 )
@@ -22,10 +23,25 @@ import (
 // Like the read pool, the connections are read-write opens with query_only
 // set, so they share the WAL index with the others; they are closed with
 // the pools, before the WAL index is released (see walIndex).
+//
+// A connection keeps its read transaction open from one read to the next
+// while the database is quiet, which saves beginning and ending one (the
+// WAL read-mark lock and unlock, two system calls) per read. The snapshot
+// of a kept transaction is still the newest as long as the WAL index header
+// is byte-for-byte what it was when the transaction began: every commit, in
+// any process, rewrites the header before it returns. So each read first
+// compares the header (see walIndex) and begins a new transaction if
+// anything committed. A connection keeps its transaction only when nothing
+// committed between the beginnings of its last two, so under writes every
+// read ends its own, as without keeping. Open transactions hold back
+// checkpoints, so the checkpointer ends them and keeps new ones from
+// staying open while it runs (pause, resume).
 type pointReaders struct {
 	idle    chan *pointConn // every connection not in use
 	n       int             // connections opened
 	closing chan struct{}   // closed by close
+	wal     *walIndex       // nil: transactions are never kept
+	hold    atomic.Bool     // whether a quiet connection may keep its transaction
 }
 
 // pointConn is one connection and its prepared statements. It is used by
@@ -34,6 +50,11 @@ type pointConn struct {
 	conn    *zs.Conn
 	license *zs.Stmt // licenseGetSQL
 	apiKey  *zs.Stmt // apiKeyByHashSQL
+	begin   *zs.Stmt // BEGIN (deferred: the snapshot is taken by the first read)
+	commit  *zs.Stmt // COMMIT
+
+	open     bool       // a transaction begun with begin is open
+	at, last walVersion // the header read before the open (or last) one began and before the one before; zero when unknown
 }
 
 // licenseGetSQL reads a license by its key's id (?1) for one customer (?2).
@@ -67,7 +88,14 @@ func openPointReaders(path string) (_ *pointReaders, err error) {
 		if pc.apiKey, err = c.Prepare(apiKeyByHashSQL); err != nil {
 			return nil, fmt.Errorf("sqlite: prepare: %w", err)
 		}
+		if pc.begin, err = c.Prepare(`BEGIN`); err != nil {
+			return nil, fmt.Errorf("sqlite: prepare: %w", err)
+		}
+		if pc.commit, err = c.Prepare(`COMMIT`); err != nil {
+			return nil, fmt.Errorf("sqlite: prepare: %w", err)
+		}
 	}
+	p.hold.Store(true)
 	return p, nil
 }
 
@@ -103,12 +131,75 @@ func (p *pointReaders) get(ctx context.Context) (*pointConn, error) {
 // put returns a connection taken with get.
 func (p *pointReaders) put(pc *pointConn) { p.idle <- pc }
 
-// query runs st, already bound, and calls row with it if it returns a
-// row. It resets st in every case, which ends the read transaction, so
-// row must copy what it keeps. found reports whether there was a row.
+// run takes a connection, gives it a read transaction whose snapshot is
+// no older than the call, calls fn, and ends the transaction unless the
+// connection may keep it (see pointReaders).
+func (p *pointReaders) run(ctx context.Context, fn func(*pointConn) error) error {
+	pc, err := p.get(ctx)
+	if err != nil {
+		return err
+	}
+	defer p.put(pc)
+	// The header is read before the transaction's snapshot is taken, so a
+	// transaction is never labelled newer than it is.
+	v, current := p.wal.version()
+	if pc.open && (!current || v != pc.at || !p.hold.Load()) {
+		pc.end()
+	}
+	if !pc.open {
+		if _, err := query(pc.begin, nil); err != nil {
+			return err
+		}
+		pc.open = true
+		if current {
+			pc.last, pc.at = pc.at, v
+		} else {
+			pc.last, pc.at = walVersion{}, walVersion{}
+		}
+	}
+	err = fn(pc)
+	if err != nil || !current || pc.at != pc.last || !p.hold.Load() {
+		pc.end()
+	}
+	return err
+}
+
+// end ends the connection's transaction, if one is open.
+func (pc *pointConn) end() {
+	if !pc.open {
+		return
+	}
+	pc.open = false
+	if _, err := query(pc.commit, nil); err != nil {
+		// A read transaction has nothing to lose; make sure it is gone.
+		execPoint(pc.conn, `ROLLBACK`)
+	}
+}
+
+// pause ends every connection's transaction and keeps new ones from
+// staying open until resume. It waits for running reads, and must not be
+// called once close has been.
+func (p *pointReaders) pause() {
+	p.hold.Store(false)
+	all := make([]*pointConn, 0, p.n)
+	for range p.n {
+		all = append(all, <-p.idle)
+	}
+	for _, pc := range all {
+		pc.end()
+		p.idle <- pc
+	}
+}
+
+// resume lets quiet connections keep their transactions again.
+func (p *pointReaders) resume() { p.hold.Store(true) }
+
+// query runs st, already bound, and calls row (if not nil) with it if it
+// returns a row. It resets st in every case, so row must copy what it
+// keeps. found reports whether there was a row.
 func query(st *zs.Stmt, row func(*zs.Stmt)) (found bool, err error) {
 	found, err = st.Step()
-	if err == nil && found {
+	if err == nil && found && row != nil {
 		row(st)
 	}
 	if rerr := st.Reset(); err == nil {
@@ -128,6 +219,7 @@ func (p *pointReaders) close() error {
 	var errs []error
 	for range p.n {
 		pc := <-p.idle
+		pc.end()
 		errs = append(errs, pc.conn.Close()) // finalizes its statements
 	}
 	return errors.Join(errs...)

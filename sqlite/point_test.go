@@ -119,3 +119,137 @@ func TestPointReadsDuringClose(t *testing.T) {
 		t.Errorf("License after Close = %v, want errClosed", err)
 	}
 }
+
+// openCount reports how many point readers hold an open transaction; no
+// read may be running.
+func openCount(t *testing.T, p *pointReaders) int {
+	t.Helper()
+	n := 0
+	all := make([]*pointConn, 0, p.n)
+	for range p.n {
+		pc := <-p.idle
+		if pc.open {
+			n++
+		}
+		all = append(all, pc)
+	}
+	for _, pc := range all {
+		p.idle <- pc
+	}
+	return n
+}
+
+// TestPointReadKeptTransaction checks the kept read transactions: a quiet
+// database lets connections keep theirs, a commit through another handle
+// is seen by the very next read all the same, and pause ends them all.
+func TestPointReadKeptTransaction(t *testing.T) {
+	t.Parallel()
+	server, cli := openTwo(t)
+	ctx := context.Background()
+	c := newCustomer(t, server, "cust_00000000000d")
+	var keys []string
+	for i := range 8 {
+		l := newLicense(c.ID, i+1)
+		if _, err := server.CreateLicense(ctx, l, quantumlock.Quota{Period: "2026-01"}); err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, l.Key)
+	}
+	reads := func() {
+		t.Helper()
+		for range 4 * server.points.n {
+			for _, k := range keys {
+				l, err := server.License(ctx, c.ID, k)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if l.RevokedAt != nil {
+					return
+				}
+			}
+		}
+	}
+	reads()
+	if n := openCount(t, server.points); n == 0 {
+		t.Fatal("no point reader kept its transaction on a quiet database")
+	}
+
+	// Revoke from the other handle: every following read of that license,
+	// on whichever connection, sees it revoked.
+	if _, err := cli.RevokeLicense(ctx, c.ID, keys[3], "test", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	for range 4 * server.points.n {
+		l, err := server.License(ctx, c.ID, keys[3])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.RevokedAt == nil {
+			t.Fatal("a read after the revocation returned did not see it")
+		}
+	}
+
+	reads()
+	server.points.pause()
+	if n := openCount(t, server.points); n != 0 {
+		t.Errorf("%d point readers kept a transaction through pause", n)
+	}
+	reads()
+	if n := openCount(t, server.points); n != 0 {
+		t.Errorf("%d point readers kept a transaction while paused", n)
+	}
+	server.points.resume()
+}
+
+// TestPointReadsLetCheckpointsFinish reads and writes at once and checks
+// that the WAL still gets folded into the database and restarted: kept
+// transactions must not hold checkpoints back for good.
+func TestPointReadsLetCheckpointsFinish(t *testing.T) {
+	t.Parallel()
+	db, _ := openTemp(t)
+	ctx := context.Background()
+	c := newCustomer(t, db, "cust_00000000000e")
+	l := newLicense(c.ID, 1)
+	if _, err := db.CreateLicense(ctx, l, quantumlock.Quota{Period: "2026-01"}); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := db.License(ctx, c.ID, l.Key); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	for i := range 300 {
+		if _, err := db.CreateLicense(ctx, newLicense(c.ID, i+2), quantumlock.Quota{Period: "2026-01"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// With the readers still running, a checkpoint completes within a few
+	// of the checkpointer's ticks.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		db.points.pause()
+		frames, done := db.checkpoint("PASSIVE")
+		db.points.resume()
+		if frames > 0 && done == frames {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("checkpoint stuck at %d of %d frames", done, frames)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+}

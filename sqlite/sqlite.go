@@ -159,6 +159,7 @@ func Open(ctx context.Context, path string) (_ *DB, err error) {
 	if strings.EqualFold(mode, "wal") {
 		if w, werr := acquireWALIndex(path); werr == nil {
 			db.wal, db.auth = w, newAuthCache()
+			db.points.wal = w
 		}
 	}
 
