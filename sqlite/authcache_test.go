@@ -164,9 +164,7 @@ func TestAuthCache(t *testing.T) {
 	})
 	// An unrelated commit by this handle also ends the cached answer.
 	wantHit("lookup again", func() { lookup() })
-	if _, err := server.CreateLicense(ctx, newLicense(c.ID, 1), quantumlock.Quota{Period: "2026-03"}); err != nil {
-		t.Fatal(err)
-	}
+	createLicense(t, server, c.ID, 1)
 	wantMiss("lookup after an unrelated commit", func() { lookup() })
 
 	// Unknown keys are never cached, so they cannot fill the cache.

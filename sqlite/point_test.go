@@ -21,10 +21,7 @@ func TestPointReadWaits(t *testing.T) {
 	db, _ := openTemp(t)
 	c := newCustomer(t, db, "cust_00000000000b")
 	ctx := context.Background()
-	l := newLicense(c.ID, 1)
-	if _, err := db.CreateLicense(ctx, l, quantumlock.Quota{Period: "2026-01"}); err != nil {
-		t.Fatal(err)
-	}
+	l := createLicense(t, db, c.ID, 1)
 	// Hold every connection.
 	var held []*pointConn
 	for range db.points.n {
@@ -64,10 +61,7 @@ func TestPointReadsDuringClose(t *testing.T) {
 	db, _ := openTemp(t)
 	c := newCustomer(t, db, "cust_00000000000c")
 	ctx := context.Background()
-	l := newLicense(c.ID, 1)
-	if _, err := db.CreateLicense(ctx, l, quantumlock.Quota{Period: "2026-01"}); err != nil {
-		t.Fatal(err)
-	}
+	l := createLicense(t, db, c.ID, 1)
 	hash := sha256.Sum256([]byte("no such key"))
 
 	// Readers run while the store closes: each read either completes or
@@ -149,11 +143,7 @@ func TestPointReadKeptTransaction(t *testing.T) {
 	c := newCustomer(t, server, "cust_00000000000d")
 	var keys []string
 	for i := range 8 {
-		l := newLicense(c.ID, i+1)
-		if _, err := server.CreateLicense(ctx, l, quantumlock.Quota{Period: "2026-01"}); err != nil {
-			t.Fatal(err)
-		}
-		keys = append(keys, l.Key)
+		keys = append(keys, createLicense(t, server, c.ID, i+1).Key)
 	}
 	reads := func() {
 		t.Helper()
@@ -201,18 +191,33 @@ func TestPointReadKeptTransaction(t *testing.T) {
 	server.points.resume()
 }
 
-// TestPointReadsLetCheckpointsFinish reads and writes at once and checks
-// that the WAL still gets folded into the database and restarted: kept
-// transactions must not hold checkpoints back for good.
+// TestPointReadsLetCheckpointsFinish checks that kept transactions do not
+// hold checkpoints back for good: with readers and writers at once, and
+// then with every connection idle in a kept transaction across a commit,
+// a checkpoint that does not pause the readers itself still completes,
+// because the checkpointer ends kept transactions on its ticks.
 func TestPointReadsLetCheckpointsFinish(t *testing.T) {
 	t.Parallel()
 	db, _ := openTemp(t)
 	ctx := context.Background()
 	c := newCustomer(t, db, "cust_00000000000e")
-	l := newLicense(c.ID, 1)
-	if _, err := db.CreateLicense(ctx, l, quantumlock.Quota{Period: "2026-01"}); err != nil {
-		t.Fatal(err)
+	l := createLicense(t, db, c.ID, 1)
+	// completes waits until a PASSIVE checkpoint folds the whole WAL in.
+	completes := func() {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			frames, done := db.checkpoint("PASSIVE")
+			if frames > 0 && done == frames {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("checkpoint stuck at %d of %d frames", done, frames)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
 	}
+
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for range 4 {
@@ -231,25 +236,22 @@ func TestPointReadsLetCheckpointsFinish(t *testing.T) {
 		})
 	}
 	for i := range 300 {
-		if _, err := db.CreateLicense(ctx, newLicense(c.ID, i+2), quantumlock.Quota{Period: "2026-01"}); err != nil {
+		createLicense(t, db, c.ID, i+2)
+	}
+	completes()
+	close(stop)
+	wg.Wait()
+
+	// Idle connections in kept transactions, then a commit: only the
+	// checkpointer's tick can end those transactions.
+	for n := 0; openCount(t, db.points) == 0; n++ {
+		if n == 1000 {
+			t.Fatal("no point reader kept its transaction")
+		}
+		if _, err := db.License(ctx, c.ID, l.Key); err != nil {
 			t.Fatal(err)
 		}
 	}
-	// With the readers still running, a checkpoint completes within a few
-	// of the checkpointer's ticks.
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		db.points.pause()
-		frames, done := db.checkpoint("PASSIVE")
-		db.points.resume()
-		if frames > 0 && done == frames {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("checkpoint stuck at %d of %d frames", done, frames)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	close(stop)
-	wg.Wait()
+	createLicense(t, db, c.ID, 1000)
+	completes()
 }

@@ -182,6 +182,17 @@ func newCustomer(t testing.TB, db *DB, id string) *quantumlock.Customer {
 	return c
 }
 
+// createLicense issues newLicense(customerID, n) under a quota with no
+// limit and returns it.
+func createLicense(t testing.TB, db *DB, customerID string, n int) *quantumlock.License {
+	t.Helper()
+	l := newLicense(customerID, n)
+	if _, err := db.CreateLicense(context.Background(), l, quantumlock.Quota{Period: "2026-01"}); err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
 func newLicense(customerID string, n int) *quantumlock.License {
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	return &quantumlock.License{
