@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -69,19 +68,43 @@ func (p phaseResult) cpuPerRequest(d time.Duration) time.Duration {
 	return d / time.Duration(p.Requests)
 }
 
+// clients is how the harness sends: the kind of sender (-client) and the
+// shared http.Client the net/http kind uses.
+type clients struct {
+	kind string
+	http *http.Client
+}
+
 // runPhase warms t up for warmup, then measures it for duration with conns
 // workers, each on its own keep-alive connection, stopping early after
 // maxRequests requests in all. Requests in flight at the deadline finish
-// and count; elapsed runs to the last one's end.
-func runPhase(ctx context.Context, client *http.Client, t target, conns int, warmup, duration time.Duration, maxRequests int) (phaseResult, error) {
+// and count; elapsed runs to the last one's end. The workers keep their
+// connections from the warm-up to the end of the phase.
+func runPhase(ctx context.Context, cl clients, t target, conns int, warmup, duration time.Duration, maxRequests int) (phaseResult, error) {
+	senders := make([]sender, conns)
+	defer func() {
+		for _, s := range senders {
+			if s != nil {
+				s.close()
+			}
+		}
+		cl.http.CloseIdleConnections()
+	}()
+	for i := range senders {
+		s, err := newSender(ctx, cl.kind, cl.http, t)
+		if err != nil {
+			return phaseResult{}, err
+		}
+		senders[i] = s
+	}
 	if warmup > 0 {
-		if _, err := drive(ctx, client, t, conns, warmup, maxRequests, false); err != nil {
+		if _, err := drive(ctx, senders, t, warmup, maxRequests, false); err != nil {
 			return phaseResult{}, err
 		}
 	}
 	server0, errS0 := readCPU(t.pid)
 	client0, errC0 := readCPU(0)
-	res, err := drive(ctx, client, t, conns, duration, maxRequests, true)
+	res, err := drive(ctx, senders, t, duration, maxRequests, true)
 	server1, errS1 := readCPU(t.pid)
 	client1, errC1 := readCPU(0)
 	if errS0 == nil && errS1 == nil {
@@ -90,7 +113,6 @@ func runPhase(ctx context.Context, client *http.Client, t target, conns int, war
 	if errC0 == nil && errC1 == nil {
 		res.ClientCPU = client1 - client0
 	}
-	client.CloseIdleConnections()
 	return res, err
 }
 
@@ -102,7 +124,9 @@ type workerResult struct {
 	end      time.Time
 }
 
-func drive(ctx context.Context, client *http.Client, t target, conns int, duration time.Duration, maxRequests int, keep bool) (phaseResult, error) {
+// drive runs one worker per sender until the deadline or maxRequests.
+func drive(ctx context.Context, senders []sender, t target, duration time.Duration, maxRequests int, keep bool) (phaseResult, error) {
+	conns := len(senders)
 	perWorker := (maxRequests + conns - 1) / conns
 	results := make([]workerResult, conns)
 	start := time.Now()
@@ -112,7 +136,7 @@ func drive(ctx context.Context, client *http.Client, t target, conns int, durati
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[w] = worker(ctx, client, t, uint64(w), deadline, perWorker, keep)
+			results[w] = worker(ctx, senders[w], t, uint64(w), deadline, perWorker, keep)
 		}()
 	}
 	wg.Wait()
@@ -156,7 +180,7 @@ func quantile(sorted []time.Duration, q float64) time.Duration {
 	return sorted[min(max(i, 0), len(sorted)-1)]
 }
 
-func worker(ctx context.Context, client *http.Client, t target, id uint64, deadline time.Time, limit int, keep bool) workerResult {
+func worker(ctx context.Context, s sender, t target, id uint64, deadline time.Time, limit int, keep bool) workerResult {
 	var (
 		r    workerResult
 		rng  = rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), id))
@@ -168,7 +192,7 @@ func worker(ctx context.Context, client *http.Client, t target, id uint64, deadl
 	}
 	for n := 0; n < limit && ctx.Err() == nil && time.Now().Before(deadline); n++ {
 		body = t.body(rng, body[:0])
-		lat, status, err := send(ctx, client, t, body, &resp)
+		lat, status, err := s.send(body, &resp)
 		if err == nil && !t.ok(status, resp.Bytes()) {
 			err = fmt.Errorf("%s: status %d: %.200s", t.name, status, resp.Bytes())
 		}
@@ -185,27 +209,4 @@ func worker(ctx context.Context, client *http.Client, t target, id uint64, deadl
 	}
 	r.end = time.Now()
 	return r
-}
-
-// send posts body to t and reads the whole response into resp, returning
-// the latency from just before the request is written to the end of the
-// response body.
-func send(ctx context.Context, client *http.Client, t target, body []byte, resp *bytes.Buffer) (time.Duration, int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.url, bytes.NewReader(body))
-	if err != nil {
-		return 0, 0, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if t.apiKey != "" {
-		req.Header.Set("X-API-Key", t.apiKey)
-	}
-	resp.Reset()
-	start := time.Now()
-	res, err := client.Do(req)
-	if err != nil {
-		return 0, 0, err
-	}
-	_, err = resp.ReadFrom(io.LimitReader(res.Body, 1<<20))
-	res.Body.Close()
-	return time.Since(start), res.StatusCode, err
 }

@@ -114,8 +114,8 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (err error) 
 	}
 	defer ceiling.stop()
 
-	client := newClient(cfg.conns)
-	defer client.CloseIdleConnections()
+	client := clients{kind: cfg.client, http: newClient(cfg.conns)}
+	defer client.http.CloseIdleConnections()
 
 	printHeader(stdout, cfg)
 	// Every size is seeded and served first; then the rounds visit the
@@ -260,7 +260,7 @@ func (sr *sizeRun) close() {
 
 // prepareSize seeds a database of n licenses, starts a server on it and
 // checks one request of each kind.
-func prepareSize(ctx context.Context, cfg config, client *http.Client, bin, label, tmp string, mk *masterkey.Key, ceilingAddr string, ceilingPID, n int, stderr io.Writer) (_ *sizeRun, err error) {
+func prepareSize(ctx context.Context, cfg config, client clients, bin, label, tmp string, mk *masterkey.Key, ceilingAddr string, ceilingPID, n int, stderr io.Writer) (_ *sizeRun, err error) {
 	sr := &sizeRun{profileDir: cfg.serverProfiles, warmup: cfg.warmup, duration: cfg.duration}
 	defer func() {
 		if err != nil {
@@ -343,7 +343,12 @@ func prepareSize(ctx context.Context, cfg config, client *http.Client, bin, labe
 	rng := rand.New(rand.NewPCG(1, 2))
 	var buf bytes.Buffer
 	for _, t := range []target{sr.targets.ceiling, sr.targets.validate, sr.targets.generate} {
-		_, status, err := send(ctx, client, t, t.body(rng, nil), &buf)
+		s, err := newSender(ctx, client.kind, client.http, t)
+		if err != nil {
+			return nil, err
+		}
+		_, status, err := s.send(t.body(rng, nil), &buf)
+		s.close()
 		if err != nil {
 			return nil, fmt.Errorf("sanity %s: %w", t.name, err)
 		}
@@ -368,8 +373,8 @@ func prepareSize(ctx context.Context, cfg config, client *http.Client, bin, labe
 func printHeader(w io.Writer, cfg config) {
 	fmt.Fprintf(w, "# QuantumLock load harness\n\n")
 	fmt.Fprintf(w, "- %s/%s, %d CPUs, %s, harness GOMAXPROCS %d\n", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version(), runtime.GOMAXPROCS(0))
-	fmt.Fprintf(w, "- %d keep-alive connections, %s warm-up + %s measured per phase, at most %d requests per phase\n\n",
-		cfg.conns, cfg.warmup, cfg.duration, cfg.maxRequests)
+	fmt.Fprintf(w, "- %d keep-alive connections (%s client), %s warm-up + %s measured per phase, at most %d requests per phase\n\n",
+		cfg.conns, cfg.client, cfg.warmup, cfg.duration, cfg.maxRequests)
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d)/float64(time.Millisecond)) }
@@ -428,6 +433,11 @@ func printSummary(w io.Writer, all []sizeResult) {
 		fmt.Fprintf(w, "| %s | validate ≥ 50%% of ceiling req/s | %.1f%% | %s |\n", n, 100*v, verdict(v >= 0.5))
 		fmt.Fprintf(w, "| %s | generate ≥ 20%% of ceiling req/s | %.1f%% | %s |\n", n, 100*g, verdict(g >= 0.2))
 		fmt.Fprintf(w, "| %s | validate p99 < 10 ms | %s ms | %s |\n", n, ms(p99), verdict(p99 < 10*time.Millisecond))
+		// Not a target: how much the service adds to the tail a bare
+		// handler has on this machine at this hour, round by round.
+		cp99 := time.Duration(r.median(func(rd round) float64 { return float64(rd.Ceiling.P99) }))
+		tail := r.median(func(rd round) float64 { return ratio(float64(rd.Validate.P99), float64(rd.Ceiling.P99)) })
+		fmt.Fprintf(w, "| %s | (for reference) the ceiling's own p99; validate's p99 relative to it | %s ms; %.2f× | — |\n", n, ms(cp99), tail)
 		fmt.Fprintf(w, "| %s | server peak RSS (VmHWM) < 150 MiB | %s MiB | %s |\n", n, mib(r.HWM), verdict(r.HWM < 150*1024))
 		errs := 0
 		for _, rd := range r.Rounds {
