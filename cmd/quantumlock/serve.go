@@ -69,11 +69,16 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	defer logOut.Close()
 	logger := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: level}))
 	if getenv("GOGC") == "" {
-		// A request leaves ~15 KB of short-lived garbage while the live
-		// heap stays near 20 MiB, so the collector ran every few hundred
-		// requests and took about a sixth of the CPU under load (pprof).
-		// A higher target trades ~12 MiB of resident memory for a quarter
-		// of those collections. GOGC still overrides it.
+		// A request leaves ~11 KB of short-lived garbage. When this was
+		// set the live heap was near 20 MiB and the collector took about
+		// a sixth of the CPU under load (pprof); 400 traded ~12 MiB of
+		// resident memory for a quarter of those collections. Since the
+		// point readers the live heap is about 1 MiB, so the heap goal
+		// sits at its floor (4 MiB × 400%): about ten collections a
+		// second under validate load. A floor four times higher (GOGC
+		// 1600 with a memory limit) cost 48 MiB of RSS and changed
+		// neither throughput nor p99 (docs/benchmarks.md). GOGC still
+		// overrides it.
 		debug.SetGCPercent(400)
 	}
 
