@@ -191,6 +191,19 @@ func (p *pointReaders) pause() {
 	}
 }
 
+// ping reads from the database on one point reader, as a validation
+// would: it fails when the pool is closed or the connection cannot read.
+func (p *pointReaders) ping(ctx context.Context) error {
+	return p.run(ctx, func(pc *pointConn) error {
+		st, err := pc.conn.Prepare(`SELECT 1 FROM meta LIMIT 1`) // cached by the connection
+		if err != nil {
+			return err
+		}
+		_, err = query(st, nil)
+		return err
+	})
+}
+
 // resume lets quiet connections keep their transactions again.
 func (p *pointReaders) resume() { p.hold.Store(true) }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -254,4 +255,29 @@ func TestPointReadsLetCheckpointsFinish(t *testing.T) {
 	}
 	createLicense(t, db, c.ID, 1000)
 	completes()
+}
+
+func TestPingPointReaders(t *testing.T) {
+	t.Parallel()
+	db, _ := openTemp(t)
+	if err := db.Ping(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	// With every point reader busy, Ping waits for one like a validation
+	// would, and reports it when it cannot get one.
+	var busy []*pointConn
+	for range db.points.n {
+		busy = append(busy, <-db.points.idle)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	if err := db.Ping(ctx); !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "point readers") {
+		t.Errorf("Ping with every point reader busy: %v", err)
+	}
+	for _, pc := range busy {
+		db.points.put(pc)
+	}
+	if err := db.Ping(t.Context()); err != nil {
+		t.Errorf("Ping once they are back: %v", err)
+	}
 }

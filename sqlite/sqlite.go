@@ -215,6 +215,9 @@ func (db *DB) Ping(ctx context.Context) error {
 	if err := db.w.PingContext(ctx); err != nil {
 		return fmt.Errorf("sqlite: ping writer: %w", err)
 	}
+	if err := db.points.ping(ctx); err != nil {
+		return fmt.Errorf("sqlite: ping point readers: %w", err)
+	}
 	return nil
 }
 
