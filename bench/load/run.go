@@ -40,9 +40,11 @@ func (s sizeResult) name() string {
 	return strconv.Itoa(s.Size) + " (" + s.Label + ")"
 }
 
-// round is one pass over the three phases, ceiling first.
+// round is one pass over the three phases, ceiling first, and the trim
+// that takes the database back to its seeded size after generate.
 type round struct {
 	Ceiling, Validate, Generate phaseResult
+	Trim                        trimResult
 }
 
 // validateRatio and generateRatio are the round's throughput relative to
@@ -170,6 +172,7 @@ type sizeRun struct {
 	sampler  *peakSampler
 	targets  struct{ ceiling, validate, generate target }
 	phase    func(t target) (phaseResult, error)
+	trim     func() (trimResult, error)
 	cleanups []func()
 	// Where and over what span server profiles are taken.
 	profileDir       string
@@ -190,6 +193,9 @@ func (sr *sizeRun) round(profile bool) (err error) {
 		sr.r.RSSAfterValidate = max(sr.r.RSSAfterValidate, m.RSS)
 	}
 	if rd.Generate, err = sr.profiled(profile, sr.targets.generate); err != nil {
+		return err
+	}
+	if rd.Trim, err = sr.trim(); err != nil {
 		return err
 	}
 	sr.r.Rounds = append(sr.r.Rounds, rd)
@@ -332,7 +338,7 @@ func prepareSize(ctx context.Context, cfg config, client clients, bin, label, tm
 			body: validateBody, ok: isValid},
 		generate: target{name: "generate", pid: srv.pid(), url: "http://" + srv.addr + "/api/v1/licenses/generate", apiKey: cust.APIKey,
 			body: func(_ *rand.Rand, buf []byte) []byte {
-				return append(buf, `{"end_customer_id":"ec-generated","features":["pro"],"valid_days":365}`...)
+				return append(buf, `{"end_customer_id":"`+generatedEndCustomer+`","features":["pro"],"valid_days":365}`...)
 			},
 			ok: func(status int, _ []byte) bool { return status == http.StatusCreated }},
 	}
@@ -362,6 +368,13 @@ func prepareSize(ctx context.Context, cfg config, client clients, bin, label, tm
 		res, err := runPhase(ctx, client, t, cfg.conns, cfg.warmup, cfg.duration, cfg.maxRequests)
 		if err == nil && res.Errors > 0 {
 			fmt.Fprintf(stderr, "size %d: %s: %d errors, first: %s\n", n, t.name, res.Errors, res.FirstError)
+		}
+		return res, err
+	}
+	sr.trim = func() (trimResult, error) {
+		res, err := trimGenerated(ctx, db, cust.ID)
+		if err == nil {
+			fmt.Fprintf(stderr, "size %d: removed the %d generated licenses in %s\n", n, res.Deleted, res.Elapsed.Round(time.Millisecond))
 		}
 		return res, err
 	}
@@ -396,6 +409,15 @@ func printSize(w io.Writer, r sizeResult) {
 	fmt.Fprintf(w, "\n")
 	for i, rd := range r.Rounds {
 		fmt.Fprintf(w, "round %d: validate/ceiling %.3f, generate/ceiling %.3f\n", i+1, rd.validateRatio(), rd.generateRatio())
+	}
+	if len(r.Rounds) > 0 {
+		lo, hi := r.Rounds[0].Trim, r.Rounds[0].Trim
+		for _, rd := range r.Rounds {
+			lo.Deleted, hi.Deleted = min(lo.Deleted, rd.Trim.Deleted), max(hi.Deleted, rd.Trim.Deleted)
+			lo.Elapsed, hi.Elapsed = min(lo.Elapsed, rd.Trim.Elapsed), max(hi.Elapsed, rd.Trim.Elapsed)
+		}
+		fmt.Fprintf(w, "after each round: %d–%d generated licenses removed and checkpointed in %s–%s, back to the seeded size\n",
+			lo.Deleted, hi.Deleted, lo.Elapsed.Round(time.Millisecond), hi.Elapsed.Round(time.Millisecond))
 	}
 	fmt.Fprintf(w, "server memory: VmHWM %s MiB; VmRSS %s MiB after validate (highest of the rounds), %s MiB at the end, %s MiB highest sampled (100 ms)\n\n",
 		mib(r.HWM), mib(r.RSSAfterValidate), mib(r.RSSAfterGenerate), mib(r.RSSSampledPeak))
