@@ -4,6 +4,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -45,30 +49,77 @@ func BenchmarkCreateLicense(b *testing.B) {
 	})
 }
 
-// seedLicenses inserts n licenses of the customer, keyed as newLicense
-// keys them, in one statement: seeding a million through CreateLicense
-// would take a minute and measure nothing new.
-func seedLicenses(b *testing.B, db *DB, customerID string, n int) []string {
+// seedLicenses inserts n licenses of the customer in one statement and
+// returns their keys: seeding a million through CreateLicense would take
+// minutes and measure nothing new. Their ids (the key's 48 bits) are
+// random, as issued keys' are, so the table has the shape of a real one:
+// leaves about two-thirds full from inserts all over the key space, and
+// more interior pages than keys issued in order would make.
+func seedLicenses(b testing.TB, db *DB, customerID string, n int) []string {
 	b.Helper()
+	ctx := context.Background()
 	tmpl := newLicense(customerID, 0)
-	_, err := db.w.ExecContext(context.Background(), `WITH RECURSIVE i(x) AS (SELECT 0 UNION ALL SELECT x + 1 FROM i WHERE x + 1 < ?1)
-		INSERT INTO licenses (id, seq, `+licenseColumns+`)
-		SELECT x, x + 1, printf('QLOCK-%04X-%04X-%04X', (x >> 32) & 65535, (x >> 16) & 65535, x & 65535),
+	// MATERIALIZED: otherwise random() runs once per use of id.
+	_, err := db.w.ExecContext(ctx, `WITH RECURSIVE i(x) AS (SELECT 0 UNION ALL SELECT x + 1 FROM i WHERE x + 1 < ?1),
+		r(id, x) AS MATERIALIZED (SELECT random() & 281474976710655, x FROM i)
+		INSERT OR IGNORE INTO licenses (id, seq, `+licenseColumns+`)
+		SELECT id, x + 1, printf('QLOCK-%04X-%04X-%04X', (id >> 32) & 65535, (id >> 16) & 65535, id & 65535),
 			?2, 'end-customer-' || (x % 1000), '["pro","export"]', ?3, ?4, ?5, printf('%0128x', x), 0, NULL, ?6, ?7, NULL, ''
-		FROM i`, n, customerID, []byte(tmpl.Metadata), micros(tmpl.GeneratedAt), micros(tmpl.ValidUntil), tmpl.SecurityLevel, tmpl.EntropySource)
+		FROM r`, n, customerID, []byte(tmpl.Metadata), micros(tmpl.GeneratedAt), micros(tmpl.ValidUntil), tmpl.SecurityLevel, tmpl.EntropySource)
 	if err != nil {
 		b.Fatal(err)
 	}
 	// Fold the bulk insert into the main file, as a long-running server's
 	// checkpoints would have, so lookups do not go through a huge WAL.
-	if _, err := db.w.ExecContext(context.Background(), `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+	if _, err := db.w.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
 		b.Fatal(err)
 	}
-	keys := make([]string, n)
-	for i := range keys {
-		keys[i] = newLicense(customerID, i).Key
+	rows, err := db.r.QueryContext(ctx, `SELECT key FROM licenses WHERE customer_id = ?1`, customerID)
+	if err != nil {
+		b.Fatal(err)
 	}
+	defer rows.Close()
+	keys := make([]string, 0, n)
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			b.Fatal(err)
+		}
+		keys = append(keys, k)
+	}
+	if err := rows.Err(); err != nil {
+		b.Fatal(err)
+	}
+	// Random order, so that a stride through keys visits the whole table.
+	rand.Shuffle(len(keys), func(i, j int) { keys[i], keys[j] = keys[j], keys[i] })
 	return keys
+}
+
+// readSyscalls returns the process's read system calls so far (syscr in
+// /proc/self/io), or -1 where that cannot be read.
+func readSyscalls() int64 {
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "syscr: "); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return -1
+			}
+			return n
+		}
+	}
+	return -1
+}
+
+// reportReads reports read system calls per operation since r0: at a
+// million licenses, the page reads a lookup makes from the OS.
+func reportReads(b *testing.B, r0 int64) {
+	if r1 := readSyscalls(); r0 >= 0 && r1 >= 0 {
+		b.ReportMetric(float64(r1-r0)/float64(b.N), "reads/op")
+	}
 }
 
 // BenchmarkLicenseGet looks licenses up among a thousand and among a
@@ -80,31 +131,37 @@ func BenchmarkLicenseGet(b *testing.B) {
 			c := newCustomer(b, db, "cust_000000000001")
 			ctx := context.Background()
 			keys := seedLicenses(b, db, c.ID, size)
-			if _, err := db.License(ctx, c.ID, keys[size-1]); err != nil {
+			m := int64(len(keys))
+			if _, err := db.License(ctx, c.ID, keys[m-1]); err != nil {
 				b.Fatal(err)
 			}
-			// A fixed stride visits keys all over the index, as real
-			// validations would, not neighbours that share cached pages.
+			// A fixed stride through shuffled keys visits the whole table,
+			// as real validations would, not neighbours that share cached
+			// pages.
 			const stride = 7919
 			var n atomic.Int64
 			b.Run("Serial", func(b *testing.B) {
 				b.ReportAllocs()
+				r0 := readSyscalls()
 				for b.Loop() {
-					if _, err := db.License(ctx, c.ID, keys[n.Add(stride)%int64(size)]); err != nil {
+					if _, err := db.License(ctx, c.ID, keys[n.Add(stride)%m]); err != nil {
 						b.Fatal(err)
 					}
 				}
+				reportReads(b, r0)
 			})
 			b.Run("Parallel", func(b *testing.B) {
 				b.ReportAllocs()
+				r0 := readSyscalls()
 				b.RunParallel(func(pb *testing.PB) {
 					for pb.Next() {
-						if _, err := db.License(ctx, c.ID, keys[n.Add(stride)%int64(size)]); err != nil {
+						if _, err := db.License(ctx, c.ID, keys[n.Add(stride)%m]); err != nil {
 							b.Error(err)
 							return
 						}
 					}
 				})
+				reportReads(b, r0)
 			})
 		})
 	}

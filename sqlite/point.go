@@ -57,6 +57,15 @@ type pointConn struct {
 	at, last walVersion // the header read before the open (or last) one began and before the one before; zero when unknown
 }
 
+// pointCacheSize gives each point reader a 4 MiB page cache, twice
+// SQLite's default. Among a million licenses a lookup reads its leaf page
+// from the OS whatever the cache; with 2 MiB the interior pages above the
+// leaves (about a megabyte) were also evicted between visits, and a lookup
+// made 1.16–1.20 page reads. With 4 MiB it makes 1.01; 8 MiB saved nothing
+// more (BenchmarkLicenseGet's reads/op; docs/storage.md). The cost is
+// 2 MiB per connection once a table outgrows the cache.
+const pointCacheSize = `PRAGMA cache_size = -4096`
+
 // licenseGetSQL reads a license by its key's id (?1) for one customer (?2).
 const licenseGetSQL = `SELECT ` + licenseColumns + ` FROM licenses WHERE id = ?1 AND customer_id = ?2`
 
@@ -80,6 +89,9 @@ func openPointReaders(path string) (_ *pointReaders, err error) {
 		p.idle <- pc
 		c.SetBusyTimeout(BusyTimeout)
 		if err := execPoint(c, `PRAGMA query_only = ON`); err != nil {
+			return nil, fmt.Errorf("sqlite: open point reader: %w", err)
+		}
+		if err := execPoint(c, pointCacheSize); err != nil {
 			return nil, fmt.Errorf("sqlite: open point reader: %w", err)
 		}
 		if pc.license, err = c.Prepare(licenseGetSQL); err != nil {
