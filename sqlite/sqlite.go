@@ -34,6 +34,11 @@ var _ quantumlock.Store = (*DB)(nil)
 // process to release a lock before failing with SQLITE_BUSY.
 const BusyTimeout = 5 * time.Second
 
+// readerMaxIdle is how long a read-pool connection may sit idle before it
+// is closed, giving its share of the process-wide page cache back (see
+// Open).
+const readerMaxIdle = time.Second
+
 // DB is a quantumlock.Store backed by one SQLite file. It is safe for
 // concurrent use, also by several processes on the same file.
 type DB struct {
@@ -109,7 +114,15 @@ func Open(ctx context.Context, path string) (_ *DB, err error) {
 	db.r.SetMaxOpenConns(readers)
 	db.r.SetMaxIdleConns(readers)
 	db.r.SetConnMaxLifetime(0)
-	db.r.SetConnMaxIdleTime(0)
+	// modernc.org/sqlite is built with SQLITE_ENABLE_MEMORY_MANAGEMENT, so
+	// every connection in the process shares one page-cache group. A read
+	// that scans (a license list, the stats counts) takes over the group's
+	// pages and keeps them while its connection stays open; the point
+	// readers then cannot keep even the B-tree's root page between lookups,
+	// and a lookup among a million licenses reads three pages from the OS
+	// instead of one (docs/storage.md). A read connection idle for a second
+	// is closed, which hands its pages back.
+	db.r.SetConnMaxIdleTime(readerMaxIdle)
 	if err := db.r.PingContext(ctx); err != nil {
 		return nil, fmt.Errorf("sqlite: open %s for reading: %w", path, err)
 	}
