@@ -95,17 +95,13 @@ func openPointReaders(path string) (_ *pointReaders, err error) {
 		if err := execPoint(c, pointCacheSize); err != nil {
 			return nil, fmt.Errorf("sqlite: open point reader: %w", err)
 		}
-		if pc.license, err = c.Prepare(licenseGetSQL); err != nil {
-			return nil, fmt.Errorf("sqlite: prepare: %w", err)
-		}
-		if pc.apiKey, err = c.Prepare(apiKeyByHashSQL); err != nil {
-			return nil, fmt.Errorf("sqlite: prepare: %w", err)
-		}
-		if pc.begin, err = c.Prepare(`BEGIN`); err != nil {
-			return nil, fmt.Errorf("sqlite: prepare: %w", err)
-		}
-		if pc.commit, err = c.Prepare(`COMMIT`); err != nil {
-			return nil, fmt.Errorf("sqlite: prepare: %w", err)
+		for _, st := range []struct {
+			dst **zs.Stmt
+			q   string
+		}{{&pc.license, licenseGetSQL}, {&pc.apiKey, apiKeyByHashSQL}, {&pc.begin, `BEGIN`}, {&pc.commit, `COMMIT`}} {
+			if *st.dst, err = c.Prepare(st.q); err != nil {
+				return nil, fmt.Errorf("sqlite: prepare: %w", err)
+			}
 		}
 	}
 	p.hold.Store(true)
