@@ -68,13 +68,6 @@ func (p phaseResult) cpuPerRequest(d time.Duration) time.Duration {
 	return d / time.Duration(p.Requests)
 }
 
-// clients is how the harness sends: the kind of sender (-client) and the
-// shared http.Client the net/http kind uses.
-type clients struct {
-	kind string
-	http *http.Client
-}
-
 // runPhase warms t up for warmup, then measures it for duration with conns
 // workers, each on its own keep-alive connection, stopping early after
 // maxRequests requests in all. Requests in flight at the deadline finish
@@ -91,7 +84,7 @@ func runPhase(ctx context.Context, cl clients, t target, conns int, warmup, dura
 		cl.http.CloseIdleConnections()
 	}()
 	for i := range senders {
-		s, err := newSender(ctx, cl.kind, cl.http, t)
+		s, err := cl.newSender(ctx, t)
 		if err != nil {
 			return phaseResult{}, err
 		}

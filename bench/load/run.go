@@ -349,7 +349,7 @@ func prepareSize(ctx context.Context, cfg config, client clients, bin, label, tm
 	rng := rand.New(rand.NewPCG(1, 2))
 	var buf bytes.Buffer
 	for _, t := range []target{sr.targets.ceiling, sr.targets.validate, sr.targets.generate} {
-		s, err := newSender(ctx, client.kind, client.http, t)
+		s, err := client.newSender(ctx, t)
 		if err != nil {
 			return nil, err
 		}

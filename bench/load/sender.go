@@ -37,13 +37,20 @@ type sender interface {
 	close()
 }
 
-// newSender returns a sender of the given kind for t. The net/http kind
-// shares client; the raw kind dials its own connection when first used,
-// and again after an error. Both give up when ctx is done.
-func newSender(ctx context.Context, kind string, client *http.Client, t target) (sender, error) {
-	switch kind {
+// clients is how the harness sends: the kind of sender (-client) and the
+// shared http.Client the net/http kind uses.
+type clients struct {
+	kind string
+	http *http.Client
+}
+
+// newSender returns a sender of cl's kind for t. The net/http kind shares
+// cl.http; the raw kind dials its own connection when first used, and
+// again after an error. Both give up when ctx is done.
+func (cl clients) newSender(ctx context.Context, t target) (sender, error) {
+	switch cl.kind {
 	case clientNetHTTP:
-		return &httpSender{ctx: ctx, client: client, t: t}, nil
+		return &httpSender{ctx: ctx, client: cl.http, t: t}, nil
 	case clientRaw:
 		u, err := url.Parse(t.url)
 		if err != nil {
@@ -59,7 +66,7 @@ func newSender(ctx context.Context, kind string, client *http.Client, t target) 
 		}
 		return &rawSender{ctx: ctx, addr: u.Host, head: []byte(head + "Content-Length: ")}, nil
 	}
-	return nil, fmt.Errorf("unknown client %q (want %q or %q)", kind, clientRaw, clientNetHTTP)
+	return nil, fmt.Errorf("unknown client %q (want %q or %q)", cl.kind, clientRaw, clientNetHTTP)
 }
 
 // httpSender sends through a shared http.Client.

@@ -57,7 +57,7 @@ func TestSenders(t *testing.T) {
 			client := newClient(1)
 			defer client.CloseIdleConnections()
 			tg := target{name: "echo", url: srv.URL + "/v1/echo", apiKey: "k1"}
-			s, err := newSender(context.Background(), kind, client, tg)
+			s, err := clients{kind, client}.newSender(context.Background(), tg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -93,7 +93,7 @@ func TestRawSenderErrors(t *testing.T) {
 	tg := target{name: "echo", url: srv.URL + "/v1/echo", apiKey: "k1"}
 
 	// A request the server refuses is an answer, not a transport error.
-	s, err := newSender(context.Background(), clientRaw, nil, target{name: "echo", url: srv.URL + "/elsewhere"})
+	s, err := clients{kind: clientRaw}.newSender(context.Background(), target{name: "echo", url: srv.URL + "/elsewhere"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +105,7 @@ func TestRawSenderErrors(t *testing.T) {
 
 	// A cancelled run fails at once, before and during a connection.
 	ctx, cancel := context.WithCancel(context.Background())
-	s, err = newSender(ctx, clientRaw, nil, tg)
+	s, err = clients{kind: clientRaw}.newSender(ctx, tg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +129,7 @@ func TestRawSenderErrors(t *testing.T) {
 			c.Close() // hang up without answering
 		}
 	}()
-	s, err = newSender(context.Background(), clientRaw, nil, target{name: "x", url: "http://" + ln.Addr().String() + "/"})
+	s, err = clients{kind: clientRaw}.newSender(context.Background(), target{name: "x", url: "http://" + ln.Addr().String() + "/"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,11 +142,11 @@ func TestRawSenderErrors(t *testing.T) {
 	}
 	s.close()
 
-	if _, err := newSender(context.Background(), clientRaw, nil, target{url: "https://127.0.0.1/"}); err == nil ||
+	if _, err := (clients{kind: clientRaw}).newSender(context.Background(), target{url: "https://127.0.0.1/"}); err == nil ||
 		!strings.Contains(err.Error(), "plain HTTP") {
 		t.Errorf("https target: %v", err)
 	}
-	if _, err := newSender(context.Background(), "wrk", nil, tg); err == nil {
+	if _, err := (clients{kind: "wrk"}).newSender(context.Background(), tg); err == nil {
 		t.Error("unknown kind: no error")
 	}
 }
