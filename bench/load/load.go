@@ -58,6 +58,11 @@ type phaseResult struct {
 	// CPU time used during the measured part by the serving process and by
 	// this harness (the client), from /proc; zero where unreadable.
 	ServerCPU, ClientCPU time.Duration
+	// ServerReads is the serving process's read system calls during the
+	// measured part (syscr in /proc/PID/io): reads of requests from their
+	// sockets and, on the server, the database pages SQLite had to read
+	// from the OS. -1 where unreadable.
+	ServerReads int64
 }
 
 // cpuPerRequest returns d spread over the phase's requests.
@@ -66,6 +71,15 @@ func (p phaseResult) cpuPerRequest(d time.Duration) time.Duration {
 		return 0
 	}
 	return d / time.Duration(p.Requests)
+}
+
+// readsPerRequest formats ServerReads spread over the phase's requests,
+// or "–" where unknown.
+func (p phaseResult) readsPerRequest() string {
+	if p.ServerReads < 0 || p.Requests == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f", float64(p.ServerReads)/float64(p.Requests))
 }
 
 // runPhase warms t up for warmup, then measures it for duration with conns
@@ -97,9 +111,15 @@ func runPhase(ctx context.Context, cl clients, t target, conns int, warmup, dura
 	}
 	server0, errS0 := readCPU(t.pid)
 	client0, errC0 := readCPU(0)
+	reads0, errR0 := readSyscalls(t.pid)
 	res, err := drive(ctx, senders, t, duration, maxRequests, true)
 	server1, errS1 := readCPU(t.pid)
 	client1, errC1 := readCPU(0)
+	reads1, errR1 := readSyscalls(t.pid)
+	res.ServerReads = -1
+	if errR0 == nil && errR1 == nil {
+		res.ServerReads = reads1 - reads0
+	}
 	if errS0 == nil && errS1 == nil {
 		res.ServerCPU = server1 - server0
 	}

@@ -400,3 +400,19 @@ func readCPU(pid int) (time.Duration, error) {
 	}
 	return time.Duration(utime+stime) * clockTick, nil
 }
+
+// readSyscalls returns the read system calls a process has made so far,
+// syscr in /proc/PID/io.
+func readSyscalls(pid int) (int64, error) {
+	name := "/proc/" + strconv.Itoa(pid) + "/io"
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "syscr: "); ok {
+			return strconv.ParseInt(v, 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("%s: no syscr", name)
+}
