@@ -122,49 +122,57 @@ func reportReads(b *testing.B, r0 int64) {
 	}
 }
 
-// BenchmarkLicenseGet looks licenses up among a thousand and among a
-// million: the B-tree makes the difference a few page reads.
-func BenchmarkLicenseGet(b *testing.B) {
+// eachSize runs fn as a sub-benchmark per table size, each on a new store
+// holding that many licenses of one customer c; keys are theirs, in random
+// order.
+func eachSize(b *testing.B, fn func(b *testing.B, db *DB, c *quantumlock.Customer, keys []string)) {
 	for _, size := range []int{1_000, 1_000_000} {
 		b.Run(fmt.Sprintf("Licenses=%d", size), func(b *testing.B) {
 			db, _ := openTemp(b)
 			c := newCustomer(b, db, "cust_000000000001")
-			ctx := context.Background()
-			keys := seedLicenses(b, db, c.ID, size)
-			m := int64(len(keys))
-			if _, err := db.License(ctx, c.ID, keys[m-1]); err != nil {
-				b.Fatal(err)
-			}
-			// A fixed stride through shuffled keys visits the whole table,
-			// as real validations would, not neighbours that share cached
-			// pages.
-			const stride = 7919
-			var n atomic.Int64
-			b.Run("Serial", func(b *testing.B) {
-				b.ReportAllocs()
-				r0 := readSyscalls()
-				for b.Loop() {
-					if _, err := db.License(ctx, c.ID, keys[n.Add(stride)%m]); err != nil {
-						b.Fatal(err)
-					}
-				}
-				reportReads(b, r0)
-			})
-			b.Run("Parallel", func(b *testing.B) {
-				b.ReportAllocs()
-				r0 := readSyscalls()
-				b.RunParallel(func(pb *testing.PB) {
-					for pb.Next() {
-						if _, err := db.License(ctx, c.ID, keys[n.Add(stride)%m]); err != nil {
-							b.Error(err)
-							return
-						}
-					}
-				})
-				reportReads(b, r0)
-			})
+			fn(b, db, c, seedLicenses(b, db, c.ID, size))
 		})
 	}
+}
+
+// BenchmarkLicenseGet looks licenses up among a thousand and among a
+// million: the B-tree makes the difference a few page reads.
+func BenchmarkLicenseGet(b *testing.B) {
+	eachSize(b, func(b *testing.B, db *DB, c *quantumlock.Customer, keys []string) {
+		ctx := context.Background()
+		m := int64(len(keys))
+		if _, err := db.License(ctx, c.ID, keys[m-1]); err != nil {
+			b.Fatal(err)
+		}
+		// A fixed stride through shuffled keys visits the whole table,
+		// as real validations would, not neighbours that share cached
+		// pages.
+		const stride = 7919
+		var n atomic.Int64
+		b.Run("Serial", func(b *testing.B) {
+			b.ReportAllocs()
+			r0 := readSyscalls()
+			for b.Loop() {
+				if _, err := db.License(ctx, c.ID, keys[n.Add(stride)%m]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			reportReads(b, r0)
+		})
+		b.Run("Parallel", func(b *testing.B) {
+			b.ReportAllocs()
+			r0 := readSyscalls()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := db.License(ctx, c.ID, keys[n.Add(stride)%m]); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			reportReads(b, r0)
+		})
+	})
 }
 
 func BenchmarkAPIKeyByHash(b *testing.B) {
@@ -222,4 +230,57 @@ func BenchmarkWALVersion(b *testing.B) {
 			b.Fatal("WAL index not readable")
 		}
 	}
+}
+
+// BenchmarkLicenseLists is a page of a license list, with each filter, and
+// stats, among a thousand and a million licenses of one customer, 2% of
+// them revoked and 10% expired, spread over the table as random ids are.
+func BenchmarkLicenseLists(b *testing.B) {
+	eachSize(b, func(b *testing.B, db *DB, c *quantumlock.Customer, keys []string) {
+		ctx := context.Background()
+		now := time.Now()
+		for _, q := range []struct {
+			sql  string
+			args []any
+		}{
+			{`UPDATE licenses SET revoked_at = ?1 WHERE id % 50 = 0`, []any{micros(now)}},
+			{`UPDATE licenses SET valid_until = ?1 WHERE id % 10 = 1`, []any{micros(now.Add(-time.Hour))}},
+			{`PRAGMA wal_checkpoint(TRUNCATE)`, nil},
+		} {
+			if _, err := db.w.ExecContext(ctx, q.sql, q.args...); err != nil {
+				b.Fatal(err)
+			}
+		}
+		end := "end-customer-7"
+		if l, err := db.License(ctx, c.ID, keys[0]); err == nil {
+			end = l.EndCustomerID
+		}
+		for _, f := range []struct {
+			name string
+			f    quantumlock.LicenseFilter
+		}{
+			{"All", quantumlock.LicenseFilter{}},
+			{"Active", quantumlock.LicenseFilter{Status: quantumlock.StatusActive}},
+			{"ActiveSkip10000", quantumlock.LicenseFilter{Status: quantumlock.StatusActive, Skip: 10_000}},
+			{"Expired", quantumlock.LicenseFilter{Status: quantumlock.StatusExpired}},
+			{"Revoked", quantumlock.LicenseFilter{Status: quantumlock.StatusRevoked}},
+			{"EndCustomer", quantumlock.LicenseFilter{EndCustomerID: end}},
+		} {
+			f.f.CustomerID, f.f.Now, f.f.Limit = c.ID, now, 100
+			b.Run(f.name, func(b *testing.B) {
+				for b.Loop() {
+					if _, _, err := db.Licenses(ctx, f.f); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+		b.Run("Stats", func(b *testing.B) {
+			for b.Loop() {
+				if _, err := db.LicenseStats(ctx, c.ID, "2026-11", now); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	})
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -249,39 +250,17 @@ func (db *DB) License(ctx context.Context, customerID, key string) (*quantumlock
 // total number matching, both from one snapshot. A Limit of 0 or less means
 // no limit; an unknown Status is EINVALID.
 func (db *DB) Licenses(ctx context.Context, f quantumlock.LicenseFilter) ([]*quantumlock.License, int64, error) {
-	var where strings.Builder
-	where.WriteString(` FROM licenses WHERE customer_id = ?1`)
-	args := []any{f.CustomerID}
-	if f.EndCustomerID != "" {
-		args = append(args, f.EndCustomerID)
-		fmt.Fprintf(&where, ` AND end_customer_id = ?%d`, len(args))
-	}
-	switch f.Status {
-	case "":
-	case quantumlock.StatusRevoked:
-		where.WriteString(` AND revoked_at IS NOT NULL`)
-	case quantumlock.StatusExpired:
-		args = append(args, micros(f.Now))
-		fmt.Fprintf(&where, ` AND revoked_at IS NULL AND valid_until <= ?%d`, len(args))
-	case quantumlock.StatusActive:
-		args = append(args, micros(f.Now))
-		fmt.Fprintf(&where, ` AND revoked_at IS NULL AND valid_until > ?%d`, len(args))
-	default:
-		return nil, 0, quantumlock.Errorf(quantumlock.EINVALID, "status must be one of active, expired, revoked.")
-	}
-	limit := int64(f.Limit)
-	if limit <= 0 {
-		limit = -1 // SQLite: no limit
+	q, err := licenseListQueries(f)
+	if err != nil {
+		return nil, 0, err
 	}
 	page := []*quantumlock.License{}
 	var total int64
-	err := db.read(ctx, func(tx *sql.Tx) error {
-		if err := tx.QueryRowContext(ctx, `SELECT count(*)`+where.String(), args...).Scan(&total); err != nil {
+	err = db.read(ctx, func(tx *sql.Tx) error {
+		if err := tx.QueryRowContext(ctx, q.count, q.args...).Scan(&total); err != nil {
 			return err
 		}
-		n := len(args)
-		rows, err := tx.QueryContext(ctx, fmt.Sprintf(`SELECT %s%s ORDER BY seq DESC LIMIT ?%d OFFSET ?%d`, licenseColumns, where.String(), n+1, n+2),
-			append(args, limit, max(f.Skip, 0))...)
+		rows, err := tx.QueryContext(ctx, q.page, q.pageArgs...)
 		if err != nil {
 			return err
 		}
@@ -299,6 +278,77 @@ func (db *DB) Licenses(ctx context.Context, f quantumlock.LicenseFilter) ([]*qua
 		return nil, 0, fmt.Errorf("sqlite: licenses: %w", err)
 	}
 	return page, total, nil
+}
+
+// licenseList is the two statements of a license list: the count of the
+// matching licenses, and one page of them.
+type licenseList struct {
+	count    string
+	args     []any // count's
+	page     string
+	pageArgs []any // page's: count's, then the limit and the offset
+}
+
+// licenseListQueries builds f's statements, or EINVALID for an unknown
+// Status. Each reads index entries in proportion to the licenses that match
+// and then only the page's rows (TestLicenseListPlans): the customer's
+// index, an end customer's, or for a status alone its partial index
+// (licenses_unrevoked, licenses_revoked; migration 0002).
+func licenseListQueries(f quantumlock.LicenseFilter) (licenseList, error) {
+	var cond strings.Builder
+	cond.WriteString(`customer_id = ?1`)
+	args := []any{f.CustomerID}
+	if f.EndCustomerID != "" {
+		args = append(args, f.EndCustomerID)
+		fmt.Fprintf(&cond, ` AND end_customer_id = ?%d`, len(args))
+	}
+	// The index is named, not left to SQLite's planner: with no statistics
+	// on the data it knows nothing of how many licenses an end customer
+	// has, and picked licenses_unrevoked for an end customer's active
+	// licenses, which reads the row of every active license of the
+	// customer to compare its end customer.
+	index := "licenses_customer"
+	switch f.Status {
+	case "":
+	case quantumlock.StatusRevoked:
+		index = "licenses_revoked"
+		cond.WriteString(` AND revoked_at IS NOT NULL`)
+	case quantumlock.StatusExpired:
+		index = "licenses_unrevoked"
+		args = append(args, micros(f.Now))
+		fmt.Fprintf(&cond, ` AND revoked_at IS NULL AND valid_until <= ?%d`, len(args))
+	case quantumlock.StatusActive:
+		index = "licenses_unrevoked"
+		args = append(args, micros(f.Now))
+		fmt.Fprintf(&cond, ` AND revoked_at IS NULL AND valid_until > ?%d`, len(args))
+	default:
+		return licenseList{}, quantumlock.Errorf(quantumlock.EINVALID, "status must be one of active, expired, revoked.")
+	}
+	if f.EndCustomerID != "" {
+		index = "licenses_end_customer"
+	}
+	where := ` FROM licenses INDEXED BY ` + index + ` WHERE ` + cond.String()
+	limit := int64(f.Limit)
+	if limit <= 0 {
+		limit = -1 // SQLite: no limit
+	}
+	n := len(args)
+	page := fmt.Sprintf(`SELECT %s%s ORDER BY seq DESC LIMIT ?%d OFFSET ?%d`, licenseColumns, where, n+1, n+2)
+	if f.Status != "" && f.EndCustomerID == "" {
+		// The page is chosen from the status's partial index alone, whose
+		// entries hold seq, and then only its rows are read. Asked for
+		// whole rows in seq order, SQLite walks the customer's index and
+		// reads rows until it has the page: every row of the customer when
+		// few match, 12 s for a page of revoked licenses among a million.
+		page = fmt.Sprintf(`SELECT %s FROM licenses WHERE id IN (SELECT id%s ORDER BY seq DESC LIMIT ?%d OFFSET ?%d) ORDER BY seq DESC`,
+			licenseColumns, where, n+1, n+2)
+	}
+	return licenseList{
+		count:    `SELECT count(*)` + where,
+		args:     args,
+		page:     page,
+		pageArgs: append(slices.Clip(args), limit, max(f.Skip, 0)),
+	}, nil
 }
 
 // RevokeLicense marks the customer's license revoked at t with reason,
@@ -326,15 +376,21 @@ func (db *DB) RevokeLicense(ctx context.Context, customerID, key, reason string,
 	return l, err
 }
 
+// licenseStatsSQL counts a customer's (?1) licenses issued in a period
+// (?2), all of them, and those active at ?3. Each count reads index entries
+// only: the customer's, then the unrevoked ones valid after ?3
+// (licenses_unrevoked). Counted from their rows, as before that index,
+// stats took 6 s among a million licenses.
+const licenseStatsSQL = `SELECT
+	coalesce((SELECT count FROM license_usage WHERE customer_id = ?1 AND period = ?2), 0),
+	(SELECT count(*) FROM licenses INDEXED BY licenses_customer WHERE customer_id = ?1),
+	(SELECT count(*) FROM licenses INDEXED BY licenses_unrevoked WHERE customer_id = ?1 AND revoked_at IS NULL AND valid_until > ?3)`
+
 // LicenseStats returns the customer's counts for period and at now, from
 // one statement and therefore one snapshot.
 func (db *DB) LicenseStats(ctx context.Context, customerID, period string, now time.Time) (quantumlock.LicenseStats, error) {
 	var s quantumlock.LicenseStats
-	err := db.r.QueryRowContext(ctx, `SELECT
-			coalesce((SELECT count FROM license_usage WHERE customer_id = ?1 AND period = ?2), 0),
-			count(*),
-			coalesce(sum(revoked_at IS NULL AND valid_until > ?3), 0)
-		FROM licenses WHERE customer_id = ?1`, customerID, period, micros(now)).Scan(&s.IssuedInPeriod, &s.Total, &s.Active)
+	err := db.r.QueryRowContext(ctx, licenseStatsSQL, customerID, period, micros(now)).Scan(&s.IssuedInPeriod, &s.Total, &s.Active)
 	if err != nil {
 		return s, fmt.Errorf("sqlite: license stats: %w", err)
 	}

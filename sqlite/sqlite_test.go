@@ -160,6 +160,42 @@ func TestMigrations(t *testing.T) {
 		}
 	})
 
+	// A database made before migration 2 gets its indexes built over the
+	// licenses it holds.
+	t.Run("StatusIndexesOnUpgrade", func(t *testing.T) {
+		db, path := openTemp(t)
+		c := newCustomer(t, db, "cust_0000000000u2")
+		for i := range 3 {
+			createLicense(t, db, c.ID, i+1)
+		}
+		if _, err := db.RevokeLicense(ctx, c.ID, newLicense(c.ID, 2).Key, "test", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range []string{`DROP INDEX licenses_unrevoked`, `DROP INDEX licenses_revoked`, `DELETE FROM schema_migrations WHERE version >= 2`} {
+			if _, err := db.w.ExecContext(ctx, q); err != nil {
+				t.Fatal(err)
+			}
+		}
+		db.Close()
+		again, err := Open(ctx, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer again.Close()
+		for _, c := range []struct {
+			status string
+			want   int64
+		}{{quantumlock.StatusRevoked, 1}, {quantumlock.StatusActive, 2}, {quantumlock.StatusExpired, 0}} {
+			page, total, err := again.Licenses(ctx, quantumlock.LicenseFilter{CustomerID: "cust_0000000000u2", Status: c.status, Now: time.Now()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if total != c.want || int64(len(page)) != c.want {
+				t.Errorf("%s after the upgrade: %d licenses, total %d; want %d", c.status, len(page), total, c.want)
+			}
+		}
+	})
+
 	t.Run("ErrNewerSchema", func(t *testing.T) {
 		db, path := openTemp(t)
 		if _, err := db.w.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?1, 0)`, len(ms)+1); err != nil {
