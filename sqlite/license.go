@@ -290,10 +290,11 @@ type licenseList struct {
 }
 
 // licenseListQueries builds f's statements, or EINVALID for an unknown
-// Status. Each reads index entries in proportion to the licenses that match
-// and then only the page's rows (TestLicenseListPlans): the customer's
-// index, an end customer's, or for a status alone its partial index
-// (licenses_unrevoked, licenses_revoked; migration 0002).
+// Status. Each walks one index (TestLicenseListPlans): the customer's, an
+// end customer's, or for a status alone its partial index
+// (licenses_unrevoked, licenses_revoked; migration 0002). Counts read index
+// entries only; a page reads its own rows, and with an end customer the
+// rows of that end customer's licenses, which tell their status.
 func licenseListQueries(f quantumlock.LicenseFilter) (licenseList, error) {
 	var cond strings.Builder
 	cond.WriteString(`customer_id = ?1`)
@@ -335,11 +336,12 @@ func licenseListQueries(f quantumlock.LicenseFilter) (licenseList, error) {
 	n := len(args)
 	page := fmt.Sprintf(`SELECT %s%s ORDER BY seq DESC LIMIT ?%d OFFSET ?%d`, licenseColumns, where, n+1, n+2)
 	if f.Status != "" && f.EndCustomerID == "" {
-		// The page is chosen from the status's partial index alone, whose
-		// entries hold seq, and then only its rows are read. Asked for
-		// whole rows in seq order, SQLite walks the customer's index and
-		// reads rows until it has the page: every row of the customer when
-		// few match, 12 s for a page of revoked licenses among a million.
+		// The page's ids are chosen from the status's partial index alone,
+		// whose entries hold seq and what the status needs, and then only
+		// their rows are read. Asked for whole rows, before the index was
+		// named, SQLite walked the customer's index reading a row per
+		// entry until it had the page: every row of the customer when few
+		// match, 12 s for a page of revoked licenses among a million.
 		page = fmt.Sprintf(`SELECT %s FROM licenses WHERE id IN (SELECT id%s ORDER BY seq DESC LIMIT ?%d OFFSET ?%d) ORDER BY seq DESC`,
 			licenseColumns, where, n+1, n+2)
 	}
