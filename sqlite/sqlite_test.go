@@ -160,8 +160,8 @@ func TestMigrations(t *testing.T) {
 		}
 	})
 
-	// A database made before migration 2 gets its indexes built over the
-	// licenses it holds.
+	// A database made before migration 2 (and so 3) gets its indexes built
+	// over the licenses it holds.
 	t.Run("StatusIndexesOnUpgrade", func(t *testing.T) {
 		db, path := openTemp(t)
 		c := newCustomer(t, db, "cust_0000000000u2")
@@ -171,7 +171,9 @@ func TestMigrations(t *testing.T) {
 		if _, err := db.RevokeLicense(ctx, c.ID, newLicense(c.ID, 2).Key, "test", time.Now()); err != nil {
 			t.Fatal(err)
 		}
-		for _, q := range []string{`DROP INDEX licenses_unrevoked`, `DROP INDEX licenses_revoked`, `DELETE FROM schema_migrations WHERE version >= 2`} {
+		for _, q := range []string{`DROP INDEX licenses_unrevoked`, `DROP INDEX licenses_revoked`,
+			`DROP TRIGGER licenses_counted`, `DROP TRIGGER licenses_uncounted`, `DROP TABLE license_counts`, // 0003
+			`DELETE FROM schema_migrations WHERE version >= 2`} {
 			if _, err := db.w.ExecContext(ctx, q); err != nil {
 				t.Fatal(err)
 			}

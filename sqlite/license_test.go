@@ -1,0 +1,73 @@
+package sqlite
+
+import (
+	"context"
+	"testing"
+
+	"github.com/quantumlock/quantumlock"
+)
+
+// TestLicenseCounts checks the kept per-customer totals (migration 0003)
+// against counting the rows: after inserts, a refused duplicate, deletes
+// of either kind, and an upgrade of a database made before the totals.
+func TestLicenseCounts(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, path := openTemp(t)
+	a := newCustomer(t, db, "cust_00000000c0a1")
+	b := newCustomer(t, db, "cust_00000000c0b1")
+	empty := newCustomer(t, db, "cust_00000000c0e1")
+	check := func(db *DB, when string) {
+		t.Helper()
+		for _, id := range []string{a.ID, b.ID, empty.ID} {
+			var kept, counted int64
+			if err := db.r.QueryRowContext(ctx, licenseTotalSQL, id).Scan(&kept); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.r.QueryRowContext(ctx, `SELECT count(*) FROM licenses WHERE customer_id = ?1`, id).Scan(&counted); err != nil {
+				t.Fatal(err)
+			}
+			if kept != counted {
+				t.Errorf("%s: %s has %d licenses, and a kept total of %d", when, id, counted, kept)
+			}
+		}
+	}
+	for i := range 5 {
+		createLicense(t, db, a.ID, i+1)
+	}
+	for i := range 2 {
+		createLicense(t, db, b.ID, 100+i)
+	}
+	check(db, "after inserts")
+
+	// The same key again inserts nothing.
+	if _, err := db.CreateLicense(ctx, newLicense(a.ID, 1), quantumlock.Quota{Period: "2026-01"}); err == nil {
+		t.Fatal("a duplicate key was issued")
+	}
+	check(db, "after a refused duplicate")
+
+	if _, err := db.w.ExecContext(ctx, `DELETE FROM licenses WHERE id = ?1`, 2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.w.ExecContext(ctx, `DELETE FROM licenses WHERE customer_id = ?1`, b.ID); err != nil {
+		t.Fatal(err)
+	}
+	check(db, "after deletes")
+
+	// A database from before the totals gets them counted once.
+	for _, q := range []string{`DROP TRIGGER licenses_counted`, `DROP TRIGGER licenses_uncounted`, `DROP TABLE license_counts`, `DELETE FROM schema_migrations WHERE version >= 3`} {
+		if _, err := db.w.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	createLicense(t, db, b.ID, 200)
+	db.Close()
+	again, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	check(again, "after the upgrade")
+	createLicense(t, again, a.ID, 300)
+	check(again, "after an insert on the upgraded database")
+}
