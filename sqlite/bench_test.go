@@ -251,9 +251,9 @@ func BenchmarkLicenseLists(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		end := "end-customer-7"
-		if l, err := db.License(ctx, c.ID, keys[0]); err == nil {
-			end = l.EndCustomerID
+		one, err := db.License(ctx, c.ID, keys[0])
+		if err != nil {
+			b.Fatal(err)
 		}
 		for _, f := range []struct {
 			name string
@@ -264,7 +264,7 @@ func BenchmarkLicenseLists(b *testing.B) {
 			{"ActiveSkip10000", quantumlock.LicenseFilter{Status: quantumlock.StatusActive, Skip: 10_000}},
 			{"Expired", quantumlock.LicenseFilter{Status: quantumlock.StatusExpired}},
 			{"Revoked", quantumlock.LicenseFilter{Status: quantumlock.StatusRevoked}},
-			{"EndCustomer", quantumlock.LicenseFilter{EndCustomerID: end}},
+			{"EndCustomer", quantumlock.LicenseFilter{EndCustomerID: one.EndCustomerID}},
 		} {
 			f.f.CustomerID, f.f.Now, f.f.Limit = c.ID, now, 100
 			b.Run(f.name, func(b *testing.B) {
