@@ -116,7 +116,8 @@ func Open(ctx context.Context, path string) (_ *DB, err error) {
 	db.r.SetConnMaxLifetime(0)
 	// modernc.org/sqlite is built with SQLITE_ENABLE_MEMORY_MANAGEMENT, so
 	// every connection in the process shares one page-cache group. A read
-	// that scans (a license list, the stats counts) takes over the group's
+	// that scans (a list filtered by status, stats' active count) takes
+	// over the group's
 	// pages and keeps them while its connection stays open; the point
 	// readers then cannot keep even the B-tree's root page between lookups,
 	// and a lookup among a million licenses reads three pages from the OS
