@@ -117,12 +117,11 @@ func Open(ctx context.Context, path string) (_ *DB, err error) {
 	// modernc.org/sqlite is built with SQLITE_ENABLE_MEMORY_MANAGEMENT, so
 	// every connection in the process shares one page-cache group. A read
 	// that scans (a list filtered by status, stats' active count) takes
-	// over the group's
-	// pages and keeps them while its connection stays open; the point
-	// readers then cannot keep even the B-tree's root page between lookups,
-	// and a lookup among a million licenses reads three pages from the OS
-	// instead of one (docs/storage.md). A read connection idle for a second
-	// is closed, which hands its pages back.
+	// over the group's pages and keeps them while its connection stays
+	// open; the point readers then cannot keep even the B-tree's root page
+	// between lookups, and a lookup among a million licenses reads three
+	// pages from the OS instead of one (docs/storage.md). A read
+	// connection idle for a second is closed, which hands its pages back.
 	db.r.SetConnMaxIdleTime(readerMaxIdle)
 	if err := db.r.PingContext(ctx); err != nil {
 		return nil, fmt.Errorf("sqlite: open %s for reading: %w", path, err)
