@@ -11,6 +11,10 @@ import (
 // phase issues; no seeded license has it.
 const generatedEndCustomer = "ec-generated"
 
+// trimCheckpointWait bounds how long a trim tries to checkpoint while the
+// server's own checkpointer holds the lock.
+const trimCheckpointWait = 30 * time.Second
+
 // trimResult is what one trim removed and how long it took.
 type trimResult struct {
 	Deleted int64
@@ -43,13 +47,27 @@ func trimGenerated(ctx context.Context, dbPath, customerID string) (trimResult, 
 	// Copy the deletions into the database file now, rather than have the
 	// server's checkpointer do it during the next round's phases. A
 	// RESTART checkpoint waits (busy_timeout) for the server's readers to
-	// move to the newest snapshot, which its checkpointer makes them do.
-	var busy, frames, done int
-	if err := db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(RESTART)`).Scan(&busy, &frames, &done); err != nil {
-		return trimResult{}, fmt.Errorf("trim: checkpoint: %w", err)
-	}
-	if busy != 0 {
-		return trimResult{}, fmt.Errorf("trim: checkpoint: still busy, %d of %d frames copied", done, frames)
+	// move to the newest snapshot, which its checkpointer makes them do;
+	// but it does not wait for the checkpoint lock, which the server's
+	// checkpointer holds while it copies generate's pages, so a busy
+	// answer is tried again until the deadline.
+	deadline := time.Now().Add(trimCheckpointWait)
+	for {
+		var busy, frames, done int
+		if err := db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(RESTART)`).Scan(&busy, &frames, &done); err != nil {
+			return trimResult{}, fmt.Errorf("trim: checkpoint: %w", err)
+		}
+		if busy == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			return trimResult{}, fmt.Errorf("trim: checkpoint: still busy after %s, %d of %d frames copied", trimCheckpointWait, done, frames)
+		}
+		select {
+		case <-ctx.Done():
+			return trimResult{}, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 	return trimResult{Deleted: n, Elapsed: time.Since(start)}, nil
 }

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/quantumlock/quantumlock"
+	"github.com/quantumlock/quantumlock/sqlite"
+)
+
+// walCkptLockByte is the byte of a WAL database's -shm file that SQLite's
+// unix VFS locks for a checkpoint (UNIX_SHM_BASE 120 + WAL_CKPT_LOCK 1).
+const walCkptLockByte = 121
+
+// TestHoldCheckpointLock is not a test: TestTrimWaitsForCheckpointLock runs
+// the test binary again with QUANTUMLOCK_HOLD_CKPT set, and in that process
+// it takes the checkpoint lock of a database as another process's
+// checkpointer would (POSIX locks of one process never conflict with each
+// other), says so on stdout, and holds it until stdin closes.
+func TestHoldCheckpointLock(t *testing.T) {
+	shm := os.Getenv("QUANTUMLOCK_HOLD_CKPT")
+	if shm == "" {
+		t.Skip("a helper process for TestTrimWaitsForCheckpointLock")
+	}
+	f, err := os.OpenFile(shm, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lk := syscall.Flock_t{Type: syscall.F_WRLCK, Start: walCkptLockByte, Len: 1}
+	if err := syscall.FcntlFlock(f.Fd(), syscall.F_SETLK, &lk); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Println("locked")
+	_, _ = bufio.NewReader(os.Stdin).ReadString('\n') // until stdin closes
+}
+
+// TestTrimWaitsForCheckpointLock checks that a trim whose checkpoint finds
+// the lock held (by the server's checkpointer, in a run) tries again
+// instead of failing the run.
+func TestTrimWaitsForCheckpointLock(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "q.db")
+	db, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	unlimited := int64(0)
+	c := &quantumlock.Customer{ID: "cust_00000000000a", Name: "T", Email: "t@example.com", Plan: quantumlock.PlanEnterprise,
+		LicensesPerMonth: &unlimited, CreatedAt: time.Now()}
+	if err := db.CreateCustomer(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+
+	helper := exec.Command(os.Args[0], "-test.run=^TestHoldCheckpointLock$")
+	helper.Env = append(os.Environ(), "QUANTUMLOCK_HOLD_CKPT="+path+"-shm")
+	stdin, err := helper.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := helper.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := helper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer helper.Wait()
+	defer stdin.Close()
+	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "locked\n" {
+		t.Fatalf("helper said %q, %v", line, err)
+	}
+
+	done := make(chan error, 1)
+	go func() {
+		_, err := trimGenerated(ctx, path, c.ID)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("trim returned while the checkpoint lock was held: %v", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	stdin.Close() // the helper exits, and its lock goes with it
+	if err := <-done; err != nil {
+		t.Fatalf("trim after the lock was released: %v", err)
+	}
+}
