@@ -63,6 +63,10 @@ type phaseResult struct {
 	// sockets and, on the server, the database pages SQLite had to read
 	// from the OS. -1 where unreadable.
 	ServerReads int64
+	// ServerVol and ServerInvol are the serving process's threads'
+	// voluntary and involuntary context switches during the measured part;
+	// -1 where unreadable.
+	ServerVol, ServerInvol int64
 }
 
 // cpuPerRequest returns d spread over the phase's requests.
@@ -80,6 +84,15 @@ func (p phaseResult) readsPerRequest() string {
 		return "–"
 	}
 	return fmt.Sprintf("%.2f", float64(p.ServerReads)/float64(p.Requests))
+}
+
+// switchesPerRequest formats ServerVol and ServerInvol spread over the
+// phase's requests, or "–" where unknown.
+func (p phaseResult) switchesPerRequest() string {
+	if p.ServerVol < 0 || p.Requests == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f · %.2f", float64(p.ServerVol)/float64(p.Requests), float64(p.ServerInvol)/float64(p.Requests))
 }
 
 // runPhase warms t up for warmup, then measures it for duration with conns
@@ -112,10 +125,16 @@ func runPhase(ctx context.Context, cl clients, t target, conns int, warmup, dura
 	server0, errS0 := readCPU(t.pid)
 	client0, errC0 := readCPU(0)
 	reads0, errR0 := readSyscalls(t.pid)
+	vol0, invol0, errX0 := contextSwitches(t.pid)
 	res, err := drive(ctx, senders, t, duration, maxRequests, true)
 	server1, errS1 := readCPU(t.pid)
 	client1, errC1 := readCPU(0)
 	reads1, errR1 := readSyscalls(t.pid)
+	vol1, invol1, errX1 := contextSwitches(t.pid)
+	res.ServerVol, res.ServerInvol = -1, -1
+	if errX0 == nil && errX1 == nil {
+		res.ServerVol, res.ServerInvol = vol1-vol0, invol1-invol0
+	}
 	res.ServerReads = -1
 	if errR0 == nil && errR1 == nil {
 		res.ServerReads = reads1 - reads0

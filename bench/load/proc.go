@@ -416,3 +416,40 @@ func readSyscalls(pid int) (int64, error) {
 	}
 	return 0, fmt.Errorf("%s: no syscr", name)
 }
+
+// contextSwitches returns the voluntary and involuntary context switches
+// of all of a process's threads so far, from /proc/PID/task/*/status.
+// Threads that exited take their counts with them; a Go server keeps its
+// threads.
+func contextSwitches(pid int) (vol, invol int64, err error) {
+	dir := "/proc/" + strconv.Itoa(pid) + "/task"
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, t := range tasks {
+		name := filepath.Join(dir, t.Name(), "status")
+		b, err := os.ReadFile(name)
+		if errors.Is(err, os.ErrNotExist) {
+			continue // the thread exited since the listing
+		} else if err != nil {
+			return 0, 0, err
+		}
+		for line := range strings.Lines(string(b)) {
+			k, v, ok := strings.Cut(line, ":")
+			if !ok || (k != "voluntary_ctxt_switches" && k != "nonvoluntary_ctxt_switches") {
+				continue
+			}
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err != nil {
+				return 0, 0, fmt.Errorf("%s: %s: %w", name, k, err)
+			}
+			if k == "voluntary_ctxt_switches" {
+				vol += n
+			} else {
+				invol += n
+			}
+		}
+	}
+	return vol, invol, nil
+}

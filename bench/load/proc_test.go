@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"runtime"
+	"syscall"
 	"testing"
 )
 
@@ -44,6 +45,52 @@ func TestReadsPerRequest(t *testing.T) {
 	} {
 		if got := c.p.readsPerRequest(); got != c.want {
 			t.Errorf("%d reads over %d requests: %q, want %q", c.p.ServerReads, c.p.Requests, got, c.want)
+		}
+	}
+}
+
+func TestContextSwitches(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("/proc/PID/task is Linux's")
+	}
+	pid := os.Getpid()
+	v0, _, err := contextSwitches(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A thread that sleeps in the kernel gives up its CPU: one voluntary
+	// switch per sleep.
+	runtime.LockOSThread()
+	for range 10 {
+		ts := syscall.NsecToTimespec(100_000)
+		if err := syscall.Nanosleep(&ts, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runtime.UnlockOSThread()
+	v1, _, err := contextSwitches(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v1-v0 < 10 {
+		t.Errorf("voluntary context switches went from %d to %d over ten sleeps", v0, v1)
+	}
+	if _, _, err := contextSwitches(-1); err == nil {
+		t.Error("contextSwitches(-1) did not fail")
+	}
+}
+
+func TestSwitchesPerRequest(t *testing.T) {
+	for _, c := range []struct {
+		p    phaseResult
+		want string
+	}{
+		{phaseResult{Requests: 4, ServerVol: 1, ServerInvol: 3}, "0.25 · 0.75"},
+		{phaseResult{Requests: 4, ServerVol: -1, ServerInvol: -1}, "–"},
+		{phaseResult{Requests: 0, ServerVol: 5, ServerInvol: 5}, "–"},
+	} {
+		if got := c.p.switchesPerRequest(); got != c.want {
+			t.Errorf("%d · %d switches over %d requests: %q, want %q", c.p.ServerVol, c.p.ServerInvol, c.p.Requests, got, c.want)
 		}
 	}
 }

@@ -399,11 +399,11 @@ func mib(kib int64) string { return fmt.Sprintf("%.1f", float64(kib)/1024) }
 func printSize(w io.Writer, r sizeResult) {
 	fmt.Fprintf(w, "## %s: %d licenses seeded (seeding took %s, %.0f licenses/s; database %.1f MiB)\n\n",
 		r.name(), r.Size, r.Seed.Round(time.Millisecond), float64(r.Size)/r.Seed.Seconds(), float64(r.DBBytes)/(1<<20))
-	fmt.Fprintf(w, "| round | phase | requests | errors | req/s | p50 ms | p99 ms | p99.9 ms | max ms | server CPU µs/req | client CPU µs/req | server reads/req |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	fmt.Fprintf(w, "| round | phase | requests | errors | req/s | p50 ms | p99 ms | p99.9 ms | max ms | server CPU µs/req | client CPU µs/req | server reads/req | server switches/req, voluntary · involuntary |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for i, rd := range r.Rounds {
 		for _, p := range []phaseResult{rd.Ceiling, rd.Validate, rd.Generate} {
-			fmt.Fprintf(w, "| %d | %s | %d | %d | %.0f | %s | %s | %s | %s | %s | %s | %s |\n", i+1, p.Name, p.Requests, p.Errors, p.RPS,
-				ms(p.P50), ms(p.P99), ms(p.P999), ms(p.Max), us(p.cpuPerRequest(p.ServerCPU)), us(p.cpuPerRequest(p.ClientCPU)), p.readsPerRequest())
+			fmt.Fprintf(w, "| %d | %s | %d | %d | %.0f | %s | %s | %s | %s | %s | %s | %s | %s |\n", i+1, p.Name, p.Requests, p.Errors, p.RPS,
+				ms(p.P50), ms(p.P99), ms(p.P999), ms(p.Max), us(p.cpuPerRequest(p.ServerCPU)), us(p.cpuPerRequest(p.ClientCPU)), p.readsPerRequest(), p.switchesPerRequest())
 		}
 	}
 	fmt.Fprintf(w, "\n")
