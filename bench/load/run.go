@@ -143,12 +143,31 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (err error) 
 			runs = append(runs, sr)
 		}
 	}
+	// Within a round every size's ceiling and validate come first and
+	// its generate after, and the sizes take turns at going first, so that
+	// the validate phases the 1M/1k target compares run one ceiling phase
+	// apart: a slow spell of the shared machine then falls on both sizes or
+	// on neither more often than when the generate phases and their trims
+	// stood between them.
 	for i := range cfg.rounds {
-		for _, sr := range runs {
+		order := slices.Clone(runs)
+		if i%2 == 1 {
+			slices.Reverse(order)
+		}
+		profile := cfg.serverProfiles != "" && i == cfg.rounds-1
+		for _, sr := range order {
 			if cfg.rounds > 1 {
-				fmt.Fprintf(stderr, "size %s: round %d/%d\n", sr.r.name(), i+1, cfg.rounds)
+				fmt.Fprintf(stderr, "size %s: round %d/%d, reads\n", sr.r.name(), i+1, cfg.rounds)
 			}
-			if err := sr.round(cfg.serverProfiles != "" && i == cfg.rounds-1); err != nil {
+			if err := sr.reads(profile); err != nil {
+				return fmt.Errorf("size %s: %w", sr.r.name(), err)
+			}
+		}
+		for _, sr := range order {
+			if cfg.rounds > 1 {
+				fmt.Fprintf(stderr, "size %s: round %d/%d, writes\n", sr.r.name(), i+1, cfg.rounds)
+			}
+			if err := sr.writes(profile); err != nil {
 				return fmt.Errorf("size %s: %w", sr.r.name(), err)
 			}
 		}
@@ -179,9 +198,9 @@ type sizeRun struct {
 	warmup, duration time.Duration
 }
 
-// round measures the ceiling, validate and generate once; with profile
-// set, it also profiles the server during validate and generate.
-func (sr *sizeRun) round(profile bool) (err error) {
+// reads begins a round: it measures the ceiling and validate; with
+// profile set, it also profiles the server during validate.
+func (sr *sizeRun) reads(profile bool) (err error) {
 	var rd round
 	if rd.Ceiling, err = sr.phase(sr.targets.ceiling); err != nil {
 		return err
@@ -192,14 +211,19 @@ func (sr *sizeRun) round(profile bool) (err error) {
 	if m, err := readMemory(sr.srv.pid()); err == nil {
 		sr.r.RSSAfterValidate = max(sr.r.RSSAfterValidate, m.RSS)
 	}
+	sr.r.Rounds = append(sr.r.Rounds, rd)
+	return nil
+}
+
+// writes ends the round reads began: it measures generate (profiled with
+// profile set) and takes the database back to its seeded size.
+func (sr *sizeRun) writes(profile bool) (err error) {
+	rd := &sr.r.Rounds[len(sr.r.Rounds)-1]
 	if rd.Generate, err = sr.profiled(profile, sr.targets.generate); err != nil {
 		return err
 	}
-	if rd.Trim, err = sr.trim(); err != nil {
-		return err
-	}
-	sr.r.Rounds = append(sr.r.Rounds, rd)
-	return nil
+	rd.Trim, err = sr.trim()
+	return err
 }
 
 // profiled runs a phase; with profile set it fetches a CPU profile of the
