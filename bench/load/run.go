@@ -146,9 +146,9 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (err error) 
 	// Within a round every size's ceiling and validate come first and
 	// its generate after, and the sizes take turns at going first, so that
 	// the validate phases the 1M/1k target compares run one ceiling phase
-	// apart: a slow spell of the shared machine then falls on both sizes or
-	// on neither more often than when the generate phases and their trims
-	// stood between them.
+	// apart rather than three phases and a trim. (On this shared machine
+	// that did not make the ratio steadier: its speed swings as much from
+	// one round to the next; docs/benchmarks.md, runs 23–24.)
 	for i := range cfg.rounds {
 		order := slices.Clone(runs)
 		if i%2 == 1 {
