@@ -106,18 +106,24 @@ func (s *Service) CreateAPIKey(ctx context.Context, customerID string) (*quantum
 	return k, secret, nil
 }
 
+// errUnauthorized is the one answer to every API key that does not
+// authenticate, whatever the reason. It is built on the failure paths only,
+// since every request authenticates.
+func errUnauthorized() error {
+	return quantumlock.Errorf(quantumlock.EUNAUTHORIZED, "Invalid or missing API key.")
+}
+
 // Authenticate returns the customer whose live API key is secret, or
 // EUNAUTHORIZED for a missing, unknown or revoked key. The three cases give
 // the same answer so keys cannot be probed.
 func (s *Service) Authenticate(ctx context.Context, secret string) (*quantumlock.Customer, error) {
-	unauthorized := quantumlock.Errorf(quantumlock.EUNAUTHORIZED, "Invalid or missing API key.")
 	if !strings.HasPrefix(secret, KeyPrefix) || len(secret) > 128 {
-		return nil, unauthorized
+		return nil, errUnauthorized()
 	}
 	h := sha256.Sum256([]byte(secret))
 	k, c, err := s.Keys.APIKeyByHash(ctx, h[:])
 	if quantumlock.ErrorCode(err) == quantumlock.ENOTFOUND {
-		return nil, unauthorized
+		return nil, errUnauthorized()
 	} else if err != nil {
 		return nil, err
 	}
@@ -125,7 +131,7 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (*quantumlock
 	// time keeps the decision itself free of timing differences whatever
 	// the store's index does.
 	if subtle.ConstantTimeCompare(k.Hash, h[:]) != 1 || k.RevokedAt != nil || c.ID != k.CustomerID {
-		return nil, unauthorized
+		return nil, errUnauthorized()
 	}
 	return c, nil
 }
