@@ -147,8 +147,8 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (err error) 
 	// its generate after, and the sizes take turns at going first, so that
 	// the validate phases the 1M/1k target compares run one ceiling phase
 	// apart rather than three phases and a trim. (On this shared machine
-	// that did not make the ratio steadier: its speed swings as much from
-	// one round to the next; docs/benchmarks.md, runs 23–24.)
+	// that did not make the ratio steadier: its state changes within
+	// seconds; docs/benchmarks.md, runs 23–24.)
 	for i := range cfg.rounds {
 		order := slices.Clone(runs)
 		if i%2 == 1 {
