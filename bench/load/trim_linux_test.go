@@ -6,13 +6,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/quantumlock/quantumlock"
-	"github.com/quantumlock/quantumlock/sqlite"
 )
 
 // walCkptLockByte is the byte of a WAL database's -shm file that SQLite's
@@ -46,18 +42,9 @@ func TestHoldCheckpointLock(t *testing.T) {
 // instead of failing the run.
 func TestTrimWaitsForCheckpointLock(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "q.db")
-	db, err := sqlite.Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	path, db, customers := openTrimStore(t, "cust_00000000000a")
 	defer db.Close()
-	unlimited := int64(0)
-	c := &quantumlock.Customer{ID: "cust_00000000000a", Name: "T", Email: "t@example.com", Plan: quantumlock.PlanEnterprise,
-		LicensesPerMonth: &unlimited, CreatedAt: time.Now()}
-	if err := db.CreateCustomer(ctx, c); err != nil {
-		t.Fatal(err)
-	}
+	c := customers[0]
 
 	helper := exec.Command(os.Args[0], "-test.run=^TestHoldCheckpointLock$")
 	helper.Env = append(os.Environ(), "QUANTUMLOCK_HOLD_CKPT="+path+"-shm")

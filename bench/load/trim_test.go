@@ -13,23 +13,32 @@ import (
 	"github.com/quantumlock/quantumlock/sqlite"
 )
 
-func TestTrimGenerated(t *testing.T) {
+// openTrimStore opens a store on a new file and creates enterprise
+// customers with no monthly quota, one per id. The caller closes db.
+func openTrimStore(t *testing.T, ids ...string) (path string, db *sqlite.DB, customers []*quantumlock.Customer) {
+	t.Helper()
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "q.db")
+	path = filepath.Join(t.TempDir(), "q.db")
 	db, err := sqlite.Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	unlimited := int64(0)
-	var customers []*quantumlock.Customer
-	for _, id := range []string{"cust_00000000000a", "cust_00000000000b"} {
+	for _, id := range ids {
 		c := &quantumlock.Customer{ID: id, Name: "T", Email: "t@example.com", Plan: quantumlock.PlanEnterprise,
 			LicensesPerMonth: &unlimited, CreatedAt: time.Now()}
 		if err := db.CreateCustomer(ctx, c); err != nil {
+			db.Close()
 			t.Fatal(err)
 		}
 		customers = append(customers, c)
 	}
+	return path, db, customers
+}
+
+func TestTrimGenerated(t *testing.T) {
+	ctx := context.Background()
+	path, db, customers := openTrimStore(t, "cust_00000000000a", "cust_00000000000b")
 	mk := masterkey.Generate()
 	svc := &license.Service{Store: db, Rand: entropy.System{}, Now: quantumlock.SystemClock, Secret: license.Secrets(mk)}
 	issue := func(c *quantumlock.Customer, endCustomer string, n int) []string {
