@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -61,6 +62,19 @@ func (l *logBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// logLine returns the access-log line of the request with the given id.
+func (a *testAPI) logLine(t *testing.T, requestID string) map[string]any {
+	t.Helper()
+	for _, line := range strings.Split(a.Logs.String(), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) == nil && m["msg"] == "request" && m["request_id"] == requestID {
+			return m
+		}
+	}
+	t.Fatalf("no access-log line for request %q", requestID)
+	return nil
 }
 
 // testAPI is the API on a fresh SQLite store behind a loopback server.

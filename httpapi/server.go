@@ -43,6 +43,10 @@ type server struct {
 	logger *slog.Logger
 	now    quantumlock.Clock
 	mux    *http.ServeMux
+	// known holds the same routes as mux but no catch-all, so that an
+	// unmatched request can ask it whether its path exists under another
+	// method (405) or not at all (404).
+	known *http.ServeMux
 
 	idPrefix string
 	idSeq    atomic.Uint64
@@ -50,28 +54,36 @@ type server struct {
 
 // NewServer returns the API as an http.Handler.
 func NewServer(d Deps) http.Handler {
-	s := &server{Deps: d, logger: d.Logger, now: d.Now, mux: http.NewServeMux()}
+	s := &server{Deps: d, logger: d.Logger, now: d.Now, mux: http.NewServeMux(), known: http.NewServeMux()}
 	var b [6]byte
 	rand.Read(b[:])
 	s.idPrefix = hex.EncodeToString(b[:]) + "-"
 	for _, rt := range s.routes() {
-		s.mux.Handle(rt.Pattern, rt.Handler)
+		s.mux.Handle(rt.Pattern, routed(rt.Pattern, rt.Handler))
+		s.known.Handle(rt.Pattern, rt.Handler)
 	}
-	return s.observe(s.recoverer(http.HandlerFunc(s.dispatch)))
+	// Every route is more specific than "/", so this catches only what no
+	// route matches, and a matched request is matched once.
+	s.mux.HandleFunc("/", s.unmatched)
+	return s.observe(s.recoverer(s.mux))
 }
 
-// dispatch routes r, answering unknown paths and methods with the JSON
-// error body instead of ServeMux's plain text.
-func (s *server) dispatch(w http.ResponseWriter, r *http.Request) {
-	h, pattern := s.mux.Handler(r)
-	if pattern != "" {
+// routed wraps a route's handler: it names the route for the access log
+// and metrics and caps the request body.
+func routed(pattern string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		infoFrom(r).route = pattern
 		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
-		s.mux.ServeHTTP(w, r)
-		return
-	}
-	// The mux's own handler tells 404 from 405 and sets Allow; run it
-	// against a recorder and keep only those two facts.
+		h.ServeHTTP(w, r)
+	})
+}
+
+// unmatched answers unknown paths and methods with the JSON error body
+// instead of ServeMux's plain text.
+func (s *server) unmatched(w http.ResponseWriter, r *http.Request) {
+	// The known routes' mux tells 404 from 405 and sets Allow; run its
+	// handler against a recorder and keep only those two facts.
+	h, _ := s.known.Handler(r)
 	rec := &statusRecorder{header: http.Header{}}
 	h.ServeHTTP(rec, r)
 	if rec.status == http.StatusMethodNotAllowed {

@@ -164,6 +164,18 @@ func TestFallbacksAndHeaders(t *testing.T) {
 			t.Errorf("openapi.yaml: %d %.40s", r.Status, r.Body)
 		}
 	})
+	t.Run("AccessLogRoute", func(t *testing.T) {
+		for _, tc := range []struct{ method, path, id, route string }{
+			{"GET", "/api/v1/licenses/QLOCK-0000-0000-0000", "route-matched", "GET /api/v1/licenses/{license_key}"},
+			{"GET", "/api/v1/nothing", "route-404", "unmatched"},
+			{"DELETE", "/api/v1/customers/me", "route-405", "unmatched"},
+		} {
+			c.Do(t, tc.method, tc.path, nil, "X-Request-ID", tc.id)
+			if got := a.logLine(t, tc.id)["route"]; got != tc.route {
+				t.Errorf("%s %s logged route %v, want %q", tc.method, tc.path, got, tc.route)
+			}
+		}
+	})
 	t.Run("Health", func(t *testing.T) {
 		r := c.Do(t, "GET", "/health", nil, "X-API-Key", "")
 		if h := r.JSON(t); r.Status != 200 || h["status"] != "ok" || h["store"] != "ok" {
