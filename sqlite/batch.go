@@ -56,6 +56,8 @@ func (db *DB) batchWriter() {
 		for _, op := range batch {
 			close(op.done)
 		}
+		// Between two transactions, after this batch has its answers.
+		db.catchUpWAL()
 	}
 }
 

@@ -68,6 +68,12 @@ type DB struct {
 	pinOnce        sync.Once
 
 	nonceSweep atomic.Int64 // unix nanoseconds of the last sweep of expired nonces
+
+	// wrapFrames is the WAL size past which the batch writer catches up
+	// (checkpointWrapFrames; tests lower it), and wrapWAL is the
+	// checkpointer's request to do so (see checkpointer).
+	wrapFrames atomic.Int64
+	wrapWAL    atomic.Bool
 }
 
 // Open opens (creating if needed) the database file at path, applies any
@@ -176,6 +182,7 @@ func Open(ctx context.Context, path string) (_ *DB, err error) {
 		}
 	}
 
+	db.wrapFrames.Store(checkpointWrapFrames)
 	db.creates = make(chan *createOp)
 	db.writerDone = make(chan struct{})
 	db.checkpointDone = make(chan struct{})

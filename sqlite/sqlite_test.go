@@ -2,11 +2,13 @@ package sqlite
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -478,4 +480,57 @@ func TestReadPoolClosesIdleConnections(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// TestWALWrapsUnderSustainedIssuing checks that the WAL starts over from
+// its beginning while licenses are issued without a pause, instead of
+// growing for as long as issuing goes on (see checkpointer). It watches
+// the last valid frame in the WAL index header (mxFrame, bytes 16–19 of
+// the header, https://sqlite.org/walformat.html): it falls only when the
+// WAL restarts.
+func TestWALWrapsUnderSustainedIssuing(t *testing.T) {
+	t.Parallel()
+	db, _ := openTemp(t)
+	if db.wal == nil {
+		t.Skip("no WAL index on this file system")
+	}
+	db.wrapFrames.Store(64)
+	c := newCustomer(t, db, "cust_00000000000b")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var n atomic.Int64
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				if _, err := db.CreateLicense(context.Background(), newLicense(c.ID, int(n.Add(1))), quantumlock.Quota{Period: "2026-01"}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	// A header being written (its two copies differ) is skipped.
+	mxFrame := func() (uint32, bool) {
+		v, ok := db.wal.version()
+		return binary.NativeEndian.Uint32(v[16:20]), ok
+	}
+	var last, peak uint32
+	wraps := 0
+	for deadline := time.Now().Add(20 * time.Second); wraps < 3; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the WAL started over %d times in 20 s of issuing (%d licenses); it reached %d frames", wraps, n.Load(), peak)
+		}
+		f, ok := mxFrame()
+		if !ok {
+			continue
+		}
+		if f < last {
+			wraps++
+		}
+		last, peak = f, max(peak, f)
+	}
+	cancel()
+	wg.Wait()
+	t.Logf("%d licenses, the WAL started over %d times, at most %d frames", n.Load(), wraps, peak)
 }
