@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"time"
 )
 
@@ -74,25 +75,28 @@ func (db *DB) checkpointer() {
 // for one more commit. A reader still using the WAL at that moment makes
 // the WAL grow on, and the checkpointer asks again on its next tick.
 func (db *DB) catchUpWAL() {
-	if !db.wrapWAL.Swap(false) {
-		return
+	if db.wrapWAL.Swap(false) {
+		checkpointOn(db.w, "PASSIVE")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	var busy, frames, done int64
-	// Errors are ignored, as in checkpoint: the WAL stays as it was.
-	db.w.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &done)
 }
 
-// checkpoint runs one checkpoint of the given mode and returns the WAL's
-// frames and how many of them are now in the database file. Errors are
-// ignored: the next tick retries, and a checkpoint that fails leaves the
-// database as it was.
+// checkpoint runs one checkpoint of the given mode on the checkpointer's
+// connection (see checkpointOn).
 func (db *DB) checkpoint(mode string) (frames, done int64) {
+	return checkpointOn(db.pin, mode)
+}
+
+// checkpointOn runs one checkpoint of the given mode on q and returns the
+// WAL's frames and how many of them are now in the database file. Errors
+// are ignored: the next tick retries, and a checkpoint that fails leaves
+// the database as it was.
+func checkpointOn(q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}, mode string) (frames, done int64) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var busy int64
-	if err := db.pin.QueryRowContext(ctx, "PRAGMA wal_checkpoint("+mode+")").Scan(&busy, &frames, &done); err != nil {
+	if err := q.QueryRowContext(ctx, "PRAGMA wal_checkpoint("+mode+")").Scan(&busy, &frames, &done); err != nil {
 		return 0, 0
 	}
 	return frames, done
