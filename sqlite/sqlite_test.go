@@ -497,9 +497,13 @@ func TestWALWrapsUnderSustainedIssuing(t *testing.T) {
 	db.wrapFrames.Store(64)
 	c := newCustomer(t, db, "cust_00000000000b")
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	var n atomic.Int64
 	var wg sync.WaitGroup
+	// Also on a failure: the issuers stop before the store closes.
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
 	for range 4 {
 		wg.Go(func() {
 			for ctx.Err() == nil {
@@ -530,7 +534,5 @@ func TestWALWrapsUnderSustainedIssuing(t *testing.T) {
 		}
 		last, peak = f, max(peak, f)
 	}
-	cancel()
-	wg.Wait()
 	t.Logf("%d licenses, the WAL started over %d times, at most %d frames", n.Load(), wraps, peak)
 }
