@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -349,5 +350,39 @@ func TestWALIndexShared(t *testing.T) {
 	hash := newAPIKey(t, b, c.ID, "ak_000000000001")
 	if h := lookupTwice(t, b, hash); h != 1 {
 		t.Errorf("%d cache hits on the remaining store, want 1", h)
+	}
+}
+
+// TestSyncDatabase checks the descriptor of the database file that the
+// checkpointer syncs (see settle): it is the database file, it syncs while
+// the store is open, and it is closed with the WAL index's last reference.
+func TestSyncDatabase(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "quantumlock.db")
+	db, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := db.wal
+	if w == nil {
+		db.Close()
+		t.Skip("no WAL index on this file system")
+	}
+	want, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := w.main.Stat(); err != nil || !os.SameFile(got, want) {
+		t.Fatalf("the descriptor to sync is not the database file: %v", err)
+	}
+	newCustomer(t, db, "cust_000000000001")
+	if err := w.syncDatabase(); err != nil {
+		t.Fatalf("sync while open: %v", err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.syncDatabase(); !errors.Is(err, os.ErrClosed) {
+		t.Fatalf("sync after Close: %v, want the descriptor closed", err)
 	}
 }

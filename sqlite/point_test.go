@@ -208,7 +208,7 @@ func TestPointReadsLetCheckpointsFinish(t *testing.T) {
 		t.Helper()
 		deadline := time.Now().Add(10 * time.Second)
 		for {
-			frames, done := db.checkpoint("PASSIVE")
+			frames, done, _ := db.checkpoint("PASSIVE")
 			if frames > 0 && done == frames {
 				return
 			}

@@ -35,7 +35,8 @@ const (
 type walVersion [walIndexHeaderSize]byte
 
 // walIndex is the open WAL index file of one database, shared by every DB
-// in the process that has the same file open.
+// in the process that has the same file open, with a descriptor of the
+// database file itself, which the checkpointer syncs (syncDatabase).
 //
 // Two rules keep it safe:
 //
@@ -44,13 +45,15 @@ type walVersion [walIndexHeaderSize]byte
 //     database closes; every DB holds one connection (pin) open from Open
 //     until it releases its walIndex.
 //   - Closing any descriptor of a file drops every POSIX lock the process
-//     holds on it, and SQLite's WAL locks are POSIX locks on this file. So
+//     holds on it, and SQLite's locks are POSIX locks on these files (its
+//     WAL locks on the index, its database locks on the database file). So
 //     there is one descriptor per file per process, reference-counted, and
 //     a DB releases its reference only after closing its own connections:
-//     the descriptor is closed when no DB of this process has the database
-//     open, never under a live SQLite connection.
+//     the descriptors are closed when no DB of this process has the
+//     database open, never under a live SQLite connection.
 type walIndex struct {
 	f    *os.File
+	main *os.File    // the database file; nil if it could not be opened
 	hdr  []byte      // the mapped start of f; nil where f is read with pread
 	fi   os.FileInfo // identifies the file across path spellings
 	refs int         // guarded by walIndexes.mu
@@ -82,6 +85,10 @@ func acquireWALIndex(path string) (*walIndex, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Without it the checkpointer leaves every sync to SQLite, as before.
+	if m, err := os.Open(path); err == nil {
+		w.main = m
+	}
 	w.fi, w.refs = fi, 1
 	walIndexes.open = append(walIndexes.open, w)
 	return w, nil
@@ -101,9 +108,23 @@ func openWALIndexFile(name string) (*walIndex, error) {
 	return &walIndex{f: f, hdr: hdr}, nil
 }
 
-// close unmaps the header and closes the file.
+// close unmaps the header and closes the files.
 func (w *walIndex) close() error {
-	return errors.Join(unmapHeader(w.hdr), w.f.Close())
+	errs := []error{unmapHeader(w.hdr), w.f.Close()}
+	if w.main != nil {
+		errs = append(errs, w.main.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// syncDatabase flushes the database file's written pages to stable
+// storage, as SQLite's own sync of the file does: a sync through any
+// descriptor of a file covers every write to it.
+func (w *walIndex) syncDatabase() error {
+	if w == nil || w.main == nil {
+		return errors.New("sqlite: the database file is not open")
+	}
+	return w.main.Sync()
 }
 
 // release gives up a reference, closing the file with the last one. The
