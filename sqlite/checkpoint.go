@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"time"
 )
 
@@ -25,6 +26,12 @@ const (
 	// (see settle).
 	settleRounds = 6
 	settleShort  = 10 * time.Millisecond
+	// restartWait bounds how long a RESTART checkpoint waits for readers
+	// and the write lock, far below BusyTimeout: an insert queued behind
+	// it is late, never refused. restartBackoff spaces out the attempts
+	// after one that did not fold the whole WAL in.
+	restartWait    = 250 * time.Millisecond
+	restartBackoff = 2 * time.Second
 )
 
 // checkpointer runs until Close.
@@ -41,11 +48,15 @@ const (
 // stalled every insert while it copied what had piled up. So past
 // checkpointWrapFrames the checkpointer asks the batch writer instead,
 // which catches up between two of its own transactions (catchUpWAL), after
-// leaving it little to catch up with (settle).
+// leaving it little to catch up with (settle). Readers that keep using the
+// WAL keep it from starting over even so; past eight times the threshold
+// the checkpointer tries a RESTART checkpoint, which waits for them, for a
+// bounded time (restart).
 func (db *DB) checkpointer() {
 	defer close(db.checkpointDone)
 	t := time.NewTicker(checkpointEvery)
 	defer t.Stop()
+	var restartAfter time.Time
 	for {
 		select {
 		case <-db.closing:
@@ -60,12 +71,17 @@ func (db *DB) checkpointer() {
 			frames, _, _ := db.checkpoint("PASSIVE")
 			if wrap := db.wrapFrames.Load(); frames > wrap {
 				db.settle()
-				db.wrapWAL.Store(true)
-				if frames > 8*wrap {
+				restarted := false
+				if frames > db.restartFrames.Load() && time.Now().After(restartAfter) {
 					// The writer's catch-ups have not started the WAL
-					// over: readers kept using it. A RESTART waits
-					// for them, and for the write lock.
-					db.checkpoint("RESTART")
+					// over: readers kept using it.
+					restarted = db.restart()
+					if !restarted {
+						restartAfter = time.Now().Add(restartBackoff)
+					}
+				}
+				if !restarted {
+					db.wrapWAL.Store(true)
 				}
 				// A tick that fell due meanwhile would checkpoint at
 				// once, and the writer's catch-up, finding a
@@ -98,6 +114,23 @@ func (db *DB) settle() {
 			return
 		}
 	}
+}
+
+// restart runs a RESTART checkpoint, which takes the write lock and waits
+// for every reader to move past the WAL, so that the next transaction
+// starts it over, and reports whether it folded the whole WAL in. Its wait
+// is bounded by restartWait: readers that keep overlapping can starve it
+// (SQLite waits for the one read-mark slot they keep reusing), and with
+// the connection's usual timeout it held the write lock for 5 s, until
+// inserts waiting for it failed (TestWALWrapsUnderOverlappingReads).
+func (db *DB) restart() bool {
+	ctx := context.Background()
+	if _, err := db.pin.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", restartWait.Milliseconds())); err != nil {
+		return false
+	}
+	defer db.pin.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", BusyTimeout.Milliseconds()))
+	_, _, busy := db.checkpoint("RESTART")
+	return !busy
 }
 
 // catchUpWAL runs on the batch writer, between its transactions, when the

@@ -70,10 +70,13 @@ type DB struct {
 	nonceSweep atomic.Int64 // unix nanoseconds of the last sweep of expired nonces
 
 	// wrapFrames is the WAL size past which the batch writer catches up
-	// (checkpointWrapFrames; tests lower it), and wrapWAL is the
-	// checkpointer's request to do so (see checkpointer).
-	wrapFrames atomic.Int64
-	wrapWAL    atomic.Bool
+	// (checkpointWrapFrames), restartFrames the size past which the
+	// checkpointer tries a RESTART checkpoint (eight times that; tests
+	// change both), and wrapWAL is the checkpointer's request to catch up
+	// (see checkpointer).
+	wrapFrames    atomic.Int64
+	restartFrames atomic.Int64
+	wrapWAL       atomic.Bool
 }
 
 // Open opens (creating if needed) the database file at path, applies any
@@ -183,6 +186,7 @@ func Open(ctx context.Context, path string) (_ *DB, err error) {
 	}
 
 	db.wrapFrames.Store(checkpointWrapFrames)
+	db.restartFrames.Store(8 * checkpointWrapFrames)
 	db.creates = make(chan *createOp)
 	db.writerDone = make(chan struct{})
 	db.checkpointDone = make(chan struct{})

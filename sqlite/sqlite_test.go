@@ -2,8 +2,10 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -484,10 +486,7 @@ func TestReadPoolClosesIdleConnections(t *testing.T) {
 
 // TestWALWrapsUnderSustainedIssuing checks that the WAL starts over from
 // its beginning while licenses are issued without a pause, instead of
-// growing for as long as issuing goes on (see checkpointer). It watches
-// the last valid frame in the WAL index header (mxFrame, bytes 16–19 of
-// the header, https://sqlite.org/walformat.html): it falls only when the
-// WAL restarts.
+// growing for as long as issuing goes on (see checkpointer).
 func TestWALWrapsUnderSustainedIssuing(t *testing.T) {
 	t.Parallel()
 	db, _ := openTemp(t)
@@ -495,15 +494,72 @@ func TestWALWrapsUnderSustainedIssuing(t *testing.T) {
 		t.Skip("no WAL index on this file system")
 	}
 	db.wrapFrames.Store(64)
-	c := newCustomer(t, db, "cust_00000000000b")
+	db.restartFrames.Store(math.MaxInt64) // the writer's catch-ups alone
+	n := issueWithoutPause(t, db, newCustomer(t, db, "cust_00000000000b"))
+	wraps, peak := walRestarts(db, 3, 20*time.Second)
+	if wraps < 3 {
+		t.Fatalf("the WAL started over %d times in 20 s of issuing (%d licenses); it reached %d frames", wraps, n.Load(), peak)
+	}
+	t.Logf("%d licenses, the WAL started over %d times, at most %d frames", n.Load(), wraps, peak)
+}
+
+// TestWALWrapsUnderOverlappingReads checks the checkpointer's fallback: a
+// WAL that readers never stop using, because two long reads overlap so
+// that one of them always holds a snapshot older than the last commit,
+// cannot start over at the writer's catch-ups, and a RESTART checkpoint
+// makes it, once the WAL passes eight times the threshold.
+func TestWALWrapsUnderOverlappingReads(t *testing.T) {
+	t.Parallel()
+	db, _ := openTemp(t)
+	if db.wal == nil {
+		t.Skip("no WAL index on this file system")
+	}
+	db.wrapFrames.Store(64)
+	db.restartFrames.Store(512)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+	})
+	for i := range 2 {
+		wg.Go(func() {
+			// Each read lasts 20 ms, the second starting 10 ms after the
+			// first.
+			time.Sleep(time.Duration(i) * 10 * time.Millisecond)
+			for ctx.Err() == nil {
+				tx, err := db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+				if err != nil {
+					return
+				}
+				var n int
+				if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM licenses`).Scan(&n); err == nil {
+					time.Sleep(20 * time.Millisecond)
+				}
+				tx.Rollback()
+			}
+		})
+	}
+	n := issueWithoutPause(t, db, newCustomer(t, db, "cust_00000000000c"))
+	wraps, peak := walRestarts(db, 2, 20*time.Second)
+	if wraps < 2 {
+		t.Fatalf("the WAL started over %d times in 20 s of issuing under overlapping reads (%d licenses); it reached %d frames", wraps, n.Load(), peak)
+	}
+	t.Logf("%d licenses, the WAL started over %d times, at most %d frames", n.Load(), wraps, peak)
+}
+
+// issueWithoutPause starts four goroutines that issue licenses of c until
+// t ends, also when it fails: they stop before the store closes. It
+// returns the count of licenses asked for.
+func issueWithoutPause(t *testing.T, db *DB, c *quantumlock.Customer) *atomic.Int64 {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var n atomic.Int64
 	var wg sync.WaitGroup
-	// Also on a failure: the issuers stop before the store closes.
-	defer func() {
+	t.Cleanup(func() {
 		cancel()
 		wg.Wait()
-	}()
+	})
 	for range 4 {
 		wg.Go(func() {
 			for ctx.Err() == nil {
@@ -514,25 +570,27 @@ func TestWALWrapsUnderSustainedIssuing(t *testing.T) {
 			}
 		})
 	}
-	// A header being written (its two copies differ) is skipped.
-	mxFrame := func() (uint32, bool) {
+	return &n
+}
+
+// walRestarts counts how often the WAL starts over, until it has done so
+// want times or within has passed, and returns the count and the most
+// frames seen. It watches the last valid frame in the WAL index header
+// (mxFrame, bytes 16–19 of the header, https://sqlite.org/walformat.html),
+// which falls only when the WAL restarts. A header being written (its two
+// copies differ) is skipped.
+func walRestarts(db *DB, want int, within time.Duration) (wraps int, peak uint32) {
+	var last uint32
+	for deadline := time.Now().Add(within); wraps < want && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
 		v, ok := db.wal.version()
-		return binary.NativeEndian.Uint32(v[16:20]), ok
-	}
-	var last, peak uint32
-	wraps := 0
-	for deadline := time.Now().Add(20 * time.Second); wraps < 3; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the WAL started over %d times in 20 s of issuing (%d licenses); it reached %d frames", wraps, n.Load(), peak)
-		}
-		f, ok := mxFrame()
 		if !ok {
 			continue
 		}
+		f := binary.NativeEndian.Uint32(v[16:20])
 		if f < last {
 			wraps++
 		}
 		last, peak = f, max(peak, f)
 	}
-	t.Logf("%d licenses, the WAL started over %d times, at most %d frames", n.Load(), wraps, peak)
+	return wraps, peak
 }
