@@ -127,7 +127,7 @@ func (w *walIndex) syncDatabase() error {
 	return w.main.Sync()
 }
 
-// release gives up a reference, closing the file with the last one. The
+// release gives up a reference, closing the files with the last one. The
 // caller's connections to the database must be closed already.
 func (w *walIndex) release() error {
 	if w == nil {
