@@ -489,12 +489,7 @@ func TestReadPoolClosesIdleConnections(t *testing.T) {
 // growing for as long as issuing goes on (see checkpointer).
 func TestWALWrapsUnderSustainedIssuing(t *testing.T) {
 	t.Parallel()
-	db, _ := openTemp(t)
-	if db.wal == nil {
-		t.Skip("no WAL index on this file system")
-	}
-	db.wrapFrames.Store(64)
-	db.restartFrames.Store(math.MaxInt64) // the writer's catch-ups alone
+	db := openWrapping(t, math.MaxInt64) // the writer's catch-ups alone
 	n := issueWithoutPause(t, db, newCustomer(t, db, "cust_00000000000b"))
 	wraps, peak := walRestarts(db, 3, 20*time.Second)
 	if wraps < 3 {
@@ -510,12 +505,7 @@ func TestWALWrapsUnderSustainedIssuing(t *testing.T) {
 // makes it, once the WAL passes eight times the threshold.
 func TestWALWrapsUnderOverlappingReads(t *testing.T) {
 	t.Parallel()
-	db, _ := openTemp(t)
-	if db.wal == nil {
-		t.Skip("no WAL index on this file system")
-	}
-	db.wrapFrames.Store(64)
-	db.restartFrames.Store(512)
+	db := openWrapping(t, 512)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	t.Cleanup(func() {
@@ -546,6 +536,19 @@ func TestWALWrapsUnderOverlappingReads(t *testing.T) {
 		t.Fatalf("the WAL started over %d times in 20 s of issuing under overlapping reads (%d licenses); it reached %d frames", wraps, n.Load(), peak)
 	}
 	t.Logf("%d licenses, the WAL started over %d times, at most %d frames", n.Load(), wraps, peak)
+}
+
+// openWrapping opens a store whose checkpointer asks the writer to catch
+// up past 64 frames of WAL and tries a RESTART checkpoint past restart.
+func openWrapping(t *testing.T, restart int64) *DB {
+	t.Helper()
+	db, _ := openTemp(t)
+	if db.wal == nil {
+		t.Skip("no WAL index on this file system")
+	}
+	db.wrapFrames.Store(64)
+	db.restartFrames.Store(restart)
+	return db
 }
 
 // issueWithoutPause starts four goroutines that issue licenses of c until
