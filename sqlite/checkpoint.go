@@ -68,21 +68,8 @@ func (db *DB) checkpointer() {
 			// The point readers' open transactions would hold the
 			// checkpoint back (see pointReaders).
 			db.points.pause()
-			frames, _, _ := db.checkpoint("PASSIVE")
-			if wrap := db.wrapFrames.Load(); frames > wrap {
-				db.settle()
-				restarted := false
-				if frames > db.restartFrames.Load() && time.Now().After(restartAfter) {
-					// The writer's catch-ups have not started the WAL
-					// over: readers kept using it.
-					restarted = db.restart()
-					if !restarted {
-						restartAfter = time.Now().Add(restartBackoff)
-					}
-				}
-				if !restarted {
-					db.wrapWAL.Store(true)
-				}
+			if frames, _, _ := db.checkpoint("PASSIVE"); frames > db.wrapFrames.Load() {
+				restartAfter = db.startOver(frames, restartAfter)
 				// A tick that fell due meanwhile would checkpoint at
 				// once, and the writer's catch-up, finding a
 				// checkpoint under way, would fail.
@@ -93,11 +80,30 @@ func (db *DB) checkpointer() {
 	}
 }
 
+// startOver has the WAL of frames start over from its beginning: it
+// settles, tries a RESTART checkpoint if the WAL is past restartFrames and
+// no failed attempt is more recent than restartAfter allows, and otherwise
+// asks the batch writer to catch up. It returns when the next RESTART may
+// be tried.
+func (db *DB) startOver(frames int64, restartAfter time.Time) time.Time {
+	db.settle()
+	if frames > db.restartFrames.Load() && time.Now().After(restartAfter) {
+		// The writer's catch-ups have not started the WAL over: readers
+		// kept using it.
+		if db.restart() {
+			return restartAfter
+		}
+		restartAfter = time.Now().Add(restartBackoff)
+	}
+	db.wrapWAL.Store(true)
+	return restartAfter
+}
+
 // settle leaves the writer's catch-up little to do. A checkpoint syncs the
 // database file only when it reaches the end of the WAL, which under
 // sustained issuing only the writer's catch-up does, so that sync used to
 // write out every page the checkpointer had copied since the last one: 26
-// to 85 ms of a catch-up's 70 to 120 among a million licenses, while every
+// to 85 ms of a catch-up's 67 to 120 among a million licenses, while every
 // insert waited (docs/storage.md). Here the checkpointer syncs the file
 // itself, on its own time, then folds in the frames committed meanwhile,
 // and repeats while a round takes long enough for much to pile up. Each
