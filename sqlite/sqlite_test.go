@@ -538,6 +538,102 @@ func TestWALWrapsUnderOverlappingReads(t *testing.T) {
 	t.Logf("%d licenses, the WAL started over %d times, at most %d frames", n.Load(), wraps, peak)
 }
 
+// TestCatchUpRetriesAfterAnotherCheckpoint checks that a writer's catch-up
+// that finds another process's checkpoint under way is tried again after
+// the next batch instead of being forgotten (see catchUpWAL): otherwise
+// the WAL would grow on until the checkpointer's next request. The other
+// process is a connection of the test's own on the same file, running a
+// FULL checkpoint that holds SQLite's checkpoint lock while it waits for a
+// reader still on an older snapshot.
+func TestCatchUpRetriesAfterAnotherCheckpoint(t *testing.T) {
+	t.Parallel()
+	db, path := openTemp(t)
+	ctx := context.Background()
+	c := newCustomer(t, db, "cust_00000000000d")
+	createLicense(t, db, c.ID, 1)
+
+	// A reader on the snapshot before the next commit, which a FULL
+	// checkpoint must wait for.
+	reader, err := db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Rollback()
+	var n int
+	if err := reader.QueryRowContext(ctx, `SELECT count(*) FROM licenses`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	createLicense(t, db, c.ID, 2)
+
+	other, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	full := make(chan error, 1)
+	go func() {
+		// A FULL checkpoint does not wait for the checkpoint lock itself:
+		// while another connection holds it (the probe below, the
+		// store's own checkpointer) it reports busy at once, with no
+		// frames, and is tried again.
+		for {
+			var busy, frames, done int64
+			err := other.QueryRowContext(ctx, `PRAGMA wal_checkpoint(FULL)`).Scan(&busy, &frames, &done)
+			if err != nil || frames >= 0 {
+				full <- err
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+
+	// Wait until the FULL checkpoint holds the lock: a PASSIVE one on
+	// another connection then reports it busy, twice 20 ms apart (the
+	// store's own checkpointer holds it for well under a millisecond).
+	probe, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer probe.Close()
+	held := func() bool {
+		_, _, busy := checkpointOn(probe, "PASSIVE")
+		return busy
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if held() {
+			time.Sleep(20 * time.Millisecond)
+			if held() {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the other connection's FULL checkpoint never held the checkpoint lock")
+		}
+	}
+
+	db.wrapWAL.Store(true)
+	db.catchUpWAL()
+	if !db.wrapWAL.Load() {
+		t.Fatal("a catch-up that found another checkpoint under way was dropped, not kept for the next batch")
+	}
+
+	// Once the reader is gone the other checkpoint finishes, and the
+	// catch-up asked for goes through.
+	reader.Rollback()
+	select {
+	case err := <-full:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the other connection's FULL checkpoint did not finish")
+	}
+	db.catchUpWAL()
+	if db.wrapWAL.Load() {
+		t.Fatal("the catch-up was still pending after a checkpoint that could run")
+	}
+}
+
 // openWrapping opens a store whose checkpointer asks the writer to catch
 // up past 64 frames of WAL and tries a RESTART checkpoint past restart.
 func openWrapping(t *testing.T, restart int64) *DB {
