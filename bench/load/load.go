@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -41,8 +42,19 @@ type target struct {
 	apiKey string // "" for the ceiling
 	// body appends the next request body to buf; rng is the worker's own.
 	body func(rng *rand.Rand, buf []byte) []byte
-	// ok reports whether a response is the expected success.
-	ok func(status int, body []byte) bool
+	// corpus writes every body that body may return, one per line, each
+	// as likely as body makes it: what wrk picks from (-client wrk).
+	corpus func(w *bufio.Writer) error
+	// A success is an answer with status wantStatus whose body contains
+	// needle ("" for any body). They are data rather than a function so
+	// that wrk's script can apply them too.
+	wantStatus int
+	needle     string
+}
+
+// ok reports whether a response is the expected success.
+func (t target) ok(status int, body []byte) bool {
+	return status == t.wantStatus && bytes.Contains(body, []byte(t.needle))
 }
 
 // phaseResult is one phase's measurement.

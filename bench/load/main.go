@@ -52,7 +52,7 @@ type config struct {
 	// the server during the validate and generate phases of the last round.
 	serverProfiles string
 	rounds         int
-	// client is the kind of sender: clientRaw or clientNetHTTP.
+	// client is the kind of sender: clientNetHTTP, clientRaw or clientWrk.
 	client string
 }
 
@@ -93,7 +93,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&cfg.warmup, "warmup", 2*time.Second, "unmeasured warm-up before each phase")
 	fs.IntVar(&cfg.rounds, "rounds", 1, "passes over ceiling, validate, generate per size (the report gives medians)")
 	fs.IntVar(&cfg.conns, "conns", 32, "concurrent keep-alive connections")
-	fs.StringVar(&cfg.client, "client", clientNetHTTP, "how requests are sent: net/http (one shared http.Client) or raw (each worker writes whole requests on its own connection and parses the answers with http.ReadResponse, at about half the client CPU)")
+	fs.StringVar(&cfg.client, "client", clientNetHTTP, "how requests are sent: net/http (one shared http.Client), raw (each worker writes whole requests on its own connection and parses the answers with http.ReadResponse, at about half the client CPU) or wrk (the wrk program, one thread; phases in whole seconds, no -max-requests)")
 	fs.IntVar(&cfg.maxRequests, "max-requests", 5_000_000, "upper bound on requests per phase")
 	fs.IntVar(&cfg.seedWorkers, "seed-workers", 4, "goroutines seeding licenses")
 	fs.DurationVar(&cfg.timeout, "timeout", 45*time.Minute, "give up on the whole run after this long")
@@ -130,8 +130,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return cfg, errors.New("-max-requests must be at least 1")
 	case cfg.seedWorkers < 1 || cfg.seedWorkers > 64:
 		return cfg, errors.New("-seed-workers must be 1-64")
-	case cfg.client != clientRaw && cfg.client != clientNetHTTP:
-		return cfg, fmt.Errorf("-client must be %q or %q", clientRaw, clientNetHTTP)
+	case cfg.client != clientRaw && cfg.client != clientNetHTTP && cfg.client != clientWrk:
+		return cfg, fmt.Errorf("-client must be %q, %q or %q", clientNetHTTP, clientRaw, clientWrk)
 	case cfg.rounds < 1 || cfg.rounds > 20:
 		return cfg, errors.New("-rounds must be 1-20")
 	case cfg.timeout <= 0:

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -77,6 +78,12 @@ func medianOf(v []float64) float64 {
 // run is the whole harness; every resource it creates is released before
 // it returns.
 func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (err error) {
+	if cfg.client == clientWrk {
+		// Before minutes of seeding, not after.
+		if err := wrkInstalled(); err != nil {
+			return err
+		}
+	}
 	tmp, err := os.MkdirTemp("", "quantumlock-load-")
 	if err != nil {
 		return err
@@ -345,26 +352,35 @@ func prepareSize(ctx context.Context, cfg config, client clients, bin, label, tm
 	fmt.Fprintf(stderr, "size %d: server pid %d on %s, ceiling on %s\n", n, srv.pid(), srv.addr, ceilingAddr)
 
 	keys := seeded.Keys
-	validateBody := func(rng *rand.Rand, buf []byte) []byte {
-		i := rng.IntN(len(keys))
+	validateBodyOf := func(i int, buf []byte) []byte {
 		buf = append(buf, `{"license_key":"`...)
 		buf = append(buf, keys[i]...)
 		buf = append(buf, `","end_customer_id":"`...)
 		buf = append(buf, endCustomer(i)...)
 		return append(buf, `"}`...)
 	}
-	isValid := func(status int, body []byte) bool {
-		return status == http.StatusOK && bytes.Contains(body, []byte(`"valid":true`))
+	validateBody := func(rng *rand.Rand, buf []byte) []byte { return validateBodyOf(rng.IntN(len(keys)), buf) }
+	validateCorpus := func(w *bufio.Writer) error {
+		var buf []byte
+		for i := range keys {
+			buf = append(validateBodyOf(i, buf[:0]), '\n')
+			if _, err := w.Write(buf); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
+	const generateBody = `{"end_customer_id":"` + generatedEndCustomer + `","features":["pro"],"valid_days":365}`
+	const valid = `"valid":true`
 	sr.targets = struct{ ceiling, validate, generate target }{
-		ceiling: target{name: "ceiling", pid: ceilingPID, url: "http://" + ceilingAddr + "/validate", body: validateBody, ok: isValid},
+		ceiling: target{name: "ceiling", pid: ceilingPID, url: "http://" + ceilingAddr + "/validate",
+			body: validateBody, corpus: validateCorpus, wantStatus: http.StatusOK, needle: valid},
 		validate: target{name: "validate", pid: srv.pid(), url: "http://" + srv.addr + "/api/v1/licenses/validate", apiKey: cust.APIKey,
-			body: validateBody, ok: isValid},
+			body: validateBody, corpus: validateCorpus, wantStatus: http.StatusOK, needle: valid},
 		generate: target{name: "generate", pid: srv.pid(), url: "http://" + srv.addr + "/api/v1/licenses/generate", apiKey: cust.APIKey,
-			body: func(_ *rand.Rand, buf []byte) []byte {
-				return append(buf, `{"end_customer_id":"`+generatedEndCustomer+`","features":["pro"],"valid_days":365}`...)
-			},
-			ok: func(status int, _ []byte) bool { return status == http.StatusCreated }},
+			body:       func(_ *rand.Rand, buf []byte) []byte { return append(buf, generateBody...) },
+			corpus:     func(w *bufio.Writer) error { _, err := w.WriteString(generateBody + "\n"); return err },
+			wantStatus: http.StatusCreated},
 	}
 
 	// One request of each kind first: a seeded license that does not
@@ -372,8 +388,12 @@ func prepareSize(ctx context.Context, cfg config, client clients, bin, label, tm
 	// measured as fast failures.
 	rng := rand.New(rand.NewPCG(1, 2))
 	var buf bytes.Buffer
+	check := client
+	if check.kind == clientWrk {
+		check.kind = clientRaw
+	}
 	for _, t := range []target{sr.targets.ceiling, sr.targets.validate, sr.targets.generate} {
-		s, err := client.newSender(ctx, t)
+		s, err := check.newSender(ctx, t)
 		if err != nil {
 			return nil, err
 		}
@@ -387,9 +407,25 @@ func prepareSize(ctx context.Context, cfg config, client clients, bin, label, tm
 		}
 	}
 
+	var wrk *wrkRunner
+	if cfg.client == clientWrk {
+		dir := filepath.Join(tmp, "wrk-"+name)
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			return nil, err
+		}
+		if wrk, err = newWrkRunner(dir); err != nil {
+			return nil, err
+		}
+	}
 	sr.phase = func(t target) (phaseResult, error) {
 		fmt.Fprintf(stderr, "size %d: %s (%s warm-up, %s measured, %d connections)\n", n, t.name, cfg.warmup, cfg.duration, cfg.conns)
-		res, err := runPhase(ctx, client, t, cfg.conns, cfg.warmup, cfg.duration, cfg.maxRequests)
+		var res phaseResult
+		var err error
+		if wrk != nil {
+			res, err = wrk.phase(ctx, t, cfg.conns, cfg.warmup, cfg.duration)
+		} else {
+			res, err = runPhase(ctx, client, t, cfg.conns, cfg.warmup, cfg.duration, cfg.maxRequests)
+		}
 		if err == nil && res.Errors > 0 {
 			fmt.Fprintf(stderr, "size %d: %s: %d errors, first: %s\n", n, t.name, res.Errors, res.FirstError)
 		}
@@ -410,8 +446,12 @@ func prepareSize(ctx context.Context, cfg config, client clients, bin, label, tm
 func printHeader(w io.Writer, cfg config) {
 	fmt.Fprintf(w, "# QuantumLock load harness\n\n")
 	fmt.Fprintf(w, "- %s/%s, %d CPUs, %s, harness GOMAXPROCS %d\n", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version(), runtime.GOMAXPROCS(0))
-	fmt.Fprintf(w, "- %d keep-alive connections (%s client), %s warm-up + %s measured per phase, at most %d requests per phase\n\n",
-		cfg.conns, cfg.client, cfg.warmup, cfg.duration, cfg.maxRequests)
+	limit := fmt.Sprintf("at most %d requests per phase", cfg.maxRequests)
+	if cfg.client == clientWrk {
+		limit = fmt.Sprintf("wrk %d thread, whole seconds, no request limit", wrkThreads)
+	}
+	fmt.Fprintf(w, "- %d keep-alive connections (%s client), %s warm-up + %s measured per phase, %s\n\n",
+		cfg.conns, cfg.client, cfg.warmup, cfg.duration, limit)
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d)/float64(time.Millisecond)) }

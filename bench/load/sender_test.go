@@ -146,7 +146,7 @@ func TestRawSenderErrors(t *testing.T) {
 		!strings.Contains(err.Error(), "plain HTTP") {
 		t.Errorf("https target: %v", err)
 	}
-	if _, err := (clients{kind: "wrk"}).newSender(context.Background(), tg); err == nil {
+	if _, err := (clients{kind: "bogus"}).newSender(context.Background(), tg); err == nil {
 		t.Error("unknown kind: no error")
 	}
 }
