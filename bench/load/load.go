@@ -134,30 +134,50 @@ func runPhase(ctx context.Context, cl clients, t target, conns int, warmup, dura
 			return phaseResult{}, err
 		}
 	}
-	server0, errS0 := readCPU(t.pid)
+	server0 := sampleServer(t.pid)
 	client0, errC0 := readCPU(0)
-	reads0, errR0 := readSyscalls(t.pid)
-	vol0, invol0, errX0 := contextSwitches(t.pid)
 	res, err := drive(ctx, senders, t, duration, maxRequests, true)
-	server1, errS1 := readCPU(t.pid)
+	server1 := sampleServer(t.pid)
 	client1, errC1 := readCPU(0)
-	reads1, errR1 := readSyscalls(t.pid)
-	vol1, invol1, errX1 := contextSwitches(t.pid)
-	res.ServerVol, res.ServerInvol = -1, -1
-	if errX0 == nil && errX1 == nil {
-		res.ServerVol, res.ServerInvol = vol1-vol0, invol1-invol0
-	}
-	res.ServerReads = -1
-	if errR0 == nil && errR1 == nil {
-		res.ServerReads = reads1 - reads0
-	}
-	if errS0 == nil && errS1 == nil {
-		res.ServerCPU = server1 - server0
-	}
+	server1.since(server0, &res)
 	if errC0 == nil && errC1 == nil {
 		res.ClientCPU = client1 - client0
 	}
 	return res, err
+}
+
+// serverSample is the serving process's counters at one moment, each with
+// the error of its read.
+type serverSample struct {
+	cpu                     time.Duration
+	reads, vol, invol       int64
+	cpuErr, readsErr, swErr error
+}
+
+// sampleServer reads the CPU time, read system calls and context switches
+// of process pid.
+func sampleServer(pid int) serverSample {
+	var s serverSample
+	s.cpu, s.cpuErr = readCPU(pid)
+	s.reads, s.readsErr = readSyscalls(pid)
+	s.vol, s.invol, s.swErr = contextSwitches(pid)
+	return s
+}
+
+// since sets res's server figures to what changed from b to s: -1 for
+// reads and switches, and 0 for CPU, where either read failed.
+func (s serverSample) since(b serverSample, res *phaseResult) {
+	res.ServerVol, res.ServerInvol = -1, -1
+	if s.swErr == nil && b.swErr == nil {
+		res.ServerVol, res.ServerInvol = s.vol-b.vol, s.invol-b.invol
+	}
+	res.ServerReads = -1
+	if s.readsErr == nil && b.readsErr == nil {
+		res.ServerReads = s.reads - b.reads
+	}
+	if s.cpuErr == nil && b.cpuErr == nil {
+		res.ServerCPU = s.cpu - b.cpu
+	}
 }
 
 // workerResult is what one worker saw.

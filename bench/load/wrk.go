@@ -100,9 +100,14 @@ func (w *wrkRunner) phase(ctx context.Context, t target, conns int, warmup, dura
 			return phaseResult{}, err
 		}
 	}
-	var before procSample
-	out, wrkCPU, err := w.run(ctx, t, conns, duration, func(pid int) { before = sampleProc(t.pid, pid) })
-	after := sampleProc(t.pid, 0)
+	var server0 serverSample
+	var client0 time.Duration
+	errC0 := errors.New("wrk never said it was ready")
+	out, wrkCPU, err := w.run(ctx, t, conns, duration, func(pid int) {
+		server0 = sampleServer(t.pid)
+		client0, errC0 = readCPU(pid)
+	})
+	server1 := sampleServer(t.pid)
 	if err != nil {
 		return phaseResult{}, err
 	}
@@ -111,50 +116,11 @@ func (w *wrkRunner) phase(ctx context.Context, t target, conns int, warmup, dura
 		return phaseResult{}, err
 	}
 	res.Name = t.name
-	res.ServerCPU, res.ServerReads, res.ServerVol, res.ServerInvol = after.diff(before)
-	if before.clientErr == nil {
-		res.ClientCPU = wrkCPU - before.client
+	server1.since(server0, &res)
+	if errC0 == nil {
+		res.ClientCPU = wrkCPU - client0
 	}
 	return res, nil
-}
-
-// procSample is what sampleProc read; fields whose read failed carry the
-// error.
-type procSample struct {
-	server, client       time.Duration
-	reads, vol, invol    int64
-	serverErr, clientErr error
-	readsErr, switchErr  error
-}
-
-// sampleProc reads the serving process's CPU, read system calls and
-// context switches, and with client > 0 that process's CPU.
-func sampleProc(server, client int) procSample {
-	var s procSample
-	s.server, s.serverErr = readCPU(server)
-	s.reads, s.readsErr = readSyscalls(server)
-	s.vol, s.invol, s.switchErr = contextSwitches(server)
-	s.clientErr = errors.New("not read")
-	if client > 0 {
-		s.client, s.clientErr = readCPU(client)
-	}
-	return s
-}
-
-// diff returns the serving process's CPU, reads and switches from b to a,
-// with -1 (0 for CPU) where either read failed.
-func (a procSample) diff(b procSample) (cpu time.Duration, reads, vol, invol int64) {
-	reads, vol, invol = -1, -1, -1
-	if a.serverErr == nil && b.serverErr == nil {
-		cpu = a.server - b.server
-	}
-	if a.readsErr == nil && b.readsErr == nil {
-		reads = a.reads - b.reads
-	}
-	if a.switchErr == nil && b.switchErr == nil {
-		vol, invol = a.vol-b.vol, a.invol-b.invol
-	}
-	return cpu, reads, vol, invol
 }
 
 // run runs wrk once against t for d and returns its standard output and
