@@ -88,7 +88,7 @@ func (w *wrkRunner) corpusFile(t target) (string, error) {
 
 // phase warms t up for warmup, then measures it for duration, each with
 // one wrk run on conns connections. wrk counts whole seconds, so both are
-// rounded up to one; it has no request limit. What it reports for the
+// rounded up to whole seconds; it has no request limit. What it reports for the
 // measured run: the good answers (Requests) and everything else (Errors),
 // its own elapsed time and latency percentiles (microsecond resolution;
 // requests in flight when its time is up are not counted), and the CPU of
