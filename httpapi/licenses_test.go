@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -211,6 +212,24 @@ func TestLicenseValidate(t *testing.T) {
 		if _, err := raw.Exec(`UPDATE licenses SET features = '["basic"]', valid_until = valid_until + 86400000000 WHERE key = ?`, k); err != nil {
 			t.Fatal(err)
 		}
+		wantCode(t, validate(t, c, k, "erin"), "SIGNATURE_INVALID")
+
+		// A valid row moved to another key's place answers for that key
+		// with its own, valid signature: the key it was issued under
+		// tells.
+		l2 := generate(t, c, map[string]any{"end_customer_id": "erin", "features": []string{"basic"}})
+		k2 := l2["license_key"].(string)
+		if _, err := raw.Exec(`DELETE FROM licenses WHERE key = ?`, k); err != nil {
+			t.Fatal(err)
+		}
+		id, err := strconv.ParseInt(strings.ReplaceAll(strings.TrimPrefix(k, "QLOCK-"), "-", ""), 16, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := raw.Exec(`UPDATE licenses SET id = ? WHERE key = ?`, id, k2); err != nil {
+			t.Fatal(err)
+		}
+		wantCode(t, validate(t, c, k2, "erin"), "NOT_FOUND")
 		wantCode(t, validate(t, c, k, "erin"), "SIGNATURE_INVALID")
 	})
 }

@@ -184,10 +184,11 @@ type Result struct {
 func (r Result) Valid() bool { return r.Code == CodeValid }
 
 // Validate checks key for customerID's end customer endCustomerID, in this
-// order: the license exists and belongs to the customer; its signature
-// matches (a row edited in the store stops validating); it belongs to the
-// end customer; it is not revoked; it has not expired. Only store failures
-// are errors; every other outcome is a Result.
+// order: the license exists and belongs to the customer; the record found
+// is the one issued under key and its signature matches (a row edited in
+// the store stops validating); it belongs to the end customer; it is not
+// revoked; it has not expired. Only store failures are errors; every other
+// outcome is a Result.
 func (s *Service) Validate(ctx context.Context, customerID, key, endCustomerID string) (Result, error) {
 	key, ok := NormalizeKey(key)
 	if !ok {
@@ -201,7 +202,11 @@ func (s *Service) Validate(ctx context.Context, customerID, key, endCustomerID s
 	}
 	r := Result{License: l}
 	switch now := s.Now(); {
-	case !s.macs.verify(customerID, s.Secret, l):
+	// A store finds a license by its key's bits, not by the key column
+	// the signature covers: a row moved to another key's place (its id
+	// edited) carries a signature that verifies for its own key, and
+	// only this comparison tells that it answers for another.
+	case l.Key != key || !s.macs.verify(customerID, s.Secret, l):
 		r.Code, r.Message = CodeSignatureInvalid, "License signature is invalid; the record may have been altered."
 	case l.EndCustomerID != endCustomerID:
 		r.Code, r.Message = CodeCustomerMismatch, "License belongs to a different end customer."
