@@ -112,6 +112,11 @@ func (s *server) handleLicenseGenerate() authedHandler {
 		})
 		if code := quantumlock.ErrorCode(err); code == "" || code == quantumlock.ERATELIMIT {
 			setQuotaHeaders(w, usage)
+			if code != "" && usage.Limit > 0 {
+				// The month's quota is spent: SPEC §4's Retry-After on
+				// every 429 says when the next month begins.
+				w.Header().Set("Retry-After", strconv.FormatInt(retryAfter(s.now(), usage.Reset), 10))
+			}
 		}
 		if err != nil {
 			s.writeError(w, r, err)

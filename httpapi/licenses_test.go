@@ -361,9 +361,17 @@ func TestQuota(t *testing.T) {
 		if d := r.JSON(t)["detail"].(string); !strings.Contains(d, "Monthly limit") || r.Header.Get("X-Quota-Remaining") != "0" {
 			t.Errorf("detail %q remaining %q", d, r.Header.Get("X-Quota-Remaining"))
 		}
+		reset, err := strconv.ParseInt(r.Header.Get("X-Quota-Reset"), 10, 64)
+		if ra := r.Header.Get("Retry-After"); err != nil || ra != fmt.Sprint(reset-a.Clock.Now().Unix()) {
+			t.Errorf("Retry-After %q with X-Quota-Reset %d (%v) at %v", ra, reset, err, a.Clock.Now())
+		}
 		// Last second of March, then April.
 		a.Clock.Set(time.Date(2026, 3, 31, 23, 59, 59, 0, time.UTC))
-		wantStatus(t, c.Do(t, "POST", "/api/v1/licenses/generate", `{"end_customer_id":"x"}`), 429, "RATE_LIMIT_EXCEEDED")
+		r = c.Do(t, "POST", "/api/v1/licenses/generate", `{"end_customer_id":"x"}`)
+		wantStatus(t, r, 429, "RATE_LIMIT_EXCEEDED")
+		if ra := r.Header.Get("Retry-After"); ra != "1" {
+			t.Errorf("Retry-After %q in the month's last second", ra)
+		}
 		a.Clock.Set(time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC))
 		wantStatus(t, c.Do(t, "POST", "/api/v1/licenses/generate", `{"end_customer_id":"x"}`), 201, "")
 		st := c.Do(t, "GET", "/api/v1/customers/stats", nil).JSON(t)
