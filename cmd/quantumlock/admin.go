@@ -116,13 +116,13 @@ func customerOut(c *quantumlock.Customer) customerJSON {
 	return out
 }
 
-func runCustomers(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func runCustomers(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	if len(args) == 0 {
 		return errors.New("customers: want create, list or update")
 	}
 	sub, args := args[0], args[1:]
 	fs := flag.NewFlagSet("customers "+sub, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(stdout)
 	dbPath := fs.String("db", "quantumlock.db", "SQLite database file")
 	var plan planFlag
 	var lpm, rpm limitFlag
@@ -144,6 +144,11 @@ func runCustomers(ctx context.Context, args []string, getenv func(string) string
 	if err != nil {
 		return err
 	}
+	if sub != "update" {
+		if err := noArguments(fs, pos); err != nil {
+			return err
+		}
+	}
 	env, err := openAdmin(ctx, *dbPath)
 	if err != nil {
 		return err
@@ -161,10 +166,15 @@ func runCustomers(ctx context.Context, args []string, getenv func(string) string
 		if err != nil {
 			return errors.New(quantumlock.ErrorMessage(err))
 		}
-		return writeJSON(stdout, map[string]any{
-			"id": c.ID, "name": c.Name, "email": c.Email, "plan": c.Plan,
-			"api_key": secret, "created_at": c.CreatedAt.Format(time.RFC3339),
-		})
+		// SPEC §2's fields, in its order.
+		return writeJSON(stdout, struct {
+			ID        string           `json:"id"`
+			Name      string           `json:"name"`
+			Email     string           `json:"email"`
+			Plan      quantumlock.Plan `json:"plan"`
+			APIKey    string           `json:"api_key"`
+			CreatedAt string           `json:"created_at"`
+		}{c.ID, c.Name, c.Email, c.Plan, secret, c.CreatedAt.Format(time.RFC3339)})
 	case "update":
 		if len(pos) != 1 {
 			return errors.New("customers update: want exactly one CUSTOMER_ID")
@@ -209,13 +219,13 @@ func apiKeyOut(k *quantumlock.APIKey) apiKeyJSON {
 	return out
 }
 
-func runAPIKeys(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func runAPIKeys(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	if len(args) == 0 {
 		return errors.New("apikeys: want create, list or revoke")
 	}
 	sub, args := args[0], args[1:]
 	fs := flag.NewFlagSet("apikeys "+sub, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(stdout)
 	dbPath := fs.String("db", "quantumlock.db", "SQLite database file")
 	var customer *string
 	switch sub {
@@ -228,6 +238,11 @@ func runAPIKeys(ctx context.Context, args []string, getenv func(string) string, 
 	pos, err := parseFlags(fs, args, getenv)
 	if err != nil {
 		return err
+	}
+	if sub != "revoke" {
+		if err := noArguments(fs, pos); err != nil {
+			return err
+		}
 	}
 	if customer != nil && *customer == "" {
 		return fmt.Errorf("apikeys %s: --customer is required", sub)
@@ -270,10 +285,12 @@ func runAPIKeys(ctx context.Context, args []string, getenv func(string) string, 
 	}
 }
 
-func runVersion(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func runVersion(args []string, getenv func(string) string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("version", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	if _, err := parseFlags(fs, args, getenv); err != nil {
+	fs.SetOutput(stdout)
+	if pos, err := parseFlags(fs, args, getenv); err != nil {
+		return err
+	} else if err := noArguments(fs, pos); err != nil {
 		return err
 	}
 	return writeJSON(stdout, map[string]string{"version": quantumlock.Version})

@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"flag"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -158,6 +161,20 @@ func TestServeDev(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	db := filepath.Join(dir, "quantumlock.db")
+
+	// A first start that cannot listen shows no demo key: it would be
+	// the only time the key is printed.
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"serve", "--dev", "--db", db, "--addr", busy.Addr().String()}, env(), nil, &out, io.Discard); err == nil ||
+		!strings.Contains(err.Error(), "--addr") || demoKeyRE.MatchString(out.String()) {
+		t.Fatalf("serve on a busy address: %v, stdout %q", err, out.String())
+	}
+
 	inst := serve(t, env(), "--dev", "--db", db)
 
 	key := demoKeyRE.FindString(inst.Stdout.String())
@@ -304,13 +321,37 @@ func TestCLI(t *testing.T) {
 		{"customers", "update", created.ID, "--requests-per-minute", "0", "--db", db},
 		{"apikeys", "create", "--db", db},
 		{"apikeys", "revoke", "ak_000000000000", "--db", db},
+		{"customers", "create", "--name", "x", "--email", "a@b.example", "--colour", "red", "--db", db},
+		{"customers", "create", "--name", "ACME", "Corp", "--email", "a@b.example", "--db", db},
+		{"customers", "list", "everyone", "--db", db},
+		{"apikeys", "list", "--customer", created.ID, "--db", db, "extra"},
 		{"customers", "frobnicate"},
+		{"version", "--db", db},
+		{"serve", "--qubits", "0"},
 		{"nonsense"},
+		{},
 	} {
-		var errb bytes.Buffer
-		if err := run(context.Background(), bad, env(), nil, io.Discard, &errb); err == nil {
+		// main prints the error as the one line on stderr (SPEC §2):
+		// run itself must print nothing there, and the flag package
+		// none of its usage text.
+		var out, errb bytes.Buffer
+		err := run(context.Background(), bad, env(), nil, &out, &errb)
+		if err == nil {
 			t.Errorf("quantumlock %s succeeded", strings.Join(bad, " "))
+		} else if msg := err.Error(); strings.Contains(msg, "\n") || errb.Len() > 0 || out.Len() > 0 {
+			t.Errorf("quantumlock %s: error %q, stdout %q, stderr %q", strings.Join(bad, " "), msg, out.String(), errb.String())
 		}
+	}
+	if err := run(context.Background(), []string{"serve", "--qubits", "21"}, env(), nil, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "--qubits") {
+		t.Errorf("serve --qubits 21: %v", err)
+	}
+	if err := run(context.Background(), []string{"serve", "--qubits", "0"}, env(), nil, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "--qubits") {
+		t.Errorf("serve --qubits 0: %v", err)
+	}
+	var help, errb bytes.Buffer
+	if err := run(context.Background(), []string{"customers", "create", "-h"}, env(), nil, &help, &errb); !errors.Is(err, flag.ErrHelp) ||
+		!strings.Contains(help.String(), "-licenses-per-month") || errb.Len() > 0 {
+		t.Errorf("customers create -h: %v, stdout %q, stderr %q", err, help.String(), errb.String())
 	}
 
 	var v map[string]string
@@ -326,10 +367,23 @@ func TestEnvTwins(t *testing.T) {
 		t.Fatal(envName("master-key-file"))
 	}
 	// A flag given on the command line wins over its twin.
-	db := filepath.Join(t.TempDir(), "flag.db")
-	cli(t, "customers", "list", "--db", db)
-	if _, err := os.Stat(db); err != nil {
+	dir := t.TempDir()
+	flagDB, envDB := filepath.Join(dir, "flag.db"), filepath.Join(dir, "env.db")
+	if err := run(context.Background(), []string{"customers", "list", "--db", flagDB}, env("QUANTUMLOCK_DB", envDB), nil, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(flagDB); err != nil {
 		t.Fatal("flag did not win over the environment")
+	}
+	if _, err := os.Stat(envDB); err == nil {
+		t.Fatal("the environment's database was opened too")
+	}
+	// Without the flag, the twin is used.
+	if err := run(context.Background(), []string{"customers", "list"}, env("QUANTUMLOCK_DB", envDB), nil, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(envDB); err != nil {
+		t.Fatal("QUANTUMLOCK_DB was not used")
 	}
 	var errb bytes.Buffer
 	err := run(context.Background(), []string{"serve", "--dev", "--addr", "127.0.0.1:0", "--db", filepath.Join(t.TempDir(), "x.db")},

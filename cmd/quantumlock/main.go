@@ -47,37 +47,47 @@ environment twin QUANTUMLOCK_<FLAG>, e.g. --db and QUANTUMLOCK_DB.
 // run is the whole program, with its environment passed in so tests can run
 // it in-process.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	// Errors are one line on stderr (SPEC §2), written by main; the usage
+	// text goes to stdout, and only when asked for.
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return errors.New("no command given")
+		return errors.New(`no command given; "quantumlock help" lists them`)
 	}
 	switch cmd, rest := args[0], args[1:]; cmd {
 	case "serve":
 		return runServe(ctx, rest, getenv, stdout, stderr)
 	case "customers":
-		return runCustomers(ctx, rest, getenv, stdout, stderr)
+		return runCustomers(ctx, rest, getenv, stdout)
 	case "apikeys":
-		return runAPIKeys(ctx, rest, getenv, stdout, stderr)
+		return runAPIKeys(ctx, rest, getenv, stdout)
 	case "version":
-		return runVersion(rest, getenv, stdout, stderr)
+		return runVersion(rest, getenv, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
 	default:
-		fmt.Fprint(stderr, usage)
-		return fmt.Errorf("unknown command %q", cmd)
+		return fmt.Errorf(`unknown command %q; "quantumlock help" lists them`, cmd)
 	}
 }
 
 // parseFlags parses args into fs, allowing positional arguments between
 // flags ("customers update CUST_ID --plan business"), then fills every flag
 // not given on the command line from its QUANTUMLOCK_<FLAG> environment
-// variable. It returns the positional arguments.
+// variable. It returns the positional arguments. A bad flag is an error
+// naming fs's command, with nothing printed: the flag package's own
+// message and usage text would make it several lines on stderr. -h prints
+// the usage to fs's output and returns flag.ErrHelp.
 func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) ([]string, error) {
+	out := fs.Output()
+	fs.SetOutput(io.Discard)
+	defer fs.SetOutput(out)
 	var positional []string
 	for {
-		if err := fs.Parse(args); err != nil {
+		if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(out)
+			fs.Usage()
 			return nil, err
+		} else if err != nil {
+			return nil, fmt.Errorf("%s: %w", fs.Name(), err)
 		}
 		if fs.NArg() == 0 {
 			break
@@ -100,6 +110,16 @@ func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) ([]
 		}
 	})
 	return positional, err
+}
+
+// noArguments returns an error naming the first of pos, for commands that
+// take flags only: a stray word (an unquoted name, say) would otherwise be
+// dropped without a word.
+func noArguments(fs *flag.FlagSet, pos []string) error {
+	if len(pos) > 0 {
+		return fmt.Errorf("%s: unexpected argument %q (values go after their flags; quote those with spaces)", fs.Name(), pos[0])
+	}
+	return nil
 }
 
 // envName returns a flag's environment twin.

@@ -24,6 +24,7 @@ import (
 	"github.com/quantumlock/quantumlock/keyring"
 	"github.com/quantumlock/quantumlock/license"
 	"github.com/quantumlock/quantumlock/masterkey"
+	"github.com/quantumlock/quantumlock/qsim"
 	"github.com/quantumlock/quantumlock/ratelimit"
 	"github.com/quantumlock/quantumlock/sqlite"
 )
@@ -41,7 +42,7 @@ type serveConfig struct {
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var cfg serveConfig
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(stdout)
 	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:8080", "address to serve the API on")
 	fs.StringVar(&cfg.db, "db", "quantumlock.db", "SQLite database file")
 	fs.StringVar(&cfg.masterKeyFile, "master-key-file", "", "file holding the base64 master key (or set QUANTUMLOCK_MASTER_KEY)")
@@ -55,8 +56,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	fs.IntVar(&cfg.qubits, "qubits", entropy.DefaultQubits, "circuit width of the qiskit_local simulator (1-20)")
 	if pos, err := parseFlags(fs, args, getenv); err != nil {
 		return err
-	} else if len(pos) > 0 {
-		return fmt.Errorf("serve: unexpected argument %q", pos[0])
+	} else if err := noArguments(fs, pos); err != nil {
+		return err
+	}
+	if cfg.qubits < 1 || cfg.qubits > qsim.MaxQubits {
+		return fmt.Errorf("--qubits must be 1-%d, got %d", qsim.MaxQubits, cfg.qubits)
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(cfg.logLevel)); err != nil {
@@ -119,13 +123,6 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 
-	if cfg.dev {
-		logger.Warn("dev mode is on: do not use this configuration in production")
-		if err := ensureDemoCustomer(ctx, db, accounts, stdout); err != nil {
-			return err
-		}
-	}
-
 	deps := httpapi.Deps{
 		Logger: logger, Accounts: accounts, Licenses: licenses, Entropy: pool, Keyring: keys,
 		Limiter: ratelimit.NewMemory(), Store: db, Now: now,
@@ -147,6 +144,16 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return fmt.Errorf("--addr: %w", err)
+	}
+	defer ln.Close() // Serve closes it too; this covers the returns before Serve
+	// The demo customer is made once the address is ours: its key is
+	// printed only once, on an empty database, and a start that then
+	// failed to listen would have shown it to no one who could use it.
+	if cfg.dev {
+		logger.Warn("dev mode is on: do not use this configuration in production")
+		if err := ensureDemoCustomer(ctx, db, accounts, stdout); err != nil {
+			return err
+		}
 	}
 	srv := &http.Server{
 		Handler:           httpapi.NewServer(deps),
