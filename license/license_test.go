@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -315,5 +316,28 @@ func TestSecrets(t *testing.T) {
 	}
 	if bytes.Equal(a, Secrets(masterkey.Generate())("cust_aaaaaaaaaaaa")) {
 		t.Error("another master key gives the same secret")
+	}
+}
+
+// The metadata limit counts the object as stored, compact: the same object
+// pretty-printed is accepted, and one byte more is not, either way.
+func TestMetadataLimitCountsCompactForm(t *testing.T) {
+	// {"a":"mmm…"} is 8 bytes around the string.
+	at := func(n int, pretty bool) Params {
+		m := fmt.Sprintf(`{"a":"%s"}`, strings.Repeat("m", n-8))
+		if pretty {
+			m = fmt.Sprintf("{\n    \"a\" : \"%s\"\n}", strings.Repeat("m", n-8))
+		}
+		return Params{EndCustomerID: "x", Metadata: json.RawMessage(m)}
+	}
+	for _, pretty := range []bool{false, true} {
+		p := at(MaxMetadata, pretty)
+		if err := p.Validate(); err != nil {
+			t.Errorf("%d bytes compact (pretty %v): %v", MaxMetadata, pretty, err)
+		}
+		p = at(MaxMetadata+1, pretty)
+		if err := p.Validate(); quantumlock.ErrorCode(err) != quantumlock.EINVALID || !strings.Contains(err.Error(), "metadata") {
+			t.Errorf("%d bytes compact (pretty %v): %v, want EINVALID naming metadata", MaxMetadata+1, pretty, err)
+		}
 	}
 }

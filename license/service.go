@@ -67,12 +67,15 @@ func (p *Params) Validate() error {
 		return quantumlock.Errorf(quantumlock.EINVALID, "valid_days must be between %d and %d.", MinValidDays, MaxValidDays)
 	}
 	if len(p.Metadata) > 0 && string(p.Metadata) != "null" {
-		if len(p.Metadata) > MaxMetadata {
-			return quantumlock.Errorf(quantumlock.EINVALID, "metadata must be at most %d bytes of JSON.", MaxMetadata)
-		}
 		var obj map[string]json.RawMessage
 		if err := json.Unmarshal(p.Metadata, &obj); err != nil {
 			return quantumlock.Errorf(quantumlock.EINVALID, "metadata must be a JSON object.")
+		}
+		// The limit is on what is stored, the object without its
+		// insignificant whitespace, so that the same object pretty-printed
+		// is not refused where it is accepted compact.
+		if len(p.Metadata) > MaxMetadata && len(compact(p.Metadata)) > MaxMetadata {
+			return quantumlock.Errorf(quantumlock.EINVALID, "metadata must be at most %d bytes of JSON (without insignificant whitespace).", MaxMetadata)
 		}
 	}
 	return nil
