@@ -62,8 +62,14 @@ func NewServer(d Deps) http.Handler {
 		s.mux.Handle(rt.Pattern, routed(rt.Pattern, rt.Handler))
 		s.known.Handle(rt.Pattern, rt.Handler)
 	}
-	// Every route is more specific than "/", so this catches only what no
-	// route matches, and a matched request is matched once.
+	// Every route is more specific than "/" and "/api/v1/", so these catch
+	// only what no route matches, and a matched request is matched once.
+	// Under the API's base path a request is authenticated and counted
+	// before it learns that its path or method does not exist (SPEC §4:
+	// a missing or unknown key is 401, every authenticated request
+	// counts), so the API's shape is not answered to callers without a
+	// key, and a key cannot send requests past its limit.
+	s.mux.Handle("/api/v1/", s.authed(func(w http.ResponseWriter, r *http.Request, _ *quantumlock.Customer) { s.unmatched(w, r) }))
 	s.mux.HandleFunc("/", s.unmatched)
 	return s.observe(s.recoverer(s.mux))
 }

@@ -123,7 +123,28 @@ func TestFallbacksAndHeaders(t *testing.T) {
 	_, c := a.customer(t, quantumlock.PlanEnterprise, nil, nil)
 
 	t.Run("NotFound", func(t *testing.T) {
-		wantStatus(t, c.Do(t, "GET", "/api/v1/nothing", nil), 404, "NOT_FOUND")
+		r := c.Do(t, "GET", "/api/v1/nothing", nil)
+		wantStatus(t, r, 404, "NOT_FOUND")
+		if r.Header.Get("X-RateLimit-Remaining") == "" {
+			t.Error("an authenticated 404 has no X-RateLimit-Remaining")
+		}
+		wantStatus(t, c.Do(t, "GET", "/nothing", nil, "X-API-Key", ""), 404, "NOT_FOUND")
+	})
+	t.Run("UnmatchedNeedsKey", func(t *testing.T) {
+		// Under the base path, no key is 401 whatever the path or method.
+		wantStatus(t, c.Do(t, "GET", "/api/v1/nothing", nil, "X-API-Key", ""), 401, "UNAUTHORIZED")
+		wantStatus(t, c.Do(t, "DELETE", "/api/v1/customers/me", nil, "X-API-Key", ""), 401, "UNAUTHORIZED")
+		wantStatus(t, c.Do(t, "PUT", "/api/v1/licenses/generate", nil, "X-API-Key", "ql_live_unknown"), 401, "UNAUTHORIZED")
+	})
+	t.Run("UnmatchedCounts", func(t *testing.T) {
+		_, slow := a.customer(t, quantumlock.PlanEnterprise, nil, ptr(int64(2)))
+		wantStatus(t, slow.Do(t, "GET", "/api/v1/nothing", nil), 404, "NOT_FOUND")
+		wantStatus(t, slow.Do(t, "DELETE", "/api/v1/customers/me", nil), 405, "METHOD_NOT_ALLOWED")
+		r := slow.Do(t, "GET", "/api/v1/nothing", nil)
+		wantStatus(t, r, 429, "RATE_LIMIT_EXCEEDED")
+		if r.Header.Get("Retry-After") == "" {
+			t.Error("429 without Retry-After")
+		}
 	})
 	t.Run("MethodNotAllowed", func(t *testing.T) {
 		r := c.Do(t, "DELETE", "/api/v1/customers/me", nil)
