@@ -32,6 +32,16 @@ func TestMetrics(t *testing.T) {
 	c := &apitest.Client{BaseURL: inst.URL, APIKey: key}
 	c.Do(t, "POST", "/api/v1/licenses/generate", `{"end_customer_id":"m"}`)
 	c.Do(t, "POST", "/api/v1/licenses/validate", `{"license_key":"QLOCK-0000-0000-0000","end_customer_id":"m"}`)
+	// Methods of the client's own invention, without a key: one label
+	// for all of them, not a time series each.
+	for _, m := range []string{"FROBNICATE1", "FROBNICATE2"} {
+		req, _ := http.NewRequest(m, inst.URL+"/nothing", nil)
+		if resp, err := http.DefaultClient.Do(req); err != nil {
+			t.Fatal(err)
+		} else {
+			resp.Body.Close()
+		}
+	}
 
 	resp, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
@@ -53,6 +63,9 @@ func TestMetrics(t *testing.T) {
 	}
 	if strings.Contains(string(body), key) {
 		t.Error("metrics contain an API key")
+	}
+	if !strings.Contains(string(body), `quantumlock_http_requests_total{method="OTHER",route="unmatched",status="404"} 2`) || strings.Contains(string(body), "FROBNICATE") {
+		t.Error("made-up methods are not counted under one label, OTHER")
 	}
 	if r := c.Do(t, "GET", "/metrics", nil); r.Status != 404 {
 		t.Errorf("API listener serves /metrics: %d", r.Status)
