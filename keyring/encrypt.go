@@ -154,10 +154,11 @@ func checkEncryptionKey(k *quantumlock.Key, alg string) error {
 	return nil
 }
 
-// Decrypt reverses Encrypt. Every failure to authenticate — wrong key,
-// version, IV, tag, AAD or a changed bit — is the same EDECRYPT error, so
-// a caller learns nothing about which part was wrong. Errors: EINVALID
-// (key_id missing, sizes, algorithm, a signing key), ENOTFOUND, EDECRYPT,
+// Decrypt reverses Encrypt. Every failure to authenticate — wrong key
+// (one of the other cipher, or a signing key, included), version, IV, tag,
+// AAD or a changed bit — is the same EDECRYPT error, so a caller learns
+// nothing about which part was wrong (SPEC §8). Errors: EINVALID (key_id
+// missing, sizes, an algorithm that is no cipher), ENOTFOUND, EDECRYPT,
 // EMASTERKEY (ErrUnseal).
 func (s *Service) Decrypt(ctx context.Context, customerID string, req DecryptRequest) (*DecryptResponse, error) {
 	if err := checkCustomer(customerID); err != nil {
@@ -179,7 +180,7 @@ func (s *Service) Decrypt(ctx context.Context, customerID string, req DecryptReq
 		return nil, err
 	}
 	if err := checkEncryptionKey(k, req.Algorithm); err != nil {
-		return nil, err
+		return nil, errDecrypt()
 	}
 	if len(req.IV) != IVSize || len(req.Tag) != TagSize {
 		return nil, errDecrypt()

@@ -232,8 +232,8 @@ func TestEncryptInvalid(t *testing.T) {
 		code   string
 	}{
 		"ErrNoKeyID":           {func(r *DecryptRequest) { r.KeyID = "" }, quantumlock.EINVALID},
-		"ErrSigningKey":        {func(r *DecryptRequest) { r.KeyID = edKey.KeyID }, quantumlock.EINVALID},
-		"ErrAlgorithmVsKey":    {func(r *DecryptRequest) { r.Algorithm = ChaCha20Poly1305 }, quantumlock.EINVALID},
+		"ErrSigningKey":        {func(r *DecryptRequest) { r.KeyID = edKey.KeyID }, quantumlock.EDECRYPT},
+		"ErrAlgorithmVsKey":    {func(r *DecryptRequest) { r.Algorithm = ChaCha20Poly1305 }, quantumlock.EDECRYPT},
 		"ErrCiphertextTooLong": {func(r *DecryptRequest) { r.Ciphertext = make([]byte, MaxPlaintextSize+1) }, quantumlock.EINVALID},
 		"ErrOtherCustomer":     {func(r *DecryptRequest) {}, quantumlock.ENOTFOUND},
 	} {
