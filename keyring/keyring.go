@@ -80,6 +80,14 @@ const (
 	MaxSignatureSize = 16 << 10  // bytes of a signature to verify
 	MaxPublicKeySize = 16 << 10  // bytes of a public key given to Verify
 	MaxLabelLength   = 256       // bytes of a key label
+
+	// MaxKeyVersions is how many versions a key may have. Every use of a
+	// key reads all its versions, a decrypt without key_version tries
+	// each, and a verify by key_id checks the signature against each, so
+	// versions without end would let one customer make every such request
+	// cost the server as much as it liked. A hundred is a hundred days of
+	// daily rotation; past it, create a new key.
+	MaxKeyVersions = 100
 )
 
 // Sizes of the values the service hands out.

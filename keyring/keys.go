@@ -184,12 +184,18 @@ func (s *Service) Key(ctx context.Context, customerID, keyID string) (*KeyInfo, 
 }
 
 // RotateKey adds a new version with fresh material; new operations use it,
-// older versions still decrypt and verify. Errors: ENOTFOUND, ECONFLICT (a
-// concurrent rotation won; retry), EUNAVAILABLE (randomness).
+// older versions still decrypt and verify. Errors: ENOTFOUND, EINVALID (the
+// key has MaxKeyVersions), ECONFLICT (a concurrent rotation won; retry),
+// EUNAVAILABLE (randomness).
 func (s *Service) RotateKey(ctx context.Context, customerID, keyID string) (*KeyInfo, error) {
 	k, err := s.key(ctx, customerID, keyID)
 	if err != nil {
 		return nil, err
+	}
+	// Concurrent rotations both past this check would make the same next
+	// version, and the store lets one of them have it.
+	if len(k.Versions) >= MaxKeyVersions {
+		return nil, invalid("key_id: key %s has %d versions, the most a key may have; create a new key.", k.ID, MaxKeyVersions)
 	}
 	material, public, quantum, err := s.newMaterial(ctx, k.Algorithm)
 	if err != nil {

@@ -280,3 +280,30 @@ func BenchmarkCreateKey(b *testing.B) {
 		})
 	}
 }
+
+// A key takes MaxKeyVersions versions and no more; the oldest still
+// decrypts.
+func TestRotateUpToMaxVersions(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	key := must[*KeyInfo](t)(f.svc.CreateKey(ctx, custA, CreateKeyRequest{Algorithm: AES256GCM}))
+	enc := must[*EncryptResponse](t)(f.svc.Encrypt(ctx, custA, EncryptRequest{Plaintext: []byte("v1"), KeyID: key.KeyID}))
+	for v := 2; v <= MaxKeyVersions; v++ {
+		if rot := must[*KeyInfo](t)(f.svc.RotateKey(ctx, custA, key.KeyID)); rot.Version != v {
+			t.Fatalf("rotation made version %d, want %d", rot.Version, v)
+		}
+	}
+	_, err := f.svc.RotateKey(ctx, custA, key.KeyID)
+	wantCode(t, err, quantumlock.EINVALID)
+	if msg := quantumlock.ErrorMessage(err); !strings.Contains(msg, "key_id") || !strings.Contains(msg, "create a new key") {
+		t.Errorf("message %q", msg)
+	}
+	if got := must[*KeyInfo](t)(f.svc.Key(ctx, custA, key.KeyID)); got.Version != MaxKeyVersions {
+		t.Fatalf("after the refused rotation version %d", got.Version)
+	}
+	dec := must[*DecryptResponse](t)(f.svc.Decrypt(ctx, custA, DecryptRequest{Ciphertext: enc.Ciphertext, KeyID: enc.KeyID, IV: enc.IV, Tag: enc.Tag}))
+	if string(dec.Plaintext) != "v1" || dec.KeyVersion != 1 {
+		t.Fatalf("decrypted %q with version %d", dec.Plaintext, dec.KeyVersion)
+	}
+}
