@@ -115,8 +115,9 @@ type Config struct {
 	MasterKey  *masterkey.Key         // seals key material at rest
 	Clock      quantumlock.Clock      // nil means quantumlock.SystemClock
 
-	// RSAConcurrency bounds how many RSA key generations run at once;
-	// zero or less means runtime.GOMAXPROCS(0).
+	// RSAConcurrency bounds how many RSA key generations run at once,
+	// and half as many (at least one) for one customer; zero or less
+	// means runtime.GOMAXPROCS(0).
 	RSAConcurrency int
 }
 
@@ -128,8 +129,8 @@ type Service struct {
 	exchanges quantumlock.ExchangeStore
 	rand      quantumlock.Randomness
 	now       quantumlock.Clock
-	kek       cipher.AEAD   // seals material at rest; secret
-	rsaSem    chan struct{} // bounds concurrent RSA generations
+	kek       cipher.AEAD // seals material at rest; secret
+	rsaGate   *gate       // bounds concurrent RSA generations, overall and per customer
 }
 
 // kekPurpose is the HKDF label of the key-encryption key.
@@ -173,7 +174,7 @@ func New(c Config) (*Service, error) {
 		rand:      c.Randomness,
 		now:       clock,
 		kek:       kek,
-		rsaSem:    make(chan struct{}, n),
+		rsaGate:   newGate(n),
 	}, nil
 }
 

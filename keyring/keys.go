@@ -94,7 +94,7 @@ func (s *Service) CreateKey(ctx context.Context, customerID string, req CreateKe
 // createKey makes, seals and stores a new key and returns it with its
 // opened material, which the caller must clear.
 func (s *Service) createKey(ctx context.Context, customerID string, req CreateKeyRequest) (*quantumlock.Key, []byte, error) {
-	material, public, quantum, err := s.newMaterial(ctx, req.Algorithm)
+	material, public, quantum, err := s.newMaterial(ctx, customerID, req.Algorithm)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -131,13 +131,14 @@ func (s *Service) createKey(ctx context.Context, customerID string, req CreateKe
 	}
 }
 
-// newMaterial makes fresh material for a key of algorithm alg: the seed or
-// symmetric key drawn from the Randomness, or an RSA key in PKCS #8. It
-// returns the public part in keyring's stored encoding (see publicKey).
-func (s *Service) newMaterial(ctx context.Context, alg string) (material, public []byte, quantum bool, err error) {
+// newMaterial makes fresh material for customerID's key of algorithm alg:
+// the seed or symmetric key drawn from the Randomness, or an RSA key in
+// PKCS #8. It returns the public part in keyring's stored encoding (see
+// publicKey).
+func (s *Service) newMaterial(ctx context.Context, customerID, alg string) (material, public []byte, quantum bool, err error) {
 	a := keyAlgs[alg]
 	if a.rsaBits != 0 {
-		material, public, err = s.generateRSA(ctx, a.rsaBits)
+		material, public, err = s.generateRSA(ctx, customerID, a.rsaBits)
 		return material, public, false, err
 	}
 	material, quantum, err = s.draw(ctx, a.seedSize)
@@ -197,7 +198,7 @@ func (s *Service) RotateKey(ctx context.Context, customerID, keyID string) (*Key
 	if len(k.Versions) >= MaxKeyVersions {
 		return nil, invalid("key_id: key %s has %d versions, the most a key may have; create a new key.", k.ID, MaxKeyVersions)
 	}
-	material, public, quantum, err := s.newMaterial(ctx, k.Algorithm)
+	material, public, quantum, err := s.newMaterial(ctx, customerID, k.Algorithm)
 	if err != nil {
 		return nil, err
 	}

@@ -64,13 +64,12 @@ func (s *Service) GenerateRSA(ctx context.Context, customerID string, req Genera
 
 // generateRSA makes an RSA key under the concurrency bound and returns it
 // as PKCS #8 DER (secret) and PKIX DER.
-func (s *Service) generateRSA(ctx context.Context, bits int) (private, public []byte, err error) {
-	select {
-	case s.rsaSem <- struct{}{}:
-	case <-ctx.Done():
-		return nil, nil, ctx.Err()
+func (s *Service) generateRSA(ctx context.Context, customerID string, bits int) (private, public []byte, err error) {
+	release, err := s.rsaGate.acquire(ctx, customerID)
+	if err != nil {
+		return nil, nil, err
 	}
-	defer func() { <-s.rsaSem }()
+	defer release()
 	if err := ctx.Err(); err != nil {
 		return nil, nil, err
 	}

@@ -76,10 +76,10 @@ func TestGenerateRSA(t *testing.T) {
 func TestGenerateRSABound(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, withRSAConcurrency(1))
-	if cap(f.svc.rsaSem) != 1 {
-		t.Fatalf("bound %d, want 1", cap(f.svc.rsaSem))
+	if cap(f.svc.rsaGate.all) != 1 {
+		t.Fatalf("bound %d, want 1", cap(f.svc.rsaGate.all))
 	}
-	f.svc.rsaSem <- struct{}{} // a generation in progress
+	f.svc.rsaGate.all <- struct{}{} // a generation in progress
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() {
@@ -93,7 +93,7 @@ func TestGenerateRSABound(t *testing.T) {
 	if keys := must[[]*KeyInfo](t)(f.svc.Keys(context.Background(), custA)); len(keys) != 0 {
 		t.Fatalf("a key was made: %v", keys)
 	}
-	<-f.svc.rsaSem
+	<-f.svc.rsaGate.all
 	if _, err := f.svc.GenerateRSA(context.Background(), custA, GenerateRSARequest{Bits: 2048}); err != nil {
 		t.Fatalf("after the slot freed: %v", err)
 	}
