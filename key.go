@@ -79,10 +79,11 @@ type ExchangeStore interface {
 	// CreateExchangeSession inserts s. ECONFLICT if the id exists.
 	CreateExchangeSession(ctx context.Context, s *ExchangeSession) error
 	// SetExchangePeer records peer as the answer to the unexpired session
-	// whose public key is publicKey, if no answer is recorded yet, and
-	// reports whether it did. It reads nothing back: the peer may be
-	// another customer.
-	SetExchangePeer(ctx context.Context, publicKey, peer []byte, now time.Time) (bool, error)
+	// whose public key is publicKey, if no answer is recorded yet and
+	// keyBits is zero or the session's, and returns the session's key
+	// bits if it did, zero if not. That is all it reads back: the peer
+	// may be another customer.
+	SetExchangePeer(ctx context.Context, publicKey, peer []byte, keyBits int, now time.Time) (int, error)
 	// TakeExchangeSession removes and returns the customer's unexpired
 	// session with the given id, or when id is empty the one whose recorded
 	// peer is peer. Of concurrent calls for one session exactly one gets it;

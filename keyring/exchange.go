@@ -7,7 +7,6 @@ import (
 	"crypto/mlkem"
 	"crypto/sha256"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -272,8 +271,14 @@ func (s *Service) respond(ctx context.Context, req ExchangeRequest, now time.Tim
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.exchanges.SetExchangePeer(ctx, peer, share, now); err != nil {
+	// On this service's own session the answer takes the key bits the
+	// initiator chose when the request names none; one that names others
+	// is not recorded (the initiator's finish by our value then finds no
+	// session, rather than a secret that differs from ours).
+	if sessBits, err := s.exchanges.SetExchangePeer(ctx, peer, share, req.KeyBits, now); err != nil {
 		return nil, err
+	} else if req.KeyBits == 0 && sessBits != 0 {
+		bits = sessBits
 	}
 	return &ExchangeResponse{
 		SessionID:    id,
@@ -344,7 +349,9 @@ func (s *Service) finish(ctx context.Context, sess *quantumlock.ExchangeSession,
 	// The request was at fault (an X25519 value of low order shows only in
 	// the computation): put the session back.
 	if err := s.exchanges.CreateExchangeSession(ctx, sess); err != nil {
-		return nil, errors.Join(reqErr, err)
+		// The session is lost: that, not the request's fault, is the
+		// answer (a 500, logged), since the client must start over.
+		return nil, fmt.Errorf("keyring: put back session %s after %q: %w", sess.ID, quantumlock.ErrorMessage(reqErr), err)
 	}
 	return nil, reqErr
 }

@@ -10,7 +10,9 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -79,6 +81,40 @@ func TestKeyExchange(t *testing.T) {
 				wantCode(t, err, quantumlock.ENOTFOUND)
 			})
 		}
+	}
+}
+
+// TestKeyExchangeResponderKeyBits: a responder that names no key bits
+// takes the initiator's, so the two secrets agree; one that names others
+// is not recorded as the answer, so the initiator's finish by its value
+// fails instead of returning a secret that differs from the responder's.
+func TestKeyExchangeResponderKeyBits(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t)
+	for _, alg := range ExchangeAlgorithms {
+		t.Run(alg, func(t *testing.T) {
+			t.Parallel()
+			a := must[*ExchangeResponse](t)(f.svc.KeyExchange(ctx, custA, ExchangeRequest{Algorithm: alg, KeyBits: 128}))
+			b := must[*ExchangeResponse](t)(f.svc.KeyExchange(ctx, custB, ExchangeRequest{PeerPublicKey: a.PublicKey}))
+			if b.KeyBits != 128 || len(b.SharedSecret) != 16 {
+				t.Fatalf("responder naming no key bits: %d bits, %d bytes", b.KeyBits, len(b.SharedSecret))
+			}
+			fin := must[*ExchangeResponse](t)(f.svc.KeyExchange(ctx, custA, ExchangeRequest{PeerPublicKey: b.PublicKey}))
+			if !bytes.Equal(fin.SharedSecret, b.SharedSecret) {
+				t.Fatalf("secrets differ: A %x, B %x", fin.SharedSecret, b.SharedSecret)
+			}
+
+			a = must[*ExchangeResponse](t)(f.svc.KeyExchange(ctx, custA, ExchangeRequest{Algorithm: alg, KeyBits: 128}))
+			b = must[*ExchangeResponse](t)(f.svc.KeyExchange(ctx, custB, ExchangeRequest{PeerPublicKey: a.PublicKey, KeyBits: 256}))
+			if b.KeyBits != 256 {
+				t.Fatalf("responder naming 256 bits got %d", b.KeyBits)
+			}
+			if alg != X25519 { // an X25519 answer of the same size would start a new exchange
+				_, err := f.svc.KeyExchange(ctx, custA, ExchangeRequest{PeerPublicKey: b.PublicKey})
+				wantCode(t, err, quantumlock.ENOTFOUND)
+			}
+		})
 	}
 }
 
@@ -297,4 +333,33 @@ func BenchmarkKeyExchange(b *testing.B) {
 			}
 		})
 	}
+}
+
+// failingPutBack is an ExchangeStore whose session inserts fail once armed:
+// the put-back after a finish the request was at fault for.
+type failingPutBack struct {
+	quantumlock.ExchangeStore
+	armed atomic.Bool
+}
+
+func (s *failingPutBack) CreateExchangeSession(ctx context.Context, sess *quantumlock.ExchangeSession) error {
+	if s.armed.Load() {
+		return errors.New("disk full")
+	}
+	return s.ExchangeStore.CreateExchangeSession(ctx, sess)
+}
+
+// A session that cannot be put back after a bad finish is a server error,
+// not the request's 400: the client has to start over.
+func TestKeyExchangeLostSessionIsInternal(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t)
+	store := &failingPutBack{ExchangeStore: f.db}
+	svc := f.service(t, f.db, f.mk, func(c *Config) { c.Exchanges = store })
+	a := must[*ExchangeResponse](t)(svc.KeyExchange(ctx, custA, ExchangeRequest{}))
+	must[*ExchangeResponse](t)(svc.KeyExchange(ctx, custB, ExchangeRequest{PeerPublicKey: a.PublicKey}))
+	store.armed.Store(true)
+	_, err := svc.KeyExchange(ctx, custA, ExchangeRequest{SessionID: a.SessionID, KeyBits: 128})
+	wantCode(t, err, quantumlock.EINTERNAL)
 }

@@ -34,22 +34,23 @@ func (db *DB) CreateExchangeSession(ctx context.Context, s *quantumlock.Exchange
 }
 
 // SetExchangePeer records peer on the unexpired, unanswered session whose
-// public key is publicKey and reports whether it did. One conditional
-// UPDATE: of concurrent answers exactly one lands.
-func (db *DB) SetExchangePeer(ctx context.Context, publicKey, peer []byte, now time.Time) (bool, error) {
+// public key is publicKey, and whose key bits are keyBits unless that is
+// zero, and returns the session's key bits if it did, zero if not. One
+// conditional UPDATE: of concurrent answers exactly one lands.
+func (db *DB) SetExchangePeer(ctx context.Context, publicKey, peer []byte, keyBits int, now time.Time) (int, error) {
 	if len(peer) == 0 {
-		return false, quantumlock.Errorf(quantumlock.EINVALID, "The peer public key is empty.")
+		return 0, quantumlock.Errorf(quantumlock.EINVALID, "The peer public key is empty.")
 	}
-	res, err := db.w.ExecContext(ctx, `UPDATE exchange_sessions SET peer_public_key = ?2
-		WHERE public_key = ?1 AND peer_public_key IS NULL AND expires_at > ?3`, publicKey, peer, micros(now))
-	if err != nil {
-		return false, fmt.Errorf("sqlite: set exchange peer: %w", err)
+	var bits int
+	err := db.w.QueryRowContext(ctx, `UPDATE exchange_sessions SET peer_public_key = ?2
+		WHERE public_key = ?1 AND peer_public_key IS NULL AND expires_at > ?3 AND (?4 = 0 OR key_bits = ?4)
+		RETURNING key_bits`, publicKey, peer, micros(now), keyBits).Scan(&bits)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	} else if err != nil {
+		return 0, fmt.Errorf("sqlite: set exchange peer: %w", err)
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, fmt.Errorf("sqlite: set exchange peer: %w", err)
-	}
-	return n == 1, nil
+	return bits, nil
 }
 
 // TakeExchangeSession deletes and returns the customer's unexpired session

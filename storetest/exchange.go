@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -25,6 +26,13 @@ func newSession(id, customerID string) *quantumlock.ExchangeSession {
 		CreatedAt:  t0,
 		ExpiresAt:  t0.Add(sessionTTL),
 	}
+}
+
+// setPeer is SetExchangePeer for any key bits, reporting whether it
+// recorded the answer.
+func setPeer(st quantumlock.Store, publicKey, peer []byte, now time.Time) (bool, error) {
+	bits, err := st.SetExchangePeer(context.Background(), publicKey, peer, 0, now)
+	return bits != 0, err
 }
 
 func (s suite) exchangeTests() []test {
@@ -52,7 +60,7 @@ func (s suite) exchangeTests() []test {
 			peer := []byte("responder public key")
 			_, err := st.TakeExchangeSession(t.Context(), a.ID, "", peer, during)
 			wantCode(t, err, quantumlock.ENOTFOUND) // nobody answered yet
-			ok, err := st.SetExchangePeer(t.Context(), y.PublicKey, peer, during)
+			ok, err := setPeer(st, y.PublicKey, peer, during)
 			must(t, err)
 			if !ok {
 				t.Fatal("SetExchangePeer on a fresh session reported false")
@@ -95,7 +103,7 @@ func (s suite) exchangeTests() []test {
 			must(t, st.CreateExchangeSession(t.Context(), x))
 			// The peer may be anyone, b included: the answer is recorded…
 			peer := []byte("b's public key")
-			ok, err := st.SetExchangePeer(t.Context(), x.PublicKey, peer, during)
+			ok, err := setPeer(st, x.PublicKey, peer, during)
 			must(t, err)
 			if !ok {
 				t.Fatal("SetExchangePeer by another customer's peer reported false")
@@ -115,7 +123,7 @@ func (s suite) exchangeTests() []test {
 			a := newCustomer(t, st, "cust_00000000000a")
 			x := newSession("kx_000000000000000000000001", a.ID)
 			must(t, st.CreateExchangeSession(t.Context(), x))
-			ok, err := st.SetExchangePeer(t.Context(), x.PublicKey, []byte("late peer"), x.ExpiresAt)
+			ok, err := setPeer(st, x.PublicKey, []byte("late peer"), x.ExpiresAt)
 			must(t, err)
 			if ok {
 				t.Error("SetExchangePeer at the expiry instant reported true")
@@ -126,7 +134,7 @@ func (s suite) exchangeTests() []test {
 			y := newSession("kx_000000000000000000000002", a.ID)
 			must(t, st.CreateExchangeSession(t.Context(), y))
 			peer := []byte("timely peer")
-			ok, err = st.SetExchangePeer(t.Context(), y.PublicKey, peer, during)
+			ok, err = setPeer(st, y.PublicKey, peer, during)
 			must(t, err)
 			if !ok {
 				t.Fatal("SetExchangePeer before expiry reported false")
@@ -148,7 +156,7 @@ func (s suite) exchangeTests() []test {
 				{x.PublicKey, []byte("peer two"), false}, // answered already
 				{x.PublicKey, []byte("peer one"), false},
 			} {
-				ok, err := st.SetExchangePeer(t.Context(), tc.publicKey, tc.peer, during)
+				ok, err := setPeer(st, tc.publicKey, tc.peer, during)
 				must(t, err)
 				if ok != tc.want {
 					t.Errorf("call %d: SetExchangePeer = %v, want %v", i, ok, tc.want)
@@ -158,6 +166,30 @@ func (s suite) exchangeTests() []test {
 			must(t, err)
 			x.PeerPublicKey = []byte("peer one")
 			sameSession(t, got, x)
+		}},
+		{"SetPeerKeyBits", func(t *testing.T) {
+			// An answer for other key bits is not recorded; one for any
+			// learns the session's.
+			st := s.store(t)
+			a := newCustomer(t, st, "cust_00000000000a")
+			x := newSession("kx_000000000000000000000001", a.ID)
+			x.KeyBits = 128
+			must(t, st.CreateExchangeSession(t.Context(), x))
+			for i, tc := range []struct{ keyBits, want int }{{256, 0}, {192, 0}, {128, 128}} {
+				y := newSession(fmt.Sprintf("kx_00000000000000000000001%d", i), a.ID)
+				y.KeyBits = 128
+				must(t, st.CreateExchangeSession(t.Context(), y))
+				bits, err := st.SetExchangePeer(t.Context(), y.PublicKey, []byte("peer"), tc.keyBits, during)
+				must(t, err)
+				if bits != tc.want {
+					t.Errorf("answer with %d bits to a 128-bit session: %d, want %d", tc.keyBits, bits, tc.want)
+				}
+			}
+			bits, err := st.SetExchangePeer(t.Context(), x.PublicKey, []byte("peer"), 0, during)
+			must(t, err)
+			if bits != 128 {
+				t.Errorf("answer with any key bits: %d, want the session's 128", bits)
+			}
 		}},
 		{"SetPeerOneWinner", func(t *testing.T) {
 			st := s.store(t)
@@ -174,7 +206,7 @@ func (s suite) exchangeTests() []test {
 			for i := range callers {
 				wg.Go(func() {
 					peer := []byte(fmt.Sprintf("peer %d", i))
-					ok, err := st.SetExchangePeer(t.Context(), x.PublicKey, peer, during)
+					ok, err := setPeer(st, x.PublicKey, peer, during)
 					mu.Lock()
 					defer mu.Unlock()
 					switch {
@@ -205,7 +237,7 @@ func (s suite) exchangeTests() []test {
 					x := newSession("kx_000000000000000000000001", a.ID)
 					must(t, st.CreateExchangeSession(t.Context(), x))
 					peer := []byte("responder")
-					ok, err := st.SetExchangePeer(t.Context(), x.PublicKey, peer, during)
+					ok, err := setPeer(st, x.PublicKey, peer, during)
 					must(t, err)
 					if !ok {
 						t.Fatal("SetExchangePeer reported false")
