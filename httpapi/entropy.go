@@ -3,6 +3,7 @@ package httpapi
 import (
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"time"
@@ -100,7 +101,7 @@ func (s *server) handleEntropy() authedHandler {
 		case enc != "hex" && enc != "base64" && enc != "raw":
 			s.writeError(w, r, quantumlock.Errorf(quantumlock.EINVALID, "encoding must be hex, base64 or raw."))
 			return
-		case source != "" && !validSource(source):
+		case req.Source != nil && !validSource(source): // "" is no source; null is any
 			s.writeError(w, r, quantumlock.Errorf(quantumlock.EINVALID, "source must be null, qcos_api, qiskit_local or cryptographic."))
 			return
 		}
@@ -135,7 +136,7 @@ type backendJSON struct {
 	Quantum         bool     `json:"quantum"`
 	Fidelity        *float64 `json:"fidelity"`
 	URL             *string  `json:"url,omitempty"`
-	LatencyMS       *float64 `json:"latency_ms,omitempty"`
+	LatencyMS       nullable `json:"latency_ms,omitzero"`
 	PoolBytes       *int     `json:"pool_bytes,omitempty"`
 	Requests        *uint64  `json:"requests,omitempty"`
 	RequestFailures *uint64  `json:"request_failures,omitempty"`
@@ -148,12 +149,27 @@ type backendJSON struct {
 	LastErrorAt     *string  `json:"last_error_at"`
 }
 
+// nullable is a number a source's object has or lacks: absent when not
+// set, null when set without a value. qcos_api always names its latency
+// (SPEC §7), null until a request has succeeded; the other sources have
+// none.
+type nullable struct {
+	set bool
+	v   *float64
+}
+
+// IsZero reports whether n is unset, for omitzero.
+func (n nullable) IsZero() bool { return !n.set }
+
+// MarshalJSON writes the number, or null.
+func (n nullable) MarshalJSON() ([]byte, error) { return json.Marshal(n.v) }
+
 func backendOf(st entropy.SourceStatus) backendJSON {
 	b := backendJSON{Available: st.Available, Healthy: st.Healthy, Quantum: st.Quantum, Fidelity: st.Fidelity,
 		SamplesTested: st.SamplesTested, RCTFailures: st.RCTFailures, APTFailures: st.APTFailures}
 	switch st.Name {
 	case quantumlock.SourceQCOSAPI:
-		b.URL, b.LatencyMS, b.PoolBytes = &st.URL, st.LatencyMS, &st.PoolBytes
+		b.URL, b.LatencyMS, b.PoolBytes = &st.URL, nullable{set: true, v: st.LatencyMS}, &st.PoolBytes
 		b.Requests, b.RequestFailures = &st.Requests, &st.RequestFailures
 	case quantumlock.SourceQiskitLocal:
 		b.Simulator, b.Qubits = &st.Simulator, st.Qubits

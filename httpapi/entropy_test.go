@@ -83,6 +83,7 @@ func TestEntropy(t *testing.T) {
 		"ErrBitsType":    `{"bits":"256"}`,
 		"ErrEncoding":    `{"encoding":"bin"}`,
 		"ErrSource":      `{"source":"dwave"}`,
+		"ErrSourceEmpty": `{"source":""}`,
 		"ErrSourceType":  `{"source":1}`,
 		"ErrUnknownFld":  `{"qubits":16}`,
 		"ErrNotAnObject": `256`,
@@ -109,8 +110,11 @@ func TestQuantumHealth(t *testing.T) {
 		t.Errorf("backends %v", got)
 	}
 	q := h["qcos_api"].(map[string]any)
-	if q["available"] != false || q["quantum"] != true {
-		t.Errorf("unconfigured qcos_api %v", q)
+	if lat, ok := q["latency_ms"]; q["available"] != false || q["quantum"] != true || !ok || lat != nil {
+		t.Errorf("unconfigured qcos_api %v, want latency_ms present and null", q)
+	}
+	if _, ok := h["qiskit_local"].(map[string]any)["latency_ms"]; ok {
+		t.Error("qiskit_local has a latency_ms")
 	}
 	sim := h["qiskit_local"].(map[string]any)
 	if sim["available"] != true || sim["quantum"] != false || sim["qubits"] != 16.0 || sim["simulator"] == "" {
