@@ -105,7 +105,8 @@ func (s *Service) createKey(ctx context.Context, customerID string, req CreateKe
 			return nil, nil, err
 		}
 		now := s.now().UTC()
-		sealed, err := s.seal(ctx, scope{kindKey, customerID, id, 1}, material, quantum)
+		attrs := keyAttrs{req.Algorithm, keyAlgs[req.Algorithm].purpose, req.Exportable}
+		sealed, err := s.seal(ctx, scope{kindKey, customerID, id, 1, attrs}, material, quantum)
 		if err != nil {
 			clear(material)
 			return nil, nil, err
@@ -114,8 +115,8 @@ func (s *Service) createKey(ctx context.Context, customerID string, req CreateKe
 			ID:         id,
 			CustomerID: customerID,
 			Algorithm:  req.Algorithm,
-			Purpose:    keyAlgs[req.Algorithm].purpose,
-			Exportable: req.Exportable,
+			Purpose:    attrs.purpose,
+			Exportable: attrs.exportable,
 			Label:      req.Label,
 			CreatedAt:  now,
 			Versions:   []quantumlock.KeyVersion{{Version: 1, Sealed: sealed, PublicKey: public, CreatedAt: now}},
@@ -204,7 +205,7 @@ func (s *Service) RotateKey(ctx context.Context, customerID, keyID string) (*Key
 	}
 	defer clear(material)
 	v := quantumlock.KeyVersion{Version: k.Latest().Version + 1, PublicKey: public, CreatedAt: s.now().UTC()}
-	v.Sealed, err = s.seal(ctx, scope{kindKey, customerID, k.ID, v.Version}, material, quantum)
+	v.Sealed, err = s.seal(ctx, scope{kindKey, customerID, k.ID, v.Version, attrsOf(k)}, material, quantum)
 	if err != nil {
 		return nil, err
 	}
@@ -302,7 +303,7 @@ func keyVersion(k *quantumlock.Key, version int) (quantumlock.KeyVersion, bool) 
 
 // openVersion opens one version's material; the caller must clear it.
 func (s *Service) openVersion(k *quantumlock.Key, v quantumlock.KeyVersion) ([]byte, bool, error) {
-	m, quantum, err := s.open(scope{kindKey, k.CustomerID, k.ID, v.Version}, v.Sealed)
+	m, quantum, err := s.open(scope{kindKey, k.CustomerID, k.ID, v.Version, attrsOf(k)}, v.Sealed)
 	if err != nil {
 		return nil, false, fmt.Errorf("keyring: open key %s version %d: %w", k.ID, v.Version, err)
 	}

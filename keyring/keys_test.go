@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/x509"
+	"database/sql"
 	"encoding/pem"
 	"errors"
 	"regexp"
@@ -306,4 +307,32 @@ func TestRotateUpToMaxVersions(t *testing.T) {
 	if string(dec.Plaintext) != "v1" || dec.KeyVersion != 1 {
 		t.Fatalf("decrypted %q with version %d", dec.Plaintext, dec.KeyVersion)
 	}
+}
+
+// A key made exportable by writing to the store, not through the service,
+// does not give up its material: its attributes are sealed with it.
+func TestExportAfterStoreEdit(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t)
+	key := must[*KeyInfo](t)(f.svc.CreateKey(ctx, custA, CreateKeyRequest{Algorithm: Ed25519}))
+	_, err := f.svc.ExportKey(ctx, custA, key.KeyID, 0)
+	wantCode(t, err, quantumlock.EFORBIDDEN)
+
+	raw, err := sql.Open("sqlite", f.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.Exec(`UPDATE keys SET exportable = 1 WHERE id = ?`, key.KeyID); err != nil {
+		t.Fatal(err)
+	}
+	exp, err := f.svc.ExportKey(ctx, custA, key.KeyID, 0)
+	if exp != nil || !errors.Is(err, ErrUnseal) {
+		t.Fatalf("export after the edit: %+v, %v; want ErrUnseal", exp, err)
+	}
+	// Signing with it fails the same way: the edited key is unusable, not
+	// quietly weaker.
+	_, err = f.svc.Sign(ctx, custA, SignRequest{KeyID: key.KeyID, Message: []byte("m")})
+	wantCode(t, err, quantumlock.EMASTERKEY)
 }

@@ -9,16 +9,22 @@ import (
 
 // Sealed material layout (docs/crypto.md, "Sealing at rest"):
 //
-//	format (1 byte, 1) | flags (1 byte) | nonce (12 bytes) | AES-256-GCM ciphertext and tag
+//	format (1 byte, 2) | flags (1 byte) | nonce (12 bytes) | AES-256-GCM ciphertext and tag
 //
-// The associated data binds the header and the owner of the material:
+// The associated data binds the header, the owner of the material and, in
+// format 2, what the owner may do with it:
 //
-//	"quantumlock keyring seal v1" 0x00 kind 0x00 customer 0x00 id 0x00 version (4 bytes, big endian) header
+//	"quantumlock keyring seal v1" 0x00 kind 0x00 customer 0x00 id 0x00 version (4 bytes, big endian)
+//	[format 2: algorithm 0x00 purpose 0x00 exportable (1 byte)] header
 //
 // so sealed material copied to another key, version, customer or session,
-// or a flipped flag, does not open.
+// a flipped flag, or (format 2) a key's algorithm, purpose or exportable
+// flag edited in the store, does not open. Format 1, without the key's
+// attributes, is what versions sealed before format 2 hold; they still
+// open, and nothing seals it any more.
 const (
-	sealFormat   = 1
+	sealFormat1  = 1
+	sealFormat   = 2
 	sealHeader   = 2
 	sealOverhead = sealHeader + IVSize + TagSize
 
@@ -39,16 +45,30 @@ var ErrUnseal = &quantumlock.Error{
 	Message: "Stored key material cannot be opened: the master key differs from the one that sealed it, or the data was altered.",
 }
 
-// scope names the owner of a piece of sealed material.
+// scope names the owner of a piece of sealed material and, for a key,
+// what it may be used for.
 type scope struct {
 	kind       string
 	customerID string
 	id         string
 	version    int
+	attrs      keyAttrs // a key's; zero for an exchange session
+}
+
+// keyAttrs are the stored attributes of a key that decide what its
+// material may be used for; format 2 binds them.
+type keyAttrs struct {
+	algorithm, purpose string
+	exportable         bool
+}
+
+// attrsOf returns k's attributes as bound in its sealed material.
+func attrsOf(k *quantumlock.Key) keyAttrs {
+	return keyAttrs{k.Algorithm, k.Purpose, k.Exportable}
 }
 
 func (sc scope) ad(header []byte) []byte {
-	b := make([]byte, 0, 64+len(sc.customerID)+len(sc.id))
+	b := make([]byte, 0, 96+len(sc.customerID)+len(sc.id))
 	b = append(b, "quantumlock keyring seal v1\x00"...)
 	b = append(b, sc.kind...)
 	b = append(b, 0)
@@ -57,6 +77,17 @@ func (sc scope) ad(header []byte) []byte {
 	b = append(b, sc.id...)
 	b = append(b, 0)
 	b = binary.BigEndian.AppendUint32(b, uint32(sc.version))
+	if header[0] >= 2 {
+		b = append(b, sc.attrs.algorithm...)
+		b = append(b, 0)
+		b = append(b, sc.attrs.purpose...)
+		b = append(b, 0)
+		exportable := byte(0)
+		if sc.attrs.exportable {
+			exportable = 1
+		}
+		b = append(b, exportable)
+	}
 	return append(b, header...)
 }
 
@@ -79,7 +110,7 @@ func (s *Service) seal(ctx context.Context, sc scope, material []byte, quantum b
 
 // open reverses seal. It fails with ErrUnseal, never with wrong material.
 func (s *Service) open(sc scope, sealed []byte) (material []byte, quantum bool, err error) {
-	if len(sealed) < sealOverhead || sealed[0] != sealFormat || sealed[1]&^flagQuantum != 0 {
+	if len(sealed) < sealOverhead || (sealed[0] != sealFormat && sealed[0] != sealFormat1) || sealed[1]&^flagQuantum != 0 {
 		return nil, false, ErrUnseal
 	}
 	header, nonce, ct := sealed[:sealHeader], sealed[sealHeader:sealHeader+IVSize], sealed[sealHeader+IVSize:]

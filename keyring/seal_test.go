@@ -16,7 +16,7 @@ func TestSeal(t *testing.T) {
 	f := newFixture(t)
 	s, mk := f.svc, f.mk
 	sealOnly := func(t *testing.T, mk *masterkey.Key) *Service { return f.service(t, f.db, mk) }
-	sc := scope{kindKey, custA, "key_0123", 3}
+	sc := scope{kindKey, custA, "key_0123", 3, keyAttrs{AES256GCM, quantumlock.PurposeEncryption, false}}
 	material := []byte("thirty-two bytes of key material")
 
 	for _, quantum := range []bool{false, true} {
@@ -58,10 +58,15 @@ func TestSeal(t *testing.T) {
 	t.Run("ErrOtherOwner", func(t *testing.T) {
 		t.Parallel()
 		for _, other := range []scope{
-			{kindExchange, sc.customerID, sc.id, sc.version},
-			{sc.kind, custB, sc.id, sc.version},
-			{sc.kind, sc.customerID, "key_0124", sc.version},
-			{sc.kind, sc.customerID, sc.id, 2},
+			{kindExchange, sc.customerID, sc.id, sc.version, sc.attrs},
+			{sc.kind, custB, sc.id, sc.version, sc.attrs},
+			{sc.kind, sc.customerID, "key_0124", sc.version, sc.attrs},
+			{sc.kind, sc.customerID, sc.id, 2, sc.attrs},
+			// The key's attributes, as someone writing to the store
+			// might change them.
+			{sc.kind, sc.customerID, sc.id, sc.version, keyAttrs{ChaCha20Poly1305, sc.attrs.purpose, false}},
+			{sc.kind, sc.customerID, sc.id, sc.version, keyAttrs{sc.attrs.algorithm, quantumlock.PurposeSigning, false}},
+			{sc.kind, sc.customerID, sc.id, sc.version, keyAttrs{sc.attrs.algorithm, sc.attrs.purpose, true}},
 		} {
 			fail(t, s, other, sealed)
 		}
@@ -75,6 +80,25 @@ func TestSeal(t *testing.T) {
 				fail(t, s, sc, bad)
 			}
 		}
+	})
+	t.Run("Format1", func(t *testing.T) {
+		t.Parallel()
+		// Material sealed before format 2 bound no attributes: it opens
+		// under its owner whatever they are, and not under another owner.
+		header := []byte{sealFormat1, 0}
+		nonce := bytes.Repeat([]byte{7}, IVSize)
+		old := append(bytes.Clone(header), nonce...)
+		old = s.kek.Seal(old, nonce, material, scope{sc.kind, sc.customerID, sc.id, sc.version, keyAttrs{}}.ad(header))
+		for _, attrs := range []keyAttrs{sc.attrs, {}, {ChaCha20Poly1305, quantumlock.PurposeEncryption, true}} {
+			if got, _, err := s.open(scope{sc.kind, sc.customerID, sc.id, sc.version, attrs}, old); err != nil || !bytes.Equal(got, material) {
+				t.Fatalf("format 1 with attributes %v: %q, %v", attrs, got, err)
+			}
+		}
+		fail(t, s, scope{sc.kind, custB, sc.id, sc.version, sc.attrs}, old)
+		// Format 2 relabelled as 1, to shed its attributes, does not open.
+		down := bytes.Clone(sealed)
+		down[0] = sealFormat1
+		fail(t, s, sc, down)
 	})
 	t.Run("ErrTruncated", func(t *testing.T) {
 		t.Parallel()
