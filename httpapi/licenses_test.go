@@ -214,6 +214,25 @@ func TestLicenseValidate(t *testing.T) {
 		}
 		wantCode(t, validate(t, c, k, "erin"), "SIGNATURE_INVALID")
 
+		// Edits that Canonical alone cannot see: a sub-second shift of
+		// the expiry (the signature covers whole seconds), features
+		// turned from an empty list into null.
+		l3 := generate(t, c, map[string]any{"end_customer_id": "erin"})
+		k3 := l3["license_key"].(string)
+		for _, edit := range []string{
+			`UPDATE licenses SET valid_until = valid_until + 999999 WHERE key = ?`,
+			`UPDATE licenses SET valid_until = valid_until - 999999, features = 'null' WHERE key = ?`,
+		} {
+			if _, err := raw.Exec(edit, k3); err != nil {
+				t.Fatal(err)
+			}
+			wantCode(t, validate(t, c, k3, "erin"), "SIGNATURE_INVALID")
+		}
+		if _, err := raw.Exec(`UPDATE licenses SET features = '[]' WHERE key = ?`, k3); err != nil {
+			t.Fatal(err)
+		}
+		wantCode(t, validate(t, c, k3, "erin"), "VALID")
+
 		// A valid row moved to another key's place answers for that key
 		// with its own, valid signature: the key it was issued under
 		// tells.

@@ -59,6 +59,18 @@ func Canonical(l *quantumlock.License) []byte {
 	return b
 }
 
+// issuedForm reports whether l's fields have the form issuing gives them,
+// which Canonical cannot tell apart from others: times in whole seconds
+// (Canonical encodes seconds, the store keeps microseconds), a features
+// list that is present even when empty (Canonical encodes both as no
+// items), and metadata that is absent or not empty. A stored row edited
+// into another form carries a signature that would still verify, so it
+// fails verification here instead.
+func issuedForm(l *quantumlock.License) bool {
+	return l.GeneratedAt.Nanosecond() == 0 && l.ValidUntil.Nanosecond() == 0 &&
+		l.Features != nil && (l.Metadata == nil || len(l.Metadata) > 0)
+}
+
 // Sign returns the license's signature under secret, the customer's
 // license-signing key.
 func Sign(secret []byte, l *quantumlock.License) string {
@@ -71,7 +83,7 @@ func Sign(secret []byte, l *quantumlock.License) string {
 // secret, comparing in constant time.
 func VerifySignature(secret []byte, l *quantumlock.License) bool {
 	got, err := hex.DecodeString(l.Signature)
-	if err != nil || len(got) != SignatureSize {
+	if err != nil || len(got) != SignatureSize || !issuedForm(l) {
 		return false
 	}
 	m := hmac.New(newSHA3512, secret)
@@ -121,7 +133,7 @@ func (m *macs) sign(customerID string, secret func(string) []byte, l *quantumloc
 // key, as VerifySignature does, comparing in constant time.
 func (m *macs) verify(customerID string, secret func(string) []byte, l *quantumlock.License) bool {
 	var got, want [SignatureSize]byte
-	if len(l.Signature) != hex.EncodedLen(SignatureSize) {
+	if len(l.Signature) != hex.EncodedLen(SignatureSize) || !issuedForm(l) {
 		return false
 	}
 	if _, err := hex.Decode(got[:], []byte(l.Signature)); err != nil {
