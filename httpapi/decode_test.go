@@ -1,9 +1,13 @@
 package httpapi
 
 import (
+	"bytes"
+	"encoding/json"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/quantumlock/quantumlock"
 )
@@ -11,7 +15,8 @@ import (
 // FuzzDecode feeds arbitrary bodies to the strict decoder: it must never
 // panic, and must either fill the struct or return a coded client error.
 func FuzzDecode(f *testing.F) {
-	for _, s := range []string{``, `{}`, `{"a":"x","b":[1,2],"c":{"d":null}}`, `{"a":1}`, `[]`, `{"a":"x"} {}`, `{"z":1}`, `{"a":"\u00e9"`} {
+	for _, s := range []string{``, `{}`, `{"a":"x","b":[1,2],"c":{"d":null}}`, `{"a":1}`, `[]`, `{"a":"x"} {}`, `{"z":1}`, `{"a":"\u00e9"`,
+		`{"A":"x"}`, `{"a":"x","a":"y"}`, "{\"a\":\"\xff\"}", `null`} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, body string) {
@@ -31,4 +36,98 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("decode(%q) = %v, want a client error", body, err)
 		}
 	})
+}
+
+// TestDecodeStrict: names match exactly and once, bodies are UTF-8, and a
+// charset other than UTF-8 is refused; what the standard decoder accepts
+// here it accepts the same way.
+func TestDecodeStrict(t *testing.T) {
+	type dst struct {
+		Name  string          `json:"name"`
+		Count *int            `json:"count"`
+		Extra json.RawMessage `json:"extra"`
+	}
+	for _, tc := range []struct {
+		body, contentType, code, detail string
+	}{
+		{`{"name":"a","count":1,"extra":{"Name":1,"name":2}}`, "", "", ""},
+		{`{"name":"a"}`, "application/json; charset=UTF-8", "", ""},
+		{`null`, "", "", ""},
+		{`{"Name":"a"}`, "", quantumlock.EINVALID, `"Name"`},
+		{`{"name":"a","NAME":"b"}`, "", quantumlock.EINVALID, `"NAME"`},
+		{`{"name":"a","name":"b"}`, "", quantumlock.EINVALID, "more than once"},
+		{"{\"name\":\"\xe9\"}", "", quantumlock.EINVALID, "UTF-8"},
+		{"{\"extra\":{\"k\":\"\xff\"}}", "", quantumlock.EINVALID, "UTF-8"},
+		{`{"name":"a"}`, "application/json; charset=iso-8859-1", quantumlock.EMEDIATYPE, "iso-8859-1"},
+	} {
+		r := httptest.NewRequest("POST", "/", strings.NewReader(tc.body))
+		if tc.contentType != "" {
+			r.Header.Set("Content-Type", tc.contentType)
+		}
+		var d dst
+		err := decode(r, &d)
+		if quantumlock.ErrorCode(err) != tc.code || (tc.code != "" && !strings.Contains(quantumlock.ErrorMessage(err), tc.detail)) {
+			t.Errorf("decode(%q, %q) = %v, want code %q naming %q", tc.body, tc.contentType, err, tc.code, tc.detail)
+		}
+	}
+}
+
+// tokenNames is objectNames's reference: the top-level names of a valid
+// JSON object as encoding/json's Decoder reads them.
+func tokenNames(t testing.TB, body []byte) []string {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil
+	}
+	var names []string
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			t.Fatalf("Token on valid JSON %q: %v", body, err)
+		}
+		names = append(names, tok.(string))
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			t.Fatalf("Decode on valid JSON %q: %v", body, err)
+		}
+	}
+	return names
+}
+
+func checkObjectNames(t testing.TB, body []byte) {
+	if !json.Valid(body) || !utf8.Valid(body) { // decode refuses the rest before
+		return
+	}
+	var got []string
+	if err := objectNames(body, func(name []byte) error { got = append(got, string(name)); return nil }); err != nil {
+		t.Fatalf("objectNames(%q): %v", body, err)
+	}
+	if want := tokenNames(t, body); !slices.Equal(got, want) {
+		t.Fatalf("objectNames(%q) = %q, want %q", body, got, want)
+	}
+}
+
+var objectNamesSeeds = []string{
+	`{}`, ` { } `, `null`, `[]`, `"s"`, `1`,
+	`{"a":1,"b":"x","c":null,"d":true,"e":false}`,
+	`{"a":{"b":{"c":[1,{"d":"}"}]}},"e":[[],{}],"f":"]"}`,
+	`{"q\"uote":"va\"l","back\\slash":"\\","u\u00e9":"\u00e9"}`,
+	"{\n\t\"a\" :\r\n 1 ,\"b\":[ 1 , 2 ] }",
+	`{"a":-1.5e+10,"b":0,"c":"{\"x\":1}"}`,
+	`{"a":"x","a":"y","A":"z"}`,
+}
+
+func TestObjectNames(t *testing.T) {
+	for _, s := range objectNamesSeeds {
+		checkObjectNames(t, []byte(s))
+	}
+}
+
+// FuzzObjectNames holds the allocation-free walk to the Decoder on any
+// valid JSON.
+func FuzzObjectNames(f *testing.F) {
+	for _, s := range objectNamesSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) { checkObjectNames(t, body) })
 }

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -9,8 +10,11 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"reflect"
 	"strings"
+	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/quantumlock/quantumlock"
 )
@@ -108,20 +112,38 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	})
 }
 
-// decode reads the request body as exactly one JSON object into dst,
-// strictly: unknown fields, wrong types, trailing data and malformed JSON
-// are EINVALID naming the problem; an oversized body is ETOOLARGE; a body
-// declared as anything but JSON is EMEDIATYPE. An empty body decodes as {}
-// so endpoints whose fields are all optional accept a bare POST.
+// decode reads the request body as exactly one JSON object into dst, a
+// pointer to a struct, strictly: unknown fields (names match exactly, as
+// JSON's do, not in any case as encoding/json allows), a field given
+// twice, wrong types, trailing data, malformed JSON and bytes that are not
+// UTF-8 are EINVALID naming the problem; an oversized body is ETOOLARGE; a
+// body declared as anything but JSON, or in a charset other than UTF-8, is
+// EMEDIATYPE. An empty body decodes as {} so endpoints whose fields are all
+// optional accept a bare POST.
 func decode(r *http.Request, dst any) error {
 	// The exact common value skips the parser and its allocations.
 	if ct := r.Header.Get("Content-Type"); ct != "" && ct != "application/json" {
-		mt, _, err := mime.ParseMediaType(ct)
+		mt, params, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
 			return quantumlock.Errorf(quantumlock.EMEDIATYPE, "Content-Type must be application/json.")
 		}
+		if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+			return quantumlock.Errorf(quantumlock.EMEDIATYPE, "JSON must be UTF-8, not %s.", cs)
+		}
 	}
-	dec := json.NewDecoder(r.Body)
+	// The body is capped (routed), so reading it whole is bounded; the
+	// bytes are needed twice, for the UTF-8 check and the key check.
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return decodeError(err)
+	}
+	// encoding/json would replace bytes that are not UTF-8 with U+FFFD in
+	// strings, and keep them as they are in raw values such as metadata,
+	// which would then be stored and answered as invalid JSON.
+	if !utf8.Valid(body) {
+		return quantumlock.Errorf(quantumlock.EINVALID, "Request body must be UTF-8.")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err == io.EOF {
 		return nil
@@ -129,13 +151,146 @@ func decode(r *http.Request, dst any) error {
 		return decodeError(err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return decodeError(err)
-		}
 		return quantumlock.Errorf(quantumlock.EINVALID, "Request body must hold a single JSON object with nothing after it.")
 	}
-	return nil
+	return exactFields(body, dst)
+}
+
+// fieldNames caches, per request type, the JSON names of its fields.
+var fieldNames sync.Map // reflect.Type → map[string]bool
+
+// exactFields checks the top-level names of the JSON object body, already
+// decoded into dst: each must be exactly one of dst's field names and
+// appear once. encoding/json matches names without regard to case and
+// lets a repeated name's last value win, so {"END_CUSTOMER_ID":…} or a
+// field given twice would be read here one way and by a proxy in front of
+// the service perhaps another.
+func exactFields(body []byte, dst any) error {
+	t := reflect.TypeOf(dst).Elem()
+	names, ok := fieldNames.Load(t)
+	if !ok {
+		m := map[string]bool{}
+		for i := range t.NumField() {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if name == "-" || !f.IsExported() {
+				continue
+			}
+			if name == "" {
+				name = f.Name
+			}
+			m[name] = true
+		}
+		names, _ = fieldNames.LoadOrStore(t, m)
+	}
+	known := names.(map[string]bool)
+	var seen [16][]byte // request types have fewer fields than this
+	n := 0
+	return objectNames(body, func(name []byte) error {
+		if !known[string(name)] {
+			return quantumlock.Errorf(quantumlock.EINVALID, "Unknown field %q.", name)
+		}
+		for _, s := range seen[:n] {
+			if bytes.Equal(s, name) {
+				return quantumlock.Errorf(quantumlock.EINVALID, "Field %q is given more than once.", name)
+			}
+		}
+		if n < len(seen) {
+			seen[n] = name
+			n++
+		}
+		return nil
+	})
+}
+
+// objectNames calls fn with each top-level name of body, in order, if body
+// is a JSON object; names with escapes are passed unescaped. body must be
+// valid JSON (the decoder has read it), so this walks it without checking
+// it again and without allocating: it runs on every request with a body,
+// where a json.Decoder's Token would allocate for every name and value.
+// TestObjectNames and FuzzObjectNames hold it to the Decoder's reading.
+func objectNames(body []byte, fn func(name []byte) error) error {
+	i := skipSpace(body, 0)
+	if i >= len(body) || body[i] != '{' {
+		return nil // null: nothing was set
+	}
+	i++
+	for {
+		i = skipSpace(body, i)
+		if i >= len(body) || body[i] == '}' {
+			return nil
+		}
+		if body[i] == ',' {
+			i = skipSpace(body, i+1)
+		}
+		end := stringEnd(body, i)
+		name := body[i+1 : end-1]
+		if bytes.IndexByte(name, '\\') >= 0 {
+			var s string
+			if err := json.Unmarshal(body[i:end], &s); err != nil {
+				return decodeError(err)
+			}
+			name = []byte(s)
+		}
+		if err := fn(name); err != nil {
+			return err
+		}
+		i = skipSpace(body, end) // at ':'
+		i = skipValue(body, skipSpace(body, i+1))
+	}
+}
+
+// skipSpace returns the index of the first byte at or after i that is not
+// JSON whitespace.
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// stringEnd returns the index just past the JSON string that starts at
+// b[i], a quote.
+func stringEnd(b []byte, i int) int {
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
+		}
+	}
+	return len(b)
+}
+
+// skipValue returns the index just past the JSON value that starts at
+// b[i]: past its closing bracket for an object or array, at the ',' or
+// '}' that ends it for any other value.
+func skipValue(b []byte, i int) int {
+	depth := 0
+	for ; i < len(b); i++ {
+		switch b[i] {
+		case '"':
+			i = stringEnd(b, i) - 1
+			if depth == 0 {
+				return i + 1
+			}
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth == 0 {
+				return i
+			}
+			if depth--; depth == 0 {
+				return i + 1
+			}
+		case ',':
+			if depth == 0 {
+				return i
+			}
+		}
+	}
+	return i
 }
 
 func decodeError(err error) error {
