@@ -195,7 +195,9 @@ func Open(ctx context.Context, path string) (_ *DB, err error) {
 	return db, nil
 }
 
-// Close closes the statements and both pools. In-flight calls finish first.
+// Close closes the statements and both pools. In-flight calls finish first:
+// Close waits up to closeWait for connections still in use, a transaction
+// begun through database/sql included, before it lets go of the file.
 func (db *DB) Close() error {
 	db.closeOnce.Do(func() { close(db.closing) })
 	if db.writerDone != nil {
@@ -223,12 +225,47 @@ func (db *DB) Close() error {
 				errs = append(errs, p.Close())
 			}
 		}
-		errs = append(errs, db.wal.release())
+		if drained(closeWait, db.r, db.c, db.w) {
+			errs = append(errs, db.wal.release())
+		} else {
+			errs = append(errs, fmt.Errorf("connections still in use after %v; the WAL index is left open", closeWait))
+		}
 	})
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("sqlite: close: %w", err)
 	}
 	return nil
+}
+
+// closeWait bounds how long Close waits for connections still in use.
+const closeWait = 30 * time.Second
+
+// drained waits up to wait until the closed pools have no connection left
+// and reports whether they got there. sql.DB.Close closes the idle
+// connections and returns; one still in use, inside a transaction, closes
+// only when its caller is done with it, and until then the process's locks
+// on the file must stay, which closing the WAL index's descriptors would
+// drop (walIndex): another process could then write under that
+// transaction, or restart the WAL it has just appended to. A server past
+// its shutdown timeout closes the store under running requests; this makes
+// the store wait for them (their contexts end with their connections).
+func drained(wait time.Duration, pools ...*sql.DB) bool {
+	deadline := time.Now().Add(wait)
+	for {
+		open := 0
+		for _, p := range pools {
+			if p != nil {
+				open += p.Stats().OpenConnections
+			}
+		}
+		if open == 0 {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // Ping reports whether both pools answer.

@@ -693,3 +693,42 @@ func walRestarts(db *DB, want int, within time.Duration) (wraps int, peak uint32
 	}
 	return wraps, peak
 }
+
+// Close waits for a write transaction still running on the writer pool:
+// closing the WAL index's descriptors under it would drop the process's
+// locks, and another process could write under it. Its commit, made
+// while Close waits, is on disk afterwards.
+func TestCloseWaitsForRunningTransaction(t *testing.T) {
+	t.Parallel()
+	db, path := openTemp(t)
+	c := newCustomer(t, db, "cust_00000000000c")
+	tx, err := db.w.BeginTx(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(`UPDATE customers SET name = 'renamed while closing' WHERE id = ?`, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- db.Close() }()
+	select {
+	case err := <-closed:
+		t.Fatalf("Close returned (%v) while a transaction was running", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	db2, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db2.Close()
+	got, err := db2.Customer(context.Background(), c.ID)
+	if err != nil || got.Name != "renamed while closing" {
+		t.Fatalf("after reopening: %+v, %v", got, err)
+	}
+}
