@@ -386,3 +386,50 @@ func TestSyncDatabase(t *testing.T) {
 		t.Fatalf("sync after Close: %v, want the descriptor closed", err)
 	}
 }
+
+// A store opened through a symbolic link reads the WAL index SQLite uses,
+// the one beside the file the link leads to, even with a stale "-shm"
+// left beside the link: a revocation through another store on the real
+// path is seen at once.
+func TestAuthCacheThroughSymlink(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	dir := t.TempDir()
+	real, link := filepath.Join(dir, "real.db"), filepath.Join(dir, "link.db")
+	cli, err := Open(ctx, real)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	c := newCustomer(t, cli, "cust_000000000001")
+	hash := newAPIKey(t, cli, c.ID, "ak_000000000001")
+	// A stale WAL index beside the link, as an unclean stop before the
+	// file was moved and linked would leave.
+	shm, err := os.ReadFile(real + "-shm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(link+"-shm", shm, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(real, link); err != nil {
+		t.Skipf("no symbolic links here: %v", err)
+	}
+	server, err := Open(ctx, link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+	for range 2 { // the second from the cache
+		if k, _, err := server.APIKeyByHash(ctx, hash); err != nil || k.RevokedAt != nil {
+			t.Fatalf("before revoking: %+v, %v", k, err)
+		}
+	}
+	authStats(t, server)
+	if _, err := cli.RevokeAPIKey(ctx, "ak_000000000001", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if k, _, err := server.APIKeyByHash(ctx, hash); err != nil || k.RevokedAt == nil {
+		t.Fatalf("after revoking through the real path: %+v, %v; want revoked", k, err)
+	}
+}
