@@ -58,10 +58,10 @@ type Quota struct {
 
 // LicenseFilter selects licenses for a listing.
 type LicenseFilter struct {
-	CustomerID    string // required
-	EndCustomerID string // optional exact match
-	Status        string // optional: StatusActive, StatusExpired or StatusRevoked
-	Now           time.Time
+	CustomerID    string    // required
+	EndCustomerID string    // optional exact match
+	Status        string    // optional: StatusActive, StatusExpired or StatusRevoked
+	Now           time.Time // the instant Status is judged at; zero: the service's clock
 	Skip, Limit   int
 }
 

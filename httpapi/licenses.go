@@ -211,13 +211,17 @@ func (s *server) handleLicenseList() authedHandler {
 				*p.dst = n
 			}
 		}
+		// One reading of the clock for the filter and for each status, so
+		// that a license expiring between two readings cannot be listed
+		// as active with the status "expired".
+		now := s.now()
+		f.Now = now
 		ls, total, err := s.Licenses.List(r.Context(), f)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
 		resp := response{Total: total, Skip: f.Skip, Limit: f.Limit, Licenses: make([]licenseSummary, len(ls))}
-		now := s.now()
 		for i, l := range ls {
 			resp.Licenses[i] = licenseSummary{
 				LicenseKey:    l.Key,

@@ -341,3 +341,26 @@ func TestMetadataLimitCountsCompactForm(t *testing.T) {
 		}
 	}
 }
+
+// List judges status at the instant its caller gives, so that the caller
+// can label each license by the same instant; without one, at its clock.
+func TestListJudgesAtTheGivenInstant(t *testing.T) {
+	s, now, mu := svc(t)
+	ctx := context.Background()
+	c := &quantumlock.Customer{ID: "cust_aaaaaaaaaaaa", Plan: quantumlock.PlanFree}
+	days := 1
+	if _, _, err := s.Generate(ctx, c, Params{EndCustomerID: "x", ValidDays: &days}); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	*now = now.Add(48 * time.Hour) // the service's clock: expired
+	mu.Unlock()
+	active := quantumlock.LicenseFilter{CustomerID: c.ID, Status: quantumlock.StatusActive, Limit: 10}
+	if _, n, err := s.List(ctx, active); err != nil || n != 0 {
+		t.Fatalf("active at the service's clock: %d, %v; want 0", n, err)
+	}
+	active.Now = now.Add(-47 * time.Hour) // the caller's instant: still valid
+	if _, n, err := s.List(ctx, active); err != nil || n != 1 {
+		t.Fatalf("active at the given instant: %d, %v; want 1", n, err)
+	}
+}

@@ -260,7 +260,9 @@ func (s *Service) List(ctx context.Context, f quantumlock.LicenseFilter) ([]*qua
 	default:
 		return nil, 0, quantumlock.Errorf(quantumlock.EINVALID, "status must be active, expired or revoked.")
 	}
-	f.Now = s.Now()
+	if f.Now.IsZero() {
+		f.Now = s.Now()
+	}
 	return s.Store.Licenses(ctx, f)
 }
 
