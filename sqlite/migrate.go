@@ -80,22 +80,29 @@ func migrate(ctx context.Context, w *sql.DB) error {
 		return fmt.Errorf("sqlite: database schema version %d is newer than this binary's %d", newest.Int64, latest)
 	}
 	for _, m := range ms {
-		if err := apply(ctx, w, m); err != nil {
+		if err := apply(ctx, w, m, ms[len(ms)-1].version); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func apply(ctx context.Context, w *sql.DB, m migration) error {
+// apply runs m unless it has run, in one IMMEDIATE transaction that also
+// checks again that no newer binary has migrated past latest since the
+// check in migrate: one starting at the same moment could have.
+func apply(ctx context.Context, w *sql.DB, m migration, latest int) error {
 	tx, err := w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlite: migration %s: %w", m.name, err)
 	}
 	defer tx.Rollback()
 	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?1`, m.version).Scan(&n); err != nil {
+	var newest sql.NullInt64
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FILTER (WHERE version = ?1), max(version) FROM schema_migrations`, m.version).Scan(&n, &newest); err != nil {
 		return fmt.Errorf("sqlite: migration %s: %w", m.name, err)
+	}
+	if newest.Valid && newest.Int64 > int64(latest) {
+		return fmt.Errorf("sqlite: database schema version %d is newer than this binary's %d", newest.Int64, latest)
 	}
 	if n > 0 {
 		return nil

@@ -213,6 +213,21 @@ func TestMigrations(t *testing.T) {
 			t.Error("Open accepted a database migrated by a newer binary")
 		}
 	})
+
+	t.Run("ErrNewerSchemaWhileMigrating", func(t *testing.T) {
+		// A newer binary migrating between migrate's first check and a
+		// step: the step's own transaction sees it and refuses.
+		db, _ := openTemp(t)
+		if _, err := db.w.ExecContext(ctx, `DELETE FROM schema_migrations WHERE version = ?1`, ms[len(ms)-1].version); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.w.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?1, 0)`, len(ms)+1); err != nil {
+			t.Fatal(err)
+		}
+		if err := apply(ctx, db.w, ms[len(ms)-1], ms[len(ms)-1].version); err == nil || !strings.Contains(err.Error(), "newer than this binary") {
+			t.Errorf("apply under a newer schema: %v", err)
+		}
+	})
 }
 
 func newCustomer(t testing.TB, db *DB, id string) *quantumlock.Customer {
