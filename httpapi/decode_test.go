@@ -52,6 +52,8 @@ func TestDecodeStrict(t *testing.T) {
 	}{
 		{`{"name":"a","count":1,"extra":{"Name":1,"name":2}}`, "", "", ""},
 		{`{"name":"a"}`, "application/json; charset=UTF-8", "", ""},
+		{`{"name":"a"}`, "application/json; charset=utf8", "", ""},
+		{`{"name":"a"}`, "application/json; charset=us-ascii", "", ""},
 		{`null`, "", "", ""},
 		{`{"Name":"a"}`, "", quantumlock.EINVALID, `"Name"`},
 		{`{"name":"a","NAME":"b"}`, "", quantumlock.EINVALID, `"NAME"`},

@@ -127,7 +127,7 @@ func decode(r *http.Request, dst any) error {
 		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
 			return quantumlock.Errorf(quantumlock.EMEDIATYPE, "Content-Type must be application/json.")
 		}
-		if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		if cs, ok := params["charset"]; ok && !utf8Charset(cs) {
 			return quantumlock.Errorf(quantumlock.EMEDIATYPE, "JSON must be UTF-8, not %s.", cs)
 		}
 	}
@@ -154,6 +154,16 @@ func decode(r *http.Request, dst any) error {
 		return quantumlock.Errorf(quantumlock.EINVALID, "Request body must hold a single JSON object with nothing after it.")
 	}
 	return exactFields(body, dst)
+}
+
+// utf8Charset reports whether a declared charset is UTF-8, by its name or
+// a common alias, or ASCII, which is UTF-8's first 128 characters.
+func utf8Charset(cs string) bool {
+	switch strings.ToLower(cs) {
+	case "utf-8", "utf8", "us-ascii", "ascii":
+		return true
+	}
+	return false
 }
 
 // fieldNames caches, per request type, the JSON names of its fields.

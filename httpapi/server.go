@@ -69,7 +69,11 @@ func NewServer(d Deps) http.Handler {
 	// a missing or unknown key is 401, every authenticated request
 	// counts), so the API's shape is not answered to callers without a
 	// key, and a key cannot send requests past its limit.
-	s.mux.Handle("/api/v1/", s.authed(func(w http.ResponseWriter, r *http.Request, _ *quantumlock.Customer) { s.unmatched(w, r) }))
+	// "/api/v1" itself too: with only the subtree pattern the mux would
+	// answer it with an HTML redirect to "/api/v1/".
+	apiUnmatched := s.authed(func(w http.ResponseWriter, r *http.Request, _ *quantumlock.Customer) { s.unmatched(w, r) })
+	s.mux.Handle("/api/v1/", apiUnmatched)
+	s.mux.Handle("/api/v1", apiUnmatched)
 	s.mux.HandleFunc("/", s.unmatched)
 	return s.observe(s.recoverer(s.mux))
 }

@@ -129,6 +129,11 @@ func TestFallbacksAndHeaders(t *testing.T) {
 			t.Error("an authenticated 404 has no X-RateLimit-Remaining")
 		}
 		wantStatus(t, c.Do(t, "GET", "/nothing", nil, "X-API-Key", ""), 404, "NOT_FOUND")
+		// The base path itself, without its slash: the JSON 404, not a
+		// redirect.
+		wantStatus(t, c.Do(t, "GET", "/api/v1", nil), 404, "NOT_FOUND")
+		wantStatus(t, c.Do(t, "POST", "/api/v1", nil), 404, "NOT_FOUND")
+		wantStatus(t, c.Do(t, "GET", "/api/v1", nil, "X-API-Key", ""), 401, "UNAUTHORIZED")
 	})
 	t.Run("UnmatchedNeedsKey", func(t *testing.T) {
 		// Under the base path, no key is 401 whatever the path or method.
