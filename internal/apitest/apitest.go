@@ -55,7 +55,7 @@ func Doc(tb testing.TB) (*openapi3.T, routers.Router) {
 type Client struct {
 	BaseURL string
 	APIKey  string
-	HTTP    *http.Client
+	HTTP    *http.Client // nil: one that does not follow redirects
 }
 
 // Response is a received response, its body read.
@@ -122,7 +122,7 @@ func (c *Client) Do(tb testing.TB, method, path string, body any, headers ...str
 	}
 	hc := c.HTTP
 	if hc == nil {
-		hc = http.DefaultClient
+		hc = noRedirects
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
@@ -137,6 +137,10 @@ func (c *Client) Do(tb testing.TB, method, path string, body any, headers ...str
 	Check(tb, req, r)
 	return r
 }
+
+// noRedirects is the client Do uses by default. The API never redirects on
+// purpose, so a redirect is an answer to check, not one to follow.
+var noRedirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
 // Check fails the test unless the response is one the description allows
 // for req: a documented status, matching body schema, and for errors the
