@@ -272,9 +272,10 @@ func (s *Service) respond(ctx context.Context, req ExchangeRequest, now time.Tim
 		return nil, err
 	}
 	// On this service's own session the answer takes the key bits the
-	// initiator chose when the request names none; one that names others
-	// is not recorded (the initiator's finish by our value then finds no
-	// session, rather than a secret that differs from ours).
+	// initiator chose when the request names none. One that names others
+	// is not recorded as the session's answer, so the initiator's finish
+	// by our value alone cannot find it (docs/crypto.md says what each
+	// algorithm then does).
 	if sessBits, err := s.exchanges.SetExchangePeer(ctx, peer, share, req.KeyBits, now); err != nil {
 		return nil, err
 	} else if req.KeyBits == 0 && sessBits != 0 {

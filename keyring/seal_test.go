@@ -85,10 +85,16 @@ func TestSeal(t *testing.T) {
 		t.Parallel()
 		// Material sealed before format 2 bound no attributes: it opens
 		// under its owner whatever they are, and not under another owner.
+		// Its associated data as format 1 wrote it (docs/crypto.md), by
+		// hand, not by ad(), so that a change to how ad() builds it for
+		// format 1 shows here.
 		header := []byte{sealFormat1, 0}
+		ad1 := []byte("quantumlock keyring seal v1\x00" + sc.kind + "\x00" + sc.customerID + "\x00" + sc.id + "\x00")
+		ad1 = append(ad1, 0, 0, 0, byte(sc.version))
+		ad1 = append(ad1, header...)
 		nonce := bytes.Repeat([]byte{7}, IVSize)
 		old := append(bytes.Clone(header), nonce...)
-		old = s.kek.Seal(old, nonce, material, scope{sc.kind, sc.customerID, sc.id, sc.version, keyAttrs{}}.ad(header))
+		old = s.kek.Seal(old, nonce, material, ad1)
 		for _, attrs := range []keyAttrs{sc.attrs, {}, {ChaCha20Poly1305, quantumlock.PurposeEncryption, true}} {
 			if got, _, err := s.open(scope{sc.kind, sc.customerID, sc.id, sc.version, attrs}, old); err != nil || !bytes.Equal(got, material) {
 				t.Fatalf("format 1 with attributes %v: %q, %v", attrs, got, err)
