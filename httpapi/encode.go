@@ -166,8 +166,9 @@ func utf8Charset(cs string) bool {
 	return false
 }
 
-// fieldNames caches, per request type, the JSON names of its fields.
-var fieldNames sync.Map // reflect.Type → map[string]bool
+// fieldNames caches, per request type, the JSON names of its fields, each
+// with its own bit of a uint64.
+var fieldNames sync.Map // reflect.Type → map[string]uint64
 
 // exactFields checks the top-level names of the JSON object body, already
 // decoded into dst: each must be exactly one of dst's field names and
@@ -179,7 +180,7 @@ func exactFields(body []byte, dst any) error {
 	t := reflect.TypeOf(dst).Elem()
 	names, ok := fieldNames.Load(t)
 	if !ok {
-		m := map[string]bool{}
+		m := map[string]uint64{}
 		for i := range t.NumField() {
 			f := t.Field(i)
 			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
@@ -189,26 +190,24 @@ func exactFields(body []byte, dst any) error {
 			if name == "" {
 				name = f.Name
 			}
-			m[name] = true
+			if len(m) == 64 {
+				panic("httpapi: a request type with more than 64 fields")
+			}
+			m[name] = 1 << len(m)
 		}
 		names, _ = fieldNames.LoadOrStore(t, m)
 	}
-	known := names.(map[string]bool)
-	var seen [16][]byte // request types have fewer fields than this
-	n := 0
+	known := names.(map[string]uint64)
+	var seen uint64
 	return objectNames(body, func(name []byte) error {
-		if !known[string(name)] {
+		bit := known[string(name)]
+		switch {
+		case bit == 0:
 			return quantumlock.Errorf(quantumlock.EINVALID, "Unknown field %q.", name)
+		case seen&bit != 0:
+			return quantumlock.Errorf(quantumlock.EINVALID, "Field %q is given more than once.", name)
 		}
-		for _, s := range seen[:n] {
-			if bytes.Equal(s, name) {
-				return quantumlock.Errorf(quantumlock.EINVALID, "Field %q is given more than once.", name)
-			}
-		}
-		if n < len(seen) {
-			seen[n] = name
-			n++
-		}
+		seen |= bit
 		return nil
 	})
 }
