@@ -56,28 +56,105 @@ func migrations() ([]migration, error) {
 	return ms, nil
 }
 
-// migrate brings the schema of the database behind w up to date. Each step
-// checks its version inside its IMMEDIATE transaction, so a server and a
-// CLI starting together on a new file apply every migration exactly once.
-func migrate(ctx context.Context, w *sql.DB) error {
-	ms, err := migrations()
-	if err != nil {
-		return err
+// migrateWait bounds how long Open waits on the lock file (fileLock): for
+// the shared lock while another store migrates, and for the exclusive one
+// its own migrations need while other stores have the database open.
+const migrateWait = BusyTimeout
+
+// migrate brings the schema of the database behind w up to the newest of
+// ms and returns holding lk shared. Migrations run only while lk is held
+// exclusive, which no store gets while another has the database open: a
+// newer binary refuses to change the schema under a running older one, and
+// says so, rather than leave it writing rows the new schema reads
+// differently. Once done it lets go and takes lk shared again, like any
+// store, and checks again from the start, since another store may have
+// migrated further in between. Each step still checks its version inside
+// its IMMEDIATE transaction (apply), so a store without the lock
+// (fileLock) applies every migration exactly once too.
+func migrate(ctx context.Context, w *sql.DB, lk *fileLock, ms []migration, wait time.Duration) error {
+	latest := ms[len(ms)-1].version
+	deadline := time.Now().Add(wait)
+	for {
+		if ok, err := lk.wait(ctx, false, deadline); err != nil {
+			return fmt.Errorf("sqlite: lock file: %w", err)
+		} else if !ok {
+			return fmt.Errorf("sqlite: another process has been migrating the database for more than %v", wait)
+		}
+		newest, pending, err := schemaState(ctx, w, ms)
+		if err != nil {
+			return err
+		}
+		// A database migrated by a newer binary may have a schema this
+		// one does not understand; refuse it rather than write rows it
+		// would misread.
+		if newest > latest {
+			return fmt.Errorf("sqlite: database schema version %d is newer than this binary's %d", newest, latest)
+		}
+		if pending == 0 {
+			return nil
+		}
+		if err := lk.unlock(); err != nil {
+			return fmt.Errorf("sqlite: lock file: %w", err)
+		}
+		ok, err := lk.wait(ctx, true, deadline)
+		if err != nil {
+			return fmt.Errorf("sqlite: lock file: %w", err)
+		}
+		if !ok {
+			return fmt.Errorf("sqlite: %d schema migration(s) to apply, but another process has the database open; stop it (an older QuantumLock must not run on the newer schema), then start this one", pending)
+		}
+		err = applyAll(ctx, w, ms)
+		if uerr := lk.unlock(); err == nil && uerr != nil {
+			err = fmt.Errorf("sqlite: lock file: %w", uerr)
+		}
+		if err != nil {
+			return err
+		}
 	}
+}
+
+// schemaState returns the newest version recorded in schema_migrations
+// and how many of ms are not recorded there.
+func schemaState(ctx context.Context, w *sql.DB, ms []migration) (newest, pending int, err error) {
+	var tables int
+	if err := w.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'schema_migrations'`).Scan(&tables); err != nil {
+		return 0, 0, fmt.Errorf("sqlite: read schema version: %w", err)
+	}
+	if tables == 0 {
+		return 0, len(ms), nil
+	}
+	rows, err := w.QueryContext(ctx, `SELECT version FROM schema_migrations`)
+	if err != nil {
+		return 0, 0, fmt.Errorf("sqlite: read schema version: %w", err)
+	}
+	defer rows.Close()
+	done := map[int]bool{}
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			return 0, 0, fmt.Errorf("sqlite: read schema version: %w", err)
+		}
+		done[v] = true
+		newest = max(newest, v)
+	}
+	if err := rows.Err(); err != nil {
+		return 0, 0, fmt.Errorf("sqlite: read schema version: %w", err)
+	}
+	for _, m := range ms {
+		if !done[m.version] {
+			pending++
+		}
+	}
+	return newest, pending, nil
+}
+
+// applyAll applies every migration of ms not yet applied, in order.
+func applyAll(ctx context.Context, w *sql.DB, ms []migration) error {
 	if _, err := w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version    INTEGER PRIMARY KEY,
 		applied_at INTEGER NOT NULL
 	)`); err != nil {
 		return fmt.Errorf("sqlite: create schema_migrations: %w", err)
-	}
-	var newest sql.NullInt64
-	if err := w.QueryRowContext(ctx, `SELECT max(version) FROM schema_migrations`).Scan(&newest); err != nil {
-		return fmt.Errorf("sqlite: read schema version: %w", err)
-	}
-	// A database migrated by a newer binary may have a schema this one does
-	// not understand; refuse it rather than write rows it would misread.
-	if latest := ms[len(ms)-1].version; newest.Valid && newest.Int64 > int64(latest) {
-		return fmt.Errorf("sqlite: database schema version %d is newer than this binary's %d", newest.Int64, latest)
 	}
 	for _, m := range ms {
 		if err := apply(ctx, w, m, ms[len(ms)-1].version); err != nil {

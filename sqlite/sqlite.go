@@ -51,6 +51,8 @@ type DB struct {
 	pin  *sql.Conn
 	wal  *walIndex  // nil if the WAL index could not be opened
 	auth *authCache // nil when wal is
+	// lock is held shared from Open to Close (see fileLock).
+	lock *fileLock
 	// points run the reads of every validation (see pointReaders).
 	points *pointReaders
 
@@ -111,7 +113,14 @@ func Open(ctx context.Context, path string) (_ *DB, err error) {
 	if err := db.w.PingContext(ctx); err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	if err := migrate(ctx, db.w); err != nil {
+	ms, err := migrations()
+	if err != nil {
+		return nil, err
+	}
+	if db.lock, err = openFileLock(path); err != nil {
+		return nil, err
+	}
+	if err := migrate(ctx, db.w, db.lock, ms, migrateWait); err != nil {
 		return nil, err
 	}
 
@@ -226,9 +235,9 @@ func (db *DB) Close() error {
 			}
 		}
 		if drained(closeWait, db.r, db.c, db.w) {
-			errs = append(errs, db.wal.release())
+			errs = append(errs, db.wal.release(), db.lock.close())
 		} else {
-			errs = append(errs, fmt.Errorf("connections still in use after %v; the WAL index is left open", closeWait))
+			errs = append(errs, fmt.Errorf("connections still in use after %v; the WAL index and the lock file are left open", closeWait))
 		}
 	})
 	if err := errors.Join(errs...); err != nil {

@@ -313,7 +313,7 @@ func prepareSize(ctx context.Context, cfg config, client clients, bin, label, tm
 	db := filepath.Join(tmp, "licenses-"+name+".db")
 	if !cfg.keep {
 		sr.cleanups = append(sr.cleanups, func() {
-			for _, suffix := range []string{"", "-wal", "-shm"} {
+			for _, suffix := range []string{"", "-wal", "-shm", "-lock"} {
 				os.Remove(db + suffix)
 			}
 		})
