@@ -28,15 +28,34 @@ type fileLock struct {
 }
 
 // openFileLock opens (creating if needed) the lock file of the database at
-// path, beside the file a symbolic link leads to, where every process
-// finds the same one however it names the database. It takes no lock.
+// path, which must exist, beside the file a symbolic link leads to, where
+// every process finds the same one however it names the database. It
+// takes no lock.
+//
+// The file is opened for reading only, which is all either kind of lock
+// needs, so whoever may read the database may take it. A new one gets the
+// database's permissions whatever the umask and, made by root, its owner,
+// as SQLite does with the "-wal" and "-shm" files: a CLI command run as
+// root must not leave a file the server's own user cannot open.
 func openFileLock(path string) (*fileLock, error) {
 	if real, err := filepath.EvalSymlinks(path); err == nil {
 		path = real
 	}
-	f, err := os.OpenFile(path+"-lock", os.O_RDWR|os.O_CREATE, 0o644)
+	db, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: lock file: %w", err)
+	}
+	f, err := os.OpenFile(path+"-lock", os.O_RDONLY|os.O_CREATE, db.Mode().Perm())
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: lock file: %w", err)
+	}
+	if fi, err := f.Stat(); err == nil && fi.Size() == 0 {
+		// Best effort, as SQLite's: a file someone else owns keeps its
+		// mode, and the lock still works for whoever can read it.
+		if fi.Mode().Perm() != db.Mode().Perm() {
+			f.Chmod(db.Mode().Perm())
+		}
+		matchOwner(f, fi, db)
 	}
 	return &fileLock{f: f}, nil
 }
@@ -56,20 +75,35 @@ func (l *fileLock) wait(ctx context.Context, exclusive bool, deadline time.Time)
 		if !time.Now().Before(deadline) {
 			return false, nil
 		}
-		// Jittered, so two stores that both let go to take it exclusive
-		// do not keep meeting.
-		select {
-		case <-ctx.Done():
-			return false, ctx.Err()
-		case <-time.After(lockPoll/2 + rand.N(lockPoll)):
+		if err := pause(ctx); err != nil {
+			return false, err
 		}
 	}
 }
 
-// close releases the lock, if held, with the file.
+// pause waits about lockPoll, or until ctx ends. The wait is jittered, so
+// that two stores that both let go of the lock to take it exclusive do not
+// keep meeting.
+func pause(ctx context.Context) error {
+	t := time.NewTimer(lockPoll/2 + rand.N(lockPoll))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// close releases the lock, if held, and the file. The lock is released
+// first: Windows may release a lock that a handle's closing leaves behind
+// only some time later.
 func (l *fileLock) close() error {
 	if l == nil {
 		return nil
 	}
+	// An error here is a lock not held (Windows says so; flock does not),
+	// and closing releases any lock anyway.
+	l.unlock()
 	return l.f.Close()
 }

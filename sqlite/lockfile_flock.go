@@ -4,6 +4,7 @@ package sqlite
 
 import (
 	"errors"
+	"os"
 	"syscall"
 )
 
@@ -35,4 +36,15 @@ func (l *fileLock) try(exclusive bool) (bool, error) {
 // unlock releases the lock.
 func (l *fileLock) unlock() error {
 	return syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN)
+}
+
+// matchOwner gives the new lock file f (whose state is fi) the owner of
+// the database (db) when the process runs as root. Errors are ignored.
+func matchOwner(f *os.File, fi, db os.FileInfo) {
+	want, ok1 := db.Sys().(*syscall.Stat_t)
+	have, ok2 := fi.Sys().(*syscall.Stat_t)
+	if os.Geteuid() != 0 || !ok1 || !ok2 || (want.Uid == have.Uid && want.Gid == have.Gid) {
+		return
+	}
+	f.Chown(int(want.Uid), int(want.Gid))
 }

@@ -2,6 +2,8 @@
 
 package sqlite
 
+import "os"
+
 // fileLocking says whether this system has the lock (see fileLock).
 const fileLocking = false
 
@@ -11,3 +13,6 @@ func (l *fileLock) try(exclusive bool) (bool, error) { return true, nil }
 
 // unlock does nothing.
 func (l *fileLock) unlock() error { return nil }
+
+// matchOwner does nothing.
+func matchOwner(f *os.File, fi, db os.FileInfo) {}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -69,7 +70,7 @@ func TestMigrateRefusedWhileOpenElsewhere(t *testing.T) {
 	w, lk := openWriter(t, path), openLock(t, path)
 
 	start := time.Now()
-	err := migrate(ctx, w, lk, newer, 200*time.Millisecond)
+	err := migrate(ctx, w, lk, newer, time.Second, 200*time.Millisecond)
 	if err == nil || !strings.Contains(err.Error(), "another process has the database open") {
 		t.Fatalf("migrate under an open store: %v", err)
 	}
@@ -87,7 +88,7 @@ func TestMigrateRefusedWhileOpenElsewhere(t *testing.T) {
 	if err := running.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := migrate(ctx, w, lk, newer, 5*time.Second); err != nil {
+	if err := migrate(ctx, w, lk, newer, time.Second, 5*time.Second); err != nil {
 		t.Fatalf("migrate once the store is closed: %v", err)
 	}
 	if !hasTable(t, w, "newer") {
@@ -111,7 +112,11 @@ func TestOpenWaitsForMigration(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "quantumlock.db")
-	w, lk := openWriter(t, path), openLock(t, path)
+	w := openWriter(t, path)
+	if err := w.Ping(); err != nil { // creates the file
+		t.Fatal(err)
+	}
+	lk := openLock(t, path)
 	if ok, err := lk.try(true); !ok || err != nil {
 		t.Fatalf("exclusive lock on a new file: %v, %v", ok, err)
 	}
@@ -119,7 +124,7 @@ func TestOpenWaitsForMigration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := migrate(ctx, openWriter(t, path), openLock(t, path), ms, 100*time.Millisecond); err == nil || !strings.Contains(err.Error(), "migrating") {
+	if err := migrate(ctx, openWriter(t, path), openLock(t, path), ms, 100*time.Millisecond, time.Second); err == nil || !strings.Contains(err.Error(), "migrating") {
 		t.Fatalf("migrate while another holds the lock exclusive: %v", err)
 	}
 
@@ -208,5 +213,94 @@ func TestLockFileThroughLink(t *testing.T) {
 	db.Close()
 	if ok, err := viaLink.try(true); !ok || err != nil {
 		t.Errorf("exclusive lock through the link after Close: %v, %v", ok, err)
+	}
+}
+
+// Two newer binaries starting together on a database that needs their
+// migration: one migrates, the other then finds nothing to do, and both
+// open.
+func TestMigrateTogether(t *testing.T) {
+	t.Parallel()
+	db, path := openTemp(t)
+	db.Close()
+	newer := newerMigrations(t)
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for i := range errs {
+		w, lk := openWriter(t, path), openLock(t, path)
+		wg.Go(func() { errs[i] = migrate(t.Context(), w, lk, newer, 10*time.Second, 10*time.Second) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("binary %d: %v", i, err)
+		}
+	}
+	w := openWriter(t, path)
+	var n int
+	if err := w.QueryRow(`SELECT count(*) FROM schema_migrations WHERE version = ?1`, newer[len(newer)-1].version).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 || !hasTable(t, w, "newer") {
+		t.Errorf("the newer migration recorded %d times", n)
+	}
+}
+
+// An Open that fails lets go of the lock file: a database left at a newer
+// version does not keep a migrating binary waiting.
+func TestFailedOpenReleasesLock(t *testing.T) {
+	if !fileLocking {
+		t.Skip("no file lock on this system")
+	}
+	t.Parallel()
+	db, path := openTemp(t)
+	if _, err := db.w.Exec(`INSERT INTO schema_migrations (version, applied_at) VALUES (99, 0)`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if db, err := Open(t.Context(), path); err == nil {
+		db.Close()
+		t.Fatal("Open accepted a newer schema")
+	}
+	if ok, err := openLock(t, path).try(true); !ok || err != nil {
+		t.Errorf("exclusive lock after a failed Open: %v, %v", ok, err)
+	}
+}
+
+// A new lock file has the database's permissions, whatever the umask, and
+// one only readable still serves: the lock needs no more.
+func TestLockFileMode(t *testing.T) {
+	if !fileLocking || runtime.GOOS == "windows" {
+		t.Skip("no Unix file modes here")
+	}
+	t.Parallel()
+	db, path := openTemp(t)
+	db.Close()
+	for _, mode := range []os.FileMode{0o600, 0o664} {
+		if err := os.Chmod(path, mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Remove(path + "-lock"); err != nil {
+			t.Fatal(err)
+		}
+		db, err := Open(t.Context(), path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
+		if fi, err := os.Stat(path + "-lock"); err != nil || fi.Mode().Perm() != mode {
+			t.Errorf("database %v: lock file %v, %v", mode, fi.Mode(), err)
+		}
+	}
+	if err := os.Chmod(path+"-lock", 0o444); err != nil {
+		t.Fatal(err)
+	}
+	db, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatalf("Open with a read-only lock file: %v", err)
+	}
+	defer db.Close()
+	if ok, err := openLock(t, path).try(true); ok || err != nil {
+		t.Errorf("exclusive lock through a read-only lock file while a store has it: %v, %v", ok, err)
 	}
 }

@@ -4,6 +4,7 @@ package sqlite
 
 import (
 	"errors"
+	"os"
 
 	"golang.org/x/sys/windows"
 )
@@ -22,7 +23,7 @@ func (l *fileLock) try(exclusive bool) (bool, error) {
 	switch {
 	case err == nil:
 		return true, nil
-	case errors.Is(err, windows.ERROR_LOCK_VIOLATION), errors.Is(err, windows.ERROR_IO_PENDING):
+	case errors.Is(err, windows.ERROR_LOCK_VIOLATION):
 		return false, nil
 	default:
 		return false, err
@@ -33,3 +34,6 @@ func (l *fileLock) try(exclusive bool) (bool, error) {
 func (l *fileLock) unlock() error {
 	return windows.UnlockFileEx(windows.Handle(l.f.Fd()), 0, 1, 0, new(windows.Overlapped))
 }
+
+// matchOwner does nothing: files on Windows have no Unix owner.
+func matchOwner(f *os.File, fi, db os.FileInfo) {}

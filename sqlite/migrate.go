@@ -56,29 +56,37 @@ func migrations() ([]migration, error) {
 	return ms, nil
 }
 
-// migrateWait bounds how long Open waits on the lock file (fileLock): for
-// the shared lock while another store migrates, and for the exclusive one
-// its own migrations need while other stores have the database open.
-const migrateWait = BusyTimeout
+// How long Open waits on the lock file (fileLock). sharedWait bounds the
+// wait for another store's migrations to end: a migration over a large
+// database may take a while. aloneWait bounds the wait for the other
+// stores to close the database, when this one has migrations to apply: a
+// running server never does, so past it the answer is to stop that one.
+const (
+	sharedWait = time.Minute
+	aloneWait  = BusyTimeout
+)
 
 // migrate brings the schema of the database behind w up to the newest of
 // ms and returns holding lk shared. Migrations run only while lk is held
 // exclusive, which no store gets while another has the database open: a
 // newer binary refuses to change the schema under a running older one, and
 // says so, rather than leave it writing rows the new schema reads
-// differently. Once done it lets go and takes lk shared again, like any
-// store, and checks again from the start, since another store may have
-// migrated further in between. Each step still checks its version inside
-// its IMMEDIATE transaction (apply), so a store without the lock
-// (fileLock) applies every migration exactly once too.
-func migrate(ctx context.Context, w *sql.DB, lk *fileLock, ms []migration, wait time.Duration) error {
+// differently. Every round takes lk shared and reads the schema's state
+// afresh, since another store may have migrated in between: two stores
+// starting together on a file that needs migrating both want it alone,
+// one gets it and migrates, and the other then finds nothing to do. Each
+// step still checks its version inside its IMMEDIATE transaction (apply),
+// so stores on a system without the lock apply every migration exactly
+// once too.
+func migrate(ctx context.Context, w *sql.DB, lk *fileLock, ms []migration, sharedWait, aloneWait time.Duration) error {
 	latest := ms[len(ms)-1].version
-	deadline := time.Now().Add(wait)
+	sharedBy := time.Now().Add(sharedWait)
+	var aloneBy time.Time
 	for {
-		if ok, err := lk.wait(ctx, false, deadline); err != nil {
+		if ok, err := lk.wait(ctx, false, sharedBy); err != nil {
 			return fmt.Errorf("sqlite: lock file: %w", err)
 		} else if !ok {
-			return fmt.Errorf("sqlite: another process has been migrating the database for more than %v", wait)
+			return fmt.Errorf("sqlite: another process has been migrating the database for more than %v", sharedWait)
 		}
 		newest, pending, err := schemaState(ctx, w, ms)
 		if err != nil {
@@ -96,18 +104,27 @@ func migrate(ctx context.Context, w *sql.DB, lk *fileLock, ms []migration, wait 
 		if err := lk.unlock(); err != nil {
 			return fmt.Errorf("sqlite: lock file: %w", err)
 		}
-		ok, err := lk.wait(ctx, true, deadline)
+		if aloneBy.IsZero() {
+			aloneBy = time.Now().Add(aloneWait)
+		}
+		ok, err := lk.try(true)
 		if err != nil {
 			return fmt.Errorf("sqlite: lock file: %w", err)
 		}
-		if !ok {
+		if ok {
+			err = applyAll(ctx, w, ms)
+			if uerr := lk.unlock(); err == nil && uerr != nil {
+				err = fmt.Errorf("sqlite: lock file: %w", uerr)
+			}
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		if !time.Now().Before(aloneBy) {
 			return fmt.Errorf("sqlite: %d schema migration(s) to apply, but another process has the database open; stop it (an older QuantumLock must not run on the newer schema), then start this one", pending)
 		}
-		err = applyAll(ctx, w, ms)
-		if uerr := lk.unlock(); err == nil && uerr != nil {
-			err = fmt.Errorf("sqlite: lock file: %w", uerr)
-		}
-		if err != nil {
+		if err := pause(ctx); err != nil {
 			return err
 		}
 	}

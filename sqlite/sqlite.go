@@ -110,7 +110,7 @@ func Open(ctx context.Context, path string) (_ *DB, err error) {
 	db.w.SetConnMaxIdleTime(0)
 	// The writer connection sets WAL mode, which is persistent in the file,
 	// before any reader connects, and creates the file if it is new.
-	if err := db.w.PingContext(ctx); err != nil {
+	if err := pingBusy(ctx, db.w, BusyTimeout); err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	ms, err := migrations()
@@ -120,7 +120,7 @@ func Open(ctx context.Context, path string) (_ *DB, err error) {
 	if db.lock, err = openFileLock(path); err != nil {
 		return nil, err
 	}
-	if err := migrate(ctx, db.w, db.lock, ms, migrateWait); err != nil {
+	if err := migrate(ctx, db.w, db.lock, ms, sharedWait, aloneWait); err != nil {
 		return nil, err
 	}
 
@@ -335,6 +335,25 @@ func (db *DB) write(ctx context.Context, fn func(*sql.Tx) error) error {
 		return fmt.Errorf("sqlite: commit: %w", err)
 	}
 	return nil
+}
+
+// pingBusy pings pool, trying again for up to wait while the answer is
+// SQLITE_BUSY. A connection's first statement on a new file switches it to
+// WAL mode, and SQLite answers a second connection trying the same at that
+// moment with SQLITE_BUSY at once, without the busy timeout: two stores
+// opening a new file together would otherwise fail one of them.
+func pingBusy(ctx context.Context, pool *sql.DB, wait time.Duration) error {
+	deadline := time.Now().Add(wait)
+	for {
+		err := pool.PingContext(ctx)
+		var e *sqlite.Error
+		if err == nil || !errors.As(err, &e) || e.Code()&0xff != sqlite3.SQLITE_BUSY || !time.Now().Before(deadline) {
+			return err
+		}
+		if err := pause(ctx); err != nil {
+			return err
+		}
+	}
 }
 
 // read runs fn in a read transaction so that its queries see one snapshot.
