@@ -10,7 +10,9 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/url"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -420,3 +422,29 @@ func (f *fields) optionalBase64(name string, s *string) []byte {
 
 // toBase64 encodes b as standard, padded base64.
 func toBase64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+// query parses the request's query string strictly: a malformed one, a
+// parameter not in names, or one given twice is EINVALID naming it. Go's
+// URL.Query drops pairs it cannot parse and keeps every repetition, so
+// "?limit=1;skip=2" or "?limit=1%zz" would be answered with the defaults,
+// and "?skip=1&skip=abc" by its first value.
+func query(r *http.Request, names ...string) (map[string]string, error) {
+	if r.URL.RawQuery == "" {
+		return nil, nil
+	}
+	vs, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, quantumlock.Errorf(quantumlock.EINVALID, "The query string is malformed: %s.", strings.TrimPrefix(err.Error(), "invalid "))
+	}
+	q := make(map[string]string, len(vs))
+	for name, v := range vs {
+		switch {
+		case !slices.Contains(names, name):
+			return nil, quantumlock.Errorf(quantumlock.EINVALID, "Unknown query parameter %q.", name)
+		case len(v) > 1:
+			return nil, quantumlock.Errorf(quantumlock.EINVALID, "Query parameter %s is given more than once.", name)
+		}
+		q[name] = v[0]
+	}
+	return q, nil
+}

@@ -167,8 +167,13 @@ func (s *server) handleKeyDelete() authedHandler {
 // A key not created exportable is 403 FORBIDDEN.
 func (s *server) handleKeyExport() authedHandler {
 	return func(w http.ResponseWriter, r *http.Request, c *quantumlock.Customer) {
+		q, err := query(r, "version")
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 		version := 0
-		if v := r.URL.Query().Get("version"); v != "" {
+		if v := q["version"]; v != "" {
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 1 {
 				s.writeError(w, r, quantumlock.Errorf(quantumlock.EINVALID, "version must be a positive integer."))

@@ -177,9 +177,10 @@ func TestKeyExport(t *testing.T) {
 			t.Fatal("export of version 1 differs from what create returned")
 		}
 		wantError(t, c.Do(t, "GET", "/api/v1/quantum/keys/"+id+"/export?version=3", nil), 404, "NOT_FOUND", "version")
-		for _, v := range []string{"0", "-1", "two"} {
-			wantError(t, c.Do(t, "GET", "/api/v1/quantum/keys/"+id+"/export?version="+v, nil), 400, "INVALID_REQUEST", "version")
+		for v, detail := range map[string]string{"0": "version", "-1": "version", "two": "version", "1&version=2": "version", "1%zz": "malformed"} {
+			wantError(t, c.Do(t, "GET", "/api/v1/quantum/keys/"+id+"/export?version="+v, nil), 400, "INVALID_REQUEST", detail)
 		}
+		wantError(t, c.Do(t, "GET", "/api/v1/quantum/keys/"+id+"/export?ver=1", nil), 400, "INVALID_REQUEST", "ver")
 	})
 	t.Run("Ed25519", func(t *testing.T) {
 		t.Parallel()

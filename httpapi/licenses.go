@@ -191,18 +191,22 @@ func (s *server) handleLicenseList() authedHandler {
 		Licenses []licenseSummary `json:"licenses"`
 	}
 	return func(w http.ResponseWriter, r *http.Request, c *quantumlock.Customer) {
-		q := r.URL.Query()
+		q, err := query(r, "skip", "limit", "end_customer_id", "status")
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 		f := quantumlock.LicenseFilter{
 			CustomerID:    c.ID,
-			EndCustomerID: q.Get("end_customer_id"),
-			Status:        q.Get("status"),
+			EndCustomerID: q["end_customer_id"],
+			Status:        q["status"],
 			Limit:         license.DefaultListLimit,
 		}
 		for _, p := range []struct {
 			name string
 			dst  *int
 		}{{"skip", &f.Skip}, {"limit", &f.Limit}} {
-			if v := q.Get(p.name); v != "" {
+			if v := q[p.name]; v != "" {
 				n, err := strconv.Atoi(v)
 				if err != nil {
 					s.writeError(w, r, quantumlock.Errorf(quantumlock.EINVALID, "%s must be an integer.", p.name))

@@ -328,6 +328,20 @@ func TestLicenseListGetRevoke(t *testing.T) {
 			wantStatus(t, c.Do(t, "GET", "/api/v1/licenses"+q, nil), 400, "INVALID_REQUEST")
 		})
 	}
+	// A query Go's URL.Query would read in part, or by its first value,
+	// is refused whole, naming what is wrong with it.
+	for q, detail := range map[string]string{
+		"?limit=1;skip=2":                    "malformed",
+		"?limit=1%zz":                        "malformed",
+		"?skip=1&skip=abc":                   "skip",
+		"?status=active&status=revoked":      "status",
+		"?page=2":                            "page",
+		"?limit=1&end_customer_id=a&Limit=2": "Limit",
+	} {
+		t.Run("ErrQuery"+q, func(t *testing.T) {
+			wantError(t, c.Do(t, "GET", "/api/v1/licenses"+q, nil), 400, "INVALID_REQUEST", detail)
+		})
+	}
 	t.Run("TenantIsolation", func(t *testing.T) {
 		if total, _ := list(t, other, ""); total != 1 {
 			t.Errorf("other customer sees %d licenses", total)
