@@ -10,7 +10,9 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"net/http"
+	"path"
 	"strconv"
+	"strings"
 	"sync/atomic"
 
 	"github.com/quantumlock/quantumlock"
@@ -75,7 +77,48 @@ func NewServer(d Deps) http.Handler {
 	s.mux.Handle("/api/v1/", apiUnmatched)
 	s.mux.Handle("/api/v1", apiUnmatched)
 	s.mux.HandleFunc("/", s.unmatched)
-	return s.observe(s.recoverer(s.mux))
+	return s.observe(s.recoverer(canonical(s.mux, apiUnmatched, http.HandlerFunc(s.unmatched))))
+}
+
+// canonical passes requests whose path is in canonical form to next. The
+// mux would answer any other ("//api/v1/customers/me", "/api/v1/./x",
+// "/api/v1//licenses") with an HTML redirect to the cleaned path, before
+// authentication and whatever the key: so such a path is no endpoint
+// here. Under the API's base path it is authenticated and counted like
+// any unknown path (api), elsewhere answered 404 (other).
+func canonical(next, api, other http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		if clean := cleanPath(p); clean != p {
+			if clean == "/api/v1" || strings.HasPrefix(clean, "/api/v1/") {
+				api.ServeHTTP(w, r)
+			} else {
+				other.ServeHTTP(w, r)
+			}
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// cleanPath is ServeMux's canonical form of p: rooted, with "." and ".."
+// elements and repeated slashes removed, and a trailing slash kept.
+func cleanPath(p string) string {
+	if p == "" {
+		return "/"
+	}
+	if p[0] != '/' {
+		p = "/" + p
+	}
+	np := path.Clean(p)
+	if p[len(p)-1] == '/' && np != "/" {
+		// path.Clean drops the trailing slash; ServeMux keeps it.
+		if len(p) == len(np)+1 && strings.HasPrefix(p, np) {
+			return p
+		}
+		np += "/"
+	}
+	return np
 }
 
 // routed wraps a route's handler: it names the route for the access log

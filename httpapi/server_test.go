@@ -135,6 +135,18 @@ func TestFallbacksAndHeaders(t *testing.T) {
 		wantStatus(t, c.Do(t, "POST", "/api/v1", nil), 404, "NOT_FOUND")
 		wantStatus(t, c.Do(t, "GET", "/api/v1", nil, "X-API-Key", ""), 401, "UNAUTHORIZED")
 	})
+	t.Run("UncleanPath", func(t *testing.T) {
+		// A path not in canonical form is no endpoint: the JSON 404 after
+		// authentication under the base path, not the mux's HTML redirect
+		// to the cleaned path, which would answer callers without a key.
+		for _, p := range []string{"//api/v1/customers/me", "/api/v1/customers/./me", "/api/v1//licenses",
+			"/api/v1/licenses/../customers/me", "/api/v1/./"} {
+			wantStatus(t, c.Do(t, "GET", p, nil), 404, "NOT_FOUND")
+			wantStatus(t, c.Do(t, "GET", p, nil, "X-API-Key", ""), 401, "UNAUTHORIZED")
+		}
+		wantStatus(t, c.Do(t, "GET", "//health", nil, "X-API-Key", ""), 404, "NOT_FOUND")
+		wantStatus(t, c.Do(t, "GET", "/./openapi.yaml", nil, "X-API-Key", ""), 404, "NOT_FOUND")
+	})
 	t.Run("UnmatchedNeedsKey", func(t *testing.T) {
 		// Under the base path, no key is 401 whatever the path or method.
 		wantStatus(t, c.Do(t, "GET", "/api/v1/nothing", nil, "X-API-Key", ""), 401, "UNAUTHORIZED")
