@@ -16,18 +16,31 @@ import (
 var OpenAPI []byte
 
 // handleHealth serves GET /health: 200 when the store answers, else 503.
+// The 503 is an error, so it carries the SPEC §4 error body beside the
+// health fields, with INTERNAL_ERROR: a store that does not answer is the
+// service's own failure (SPEC names no other code for it).
 func (s *server) handleHealth() http.Handler {
 	type response struct {
 		Status  string `json:"status"`
 		Version string `json:"version"`
 		Store   string `json:"store"`
 	}
+	type unavailable struct {
+		response
+		errorBody
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		if err := s.Store.Ping(ctx); err != nil {
-			s.logger.ErrorContext(ctx, "store ping failed", "request_id", infoFrom(r).requestID, "error", err.Error())
-			encode(w, http.StatusServiceUnavailable, response{Status: "unavailable", Version: quantumlock.Version, Store: "unavailable"})
+			info := infoFrom(r)
+			s.logger.ErrorContext(ctx, "store ping failed", "request_id", info.requestID, "error", err.Error())
+			info.errCode = quantumlock.EINTERNAL
+			encode(w, http.StatusServiceUnavailable, unavailable{
+				response{Status: "unavailable", Version: quantumlock.Version, Store: "unavailable"},
+				errorBody{Detail: "The store does not answer.", Code: quantumlock.EINTERNAL,
+					Timestamp: s.now().UTC().Format(time.RFC3339), RequestID: info.requestID},
+			})
 			return
 		}
 		encode(w, http.StatusOK, response{Status: "ok", Version: quantumlock.Version, Store: "ok"})

@@ -231,4 +231,9 @@ func TestHealthStoreDown(t *testing.T) {
 	if h := r.JSON(t); r.Status != http.StatusServiceUnavailable || h["store"] != "unavailable" {
 		t.Errorf("health with a closed store: %d %v", r.Status, h)
 	}
+	// An error like any other: the error body too (SPEC §4).
+	wantError(t, r, http.StatusServiceUnavailable, "INTERNAL_ERROR", "store")
+	if h := r.JSON(t); h["request_id"] != r.Header.Get("X-Request-ID") {
+		t.Errorf("request_id %v, X-Request-ID %q", h["request_id"], r.Header.Get("X-Request-ID"))
+	}
 }
