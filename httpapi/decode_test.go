@@ -50,22 +50,30 @@ func TestDecodeStrict(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		body, contentType, code, detail string
+		encoding                        string
 	}{
-		{`{"name":"a","count":1,"extra":{"Name":1,"name":2}}`, "", "", ""},
-		{`{"name":"a"}`, "application/json; charset=UTF-8", "", ""},
-		{`{"name":"a"}`, "application/json; charset=utf8", "", ""},
-		{`{"name":"a"}`, "application/json; charset=us-ascii", "", ""},
-		{`null`, "", "", ""},
-		{`{"Name":"a"}`, "", quantumlock.EINVALID, `"Name"`},
-		{`{"name":"a","NAME":"b"}`, "", quantumlock.EINVALID, `"NAME"`},
-		{`{"name":"a","name":"b"}`, "", quantumlock.EINVALID, "more than once"},
-		{"{\"name\":\"\xe9\"}", "", quantumlock.EINVALID, "UTF-8"},
-		{"{\"extra\":{\"k\":\"\xff\"}}", "", quantumlock.EINVALID, "UTF-8"},
-		{`{"name":"a"}`, "application/json; charset=iso-8859-1", quantumlock.EMEDIATYPE, "iso-8859-1"},
+		{`{"name":"a","count":1,"extra":{"Name":1,"name":2}}`, "", "", "", ""},
+		{`{"name":"a"}`, "application/json; charset=UTF-8", "", "", ""},
+		{`{"name":"a"}`, "application/json; charset=utf8", "", "", ""},
+		{`{"name":"a"}`, "application/json; charset=us-ascii", "", "", ""},
+		{`{"name":"a"}`, "", "", "", "identity"},
+		{``, "", "", "", ""},
+		{`null`, "", quantumlock.EINVALID, "null", ""},
+		{" \n null ", "", quantumlock.EINVALID, "null", ""},
+		{`{"name":"a"}`, "", quantumlock.EMEDIATYPE, "gzip", "gzip"},
+		{`{"Name":"a"}`, "", quantumlock.EINVALID, `"Name"`, ""},
+		{`{"name":"a","NAME":"b"}`, "", quantumlock.EINVALID, `"NAME"`, ""},
+		{`{"name":"a","name":"b"}`, "", quantumlock.EINVALID, "more than once", ""},
+		{"{\"name\":\"\xe9\"}", "", quantumlock.EINVALID, "UTF-8", ""},
+		{"{\"extra\":{\"k\":\"\xff\"}}", "", quantumlock.EINVALID, "UTF-8", ""},
+		{`{"name":"a"}`, "application/json; charset=iso-8859-1", quantumlock.EMEDIATYPE, "iso-8859-1", ""},
 	} {
 		r := httptest.NewRequest("POST", "/", strings.NewReader(tc.body))
 		if tc.contentType != "" {
 			r.Header.Set("Content-Type", tc.contentType)
+		}
+		if tc.encoding != "" {
+			r.Header.Set("Content-Encoding", tc.encoding)
 		}
 		var d dst
 		err := decode(r, &d)

@@ -120,9 +120,14 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 // twice, wrong types, trailing data, malformed JSON and bytes that are not
 // UTF-8 are EINVALID naming the problem; an oversized body is ETOOLARGE; a
 // body declared as anything but JSON, or in a charset other than UTF-8, is
-// EMEDIATYPE. An empty body decodes as {} so endpoints whose fields are all
-// optional accept a bare POST.
+// EMEDIATYPE, and so is a body sent compressed (any Content-Encoding but
+// identity), which would otherwise be read as malformed JSON. An empty
+// body decodes as {} so endpoints whose fields are all optional accept a
+// bare POST; a JSON null is not an object, and is refused.
 func decode(r *http.Request, dst any) error {
+	if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+		return quantumlock.Errorf(quantumlock.EMEDIATYPE, "Content-Encoding %s is not supported; send the body uncompressed.", ce)
+	}
 	// The exact common value skips the parser and its allocations.
 	if ct := r.Header.Get("Content-Type"); ct != "" && ct != "application/json" {
 		mt, params, err := mime.ParseMediaType(ct)
@@ -154,6 +159,11 @@ func decode(r *http.Request, dst any) error {
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return quantumlock.Errorf(quantumlock.EINVALID, "Request body must hold a single JSON object with nothing after it.")
+	}
+	if i := skipSpace(body, 0); body[i] == 'n' {
+		// The decoder read the whole body as one value, so "null" it is:
+		// the one non-object it leaves dst untouched for.
+		return quantumlock.Errorf(quantumlock.EINVALID, "Request body must be a JSON object, not null.")
 	}
 	return exactFields(body, dst)
 }
