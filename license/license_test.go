@@ -364,3 +364,66 @@ func TestListJudgesAtTheGivenInstant(t *testing.T) {
 		t.Fatalf("active at the given instant: %d, %v; want 1", n, err)
 	}
 }
+
+// Metadata is kept only when every JSON reader reads it the same way; end
+// customer ids and features hold no control characters.
+func TestParamsValidate(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		p      Params
+		detail string // "" means valid
+	}{
+		{"Metadata", Params{EndCustomerID: "x", Metadata: json.RawMessage(`{"a":[1,{"b":2,"c":[{"a":1},{"a":2}]}],"b":{"a":1.5e300,"b":-1e-400},"c":null}`)}, ""},
+		{"MetadataSameNameAtTwoDepths", Params{EndCustomerID: "x", Metadata: json.RawMessage(`{"a":{"a":{"a":1}}}`)}, ""},
+		{"MetadataEmpty", Params{EndCustomerID: "x", Metadata: json.RawMessage(`{}`)}, ""},
+		{"MetadataNull", Params{EndCustomerID: "x", Metadata: json.RawMessage(`null`)}, ""},
+		{"UnicodeID", Params{EndCustomerID: "Zoë Ünïcode 東京", Features: []string{"pro tier"}}, ""},
+		{"ErrMetadataArray", Params{EndCustomerID: "x", Metadata: json.RawMessage(`[1]`)}, "metadata must be a JSON object"},
+		{"ErrMetadataString", Params{EndCustomerID: "x", Metadata: json.RawMessage(`"a"`)}, "metadata must be a JSON object"},
+		{"ErrMetadataDuplicate", Params{EndCustomerID: "x", Metadata: json.RawMessage(`{"a":1,"a":2}`)}, `"a" appears twice`},
+		{"ErrMetadataNestedDuplicate", Params{EndCustomerID: "x", Metadata: json.RawMessage(`{"a":[{"k":1,"j":2,"k":3}]}`)}, `"k" appears twice`},
+		{"ErrMetadataEscapedDuplicate", Params{EndCustomerID: "x", Metadata: json.RawMessage(`{"a":1,"\u0061":2}`)}, `"a" appears twice`},
+		{"ErrMetadataHugeNumber", Params{EndCustomerID: "x", Metadata: json.RawMessage(`{"x":1e999}`)}, "1e999 is out of range"},
+		{"ErrMetadataHugeNegative", Params{EndCustomerID: "x", Metadata: json.RawMessage(`{"x":[-2e308]}`)}, "out of range"},
+		{"ErrIDNul", Params{EndCustomerID: "a\x00b"}, "end_customer_id must not hold control"},
+		{"ErrIDEscape", Params{EndCustomerID: "\x1b[31mred"}, "end_customer_id must not hold control"},
+		{"ErrIDC1", Params{EndCustomerID: "a\u0085b"}, "end_customer_id must not hold control"},
+		{"ErrFeatureNewline", Params{EndCustomerID: "x", Features: []string{"ok", "pro\n"}}, "features[1] must not hold control"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.p.Validate()
+			switch {
+			case tc.detail == "" && err != nil:
+				t.Errorf("Validate: %v", err)
+			case tc.detail != "" && (quantumlock.ErrorCode(err) != quantumlock.EINVALID || !strings.Contains(err.Error(), tc.detail)):
+				t.Errorf("Validate: %v, want EINVALID naming %q", err, tc.detail)
+			}
+		})
+	}
+}
+
+// FuzzCheckMetadata: any valid JSON object either passes or fails with a
+// client error, and what passes decodes with encoding/json, whose reading
+// is the one clients of the service are most likely to share.
+func FuzzCheckMetadata(f *testing.F) {
+	for _, s := range []string{`{}`, `{"a":1,"a":2}`, `{"a":[{"b":[]},{"b":{}}]}`, `{"n":1e999}`, `{"s":"\u0000"}`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if !json.Valid([]byte(s)) {
+			return
+		}
+		err := checkMetadata(json.RawMessage(s))
+		if err != nil {
+			if quantumlock.ErrorCode(err) != quantumlock.EINVALID {
+				t.Fatalf("checkMetadata(%q) = %v, want EINVALID", s, err)
+			}
+			return
+		}
+		var v map[string]any
+		if err := json.Unmarshal([]byte(s), &v); err != nil {
+			t.Fatalf("checkMetadata accepted %q, which encoding/json cannot read: %v", s, err)
+		}
+	})
+}

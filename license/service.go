@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/quantumlock/quantumlock"
@@ -55,6 +56,9 @@ func (p *Params) Validate() error {
 	if n := utf8.RuneCountInString(p.EndCustomerID); n < 1 || n > MaxEndCustomerID {
 		return quantumlock.Errorf(quantumlock.EINVALID, "end_customer_id is required and must be 1-%d characters.", MaxEndCustomerID)
 	}
+	if hasControl(p.EndCustomerID) {
+		return quantumlock.Errorf(quantumlock.EINVALID, "end_customer_id must not hold control characters.")
+	}
 	if len(p.Features) > MaxFeatures {
 		return quantumlock.Errorf(quantumlock.EINVALID, "features must hold at most %d entries.", MaxFeatures)
 	}
@@ -62,14 +66,16 @@ func (p *Params) Validate() error {
 		if n := utf8.RuneCountInString(f); n < 1 || n > MaxFeatureLen {
 			return quantumlock.Errorf(quantumlock.EINVALID, "features[%d] must be 1-%d characters.", i, MaxFeatureLen)
 		}
+		if hasControl(f) {
+			return quantumlock.Errorf(quantumlock.EINVALID, "features[%d] must not hold control characters.", i)
+		}
 	}
 	if p.ValidDays != nil && (*p.ValidDays < MinValidDays || *p.ValidDays > MaxValidDays) {
 		return quantumlock.Errorf(quantumlock.EINVALID, "valid_days must be between %d and %d.", MinValidDays, MaxValidDays)
 	}
 	if len(p.Metadata) > 0 && string(p.Metadata) != "null" {
-		var obj map[string]json.RawMessage
-		if err := json.Unmarshal(p.Metadata, &obj); err != nil {
-			return quantumlock.Errorf(quantumlock.EINVALID, "metadata must be a JSON object.")
+		if err := checkMetadata(p.Metadata); err != nil {
+			return err
 		}
 		// The limit is on what is stored, the object without its
 		// insignificant whitespace, so that the same object pretty-printed
@@ -79,6 +85,18 @@ func (p *Params) Validate() error {
 		}
 	}
 	return nil
+}
+
+// hasControl reports whether s holds a control character (C0, DEL or C1):
+// an identifier or feature name with a NUL or an escape sequence in it
+// is a mistake, or an attack on whatever displays it.
+func hasControl(s string) bool {
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return true
+		}
+	}
+	return false
 }
 
 // Usage is a customer's monthly license quota after an operation.
