@@ -79,7 +79,7 @@ const (
 	MaxMessageSize   = 512 << 10 // bytes of a message to sign or verify
 	MaxSignatureSize = 16 << 10  // bytes of a signature to verify
 	MaxPublicKeySize = 16 << 10  // bytes of a public key given to Verify
-	MaxLabelLength   = 256       // bytes of a key label
+	MaxLabelLength   = 256       // characters of a key label (as openapi.yaml's maxLength counts)
 
 	// MaxKeyVersions is how many versions a key may have. Every use of a
 	// key reads all its versions, a decrypt without key_version tries

@@ -38,7 +38,7 @@ var KeyAlgorithms = []string{AES256GCM, ChaCha20Poly1305, Ed25519, MLDSA65, Ed25
 type CreateKeyRequest struct {
 	Algorithm  string `json:"algorithm"`  // one of KeyAlgorithms; empty means AES-256-GCM
 	Exportable bool   `json:"exportable"` // whether the material may ever leave the service
-	Label      string `json:"label"`      // free text, at most MaxLabelLength bytes
+	Label      string `json:"label"`      // free text, at most MaxLabelLength characters
 }
 
 // KeyInfo describes a managed key. It never carries material except in Key,
@@ -80,8 +80,8 @@ func (s *Service) CreateKey(ctx context.Context, customerID string, req CreateKe
 	if _, ok := keyAlgs[req.Algorithm]; !ok {
 		return nil, invalid("algorithm: unknown key algorithm %q; use one of %s.", req.Algorithm, strings.Join(KeyAlgorithms, ", "))
 	}
-	if len(req.Label) > MaxLabelLength || !utf8.ValidString(req.Label) {
-		return nil, invalid("label: must be valid UTF-8 of at most %d bytes.", MaxLabelLength)
+	if !utf8.ValidString(req.Label) || utf8.RuneCountInString(req.Label) > MaxLabelLength {
+		return nil, invalid("label: must be valid UTF-8 of at most %d characters.", MaxLabelLength)
 	}
 	k, material, err := s.createKey(ctx, customerID, req)
 	if err != nil {

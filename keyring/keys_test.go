@@ -173,12 +173,18 @@ func TestCreateKeyInvalid(t *testing.T) {
 		"ErrExchangeAlg":   {Algorithm: X25519},
 		"ErrSignAlgorithm": {Algorithm: SHA3512RSA},
 		"ErrLabelTooLong":  {Label: strings.Repeat("x", MaxLabelLength+1)},
+		"ErrLabelTooLongé": {Label: strings.Repeat("é", MaxLabelLength+1)},
 		"ErrLabelNotUTF8":  {Label: "\xff"},
 	} {
 		_, err := f.svc.CreateKey(context.Background(), custA, req)
 		if quantumlock.ErrorCode(err) != quantumlock.EINVALID {
 			t.Errorf("%s: %v", name, err)
 		}
+	}
+	// The limit counts characters, as openapi.yaml's maxLength does.
+	label := strings.Repeat("é", MaxLabelLength)
+	if k, err := f.svc.CreateKey(context.Background(), custA, CreateKeyRequest{Label: label}); err != nil || k.Label != label {
+		t.Errorf("a label of %d two-byte characters: %v", MaxLabelLength, err)
 	}
 	_, err := f.svc.CreateKey(context.Background(), "", CreateKeyRequest{})
 	wantCode(t, err, quantumlock.EUNAUTHORIZED)
