@@ -131,45 +131,48 @@ func (s *server) handleEntropy() authedHandler {
 
 // backendJSON is one source's object in GET /quantum/health.
 type backendJSON struct {
-	Available       bool     `json:"available"`
-	Healthy         bool     `json:"healthy"`
-	Quantum         bool     `json:"quantum"`
-	Fidelity        *float64 `json:"fidelity"`
-	URL             *string  `json:"url,omitempty"`
-	LatencyMS       nullable `json:"latency_ms,omitzero"`
-	PoolBytes       *int     `json:"pool_bytes,omitempty"`
-	Requests        *uint64  `json:"requests,omitempty"`
-	RequestFailures *uint64  `json:"request_failures,omitempty"`
-	Simulator       *string  `json:"simulator,omitempty"`
-	Qubits          *int     `json:"qubits,omitempty"`
-	SamplesTested   uint64   `json:"samples_tested"`
-	RCTFailures     uint64   `json:"rct_failures"`
-	APTFailures     uint64   `json:"apt_failures"`
-	LastError       *string  `json:"last_error"`
-	LastErrorAt     *string  `json:"last_error_at"`
+	Available       bool              `json:"available"`
+	Healthy         bool              `json:"healthy"`
+	Quantum         bool              `json:"quantum"`
+	Fidelity        *float64          `json:"fidelity"`
+	URL             nullable[string]  `json:"url,omitzero"`
+	LatencyMS       nullable[float64] `json:"latency_ms,omitzero"`
+	PoolBytes       *int              `json:"pool_bytes,omitempty"`
+	Requests        *uint64           `json:"requests,omitempty"`
+	RequestFailures *uint64           `json:"request_failures,omitempty"`
+	Simulator       *string           `json:"simulator,omitempty"`
+	Qubits          *int              `json:"qubits,omitempty"`
+	SamplesTested   uint64            `json:"samples_tested"`
+	RCTFailures     uint64            `json:"rct_failures"`
+	APTFailures     uint64            `json:"apt_failures"`
+	LastError       *string           `json:"last_error"`
+	LastErrorAt     *string           `json:"last_error_at"`
 }
 
-// nullable is a number a source's object has or lacks: absent when not
-// set, null when set without a value. qcos_api always names its latency
-// (SPEC §7), null until a request has succeeded; the other sources have
-// none.
-type nullable struct {
+// nullable is a field a source's object has or lacks: absent when not
+// set, null when set without a value. qcos_api always names its url and
+// latency (SPEC §7): the url null when none is configured, the latency
+// until a request has succeeded; the other sources have neither.
+type nullable[T any] struct {
 	set bool
-	v   *float64
+	v   *T
 }
 
 // IsZero reports whether n is unset, for omitzero.
-func (n nullable) IsZero() bool { return !n.set }
+func (n nullable[T]) IsZero() bool { return !n.set }
 
-// MarshalJSON writes the number, or null.
-func (n nullable) MarshalJSON() ([]byte, error) { return json.Marshal(n.v) }
+// MarshalJSON writes the value, or null.
+func (n nullable[T]) MarshalJSON() ([]byte, error) { return json.Marshal(n.v) }
 
 func backendOf(st entropy.SourceStatus) backendJSON {
 	b := backendJSON{Available: st.Available, Healthy: st.Healthy, Quantum: st.Quantum, Fidelity: st.Fidelity,
 		SamplesTested: st.SamplesTested, RCTFailures: st.RCTFailures, APTFailures: st.APTFailures}
 	switch st.Name {
 	case quantumlock.SourceQCOSAPI:
-		b.URL, b.LatencyMS, b.PoolBytes = &st.URL, nullable{set: true, v: st.LatencyMS}, &st.PoolBytes
+		b.URL, b.LatencyMS, b.PoolBytes = nullable[string]{set: true}, nullable[float64]{set: true, v: st.LatencyMS}, &st.PoolBytes
+		if st.URL != "" {
+			b.URL.v = &st.URL
+		}
 		b.Requests, b.RequestFailures = &st.Requests, &st.RequestFailures
 	case quantumlock.SourceQiskitLocal:
 		b.Simulator, b.Qubits = &st.Simulator, st.Qubits

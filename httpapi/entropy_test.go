@@ -113,6 +113,9 @@ func TestQuantumHealth(t *testing.T) {
 	if lat, ok := q["latency_ms"]; q["available"] != false || q["quantum"] != true || !ok || lat != nil {
 		t.Errorf("unconfigured qcos_api %v, want latency_ms present and null", q)
 	}
+	if url, ok := q["url"]; !ok || url != nil {
+		t.Errorf("unconfigured qcos_api %v, want url present and null", q)
+	}
 	if _, ok := h["qiskit_local"].(map[string]any)["latency_ms"]; ok {
 		t.Error("qiskit_local has a latency_ms")
 	}

@@ -72,7 +72,9 @@ func (s *server) recordOf(l *quantumlock.License) licenseRecord {
 	if rec.Metadata == nil {
 		rec.Metadata = json.RawMessage("{}")
 	}
-	if l.RevokedAt != nil {
+	// A license revoked without a reason has none: null, as before its
+	// revocation, rather than "".
+	if l.RevokedAt != nil && l.RevocationReason != "" {
 		rec.RevocationReason = &l.RevocationReason
 	}
 	return rec

@@ -373,6 +373,10 @@ func TestLicenseListGetRevoke(t *testing.T) {
 		if l1["status"] != "revoked" || l1["revoked_at"] != l2["revoked_at"] || l2["revocation_reason"] != "chargeback" {
 			t.Errorf("first %v, second %v", l1, l2)
 		}
+		// keys[6] was revoked without a reason: null, not "".
+		if l := c.Do(t, "GET", "/api/v1/licenses/"+keys[6], nil).JSON(t); l["status"] != "revoked" || l["revocation_reason"] != nil {
+			t.Errorf("revoked without a reason: %v", l)
+		}
 		wantStatus(t, c.Do(t, "POST", "/api/v1/licenses/"+keys[4]+"/revoke", `{"reason":1}`), 400, "INVALID_REQUEST")
 		wantStatus(t, c.Do(t, "POST", "/api/v1/licenses/"+keys[4]+"/revoke", `{"reason":"`+strings.Repeat("r", 1025)+`"}`), 400, "INVALID_REQUEST")
 	})
