@@ -427,3 +427,58 @@ func TestGracefulShutdownFinishesInFlight(t *testing.T) {
 		t.Fatal("server still accepting after shutdown")
 	}
 }
+
+// --max-connections caps the connections served at once: one past the cap
+// waits, unanswered, until another closes; a bad value is refused.
+func TestMaxConnections(t *testing.T) {
+	t.Parallel()
+	inst := serve(t, env("QUANTUMLOCK_MASTER_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="),
+		"--db", filepath.Join(t.TempDir(), "q.db"), "--max-connections", "2")
+	// serve's health check may have left a kept-alive connection.
+	http.DefaultTransport.(*http.Transport).CloseIdleConnections()
+	addr := strings.TrimPrefix(inst.URL, "http://")
+	// health sends one request on c and reports whether an answer came
+	// within wait.
+	health := func(c net.Conn, wait time.Duration) bool {
+		t.Helper()
+		c.SetDeadline(time.Now().Add(wait))
+		if _, err := io.WriteString(c, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 12)
+		_, err := io.ReadFull(c, buf)
+		if err == nil && string(buf) != "HTTP/1.1 200" {
+			t.Fatalf("answer %q", buf)
+		}
+		return err == nil
+	}
+	dial := func() net.Conn {
+		t.Helper()
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	a, b := dial(), dial()
+	if !health(a, 10*time.Second) || !health(b, 10*time.Second) {
+		t.Fatal("the first two connections were not served")
+	}
+	c := dial() // the kernel completes the handshake; the server does not accept
+	if health(c, 300*time.Millisecond) {
+		t.Fatal("a third connection was served past --max-connections 2")
+	}
+	a.Close()
+	buf := make([]byte, 12)
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "HTTP/1.1 200" {
+		t.Fatalf("the waiting connection once another closed: %q, %v", buf, err)
+	}
+
+	err := run(context.Background(), []string{"serve", "--dev", "--addr", "127.0.0.1:0", "--db", filepath.Join(t.TempDir(), "x.db"), "--max-connections", "0"},
+		env(), nil, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "--max-connections") {
+		t.Fatalf("--max-connections 0: %v", err)
+	}
+}

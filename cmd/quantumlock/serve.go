@@ -27,7 +27,22 @@ import (
 	"github.com/quantumlock/quantumlock/qsim"
 	"github.com/quantumlock/quantumlock/ratelimit"
 	"github.com/quantumlock/quantumlock/sqlite"
+	"golang.org/x/net/netutil"
 )
+
+// DefaultMaxConnections bounds the client connections serve holds open.
+// A connection that is sending its headers holds about three times
+// maxHeaderBytes until ReadHeaderTimeout (45 KiB, docs/benchmarks.md), and
+// nothing else bounds how many a client may open: without a cap, 8,000
+// slow connections took the server past 1.5 GB. Connections past the
+// cap are not refused; they wait in the kernel's accept queue until one
+// closes. Behind a proxy that pools its connections a few hundred are
+// plenty; facing many clients directly, raise it.
+const DefaultMaxConnections = 4096
+
+// maxHeaderBytes bounds a request's header block. The API's own headers
+// are well under 1 KiB; 16 KiB leaves room for a proxy's additions.
+const maxHeaderBytes = 16 << 10
 
 // serveConfig is the serve command's configuration.
 type serveConfig struct {
@@ -37,6 +52,7 @@ type serveConfig struct {
 	qrngURL, qrngAPIKey                            string
 	qrngTimeout                                    time.Duration
 	qubits                                         int
+	maxConnections                                 int
 }
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -54,6 +70,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	fs.StringVar(&cfg.qrngAPIKey, "qrng-api-key", "", "API key sent to the remote QRNG as x-api-key")
 	fs.DurationVar(&cfg.qrngTimeout, "qrng-timeout", entropy.DefaultRequestTimeout, "timeout of one request to the remote QRNG")
 	fs.IntVar(&cfg.qubits, "qubits", entropy.DefaultQubits, "circuit width of the qiskit_local simulator (1-20)")
+	fs.IntVar(&cfg.maxConnections, "max-connections", DefaultMaxConnections, "most client connections the API holds open at once; more wait to be accepted")
 	if pos, err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	} else if err := noArguments(fs, pos); err != nil {
@@ -61,6 +78,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	if cfg.qubits < 1 || cfg.qubits > qsim.MaxQubits {
 		return fmt.Errorf("--qubits must be 1-%d, got %d", qsim.MaxQubits, cfg.qubits)
+	}
+	if cfg.maxConnections < 1 {
+		return fmt.Errorf("--max-connections must be at least 1, got %d", cfg.maxConnections)
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(cfg.logLevel)); err != nil {
@@ -135,7 +155,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		if err != nil {
 			return fmt.Errorf("--metrics-addr: %w", err)
 		}
-		metricsSrv = &http.Server{Handler: opsHandler(deps.Metrics), ReadHeaderTimeout: 5 * time.Second}
+		// Operator-only, but bounded all the same. The write timeout
+		// leaves room for a CPU profile's default 30 s.
+		metricsSrv = &http.Server{Handler: opsHandler(deps.Metrics), ReadHeaderTimeout: 5 * time.Second,
+			ReadTimeout: 30 * time.Second, WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: maxHeaderBytes}
 		go metricsSrv.Serve(ml)
 		defer metricsSrv.Close()
 		logger.Info("serving metrics", "addr", ml.Addr().String())
@@ -146,6 +169,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return fmt.Errorf("--addr: %w", err)
 	}
 	defer ln.Close() // Serve closes it too; this covers the returns before Serve
+	ln = netutil.LimitListener(ln, cfg.maxConnections)
 	// The demo customer is made once the address is ours: its key is
 	// printed only once, on an empty database, and a start that then
 	// failed to listen would have shown it to no one who could use it.
@@ -157,11 +181,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	srv := &http.Server{
 		Handler:           httpapi.NewServer(deps),
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
+		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	logger.Info("listening", "addr", ln.Addr().String(), "db", cfg.db, "version", quantumlock.Version)
