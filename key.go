@@ -39,12 +39,17 @@ type KeyVersion struct {
 // KeyStore persists managed keys. Every method is scoped to a customer;
 // another customer's key is exactly "not found".
 type KeyStore interface {
-	// CreateKey inserts k with its versions. ECONFLICT if the id exists.
-	CreateKey(ctx context.Context, k *Key) error
+	// CreateKey inserts k with its versions. ECONFLICT if the id exists;
+	// EFORBIDDEN if the customer already has max keys (0: no limit),
+	// counted in the insert's own transaction, so that concurrent calls
+	// cannot pass the limit together.
+	CreateKey(ctx context.Context, k *Key, max int) error
 	// Key returns the customer's key with every version, or ENOTFOUND.
 	Key(ctx context.Context, customerID, id string) (*Key, error)
-	// Keys returns the customer's keys with every version, oldest first.
-	Keys(ctx context.Context, customerID string) ([]*Key, error)
+	// Keys returns one page of the customer's keys, oldest first: at most
+	// limit of them after the first skip, each with its latest version
+	// only, and how many keys the customer has in all.
+	Keys(ctx context.Context, customerID string, skip, limit int) ([]*Key, int64, error)
 	// AddKeyVersion appends v to the customer's key. v.Version must be one
 	// more than the latest, else ECONFLICT (a concurrent rotation won).
 	// ENOTFOUND if there is no such key.

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -457,4 +458,23 @@ func query(r *http.Request, names ...string) (map[string]string, error) {
 		q[name] = v[0]
 	}
 	return q, nil
+}
+
+// page reads the skip and limit parameters of a list's query q, limit
+// defaulting to defLimit. Their ranges are the service's to check.
+func page(q map[string]string, defLimit int) (skip, limit int, err error) {
+	skip, limit = 0, defLimit
+	for _, p := range []struct {
+		name string
+		dst  *int
+	}{{"skip", &skip}, {"limit", &limit}} {
+		if v := q[p.name]; v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return 0, 0, quantumlock.Errorf(quantumlock.EINVALID, "%s must be an integer.", p.name)
+			}
+			*p.dst = n
+		}
+	}
+	return skip, limit, nil
 }

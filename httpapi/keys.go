@@ -22,7 +22,7 @@ type keyJSON struct {
 	PublicKey      *string          `json:"public_key"` // null for symmetric keys
 	Key            string           `json:"key,omitempty"`
 	QuantumSecured bool             `json:"quantum_secured"`
-	Versions       []keyVersionJSON `json:"versions"`
+	Versions       []keyVersionJSON `json:"versions,omitempty"` // absent in a list's entries
 }
 
 // keyVersionJSON is one version of a managed key.
@@ -94,20 +94,33 @@ func (s *server) handleKeyCreate() authedHandler {
 	}
 }
 
-// handleKeyList serves GET /api/v1/quantum/keys: all the customer's keys,
-// oldest first, without material.
+// handleKeyList serves GET /api/v1/quantum/keys[?skip=N&limit=N]: one
+// page of the customer's keys, oldest first, without material and without
+// their versions (GET /quantum/keys/{key_id} has those).
 func (s *server) handleKeyList() authedHandler {
 	type response struct {
-		Total int       `json:"total"`
+		Total int64     `json:"total"`
+		Skip  int       `json:"skip"`
+		Limit int       `json:"limit"`
 		Keys  []keyJSON `json:"keys"`
 	}
 	return func(w http.ResponseWriter, r *http.Request, c *quantumlock.Customer) {
-		ks, err := s.Keyring.Keys(r.Context(), c.ID)
+		q, err := query(r, "skip", "limit")
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
-		resp := response{Total: len(ks), Keys: make([]keyJSON, len(ks))}
+		skip, limit, err := page(q, keyring.DefaultListLimit)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		ks, total, err := s.Keyring.Keys(r.Context(), c.ID, skip, limit)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		resp := response{Total: total, Skip: skip, Limit: limit, Keys: make([]keyJSON, len(ks))}
 		for i, k := range ks {
 			resp.Keys[i] = keyOf(k)
 		}

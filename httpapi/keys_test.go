@@ -134,6 +134,45 @@ func TestKeyList(t *testing.T) {
 		if _, ok := k.(map[string]any)["key"]; ok {
 			t.Fatal("list shows material")
 		}
+		if _, ok := k.(map[string]any)["versions"]; ok {
+			t.Fatal("list shows each key's versions")
+		}
+	}
+	// Pages.
+	l = call(t, c, "GET", "/api/v1/quantum/keys?skip=1&limit=1", nil, http.StatusOK)
+	if ks := l["keys"].([]any); l["total"] != 3.0 || l["skip"] != 1.0 || l["limit"] != 1.0 || len(ks) != 1 || ks[0].(map[string]any)["key_id"] != ids[1] {
+		t.Fatalf("page skip=1 limit=1: %v", l)
+	}
+	for q, detail := range map[string]string{"?skip=-1": "skip", "?limit=0": "limit", "?limit=1001": "limit", "?limit=x": "limit", "?skip=1&skip=2": "skip", "?version=1": "version"} {
+		wantError(t, c.Do(t, "GET", "/api/v1/quantum/keys"+q, nil), 400, "INVALID_REQUEST", detail)
+	}
+}
+
+// Past a customer's key limit, every call that would make a key is 403.
+func TestKeyLimit(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t)
+	_, c := a.customer(t, quantumlock.PlanEnterprise, nil, nil)
+	few, err := keyring.New(keyring.Config{Keys: a.DB, Nonces: a.DB, Exchanges: a.DB, Randomness: a.Deps.Entropy, MasterKey: a.Master, Clock: a.Clock.Now, MaxKeys: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deps := a.Deps
+	deps.Keyring, deps.Metrics = few, nil
+	srv := httptest.NewServer(httpapi.NewServer(deps))
+	t.Cleanup(srv.Close)
+	c = &apitest.Client{BaseURL: srv.URL, APIKey: c.APIKey}
+	createKey(t, c, map[string]any{"algorithm": "Ed25519"})
+	for _, rq := range []struct {
+		path string
+		body any
+	}{
+		{"/api/v1/quantum/keys", map[string]any{}},
+		{encryptPath, map[string]any{"plaintext": ""}},
+		{signPath, map[string]any{"message": "", "algorithm": "Ed25519"}},
+		{"/api/v1/quantum/rsa", map[string]any{"bits": 2048}},
+	} {
+		wantError(t, c.Do(t, "POST", rq.path, rq.body), 403, "FORBIDDEN", "at most 1 keys")
 	}
 }
 

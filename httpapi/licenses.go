@@ -202,20 +202,10 @@ func (s *server) handleLicenseList() authedHandler {
 			CustomerID:    c.ID,
 			EndCustomerID: q["end_customer_id"],
 			Status:        q["status"],
-			Limit:         license.DefaultListLimit,
 		}
-		for _, p := range []struct {
-			name string
-			dst  *int
-		}{{"skip", &f.Skip}, {"limit", &f.Limit}} {
-			if v := q[p.name]; v != "" {
-				n, err := strconv.Atoi(v)
-				if err != nil {
-					s.writeError(w, r, quantumlock.Errorf(quantumlock.EINVALID, "%s must be an integer.", p.name))
-					return
-				}
-				*p.dst = n
-			}
+		if f.Skip, f.Limit, err = page(q, license.DefaultListLimit); err != nil {
+			s.writeError(w, r, err)
+			return
 		}
 		// One reading of the clock for the filter and for each status, so
 		// that a license expiring between two readings cannot be listed

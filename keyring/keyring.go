@@ -88,6 +88,19 @@ const (
 	// cost the server as much as it liked. A hundred is a hundred days of
 	// daily rotation; past it, create a new key.
 	MaxKeyVersions = 100
+
+	// DefaultMaxKeys is how many keys one customer may have at once unless
+	// Config says otherwise. Encrypting or signing without a key_id makes
+	// a new key, so without a bound a customer's keys, and the disk under
+	// them, would grow with every such call; ten thousand keys of a hundred
+	// versions is a few GB at most. Past it, CreateKey (and so encrypt,
+	// sign and RSA generation without a key) is EFORBIDDEN until a key is
+	// deleted.
+	DefaultMaxKeys = 10000
+
+	// DefaultListLimit and MaxListLimit bound a page of Keys.
+	DefaultListLimit = 100
+	MaxListLimit     = 1000
 )
 
 // Sizes of the values the service hands out.
@@ -119,6 +132,10 @@ type Config struct {
 	// and half as many (at least one) for one customer; zero or less
 	// means runtime.GOMAXPROCS(0).
 	RSAConcurrency int
+
+	// MaxKeys bounds how many keys one customer may have; zero or less
+	// means DefaultMaxKeys.
+	MaxKeys int
 }
 
 // Service performs the managed-key and cryptography operations. It is safe
@@ -131,6 +148,7 @@ type Service struct {
 	now       quantumlock.Clock
 	kek       cipher.AEAD // seals material at rest; secret
 	rsaGate   *gate       // bounds concurrent RSA generations, overall and per customer
+	maxKeys   int         // per customer
 }
 
 // kekPurpose is the HKDF label of the key-encryption key.
@@ -167,6 +185,10 @@ func New(c Config) (*Service, error) {
 	if clock == nil {
 		clock = quantumlock.SystemClock
 	}
+	maxKeys := c.MaxKeys
+	if maxKeys <= 0 {
+		maxKeys = DefaultMaxKeys
+	}
 	return &Service{
 		keys:      c.Keys,
 		nonces:    c.Nonces,
@@ -175,6 +197,7 @@ func New(c Config) (*Service, error) {
 		now:       clock,
 		kek:       kek,
 		rsaGate:   newGate(n),
+		maxKeys:   maxKeys,
 	}, nil
 }
 

@@ -91,6 +91,7 @@ type option func(*Config)
 
 func withRandomness(r quantumlock.Randomness) option { return func(c *Config) { c.Randomness = r } }
 func withRSAConcurrency(n int) option                { return func(c *Config) { c.RSAConcurrency = n } }
+func withMaxKeys(n int) option                       { return func(c *Config) { c.MaxKeys = n } }
 
 // newFixture returns a Service on a fresh SQLite store.
 func newFixture(t testing.TB, opts ...option) *fixture {

@@ -55,7 +55,7 @@ type KeyInfo struct {
 	PublicKey      string           `json:"public_key,omitempty"` // latest version's, PEM; empty for symmetric keys
 	Key            string           `json:"key,omitempty"`        // exported material, see docs/crypto.md; secret
 	QuantumSecured bool             `json:"quantum_secured"`      // latest version's material came from verified quantum entropy
-	Versions       []KeyVersionInfo `json:"versions"`             // ascending
+	Versions       []KeyVersionInfo `json:"versions,omitempty"`   // ascending; nil in a list's entries
 }
 
 // KeyVersionInfo describes one version of a managed key.
@@ -121,7 +121,7 @@ func (s *Service) createKey(ctx context.Context, customerID string, req CreateKe
 			CreatedAt:  now,
 			Versions:   []quantumlock.KeyVersion{{Version: 1, Sealed: sealed, PublicKey: public, CreatedAt: now}},
 		}
-		err = s.keys.CreateKey(ctx, k)
+		err = s.keys.CreateKey(ctx, k, s.maxKeys)
 		if err == nil {
 			return k, material, nil
 		}
@@ -139,6 +139,15 @@ func (s *Service) createKey(ctx context.Context, customerID string, req CreateKe
 func (s *Service) newMaterial(ctx context.Context, customerID, alg string) (material, public []byte, quantum bool, err error) {
 	a := keyAlgs[alg]
 	if a.rsaBits != 0 {
+		// The store refuses a key past the limit only once it is made,
+		// and making an RSA key costs up to seconds of CPU: a customer at
+		// the limit is told first. (Concurrent calls can still each make
+		// one; the store refuses all but what fits.)
+		if _, total, err := s.keys.Keys(ctx, customerID, 0, 1); err != nil {
+			return nil, nil, false, err
+		} else if total >= int64(s.maxKeys) {
+			return nil, nil, false, quantumlock.Errorf(quantumlock.EFORBIDDEN, "A customer may have at most %d keys; delete one to make another.", s.maxKeys)
+		}
 		material, public, err = s.generateRSA(ctx, customerID, a.rsaBits)
 		return material, public, false, err
 	}
@@ -156,24 +165,36 @@ func (s *Service) newMaterial(ctx context.Context, customerID, alg string) (mate
 	return material, public, quantum, nil
 }
 
-// Keys returns the customer's keys, oldest first.
-func (s *Service) Keys(ctx context.Context, customerID string) ([]*KeyInfo, error) {
+// Keys returns one page of the customer's keys, oldest first: at most
+// limit (1-MaxListLimit) after the first skip (0 or more), and how many
+// the customer has. The entries describe each key by its latest version
+// and have no Versions: a key's versions, up to MaxKeyVersions of them,
+// each with its public key, are Key's to return, so that a page costs a
+// bounded amount whatever the customer has rotated. Errors: EINVALID.
+func (s *Service) Keys(ctx context.Context, customerID string, skip, limit int) ([]*KeyInfo, int64, error) {
 	if err := checkCustomer(customerID); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	ks, err := s.keys.Keys(ctx, customerID)
+	if skip < 0 {
+		return nil, 0, invalid("skip: must be 0 or more.")
+	}
+	if limit < 1 || limit > MaxListLimit {
+		return nil, 0, invalid("limit: must be 1-%d.", MaxListLimit)
+	}
+	ks, total, err := s.keys.Keys(ctx, customerID, skip, limit)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	out := make([]*KeyInfo, 0, len(ks))
 	for _, k := range ks {
 		info, err := s.info(k, nil)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
+		info.Versions = nil
 		out = append(out, info)
 	}
-	return out, nil
+	return out, total, nil
 }
 
 // Key returns one of the customer's keys. Errors: ENOTFOUND.

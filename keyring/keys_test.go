@@ -117,9 +117,9 @@ func TestKeyLifecycle(t *testing.T) {
 		t.Fatalf("default algorithm %s", a1.Algorithm)
 	}
 
-	list := must[[]*KeyInfo](t)(f.svc.Keys(ctx, custA))
-	if len(list) != 2 || list[0].KeyID != a1.KeyID || list[1].KeyID != a2.KeyID {
-		t.Fatalf("Keys(A) = %v", list)
+	list, total, err := f.svc.Keys(ctx, custA, 0, DefaultListLimit)
+	if err != nil || total != 2 || len(list) != 2 || list[0].KeyID != a1.KeyID || list[1].KeyID != a2.KeyID {
+		t.Fatalf("Keys(A) = %v of %d, %v", list, total, err)
 	}
 	for _, k := range list {
 		if k.Key != "" {
@@ -130,6 +130,16 @@ func TestKeyLifecycle(t *testing.T) {
 	rot := must[*KeyInfo](t)(f.svc.RotateKey(ctx, custA, a2.KeyID))
 	if rot.Version != 2 || len(rot.Versions) != 2 || rot.Versions[0].PublicKey != a2.PublicKey || rot.PublicKey == a2.PublicKey || rot.PublicKey != rot.Versions[1].PublicKey {
 		t.Fatalf("rotated %+v", rot)
+	}
+	// A list describes each key by its latest version, without the
+	// versions themselves.
+	if list, _, err := f.svc.Keys(ctx, custA, 1, 1); err != nil || len(list) != 1 || list[0].KeyID != a2.KeyID ||
+		list[0].Version != 2 || list[0].PublicKey != rot.PublicKey || list[0].Versions != nil {
+		t.Fatalf("Keys(A, 1, 1) after rotation = %+v, %v", list, err)
+	}
+	for _, page := range [][2]int{{-1, 10}, {0, 0}, {0, MaxListLimit + 1}} {
+		_, _, err := f.svc.Keys(ctx, custA, page[0], page[1])
+		wantCode(t, err, quantumlock.EINVALID)
 	}
 	if got := must[*KeyInfo](t)(f.svc.Key(ctx, custA, a2.KeyID)); got.Version != 2 {
 		t.Fatalf("after rotation version %d", got.Version)
@@ -151,7 +161,7 @@ func TestKeyLifecycle(t *testing.T) {
 		}
 	}
 	missing := "key_000000000000000000000000"
-	_, err := f.svc.Key(ctx, custA, missing)
+	_, err = f.svc.Key(ctx, custA, missing)
 	wantCode(t, err, quantumlock.ENOTFOUND)
 
 	if err := f.svc.DeleteKey(ctx, custA, a1.KeyID); err != nil {
@@ -160,8 +170,8 @@ func TestKeyLifecycle(t *testing.T) {
 	_, err = f.svc.Key(ctx, custA, a1.KeyID)
 	wantCode(t, err, quantumlock.ENOTFOUND)
 	wantCode(t, f.svc.DeleteKey(ctx, custA, a1.KeyID), quantumlock.ENOTFOUND)
-	if list := must[[]*KeyInfo](t)(f.svc.Keys(ctx, custB)); len(list) != 1 || list[0].KeyID != b1.KeyID {
-		t.Fatalf("Keys(B) = %v", list)
+	if list, total, err := f.svc.Keys(ctx, custB, 0, DefaultListLimit); err != nil || total != 1 || len(list) != 1 || list[0].KeyID != b1.KeyID {
+		t.Fatalf("Keys(B) = %v of %d, %v", list, total, err)
 	}
 }
 
@@ -341,4 +351,33 @@ func TestExportAfterStoreEdit(t *testing.T) {
 	// quietly weaker.
 	_, err = f.svc.Sign(ctx, custA, SignRequest{KeyID: key.KeyID, Message: []byte("m")})
 	wantCode(t, err, quantumlock.EMASTERKEY)
+}
+
+// A customer has at most MaxKeys keys, however they are made; deleting one
+// makes room, and other customers are not counted.
+func TestMaxKeys(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t, withMaxKeys(2))
+	first := must[*KeyInfo](t)(f.svc.CreateKey(ctx, custA, CreateKeyRequest{}))
+	must[*EncryptResponse](t)(f.svc.Encrypt(ctx, custA, EncryptRequest{Plaintext: []byte("x")})) // makes the second
+	for name, call := range map[string]func() error{
+		"CreateKey": func() error { _, err := f.svc.CreateKey(ctx, custA, CreateKeyRequest{}); return err },
+		"Encrypt":   func() error { _, err := f.svc.Encrypt(ctx, custA, EncryptRequest{Plaintext: []byte("x")}); return err },
+		"Sign": func() error {
+			_, err := f.svc.Sign(ctx, custA, SignRequest{Message: []byte("x"), Algorithm: Ed25519})
+			return err
+		},
+	} {
+		err := call()
+		wantCode(t, err, quantumlock.EFORBIDDEN)
+		if !strings.Contains(quantumlock.ErrorMessage(err), "at most 2 keys") {
+			t.Errorf("%s: message %q", name, quantumlock.ErrorMessage(err))
+		}
+	}
+	must[*KeyInfo](t)(f.svc.CreateKey(ctx, custB, CreateKeyRequest{}))
+	if err := f.svc.DeleteKey(ctx, custA, first.KeyID); err != nil {
+		t.Fatal(err)
+	}
+	must[*KeyInfo](t)(f.svc.CreateKey(ctx, custA, CreateKeyRequest{}))
 }

@@ -46,12 +46,22 @@ func collectKeys(rows *sql.Rows) ([]*quantumlock.Key, error) {
 }
 
 // CreateKey inserts k with its versions. ECONFLICT if the id exists,
-// ENOTFOUND if the customer does not.
-func (db *DB) CreateKey(ctx context.Context, k *quantumlock.Key) error {
+// ENOTFOUND if the customer does not, EFORBIDDEN if the customer already
+// has max keys (0: no limit).
+func (db *DB) CreateKey(ctx context.Context, k *quantumlock.Key, max int) error {
 	if len(k.Versions) == 0 {
 		return quantumlock.Errorf(quantumlock.EINVALID, "A key needs at least one version.")
 	}
 	return db.write(ctx, func(tx *sql.Tx) error {
+		if max > 0 {
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM keys WHERE customer_id = ?1`, k.CustomerID).Scan(&n); err != nil {
+				return fmt.Errorf("sqlite: count keys: %w", err)
+			}
+			if n >= max {
+				return quantumlock.Errorf(quantumlock.EFORBIDDEN, "A customer may have at most %d keys; delete one to make another.", max)
+			}
+		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO keys (id, customer_id, algorithm, purpose, exportable, label, created_at)
 			VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)`,
 			k.ID, k.CustomerID, k.Algorithm, k.Purpose, k.Exportable, k.Label, micros(k.CreatedAt))
@@ -92,17 +102,34 @@ func (db *DB) Key(ctx context.Context, customerID, id string) (*quantumlock.Key,
 	return ks[0], nil
 }
 
-// Keys returns the customer's keys with every version, oldest first.
-func (db *DB) Keys(ctx context.Context, customerID string) ([]*quantumlock.Key, error) {
-	rows, err := db.r.QueryContext(ctx, keyVersionsSQL+` WHERE k.customer_id = ?1 ORDER BY k.created_at, k.rowid, v.version`, customerID)
+// Keys returns one page of the customer's keys, oldest first, each with
+// its latest version only, and how many keys the customer has, both from
+// one snapshot.
+func (db *DB) Keys(ctx context.Context, customerID string, skip, limit int) ([]*quantumlock.Key, int64, error) {
+	var (
+		ks    []*quantumlock.Key
+		total int64
+	)
+	err := db.read(ctx, func(tx *sql.Tx) error {
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM keys WHERE customer_id = ?1`, customerID).Scan(&total); err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT k.id, k.customer_id, k.algorithm, k.purpose, k.exportable, k.label, k.created_at,
+				v.version, v.sealed, v.public_key, v.created_at
+			FROM (SELECT rowid AS r, * FROM keys WHERE customer_id = ?1 ORDER BY created_at, rowid LIMIT ?2 OFFSET ?3) k
+			JOIN key_versions v ON v.key_id = k.id
+				AND v.version = (SELECT max(version) FROM key_versions WHERE key_id = k.id)
+			ORDER BY k.created_at, k.r`, customerID, limit, skip)
+		if err != nil {
+			return err
+		}
+		ks, err = collectKeys(rows)
+		return err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: keys: %w", err)
+		return nil, 0, fmt.Errorf("sqlite: keys: %w", err)
 	}
-	ks, err := collectKeys(rows)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: keys: %w", err)
-	}
-	return ks, nil
+	return ks, total, nil
 }
 
 // AddKeyVersion appends v to the customer's key if v.Version is one more

@@ -40,7 +40,7 @@ func (s suite) keyTests() []test {
 				newKey("key_000000000000000000000001", a.ID, t0, 1, false),
 				newKey("key_000000000000000000000002", a.ID, t0, 3, true),
 			} {
-				must(t, st.CreateKey(t.Context(), k))
+				must(t, st.CreateKey(t.Context(), k, 0))
 				got, err := st.Key(t.Context(), a.ID, k.ID)
 				must(t, err)
 				sameKey(t, got, k)
@@ -50,9 +50,9 @@ func (s suite) keyTests() []test {
 			st := s.store(t)
 			a := newCustomer(t, st, "cust_00000000000a")
 			k := newKey("key_000000000000000000000001", a.ID, t0, 1, false)
-			must(t, st.CreateKey(t.Context(), k))
+			must(t, st.CreateKey(t.Context(), k, 0))
 			dup := newKey(k.ID, a.ID, t0.Add(time.Hour), 2, true)
-			wantCode(t, st.CreateKey(t.Context(), dup), quantumlock.ECONFLICT)
+			wantCode(t, st.CreateKey(t.Context(), dup, 0), quantumlock.ECONFLICT)
 			got, err := st.Key(t.Context(), a.ID, k.ID)
 			must(t, err)
 			sameKey(t, got, k)
@@ -71,15 +71,15 @@ func (s suite) keyTests() []test {
 			a := newCustomer(t, st, "cust_00000000000a")
 			b := newCustomer(t, st, "cust_00000000000b")
 			k := newKey("key_000000000000000000000001", a.ID, t0, 1, true)
-			must(t, st.CreateKey(t.Context(), k))
+			must(t, st.CreateKey(t.Context(), k, 0))
 			_, err := st.Key(t.Context(), b.ID, k.ID)
 			wantCode(t, err, quantumlock.ENOTFOUND)
 			wantCode(t, st.AddKeyVersion(t.Context(), b.ID, k.ID, newKeyVersion(k.ID, 2, true, t0)), quantumlock.ENOTFOUND)
 			wantCode(t, st.DeleteKey(t.Context(), b.ID, k.ID), quantumlock.ENOTFOUND)
-			ks, err := st.Keys(t.Context(), b.ID)
+			ks, total, err := st.Keys(t.Context(), b.ID, 0, 100)
 			must(t, err)
-			if len(ks) != 0 {
-				t.Errorf("Keys(b) returned %d of a's keys", len(ks))
+			if len(ks) != 0 || total != 0 {
+				t.Errorf("Keys(b) returned %d of a's keys (total %d)", len(ks), total)
 			}
 			// Nothing b tried changed a's key.
 			got, err := st.Key(t.Context(), a.ID, k.ID)
@@ -93,32 +93,75 @@ func (s suite) keyTests() []test {
 			a2 := newKey("key_0000000000000000000000a2", a.ID, t0.Add(2*time.Hour), 2, true)
 			b1 := newKey("key_0000000000000000000000b1", b.ID, t0, 1, false)
 			a1 := newKey("key_0000000000000000000000a1", a.ID, t0.Add(time.Hour), 3, false)
-			for _, k := range []*quantumlock.Key{a2, b1, a1} {
-				must(t, st.CreateKey(t.Context(), k))
+			// Two created at the same instant: in the order of creation.
+			a3 := newKey("key_0000000000000000000000a3", a.ID, t0.Add(3*time.Hour), 1, true)
+			a4 := newKey("key_0000000000000000000000a0", a.ID, t0.Add(3*time.Hour), 4, false)
+			for _, k := range []*quantumlock.Key{a2, b1, a1, a3, a4} {
+				must(t, st.CreateKey(t.Context(), k, 0))
 			}
 			for _, tc := range []struct {
-				customer string
-				want     []*quantumlock.Key
+				customer    string
+				skip, limit int
+				want        []*quantumlock.Key
+				total       int64
 			}{
-				{a.ID, []*quantumlock.Key{a1, a2}},
-				{b.ID, []*quantumlock.Key{b1}},
-				{"cust_000000000404", nil},
+				{a.ID, 0, 100, []*quantumlock.Key{a1, a2, a3, a4}, 4},
+				{a.ID, 1, 2, []*quantumlock.Key{a2, a3}, 4},
+				{a.ID, 3, 2, []*quantumlock.Key{a4}, 4},
+				{a.ID, 4, 2, nil, 4},
+				{b.ID, 0, 100, []*quantumlock.Key{b1}, 1},
+				{"cust_000000000404", 0, 100, nil, 0},
 			} {
-				ks, err := st.Keys(t.Context(), tc.customer)
+				ks, total, err := st.Keys(t.Context(), tc.customer, tc.skip, tc.limit)
 				must(t, err)
-				if len(ks) != len(tc.want) {
-					t.Fatalf("Keys(%s) returned %d, want %d", tc.customer, len(ks), len(tc.want))
+				if len(ks) != len(tc.want) || total != tc.total {
+					t.Fatalf("Keys(%s, %d, %d) returned %d of %d, want %d of %d", tc.customer, tc.skip, tc.limit, len(ks), total, len(tc.want), tc.total)
 				}
-				for i := range tc.want {
-					sameKey(t, ks[i], tc.want[i])
+				// A list's entries carry their latest version only.
+				for i, k := range tc.want {
+					latest := *k
+					latest.Versions = k.Versions[len(k.Versions)-1:]
+					sameKey(t, ks[i], &latest)
 				}
 			}
+		}},
+		{"LimitPerCustomer", func(t *testing.T) {
+			st := s.store(t)
+			a := newCustomer(t, st, "cust_00000000000a")
+			b := newCustomer(t, st, "cust_00000000000b")
+			const max, callers = 5, 16
+			var wg sync.WaitGroup
+			var made, refused atomic.Int64
+			for i := range callers {
+				wg.Go(func() {
+					k := newKey(fmt.Sprintf("key_%024x", i), a.ID, t0, 1, false)
+					switch err := st.CreateKey(t.Context(), k, max); quantumlock.ErrorCode(err) {
+					case "":
+						made.Add(1)
+					case quantumlock.EFORBIDDEN:
+						refused.Add(1)
+					default:
+						t.Errorf("CreateKey: %v", err)
+					}
+				})
+			}
+			wg.Wait()
+			if made.Load() != max || refused.Load() != callers-max {
+				t.Fatalf("%d concurrent creations under a limit of %d: %d made, %d refused", callers, max, made.Load(), refused.Load())
+			}
+			// The limit is per customer, and a deletion makes room.
+			must(t, st.CreateKey(t.Context(), newKey("key_0000000000000000000000b1", b.ID, t0, 1, false), max))
+			ks, _, err := st.Keys(t.Context(), a.ID, 0, 100)
+			must(t, err)
+			must(t, st.DeleteKey(t.Context(), a.ID, ks[0].ID))
+			must(t, st.CreateKey(t.Context(), newKey("key_0000000000000000000000a9", a.ID, t0, 1, false), max))
+			wantCode(t, st.CreateKey(t.Context(), newKey("key_0000000000000000000000aa", a.ID, t0, 1, false), max), quantumlock.EFORBIDDEN)
 		}},
 		{"AddVersion", func(t *testing.T) {
 			st := s.store(t)
 			a := newCustomer(t, st, "cust_00000000000a")
 			k := newKey("key_000000000000000000000001", a.ID, t0, 1, true)
-			must(t, st.CreateKey(t.Context(), k))
+			must(t, st.CreateKey(t.Context(), k, 0))
 			v2 := newKeyVersion(k.ID, 2, true, t0.Add(time.Hour))
 			must(t, st.AddKeyVersion(t.Context(), a.ID, k.ID, v2))
 			k.Versions = append(k.Versions, v2)
@@ -139,7 +182,7 @@ func (s suite) keyTests() []test {
 			st := s.store(t)
 			a := newCustomer(t, st, "cust_00000000000a")
 			k := newKey("key_000000000000000000000001", a.ID, t0, 1, false)
-			must(t, st.CreateKey(t.Context(), k))
+			must(t, st.CreateKey(t.Context(), k, 0))
 			const callers = 16
 			var (
 				wg       sync.WaitGroup
@@ -175,23 +218,23 @@ func (s suite) keyTests() []test {
 			a := newCustomer(t, st, "cust_00000000000a")
 			gone := newKey("key_000000000000000000000001", a.ID, t0, 2, true)
 			kept := newKey("key_000000000000000000000002", a.ID, t0, 1, false)
-			must(t, st.CreateKey(t.Context(), gone))
-			must(t, st.CreateKey(t.Context(), kept))
+			must(t, st.CreateKey(t.Context(), gone, 0))
+			must(t, st.CreateKey(t.Context(), kept, 0))
 			must(t, st.DeleteKey(t.Context(), a.ID, gone.ID))
 			_, err := st.Key(t.Context(), a.ID, gone.ID)
 			wantCode(t, err, quantumlock.ENOTFOUND)
 			wantCode(t, st.DeleteKey(t.Context(), a.ID, gone.ID), quantumlock.ENOTFOUND)
 			wantCode(t, st.AddKeyVersion(t.Context(), a.ID, gone.ID, newKeyVersion(gone.ID, 3, true, t0)), quantumlock.ENOTFOUND)
-			ks, err := st.Keys(t.Context(), a.ID)
+			ks, total, err := st.Keys(t.Context(), a.ID, 0, 100)
 			must(t, err)
-			if len(ks) != 1 {
-				t.Fatalf("Keys after delete returned %d, want 1", len(ks))
+			if len(ks) != 1 || total != 1 {
+				t.Fatalf("Keys after delete returned %d of %d, want 1", len(ks), total)
 			}
 			sameKey(t, ks[0], kept)
 			// The id is free again, and the new key has none of the old
 			// key's versions.
 			again := newKey(gone.ID, a.ID, t0.Add(time.Hour), 1, false)
-			must(t, st.CreateKey(t.Context(), again))
+			must(t, st.CreateKey(t.Context(), again, 0))
 			got, err := st.Key(t.Context(), a.ID, gone.ID)
 			must(t, err)
 			sameKey(t, got, again)
