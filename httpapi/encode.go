@@ -106,6 +106,12 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if code == quantumlock.EINTERNAL {
 		msg = "Internal error."
 	}
+	if h := w.Header(); code == quantumlock.ERATELIMIT && h.Get("Retry-After") == "" {
+		// Every 429 carries Retry-After (SPEC §4). The per-minute limit
+		// and the monthly quota set their own; a 429 of the service's
+		// bounds on costly work (the RSA gate) asks for a second's wait.
+		h.Set("Retry-After", "1")
+	}
 	info.errCode = code
 	encode(w, statusOf(code), errorBody{
 		Detail:    msg,

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/quantumlock/quantumlock"
 )
 
 // syncBuffer is a log sink safe for concurrent writes.
@@ -111,6 +113,25 @@ func TestRetryAfter(t *testing.T) {
 		if got := retryAfter(base.Add(tc.now), base.Add(time.Minute)); got != tc.want {
 			t.Errorf("retryAfter at +%v = %d, want %d", tc.now, got, tc.want)
 		}
+	}
+}
+
+// Every 429 has Retry-After: the limiter's and the quota's own, or a
+// second for any other.
+func TestRateLimitErrorHasRetryAfter(t *testing.T) {
+	t.Parallel()
+	s := testServer(&syncBuffer{})
+	err := quantumlock.Errorf(quantumlock.ERATELIMIT, "Busy.")
+	rec := httptest.NewRecorder()
+	s.writeError(rec, httptest.NewRequest("POST", "/", nil), err)
+	if rec.Code != 429 || rec.Header().Get("Retry-After") != "1" {
+		t.Errorf("429 without its own Retry-After: %d, Retry-After %q", rec.Code, rec.Header().Get("Retry-After"))
+	}
+	rec = httptest.NewRecorder()
+	rec.Header().Set("Retry-After", "42")
+	s.writeError(rec, httptest.NewRequest("POST", "/", nil), err)
+	if rec.Header().Get("Retry-After") != "42" {
+		t.Errorf("a 429's own Retry-After replaced: %q", rec.Header().Get("Retry-After"))
 	}
 }
 

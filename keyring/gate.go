@@ -3,6 +3,9 @@ package keyring
 import (
 	"context"
 	"sync"
+	"time"
+
+	"github.com/quantumlock/quantumlock"
 )
 
 // gate bounds work that is dear in CPU, such as RSA key generation: at most
@@ -10,9 +13,17 @@ import (
 // so a customer sending many such requests waits for its own slots while
 // others still get theirs (SPEC §8: bound how many run at once; tenants
 // share the machine).
+//
+// Waiting is bounded too, in two ways, so that a customer sending more
+// than the gate serves does not pile up requests without end: at most
+// queue of one customer's calls hold or wait for a slot (the rest are
+// refused at once), and a call waits at most wait. Both refusals are
+// ERATELIMIT: the work is there to be asked for again later.
 type gate struct {
 	all         chan struct{}
 	perCustomer int
+	queue       int
+	wait        time.Duration
 
 	mu   sync.Mutex
 	mine map[string]*customerSlots // customers with a run waiting or going
@@ -25,22 +36,36 @@ type customerSlots struct {
 	refs int
 }
 
+// gateWait bounds how long a call waits for a slot. With RSA-4096 taking
+// up to a few seconds, it is several generations' worth; with the wait
+// and the generation, an answer still comes well within the server's
+// write timeout.
+const gateWait = 20 * time.Second
+
 // newGate returns a gate for n runs at once, at most half of them (and at
-// least one) for one customer.
+// least one) for one customer, with at most four times that many of one
+// customer's calls in it, each waiting at most gateWait.
 func newGate(n int) *gate {
 	n = max(n, 1)
-	return &gate{all: make(chan struct{}, n), perCustomer: max(n/2, 1), mine: map[string]*customerSlots{}}
+	per := max(n/2, 1)
+	return &gate{all: make(chan struct{}, n), perCustomer: per, queue: 4 * per, wait: gateWait, mine: map[string]*customerSlots{}}
 }
 
 // acquire waits for a slot of customerID's share and then for one of the
-// whole gate, or until ctx ends. It returns the release to call when the
-// work is done.
+// whole gate, or until ctx ends (its error) or g.wait has passed
+// (ERATELIMIT); with g.queue of the customer's calls already in the gate,
+// it is ERATELIMIT at once. It returns the release to call when the work
+// is done.
 func (g *gate) acquire(ctx context.Context, customerID string) (release func(), err error) {
 	g.mu.Lock()
 	c := g.mine[customerID]
 	if c == nil {
 		c = &customerSlots{ch: make(chan struct{}, g.perCustomer)}
 		g.mine[customerID] = c
+	}
+	if c.refs >= g.queue {
+		g.mu.Unlock()
+		return nil, quantumlock.Errorf(quantumlock.ERATELIMIT, "%d of your RSA key generations are already running or waiting; ask again when one is done.", g.queue)
 	}
 	c.refs++
 	g.mu.Unlock()
@@ -51,11 +76,19 @@ func (g *gate) acquire(ctx context.Context, customerID string) (release func(), 
 		}
 		g.mu.Unlock()
 	}
+	timer := time.NewTimer(g.wait)
+	defer timer.Stop()
+	busy := func() error {
+		return quantumlock.Errorf(quantumlock.ERATELIMIT, "RSA key generation is busy: no slot came free in %v; ask again later.", g.wait)
+	}
 	select {
 	case c.ch <- struct{}{}:
 	case <-ctx.Done():
 		drop()
 		return nil, ctx.Err()
+	case <-timer.C:
+		drop()
+		return nil, busy()
 	}
 	select {
 	case g.all <- struct{}{}:
@@ -63,6 +96,10 @@ func (g *gate) acquire(ctx context.Context, customerID string) (release func(), 
 		<-c.ch
 		drop()
 		return nil, ctx.Err()
+	case <-timer.C:
+		<-c.ch
+		drop()
+		return nil, busy()
 	}
 	return func() {
 		<-g.all

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/quantumlock/quantumlock"
 )
 
 // One customer holding its share waits for it, while another customer
@@ -91,5 +94,71 @@ func TestGateConcurrent(t *testing.T) {
 	wg.Wait()
 	if len(g.mine) != 0 {
 		t.Fatalf("customers left in the gate: %v", g.mine)
+	}
+}
+
+// One customer's calls in the gate are bounded: past the queue the next
+// is refused at once, and a waiting call gives up after the wait, both as
+// ERATELIMIT, leaving nothing behind.
+func TestGateBoundsWaiting(t *testing.T) {
+	t.Parallel()
+	g := newGate(2) // one slot per customer, four calls in the gate
+	g.wait = 50 * time.Millisecond
+	rel, err := g.acquire(context.Background(), "cust_a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Three more wait (and give up after the wait); a fifth is refused
+	// at once.
+	var wg sync.WaitGroup
+	errs := make([]error, 3)
+	started := make(chan struct{}, 3)
+	for i := range errs {
+		wg.Go(func() {
+			started <- struct{}{}
+			_, errs[i] = g.acquire(context.Background(), "cust_a")
+		})
+	}
+	for range errs {
+		<-started
+	}
+	for deadline := time.Now().Add(time.Second); ; {
+		g.mu.Lock()
+		n := g.mine["cust_a"].refs
+		g.mu.Unlock()
+		if n == 4 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	start := time.Now()
+	_, err = g.acquire(context.Background(), "cust_a")
+	if quantumlock.ErrorCode(err) != quantumlock.ERATELIMIT || !strings.Contains(err.Error(), "already running or waiting") {
+		t.Fatalf("a fifth call: %v, want ERATELIMIT at once", err)
+	}
+	if d := time.Since(start); d > g.wait {
+		t.Errorf("the fifth call was refused after %v, not at once", d)
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if quantumlock.ErrorCode(err) != quantumlock.ERATELIMIT || !strings.Contains(err.Error(), "busy") {
+			t.Errorf("waiting call %d: %v, want ERATELIMIT after the wait", i, err)
+		}
+	}
+	// Another customer is not refused for a's queue.
+	done := make(chan error, 1)
+	go func() {
+		relB, err := g.acquire(context.Background(), "cust_b")
+		if err == nil {
+			relB()
+		}
+		done <- err
+	}()
+	rel()
+	if err := <-done; err != nil {
+		t.Fatalf("another customer: %v", err)
+	}
+	if n := len(g.mine); n != 0 {
+		t.Fatalf("%d customers left in the gate", n)
 	}
 }
