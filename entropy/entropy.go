@@ -294,10 +294,11 @@ func (p *Pool) Draw(ctx context.Context, n int, source string) (*quantumlock.Ent
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	spare := spareOnly(ctx)
 	switch source {
 	case "":
 		if p.qcos != nil {
-			if raw, ok := p.qcos.take(ctx, n, 0); ok {
+			if raw, ok := p.qcos.take(ctx, n, 0, spare); ok {
 				return p.remoteEntropy(raw, n), nil
 			}
 		}
@@ -310,7 +311,7 @@ func (p *Pool) Draw(ctx context.Context, n int, source string) (*quantumlock.Ent
 		if p.qcos == nil {
 			return nil, quantumlock.Errorf(quantumlock.EUNAVAILABLE, "Entropy source qcos_api is not configured.")
 		}
-		raw, ok := p.qcos.take(ctx, n, p.cfg.drawWait())
+		raw, ok := p.qcos.take(ctx, n, p.cfg.drawWait(), spare)
 		if !ok {
 			if err := ctx.Err(); err != nil {
 				return nil, err
@@ -321,6 +322,26 @@ func (p *Pool) Draw(ctx context.Context, n int, source string) (*quantumlock.Ent
 	default:
 		return nil, quantumlock.Errorf(quantumlock.EINVALID, "Unknown entropy source %q.", source)
 	}
+}
+
+// spareKey marks a context made by SpareOnly.
+type spareKey struct{}
+
+// SpareOnly returns a context under which Draw takes from the qcos_api
+// pool only what leaves at least half of its capacity there; what it
+// cannot take comes from cryptographic (an unnamed source) or is
+// EUNAVAILABLE (qcos_api named). The API's entropy endpoint draws under
+// it: its draws are the large ones (up to MaxDraw bytes at a call) and at
+// a customer's asking, so without the reserve one customer could keep the
+// pool empty, and every other customer's license keys and key material,
+// a few dozen bytes each, would fall back to cryptographic.
+func SpareOnly(ctx context.Context) context.Context {
+	return context.WithValue(ctx, spareKey{}, true)
+}
+
+func spareOnly(ctx context.Context) bool {
+	v, _ := ctx.Value(spareKey{}).(bool)
+	return v
 }
 
 func (c Config) drawWait() time.Duration {

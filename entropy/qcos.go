@@ -304,17 +304,23 @@ func (r *remote) usable() bool {
 
 // take removes n bytes from the pool, waiting at most wait for the fetcher
 // to bring them, as it may while the source starts up. It gives up at once
-// on a source that is failing.
-func (r *remote) take(ctx context.Context, n int, wait time.Duration) ([]byte, bool) {
+// on a source that is failing. A spareOnly take leaves at least half the
+// pool's capacity in it (see SpareOnly).
+func (r *remote) take(ctx context.Context, n int, wait time.Duration, spareOnly bool) ([]byte, bool) {
 	var timer <-chan time.Time
+	keep := 0
+	if spareOnly {
+		keep = r.capacity / 2
+	}
 	for {
 		r.mu.Lock()
-		if !r.running || r.consecutive > 0 || n > r.capacity {
-			// Stopped, or failing: waiting would only stall the caller.
+		if !r.running || r.consecutive > 0 || n > r.capacity-keep {
+			// Stopped, or failing, or more than it may ever take: waiting
+			// would only stall the caller.
 			r.mu.Unlock()
 			return nil, false
 		}
-		if r.usable() && len(r.buf) >= n {
+		if r.usable() && len(r.buf)-keep >= n {
 			out := make([]byte, n)
 			copy(out, r.buf)
 			clear(r.buf[:n]) // a byte leaves the pool once

@@ -267,7 +267,7 @@ func TestPoolBytesUsedOnce(t *testing.T) {
 	// The first StartupSamples bytes only served the start-up test.
 	var got []byte
 	for {
-		b, ok := r.take(ctx, 100, 0)
+		b, ok := r.take(ctx, 100, 0, false)
 		if !ok {
 			break
 		}
@@ -283,7 +283,7 @@ func TestPoolBytesUsedOnce(t *testing.T) {
 	if len(r.buf) >= 100 {
 		t.Errorf("%d bytes left although take stopped", len(r.buf))
 	}
-	if _, ok := r.take(ctx, 100, 0); ok {
+	if _, ok := r.take(ctx, 100, 0, false); ok {
 		t.Error("take succeeded on a drained pool")
 	}
 }
@@ -335,6 +335,17 @@ func TestRemoteDraw(t *testing.T) {
 	st := statusOf(t, p, quantumlock.SourceQCOSAPI)
 	if !st.Available || !st.Healthy || !st.Quantum || st.URL != srv.URL || st.LatencyMS == nil || st.Requests == 0 {
 		t.Errorf("qcos_api status: %+v", st)
+	}
+	// Under SpareOnly a draw of more than half the pool never comes from
+	// it: an unnamed one falls back to cryptographic, a named one is
+	// unavailable.
+	spare := SpareOnly(context.Background())
+	half := p.qcos.capacity/2 + 1
+	if e, err := p.Draw(spare, half, ""); err != nil || e.Source != quantumlock.SourceCryptographic || e.QuantumVerified {
+		t.Errorf("spare-only unnamed draw of %d bytes: %+v, %v", half, e, err)
+	}
+	if _, err := p.Draw(spare, half, quantumlock.SourceQCOSAPI); quantumlock.ErrorCode(err) != quantumlock.EUNAVAILABLE {
+		t.Errorf("spare-only qcos_api draw of %d bytes: %v, want EUNAVAILABLE", half, err)
 	}
 }
 
@@ -486,5 +497,36 @@ func TestRemoteDoesNotFollowRedirects(t *testing.T) {
 	}
 	if leaked.Load() > 0 {
 		t.Fatal("the API key followed the redirect")
+	}
+}
+
+// A spare-only take leaves half the pool's capacity for the others, which
+// then still get it.
+func TestSpareOnlyLeavesHalf(t *testing.T) {
+	t.Parallel()
+	srv := newANUServer(t, "good")
+	r := testRemote(t, srv.URL, Config{FetchSize: 512, PoolSize: 4096})
+	r.running = true // as run does; no fetcher goroutine here
+	ctx := context.Background()
+	for r.capacity-len(r.buf) > 0 {
+		if d := r.fetchOnce(ctx, min(r.fetchSize, r.capacity-len(r.buf))); d != 0 {
+			t.Fatalf("fetch failed: %s", r.lastErr)
+		}
+	}
+	if _, ok := r.take(ctx, r.capacity/2+1, 0, true); ok {
+		t.Fatal("a spare-only take of more than half the capacity succeeded")
+	}
+	taken := 0
+	for {
+		if _, ok := r.take(ctx, 100, 0, true); !ok {
+			break
+		}
+		taken += 100
+	}
+	if left := len(r.buf); left < r.capacity/2 || left >= r.capacity/2+100 {
+		t.Fatalf("spare-only takes stopped with %d of %d bytes left (took %d)", left, r.capacity, taken)
+	}
+	if _, ok := r.take(ctx, 100, 0, false); !ok {
+		t.Fatal("the reserve was not there for a take without the flag")
 	}
 }

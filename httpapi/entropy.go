@@ -37,9 +37,11 @@ func validSource(name string) bool {
 }
 
 // entropyBytes draws ceil(bits/8) bytes from source with the unused high
-// bits of the first byte cleared, so the value has exactly bits bits.
+// bits of the first byte cleared, so the value has exactly bits bits. A
+// customer's draws leave half the qcos_api pool to the service's own
+// (entropy.SpareOnly).
 func (s *server) entropyBytes(r *http.Request, bits int, source string) (*quantumlock.Entropy, error) {
-	e, err := s.Entropy.Draw(r.Context(), (bits+7)/8, source)
+	e, err := s.Entropy.Draw(entropy.SpareOnly(r.Context()), (bits+7)/8, source)
 	if err != nil {
 		return nil, err
 	}
