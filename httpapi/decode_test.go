@@ -61,6 +61,8 @@ func TestDecodeStrict(t *testing.T) {
 		{`null`, "", quantumlock.EINVALID, "null", ""},
 		{" \n null ", "", quantumlock.EINVALID, "null", ""},
 		{`{"name":"a"}`, "", quantumlock.EMEDIATYPE, "gzip", "gzip"},
+		{`{"name":"a"}`, "", quantumlock.EMEDIATYPE, "br", "identity, br"},
+		{`{"name":"a"}`, "", quantumlock.EMEDIATYPE, "gzip", "identity\x00gzip"},
 		{`{"Name":"a"}`, "", quantumlock.EINVALID, `"Name"`, ""},
 		{`{"name":"a","NAME":"b"}`, "", quantumlock.EINVALID, `"NAME"`, ""},
 		{`{"name":"a","name":"b"}`, "", quantumlock.EINVALID, "more than once", ""},
@@ -73,7 +75,8 @@ func TestDecodeStrict(t *testing.T) {
 			r.Header.Set("Content-Type", tc.contentType)
 		}
 		if tc.encoding != "" {
-			r.Header.Set("Content-Encoding", tc.encoding)
+			// "\x00" separates values of repeated headers.
+			r.Header["Content-Encoding"] = strings.Split(tc.encoding, "\x00")
 		}
 		var d dst
 		err := decode(r, &d)

@@ -132,8 +132,12 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 // body decodes as {} so endpoints whose fields are all optional accept a
 // bare POST; a JSON null is not an object, and is refused.
 func decode(r *http.Request, dst any) error {
-	if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
-		return quantumlock.Errorf(quantumlock.EMEDIATYPE, "Content-Encoding %s is not supported; send the body uncompressed.", ce)
+	for _, v := range r.Header["Content-Encoding"] {
+		for ce := range strings.SplitSeq(v, ",") {
+			if ce = strings.TrimSpace(ce); ce != "" && !strings.EqualFold(ce, "identity") {
+				return quantumlock.Errorf(quantumlock.EMEDIATYPE, "Content-Encoding %s is not supported; send the body uncompressed.", ce)
+			}
+		}
 	}
 	// The exact common value skips the parser and its allocations.
 	if ct := r.Header.Get("Content-Type"); ct != "" && ct != "application/json" {

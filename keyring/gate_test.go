@@ -102,63 +102,63 @@ func TestGateConcurrent(t *testing.T) {
 // ERATELIMIT, leaving nothing behind.
 func TestGateBoundsWaiting(t *testing.T) {
 	t.Parallel()
-	g := newGate(2) // one slot per customer, four calls in the gate
-	g.wait = 50 * time.Millisecond
-	rel, err := g.acquire(context.Background(), "cust_a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Three more wait (and give up after the wait); a fifth is refused
-	// at once.
-	var wg sync.WaitGroup
-	errs := make([]error, 3)
-	started := make(chan struct{}, 3)
-	for i := range errs {
-		wg.Go(func() {
-			started <- struct{}{}
-			_, errs[i] = g.acquire(context.Background(), "cust_a")
-		})
-	}
-	for range errs {
-		<-started
-	}
-	for deadline := time.Now().Add(time.Second); ; {
-		g.mu.Lock()
-		n := g.mine["cust_a"].refs
-		g.mu.Unlock()
-		if n == 4 || time.Now().After(deadline) {
-			break
+	t.Run("Queue", func(t *testing.T) {
+		t.Parallel()
+		g := newGate(2) // one slot per customer, four calls in the gate
+		rel, err := g.acquire(context.Background(), "cust_a")
+		if err != nil {
+			t.Fatal(err)
 		}
-		time.Sleep(time.Millisecond)
-	}
-	start := time.Now()
-	_, err = g.acquire(context.Background(), "cust_a")
-	if quantumlock.ErrorCode(err) != quantumlock.ERATELIMIT || !strings.Contains(err.Error(), "already running or waiting") {
-		t.Fatalf("a fifth call: %v, want ERATELIMIT at once", err)
-	}
-	if d := time.Since(start); d > g.wait {
-		t.Errorf("the fifth call was refused after %v, not at once", d)
-	}
-	wg.Wait()
-	for i, err := range errs {
-		if quantumlock.ErrorCode(err) != quantumlock.ERATELIMIT || !strings.Contains(err.Error(), "busy") {
-			t.Errorf("waiting call %d: %v, want ERATELIMIT after the wait", i, err)
+		// Three more wait, until their context ends.
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		for range 3 {
+			wg.Go(func() { g.acquire(ctx, "cust_a") })
 		}
-	}
-	// Another customer is not refused for a's queue.
-	done := make(chan error, 1)
-	go func() {
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+			g.mu.Lock()
+			n := g.mine["cust_a"].refs
+			g.mu.Unlock()
+			if n == 4 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d calls in the gate, want 4", n)
+			}
+		}
+		// A fifth is refused at once, whatever its context allows.
+		_, err = g.acquire(context.Background(), "cust_a")
+		if quantumlock.ErrorCode(err) != quantumlock.ERATELIMIT || !strings.Contains(err.Error(), "already running or waiting") {
+			t.Fatalf("a fifth call: %v, want ERATELIMIT at once", err)
+		}
+		// Another customer is not refused for a's queue.
 		relB, err := g.acquire(context.Background(), "cust_b")
-		if err == nil {
-			relB()
+		if err != nil {
+			t.Fatalf("another customer: %v", err)
 		}
-		done <- err
-	}()
-	rel()
-	if err := <-done; err != nil {
-		t.Fatalf("another customer: %v", err)
-	}
-	if n := len(g.mine); n != 0 {
-		t.Fatalf("%d customers left in the gate", n)
-	}
+		relB()
+		cancel()
+		wg.Wait()
+		rel()
+		if n := len(g.mine); n != 0 {
+			t.Fatalf("%d customers left in the gate", n)
+		}
+	})
+	t.Run("Wait", func(t *testing.T) {
+		t.Parallel()
+		g := newGate(2)
+		g.wait = 20 * time.Millisecond
+		rel, err := g.acquire(context.Background(), "cust_a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = g.acquire(context.Background(), "cust_a")
+		if quantumlock.ErrorCode(err) != quantumlock.ERATELIMIT || !strings.Contains(err.Error(), "busy") {
+			t.Fatalf("a call past the wait: %v, want ERATELIMIT", err)
+		}
+		rel()
+		if n := len(g.mine); n != 0 {
+			t.Fatalf("%d customers left in the gate", n)
+		}
+	})
 }

@@ -94,6 +94,18 @@ func (s *Service) CreateKey(ctx context.Context, customerID string, req CreateKe
 // createKey makes, seals and stores a new key and returns it with its
 // opened material, which the caller must clear.
 func (s *Service) createKey(ctx context.Context, customerID string, req CreateKeyRequest) (*quantumlock.Key, []byte, error) {
+	if keyAlgs[req.Algorithm].rsaBits != 0 {
+		// The store refuses a key past the limit only once it is made,
+		// and making an RSA key costs up to seconds of CPU: a customer at
+		// the limit is told first. (Concurrent calls can still each make
+		// one; the store refuses all but what fits.) Rotation adds no
+		// key, and is not checked.
+		if _, total, err := s.keys.Keys(ctx, customerID, 0, 1); err != nil {
+			return nil, nil, err
+		} else if total >= int64(s.maxKeys) {
+			return nil, nil, quantumlock.Errorf(quantumlock.EFORBIDDEN, "A customer may have at most %d keys; delete one to make another.", s.maxKeys)
+		}
+	}
 	material, public, quantum, err := s.newMaterial(ctx, customerID, req.Algorithm)
 	if err != nil {
 		return nil, nil, err
@@ -139,15 +151,6 @@ func (s *Service) createKey(ctx context.Context, customerID string, req CreateKe
 func (s *Service) newMaterial(ctx context.Context, customerID, alg string) (material, public []byte, quantum bool, err error) {
 	a := keyAlgs[alg]
 	if a.rsaBits != 0 {
-		// The store refuses a key past the limit only once it is made,
-		// and making an RSA key costs up to seconds of CPU: a customer at
-		// the limit is told first. (Concurrent calls can still each make
-		// one; the store refuses all but what fits.)
-		if _, total, err := s.keys.Keys(ctx, customerID, 0, 1); err != nil {
-			return nil, nil, false, err
-		} else if total >= int64(s.maxKeys) {
-			return nil, nil, false, quantumlock.Errorf(quantumlock.EFORBIDDEN, "A customer may have at most %d keys; delete one to make another.", s.maxKeys)
-		}
 		material, public, err = s.generateRSA(ctx, customerID, a.rsaBits)
 		return material, public, false, err
 	}

@@ -379,5 +379,9 @@ func TestMaxKeys(t *testing.T) {
 	if err := f.svc.DeleteKey(ctx, custA, first.KeyID); err != nil {
 		t.Fatal(err)
 	}
-	must[*KeyInfo](t)(f.svc.CreateKey(ctx, custA, CreateKeyRequest{}))
+	rsaKey := must[*KeyInfo](t)(f.svc.CreateKey(ctx, custA, CreateKeyRequest{Algorithm: RSA2048}))
+	// At the limit, rotation, which adds no key, still works, RSA's too.
+	must[*KeyInfo](t)(f.svc.RotateKey(ctx, custA, rsaKey.KeyID))
+	_, err := f.svc.GenerateRSA(ctx, custA, GenerateRSARequest{Bits: 2048})
+	wantCode(t, err, quantumlock.EFORBIDDEN)
 }

@@ -384,6 +384,9 @@ func TestParamsValidate(t *testing.T) {
 		{"ErrMetadataDuplicate", Params{EndCustomerID: "x", Metadata: json.RawMessage(`{"a":1,"a":2}`)}, `"a" appears twice`},
 		{"ErrMetadataNestedDuplicate", Params{EndCustomerID: "x", Metadata: json.RawMessage(`{"a":[{"k":1,"j":2,"k":3}]}`)}, `"k" appears twice`},
 		{"ErrMetadataEscapedDuplicate", Params{EndCustomerID: "x", Metadata: json.RawMessage(`{"a":1,"\u0061":2}`)}, `"a" appears twice`},
+		{"ErrMetadataTrailing", Params{EndCustomerID: "x", Metadata: json.RawMessage(`{"a":1} {"a":1,"a":2}`)}, "nothing after it"},
+		{"ErrMetadataGarbage", Params{EndCustomerID: "x", Metadata: json.RawMessage(`{}garbage`)}, "nothing after it"},
+		{"ErrMetadataUnclosed", Params{EndCustomerID: "x", Metadata: json.RawMessage(`{"a":[1,2}`)}, "metadata"},
 		{"ErrMetadataHugeNumber", Params{EndCustomerID: "x", Metadata: json.RawMessage(`{"x":1e999}`)}, "1e999 is out of range"},
 		{"ErrMetadataHugeNegative", Params{EndCustomerID: "x", Metadata: json.RawMessage(`{"x":[-2e308]}`)}, "out of range"},
 		{"ErrIDNul", Params{EndCustomerID: "a\x00b"}, "end_customer_id must not hold control"},
@@ -403,18 +406,22 @@ func TestParamsValidate(t *testing.T) {
 	}
 }
 
-// FuzzCheckMetadata: any valid JSON object either passes or fails with a
-// client error, and what passes decodes with encoding/json, whose reading
-// is the one clients of the service are most likely to share.
+// FuzzCheckMetadata: what is not JSON fails; any JSON either passes or
+// fails with a client error, and what passes decodes with encoding/json,
+// whose reading is the one clients of the service are most likely to
+// share.
 func FuzzCheckMetadata(f *testing.F) {
 	for _, s := range []string{`{}`, `{"a":1,"a":2}`, `{"a":[{"b":[]},{"b":{}}]}`, `{"n":1e999}`, `{"s":"\u0000"}`} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
+		err := checkMetadata(json.RawMessage(s))
 		if !json.Valid([]byte(s)) {
+			if err == nil {
+				t.Fatalf("checkMetadata accepted %q, which is not JSON", s)
+			}
 			return
 		}
-		err := checkMetadata(json.RawMessage(s))
 		if err != nil {
 			if quantumlock.ErrorCode(err) != quantumlock.EINVALID {
 				t.Fatalf("checkMetadata(%q) = %v, want EINVALID", s, err)

@@ -72,5 +72,10 @@ func checkMetadata(raw json.RawMessage) error {
 			}
 		}
 	}
+	// One object and nothing after it: the API's decoder hands over one
+	// value, but a caller of the package might not.
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return quantumlock.Errorf(quantumlock.EINVALID, "metadata must be a single JSON object with nothing after it.")
+	}
 	return nil
 }

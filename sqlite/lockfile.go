@@ -2,7 +2,9 @@ package sqlite
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -32,11 +34,13 @@ type fileLock struct {
 // every process finds the same one however it names the database. It
 // takes no lock.
 //
-// The file is opened for reading only, which is all either kind of lock
-// needs, so whoever may read the database may take it. A new one gets the
-// database's permissions whatever the umask and, made by root, its owner,
-// as SQLite does with the "-wal" and "-shm" files: a CLI command run as
-// root must not leave a file the server's own user cannot open.
+// The file is opened for reading and writing where permitted, and else
+// for reading only, which is all either kind of lock needs on a local
+// file system (NFS emulates flock with POSIX locks, whose exclusive kind
+// needs a writable descriptor). A new one gets the database's permissions
+// whatever the umask and, made by root, its owner, as SQLite does with the
+// "-wal" and "-shm" files: a CLI command run as root must not leave a file
+// the server's own user cannot open.
 func openFileLock(path string) (*fileLock, error) {
 	if real, err := filepath.EvalSymlinks(path); err == nil {
 		path = real
@@ -45,7 +49,10 @@ func openFileLock(path string) (*fileLock, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: lock file: %w", err)
 	}
-	f, err := os.OpenFile(path+"-lock", os.O_RDONLY|os.O_CREATE, db.Mode().Perm())
+	f, err := os.OpenFile(path+"-lock", os.O_RDWR|os.O_CREATE, db.Mode().Perm())
+	if errors.Is(err, fs.ErrPermission) {
+		f, err = os.OpenFile(path+"-lock", os.O_RDONLY, 0)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: lock file: %w", err)
 	}

@@ -190,3 +190,20 @@ func TestCryptoEndToEnd(t *testing.T) {
 		t.Fatalf("after restart and rotation: %v", d)
 	}
 }
+
+// --max-keys reaches the key service: past it, a new key is 403.
+func TestMaxKeysFlag(t *testing.T) {
+	t.Parallel()
+	db := filepath.Join(t.TempDir(), "q.db")
+	inst := serve(t, env("QUANTUMLOCK_MASTER_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="), "--db", db, "--max-keys", "1")
+	var cust struct {
+		APIKey string `json:"api_key"`
+	}
+	json.Unmarshal(cli(t, "customers", "create", "--name", "a", "--email", "a@vendor.example", "--plan", "enterprise", "--db", db), &cust)
+	c := &apitest.Client{BaseURL: inst.URL, APIKey: cust.APIKey}
+	for i, want := range []int{201, 403} {
+		if r := c.Do(t, "POST", "/api/v1/quantum/keys", map[string]any{}); r.Status != want {
+			t.Fatalf("key %d: %d, want %d: %s", i+1, r.Status, want, r.Body)
+		}
+	}
+}

@@ -476,9 +476,11 @@ func TestMaxConnections(t *testing.T) {
 		t.Fatalf("the waiting connection once another closed: %q, %v", buf, err)
 	}
 
-	err := run(context.Background(), []string{"serve", "--dev", "--addr", "127.0.0.1:0", "--db", filepath.Join(t.TempDir(), "x.db"), "--max-connections", "0"},
-		env(), nil, io.Discard, io.Discard)
-	if err == nil || !strings.Contains(err.Error(), "--max-connections") {
-		t.Fatalf("--max-connections 0: %v", err)
+	for _, flag := range []string{"--max-connections", "--max-keys"} {
+		err := run(context.Background(), []string{"serve", "--dev", "--addr", "127.0.0.1:0", "--db", filepath.Join(t.TempDir(), "x.db"), flag, "0"},
+			env(), nil, io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), flag) {
+			t.Fatalf("%s 0: %v", flag, err)
+		}
 	}
 }

@@ -52,7 +52,7 @@ type serveConfig struct {
 	qrngURL, qrngAPIKey                            string
 	qrngTimeout                                    time.Duration
 	qubits                                         int
-	maxConnections                                 int
+	maxConnections, maxKeys                        int
 }
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -71,6 +71,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	fs.DurationVar(&cfg.qrngTimeout, "qrng-timeout", entropy.DefaultRequestTimeout, "timeout of one request to the remote QRNG")
 	fs.IntVar(&cfg.qubits, "qubits", entropy.DefaultQubits, "circuit width of the qiskit_local simulator (1-20)")
 	fs.IntVar(&cfg.maxConnections, "max-connections", DefaultMaxConnections, "most client connections the API holds open at once; more wait to be accepted")
+	fs.IntVar(&cfg.maxKeys, "max-keys", keyring.DefaultMaxKeys, "most managed keys one customer may have")
 	if pos, err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	} else if err := noArguments(fs, pos); err != nil {
@@ -81,6 +82,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	if cfg.maxConnections < 1 {
 		return fmt.Errorf("--max-connections must be at least 1, got %d", cfg.maxConnections)
+	}
+	if cfg.maxKeys < 1 {
+		return fmt.Errorf("--max-keys must be at least 1, got %d", cfg.maxKeys)
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(cfg.logLevel)); err != nil {
@@ -138,7 +142,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	now := quantumlock.SystemClock
 	accounts := &account.Service{Customers: db, Keys: db, Rand: rnd, Now: now}
 	licenses := &license.Service{Store: db, Rand: rnd, Now: now, Secret: license.Secrets(mk)}
-	keys, err := keyring.New(keyring.Config{Keys: db, Nonces: db, Exchanges: db, Randomness: rnd, MasterKey: mk, Clock: now})
+	keys, err := keyring.New(keyring.Config{Keys: db, Nonces: db, Exchanges: db, Randomness: rnd, MasterKey: mk, Clock: now, MaxKeys: cfg.maxKeys})
 	if err != nil {
 		return err
 	}
