@@ -3,7 +3,9 @@ package quantumlock
 import (
 	"context"
 	"net/mail"
+	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -78,6 +80,12 @@ func (c *Customer) Limits() Limits {
 func (c *Customer) Validate() error {
 	if c.Name == "" || utf8.RuneCountInString(c.Name) > 200 {
 		return Errorf(EINVALID, "name must be 1-200 characters.")
+	}
+	// Stored as given and shown by the CLI and the API: text, without
+	// bytes that are not UTF-8 (which would come back changed) or control
+	// characters (escape sequences for whoever lists customers).
+	if !utf8.ValidString(c.Name) || strings.ContainsFunc(c.Name, unicode.IsControl) {
+		return Errorf(EINVALID, "name must be UTF-8 text without control characters.")
 	}
 	if a, err := mail.ParseAddress(c.Email); err != nil || a.Address != c.Email || len(c.Email) > 254 {
 		return Errorf(EINVALID, "email must be a plain e-mail address.")

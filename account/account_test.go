@@ -66,12 +66,15 @@ func TestCreateCustomerInvalid(t *testing.T) {
 	t.Parallel()
 	s, db := newService(t)
 	for name, c := range map[string]*quantumlock.Customer{
-		"NoName":    {Email: "a@b.example"},
-		"BadEmail":  {Name: "x", Email: "nope"},
-		"NamedAddr": {Name: "x", Email: "X <x@b.example>"},
-		"BadPlan":   {Name: "x", Email: "a@b.example", Plan: "gold"},
-		"NegQuota":  {Name: "x", Email: "a@b.example", LicensesPerMonth: new(int64(-1))},
-		"ZeroRPM":   {Name: "x", Email: "a@b.example", RequestsPerMinute: new(int64(0))},
+		"NoName":      {Email: "a@b.example"},
+		"BadEmail":    {Name: "x", Email: "nope"},
+		"NamedAddr":   {Name: "x", Email: "X <x@b.example>"},
+		"BadPlan":     {Name: "x", Email: "a@b.example", Plan: "gold"},
+		"NegQuota":    {Name: "x", Email: "a@b.example", LicensesPerMonth: new(int64(-1))},
+		"ZeroRPM":     {Name: "x", Email: "a@b.example", RequestsPerMinute: new(int64(0))},
+		"NameNotUTF8": {Name: "\xff\xfe", Email: "a@b.example"},
+		"NameEscape":  {Name: "evil\x1b[31m", Email: "a@b.example"},
+		"NameNewline": {Name: "two\nlines", Email: "a@b.example"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, err := s.CreateCustomer(context.Background(), c); quantumlock.ErrorCode(err) != quantumlock.EINVALID {

@@ -98,7 +98,9 @@ func (s *server) observe(next http.Handler) http.Handler {
 			route = "unmatched"
 		}
 		attrs := []slog.Attr{
-			slog.String("method", r.Method),
+			// The method as metrics label it: a made-up one, which anyone
+			// may send without a key and of any length, is "OTHER".
+			slog.String("method", methodLabel(r.Method)),
 			slog.String("route", route),
 			slog.Int("status", rw.status),
 			slog.Float64("duration_ms", float64(d.Microseconds())/1000),

@@ -101,6 +101,16 @@ func TestAccessLogHasNoSecrets(t *testing.T) {
 			t.Errorf("access log contains %q", secret)
 		}
 	}
+
+	// A made-up method, which could carry anything, is logged as OTHER.
+	var logs2 syncBuffer
+	s = testServer(&logs2)
+	h = s.observe(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(404) }))
+	req = httptest.NewRequest("QL_LIVE_SUPERSECRET", "/api/v1/customers/me", nil)
+	h.ServeHTTP(httptest.NewRecorder(), req)
+	if strings.Contains(logs2.String(), "SUPERSECRET") || !strings.Contains(logs2.String(), `"method":"OTHER"`) {
+		t.Errorf("a made-up method logged as sent: %s", logs2.String())
+	}
 }
 
 func TestRetryAfter(t *testing.T) {

@@ -17,6 +17,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -95,6 +97,20 @@ func Open(ctx context.Context, path string) (_ *DB, err error) {
 			db.Close()
 		}
 	}()
+
+	// A new database is made readable and writable by its owner only: it
+	// holds license keys, e-mail addresses and API-key hashes, and SQLite
+	// would make it 0644 less the umask. Its "-wal" and "-shm" files, and
+	// the lock file, take the database's mode. An existing file keeps its
+	// own.
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return nil, fmt.Errorf("sqlite: %s is a directory, not a database file", path)
+	}
+	if f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600); err == nil {
+		f.Close()
+	} else if !errors.Is(err, fs.ErrExist) {
+		return nil, fmt.Errorf("sqlite: create %s: %w", path, err)
+	}
 
 	busy := fmt.Sprintf("_pragma=busy_timeout(%d)", BusyTimeout.Milliseconds())
 	// synchronous=NORMAL is durable against application crashes in WAL

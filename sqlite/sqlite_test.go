@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -92,10 +93,37 @@ func TestOpen(t *testing.T) {
 			t.Error("a read connection wrote")
 		}
 	})
+	t.Run("NewFileOwnerOnly", func(t *testing.T) {
+		t.Parallel()
+		if runtime.GOOS == "windows" {
+			t.Skip("no Unix file modes here")
+		}
+		db, path := openTemp(t)
+		// Something to write, so that the WAL exists.
+		newCustomer(t, db, "cust_0000000000m1")
+		for _, name := range []string{path, path + "-wal", path + "-shm", path + "-lock"} {
+			if fi, err := os.Stat(name); err != nil || fi.Mode().Perm() != 0o600 {
+				t.Errorf("%s: %v, %v; want 0600", filepath.Base(name), fi.Mode(), err)
+			}
+		}
+		// An existing file keeps its mode.
+		db.Close()
+		if err := os.Chmod(path, 0o640); err != nil {
+			t.Fatal(err)
+		}
+		again, err := Open(t.Context(), path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again.Close()
+		if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o640 {
+			t.Errorf("reopened: %v, %v; want 0640 kept", fi.Mode(), err)
+		}
+	})
 	t.Run("ErrPath", func(t *testing.T) {
 		t.Parallel()
 		for _, path := range []string{
-			"", ":memory:", "file:x.db", "x.db?mode=ro",
+			"", ":memory:", "file:x.db", "x.db?mode=ro", t.TempDir(),
 			filepath.Join(t.TempDir(), "missing", "dir", "x.db"),
 		} {
 			if db, err := Open(t.Context(), path); err == nil {

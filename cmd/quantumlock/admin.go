@@ -7,6 +7,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
 	"strconv"
 	"time"
 
@@ -72,7 +74,17 @@ type adminEnv struct {
 	accounts *account.Service
 }
 
-func openAdmin(ctx context.Context, dbPath string) (*adminEnv, error) {
+// openAdmin opens the database at dbPath for an admin command. Only
+// "customers create" (mayCreate) makes a new one, and says so on stderr;
+// the others need it to exist, so that a mistyped --db is an error rather
+// than an empty database that answers "no customers".
+func openAdmin(ctx context.Context, dbPath string, mayCreate bool, stderr io.Writer) (*adminEnv, error) {
+	if _, err := os.Stat(dbPath); errors.Is(err, fs.ErrNotExist) {
+		if !mayCreate {
+			return nil, fmt.Errorf("no database at %s: check --db (serve, or customers create, makes one)", dbPath)
+		}
+		fmt.Fprintf(stderr, "quantumlock: %s did not exist; created a new database\n", dbPath)
+	}
 	// Ids and API keys come from the same entropy subsystem as the
 	// server's; the CLI runs no remote source, so it is the conditioned OS
 	// source.
@@ -116,7 +128,7 @@ func customerOut(c *quantumlock.Customer) customerJSON {
 	return out
 }
 
-func runCustomers(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+func runCustomers(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		return errors.New("customers: want create, list or update")
 	}
@@ -149,7 +161,7 @@ func runCustomers(ctx context.Context, args []string, getenv func(string) string
 			return err
 		}
 	}
-	env, err := openAdmin(ctx, *dbPath)
+	env, err := openAdmin(ctx, *dbPath, sub == "create", stderr)
 	if err != nil {
 		return err
 	}
@@ -219,7 +231,7 @@ func apiKeyOut(k *quantumlock.APIKey) apiKeyJSON {
 	return out
 }
 
-func runAPIKeys(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+func runAPIKeys(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		return errors.New("apikeys: want create, list or revoke")
 	}
@@ -247,7 +259,7 @@ func runAPIKeys(ctx context.Context, args []string, getenv func(string) string, 
 	if customer != nil && *customer == "" {
 		return fmt.Errorf("apikeys %s: --customer is required", sub)
 	}
-	env, err := openAdmin(ctx, *dbPath)
+	env, err := openAdmin(ctx, *dbPath, false, stderr)
 	if err != nil {
 		return err
 	}

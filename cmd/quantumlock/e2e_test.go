@@ -369,7 +369,8 @@ func TestEnvTwins(t *testing.T) {
 	// A flag given on the command line wins over its twin.
 	dir := t.TempDir()
 	flagDB, envDB := filepath.Join(dir, "flag.db"), filepath.Join(dir, "env.db")
-	if err := run(context.Background(), []string{"customers", "list", "--db", flagDB}, env("QUANTUMLOCK_DB", envDB), nil, io.Discard, io.Discard); err != nil {
+	create := []string{"customers", "create", "--name", "a", "--email", "a@example.com"}
+	if err := run(context.Background(), append(create, "--db", flagDB), env("QUANTUMLOCK_DB", envDB), nil, io.Discard, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(flagDB); err != nil {
@@ -379,16 +380,33 @@ func TestEnvTwins(t *testing.T) {
 		t.Fatal("the environment's database was opened too")
 	}
 	// Without the flag, the twin is used.
-	if err := run(context.Background(), []string{"customers", "list"}, env("QUANTUMLOCK_DB", envDB), nil, io.Discard, io.Discard); err != nil {
+	if err := run(context.Background(), create, env("QUANTUMLOCK_DB", envDB), nil, io.Discard, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(envDB); err != nil {
 		t.Fatal("QUANTUMLOCK_DB was not used")
 	}
+	// Only customers create makes a database; the other commands need one
+	// and name the path they looked at, so a mistyped --db is no empty
+	// database.
+	missing := filepath.Join(dir, "typo.db")
+	for _, cmd := range [][]string{{"customers", "list"}, {"customers", "update", "cust_x", "--plan", "free"}, {"apikeys", "list", "--customer", "cust_x"}, {"apikeys", "revoke", "key_x"}} {
+		err := run(context.Background(), append(cmd, "--db", missing), env(), nil, io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "no database at "+missing) {
+			t.Fatalf("%v on a missing database: %v", cmd, err)
+		}
+	}
+	if _, err := os.Stat(missing); err == nil {
+		t.Fatal("a command other than customers create made a database")
+	}
+	var note bytes.Buffer
+	if err := run(context.Background(), append(create, "--db", missing), env(), nil, io.Discard, &note); err != nil || !strings.Contains(note.String(), "created a new database") {
+		t.Fatalf("customers create on a new path: %v, stderr %q", err, note.String())
+	}
 	var errb bytes.Buffer
 	err := run(context.Background(), []string{"serve", "--dev", "--addr", "127.0.0.1:0", "--db", filepath.Join(t.TempDir(), "x.db")},
 		env("QUANTUMLOCK_SHUTDOWN_TIMEOUT", "soon"), nil, io.Discard, &errb)
-	if err == nil || !strings.Contains(err.Error(), "QUANTUMLOCK_SHUTDOWN_TIMEOUT") {
+	if err == nil || !strings.Contains(err.Error(), `QUANTUMLOCK_SHUTDOWN_TIMEOUT: invalid value "soon"`) {
 		t.Fatalf("bad twin value: %v", err)
 	}
 }
@@ -482,5 +500,35 @@ func TestMaxConnections(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), flag) {
 			t.Fatalf("%s 0: %v", flag, err)
 		}
+	}
+}
+
+// A --db that is no database leaves no new master key file behind under
+// --dev, a database named like its key file is refused, and a missing key
+// file's error names its flag.
+func TestServeBadPaths(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	serveErr := func(args ...string) error {
+		return run(context.Background(), append([]string{"serve", "--addr", "127.0.0.1:0"}, args...), env(), nil, io.Discard, io.Discard)
+	}
+	sub := filepath.Join(dir, "sub")
+	if err := os.Mkdir(sub, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := serveErr("--dev", "--db", sub); err == nil || !strings.Contains(err.Error(), "directory") {
+		t.Fatalf("--db a directory: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "sub.masterkey")); err == nil {
+		t.Fatal("a master key file was made for a database that did not open")
+	}
+	if err := serveErr("--dev", "--db", filepath.Join(dir, "k.masterkey")); err == nil || !strings.Contains(err.Error(), ".masterkey") {
+		t.Fatalf("--db named like the key file: %v", err)
+	}
+	if err := serveErr("--master-key-file", filepath.Join(dir, "missing"), "--db", filepath.Join(dir, "q.db")); err == nil || !strings.Contains(err.Error(), "--master-key-file") {
+		t.Fatalf("a missing key file: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "q.db")); err == nil {
+		t.Fatal("a database was made for a server without its master key")
 	}
 }

@@ -24,6 +24,10 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The first signal starts a graceful shutdown; once it has, the
+	// signals' default action is back, so a second one ends the process at
+	// once rather than waiting out --shutdown-timeout.
+	go func() { <-ctx.Done(); stop() }()
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	if err != nil && !errors.Is(err, flag.ErrHelp) {
@@ -56,9 +60,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "serve":
 		return runServe(ctx, rest, getenv, stdout, stderr)
 	case "customers":
-		return runCustomers(ctx, rest, getenv, stdout)
+		return runCustomers(ctx, rest, getenv, stdout, stderr)
 	case "apikeys":
-		return runAPIKeys(ctx, rest, getenv, stdout)
+		return runAPIKeys(ctx, rest, getenv, stdout, stderr)
 	case "version":
 		return runVersion(rest, getenv, stdout)
 	case "help", "-h", "--help":
@@ -105,7 +109,9 @@ func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) ([]
 		name := envName(f.Name)
 		if v := getenv(name); v != "" {
 			if e := fs.Set(f.Name, v); e != nil {
-				err = fmt.Errorf("%s: %w", name, e)
+				// Only flags that parse their value (numbers, durations,
+				// booleans) fail here, so the value is no secret.
+				err = fmt.Errorf("%s: invalid value %q: %w", name, v, e)
 			}
 		}
 	})

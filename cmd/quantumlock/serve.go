@@ -110,8 +110,19 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		debug.SetGCPercent(400)
 	}
 
-	mk, err := loadMasterKey(cfg, getenv, logger)
-	if err != nil {
+	// A master key given is checked before the database is touched; one
+	// that --dev would create is made only once the database has opened,
+	// so that a --db that is no database leaves no new key file behind.
+	devKey := cfg.masterKeyFile == "" && getenv("QUANTUMLOCK_MASTER_KEY") == "" && cfg.dev
+	var (
+		mk  *masterkey.Key
+		err error
+	)
+	if devKey {
+		if devKeyPath(cfg.db) == cfg.db {
+			return fmt.Errorf("--db %s: --dev keeps its master key in a .masterkey file beside the database; name the database otherwise", cfg.db)
+		}
+	} else if mk, err = loadMasterKey(cfg, getenv, logger); err != nil {
 		return err
 	}
 
@@ -120,6 +131,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	defer db.Close()
+	if devKey {
+		if mk, err = loadMasterKey(cfg, getenv, logger); err != nil {
+			return err
+		}
+	}
 	if err := db.BindMasterKey(ctx, mk.Fingerprint()); err != nil {
 		return fmt.Errorf("%s: %s", cfg.db, quantumlock.ErrorMessage(err))
 	}
@@ -254,7 +270,11 @@ func opsHandler(m *httpapi.Metrics) http.Handler {
 func loadMasterKey(cfg serveConfig, getenv func(string) string, logger *slog.Logger) (*masterkey.Key, error) {
 	switch {
 	case cfg.masterKeyFile != "":
-		return masterkey.Load(cfg.masterKeyFile)
+		k, err := masterkey.Load(cfg.masterKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("--master-key-file: %w", err)
+		}
+		return k, nil
 	case getenv("QUANTUMLOCK_MASTER_KEY") != "":
 		k, err := masterkey.Parse(getenv("QUANTUMLOCK_MASTER_KEY"))
 		if err != nil {
@@ -262,7 +282,7 @@ func loadMasterKey(cfg serveConfig, getenv func(string) string, logger *slog.Log
 		}
 		return k, nil
 	case cfg.dev:
-		path := strings.TrimSuffix(cfg.db, filepath.Ext(cfg.db)) + ".masterkey"
+		path := devKeyPath(cfg.db)
 		k, created, err := masterkey.LoadOrCreate(path)
 		if err != nil {
 			return nil, err
@@ -274,6 +294,12 @@ func loadMasterKey(cfg serveConfig, getenv func(string) string, logger *slog.Log
 	default:
 		return nil, errors.New("no master key: pass --master-key-file FILE or set QUANTUMLOCK_MASTER_KEY to 32 base64-encoded random bytes (e.g. `head -c32 /dev/urandom | base64`), or use --dev for a first try")
 	}
+}
+
+// devKeyPath is where --dev keeps the master key of the database at db:
+// beside it, its extension replaced by .masterkey.
+func devKeyPath(db string) string {
+	return strings.TrimSuffix(db, filepath.Ext(db)) + ".masterkey"
 }
 
 // ensureDemoCustomer creates the demo customer on an empty database and

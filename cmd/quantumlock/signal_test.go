@@ -1,0 +1,85 @@
+//go:build unix
+
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestMain lets a test run the real main in a child process: the signals
+// go to a process of its own.
+func TestMain(m *testing.M) {
+	if os.Getenv("QUANTUMLOCK_TEST_RUN_MAIN") == "1" {
+		os.Args = append([]string{"quantumlock"}, os.Args[2:]...) // after "--"
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// The first SIGTERM starts a graceful shutdown that waits for a request in
+// flight; a second signal ends the process at once instead of waiting out
+// --shutdown-timeout.
+func TestSecondSignalEndsAtOnce(t *testing.T) {
+	t.Parallel()
+	cmd := exec.Command(os.Args[0], "--", "serve", "--addr", "127.0.0.1:0", "--db", filepath.Join(t.TempDir(), "q.db"), "--shutdown-timeout", "60s")
+	cmd.Env = append(os.Environ(), "QUANTUMLOCK_TEST_RUN_MAIN=1", "QUANTUMLOCK_MASTER_KEY=AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	lines := bufio.NewScanner(stderr)
+	var addr string
+	for addr == "" && lines.Scan() {
+		var rec struct{ Msg, Addr string }
+		if json.Unmarshal(lines.Bytes(), &rec) == nil && rec.Msg == "listening" {
+			addr = rec.Addr
+		}
+	}
+	if addr == "" {
+		t.Fatal("the server did not start")
+	}
+	go func() {
+		for lines.Scan() { // keep the pipe drained
+		}
+	}()
+	// A request in flight: headers sent, the body never finished.
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write([]byte("POST /api/v1/licenses/validate HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"))
+	time.Sleep(200 * time.Millisecond)
+
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+		t.Fatal("the first signal did not wait for the request in flight")
+	case <-time.After(500 * time.Millisecond):
+	}
+	start := time.Now()
+	cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case <-exited:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a second signal did not end the process")
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("the second signal took %v", d)
+	}
+}
