@@ -158,8 +158,13 @@ func TestLicenseValidate(t *testing.T) {
 	t.Run("Valid", func(t *testing.T) {
 		v := validate(t, c, key, "alice")
 		wantCode(t, v, "VALID")
-		if v["expires_at"] != l["valid_until"] || v["message"] != nil || v["end_customer_id"] != "alice" {
+		if v["expires_at"] != l["valid_until"] || v["message"] != nil || v["end_customer_id"] != "alice" ||
+			v["quantum_verified"] != l["quantum_verified"] {
 			t.Errorf("valid result %v", v)
+		}
+		// The features a vendor's software gates on.
+		if f, ok := v["features"].([]any); !ok || len(f) != 1 || f[0] != "pro" {
+			t.Errorf("features %v, want [pro]", v["features"])
 		}
 	})
 	t.Run("ValidLowercaseKey", func(t *testing.T) {
@@ -253,6 +258,42 @@ func TestLicenseValidate(t *testing.T) {
 		}
 		wantCode(t, validate(t, c, k2, "erin"), "NOT_FOUND")
 		wantCode(t, validate(t, c, k, "erin"), "SIGNATURE_INVALID")
+
+		// A row edited to claim quantum provenance is not believed: an
+		// invalid signature reports quantum_verified false.
+		l4 := generate(t, c, map[string]any{"end_customer_id": "erin"})
+		k4 := l4["license_key"].(string)
+		if _, err := raw.Exec(`UPDATE licenses SET quantum_verified = 1, security_level = 'QUANTUM_SECURED' WHERE key = ?`, k4); err != nil {
+			t.Fatal(err)
+		}
+		v := validate(t, c, k4, "erin")
+		wantCode(t, v, "SIGNATURE_INVALID")
+		if v["quantum_verified"] != false {
+			t.Errorf("an edited row's quantum_verified: %v", v["quantum_verified"])
+		}
+	})
+	// SPEC §5's order: with several defects, the first in it is answered.
+	t.Run("Order", func(t *testing.T) {
+		raw, err := sql.Open("sqlite", a.DBPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer raw.Close()
+		// Revoked and expired: REVOKED.
+		l := generate(t, c, map[string]any{"end_customer_id": "frank", "valid_days": 1})
+		k := l["license_key"].(string)
+		wantStatus(t, c.Do(t, "POST", "/api/v1/licenses/"+k+"/revoke", nil), 200, "")
+		a.Clock.Add(48 * time.Hour)
+		wantCode(t, validate(t, c, k, "frank"), "REVOKED")
+		// Revoked, expired and another end customer's: CUSTOMER_MISMATCH.
+		wantCode(t, validate(t, c, k, "grace"), "CUSTOMER_MISMATCH")
+		// All that and edited: SIGNATURE_INVALID.
+		if _, err := raw.Exec(`UPDATE licenses SET features = '["x"]' WHERE key = ?`, k); err != nil {
+			t.Fatal(err)
+		}
+		wantCode(t, validate(t, c, k, "grace"), "SIGNATURE_INVALID")
+		// And another tenant's: NOT_FOUND.
+		wantCode(t, validate(t, other, k, "grace"), "NOT_FOUND")
 	})
 }
 

@@ -38,6 +38,29 @@ func TestRateLimit(t *testing.T) {
 	wantStatus(t, c.Do(t, "GET", "/api/v1/customers/me", nil), 200, "")
 }
 
+// The limit is the customer's, whichever of its API keys a request
+// carries: more keys are not more requests.
+func TestRateLimitAcrossKeys(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t)
+	a.Clock.Set(time.Date(2026, 3, 15, 12, 0, 20, 0, time.UTC))
+	cust, c1 := a.customer(t, quantumlock.PlanFree, nil, nil) // 10 per minute
+	_, secret, err := a.Accounts.CreateAPIKey(context.Background(), cust.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2 := &apitest.Client{BaseURL: a.URL, APIKey: secret}
+	for i := range 10 {
+		c := c1
+		if i%2 == 1 {
+			c = c2
+		}
+		wantStatus(t, c.Do(t, "GET", "/api/v1/customers/me", nil), 200, "")
+	}
+	wantStatus(t, c1.Do(t, "GET", "/api/v1/customers/me", nil), 429, "RATE_LIMIT_EXCEEDED")
+	wantStatus(t, c2.Do(t, "GET", "/api/v1/customers/me", nil), 429, "RATE_LIMIT_EXCEEDED")
+}
+
 func TestCustomers(t *testing.T) {
 	t.Parallel()
 	a := newTestAPI(t)

@@ -385,3 +385,59 @@ func TestMaxKeys(t *testing.T) {
 	_, err := f.svc.GenerateRSA(ctx, custA, GenerateRSARequest{Bits: 2048})
 	wantCode(t, err, quantumlock.EFORBIDDEN)
 }
+
+// Sealed material opens only as what it was sealed as (SPEC §8: the key id
+// and customer bound as associated data), and as the version and session it
+// belongs to: a row moved to another customer, version, key or session by
+// someone who can write to the database but has no master key is unusable.
+func TestSealBindsScope(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t)
+	raw, err := sql.Open("sqlite", f.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	exec := func(q string, args ...any) {
+		t.Helper()
+		if _, err := raw.Exec(q, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wantUnseal := func(what string, err error) {
+		t.Helper()
+		if !errors.Is(err, ErrUnseal) {
+			t.Fatalf("%s: %v, want ErrUnseal", what, err)
+		}
+	}
+
+	k := must[*KeyInfo](t)(f.svc.CreateKey(ctx, custA, CreateKeyRequest{Exportable: true}))
+	must[*KeyInfo](t)(f.svc.RotateKey(ctx, custA, k.KeyID))
+	other := must[*KeyInfo](t)(f.svc.CreateKey(ctx, custA, CreateKeyRequest{Exportable: true}))
+
+	// Another customer.
+	exec(`UPDATE keys SET customer_id = ? WHERE id = ?`, custB, k.KeyID)
+	_, err = f.svc.ExportKey(ctx, custB, k.KeyID, 1)
+	wantUnseal("a key moved to another customer", err)
+	exec(`UPDATE keys SET customer_id = ? WHERE id = ?`, custA, k.KeyID)
+	must[*KeyInfo](t)(f.svc.ExportKey(ctx, custA, k.KeyID, 1))
+
+	// Another version.
+	exec(`UPDATE key_versions SET sealed = (SELECT sealed FROM key_versions WHERE key_id = ?1 AND version = 2) WHERE key_id = ?1 AND version = 1`, k.KeyID)
+	_, err = f.svc.ExportKey(ctx, custA, k.KeyID, 1)
+	wantUnseal("version 2's material as version 1", err)
+
+	// Another key.
+	exec(`UPDATE key_versions SET sealed = (SELECT sealed FROM key_versions WHERE key_id = ?1 AND version = 2) WHERE key_id = ?2 AND version = 1`, k.KeyID, other.KeyID)
+	_, err = f.svc.ExportKey(ctx, custA, other.KeyID, 1)
+	wantUnseal("another key's material", err)
+
+	// Another exchange session.
+	s1 := must[*ExchangeResponse](t)(f.svc.KeyExchange(ctx, custA, ExchangeRequest{Algorithm: X25519}))
+	s2 := must[*ExchangeResponse](t)(f.svc.KeyExchange(ctx, custA, ExchangeRequest{Algorithm: X25519}))
+	exec(`UPDATE exchange_sessions SET sealed = (SELECT sealed FROM exchange_sessions WHERE id = ?1) WHERE id = ?2`, s1.SessionID, s2.SessionID)
+	b := must[*ExchangeResponse](t)(f.svc.KeyExchange(ctx, custB, ExchangeRequest{PeerPublicKey: s2.PublicKey}))
+	_, err = f.svc.KeyExchange(ctx, custA, ExchangeRequest{PeerPublicKey: b.PublicKey, SessionID: s2.SessionID})
+	wantUnseal("another session's private key", err)
+}

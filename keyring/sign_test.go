@@ -17,6 +17,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/cloudflare/circl/pki"
 	"github.com/cloudflare/circl/sign/mldsa/mldsa65"
@@ -492,4 +493,36 @@ func FuzzParsePublicKey(f *testing.F) {
 		}
 		p.verify([]byte("data"), make([]byte, 64))
 	})
+}
+
+// recordingNonces records the expiry every ConsumeNonce asks for.
+type recordingNonces struct {
+	quantumlock.NonceStore
+	mu      sync.Mutex
+	expires []time.Time
+}
+
+func (r *recordingNonces) ConsumeNonce(ctx context.Context, customerID string, nonce []byte, expiresAt time.Time) (bool, error) {
+	r.mu.Lock()
+	r.expires = append(r.expires, expiresAt)
+	r.mu.Unlock()
+	return r.NonceStore.ConsumeNonce(ctx, customerID, nonce, expiresAt)
+}
+
+// A consumed nonce is kept for NonceRetention from the service's clock:
+// forgotten any sooner, its signature could be replayed.
+func TestVerifyNonceRetention(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t)
+	rec := &recordingNonces{NonceStore: f.db}
+	svc := f.service(t, f.db, f.mk, func(c *Config) { c.Nonces = rec })
+	sig := must[*SignResponse](t)(svc.Sign(ctx, custA, SignRequest{Message: []byte("m"), Algorithm: Ed25519}))
+	res, err := svc.Verify(ctx, custA, VerifyRequest{Message: []byte("m"), Signature: sig.Signature, QuantumNonce: sig.QuantumNonce, KeyID: sig.KeyID, ConsumeNonce: true})
+	if err != nil || !res.Valid {
+		t.Fatalf("verify: %+v, %v", res, err)
+	}
+	if want := f.clock.Now().Add(NonceRetention); len(rec.expires) != 1 || !rec.expires[0].Equal(want) {
+		t.Fatalf("nonce kept until %v, want %v", rec.expires, want)
+	}
 }

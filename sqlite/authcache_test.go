@@ -231,6 +231,40 @@ func TestAuthCacheRevokeRace(t *testing.T) {
 	}
 }
 
+// TestAuthCacheCommitBetweenVersionAndRow commits a revocation exactly in
+// the window the race test above can only hope to hit: after a lookup has
+// read the WAL index version and before it reads the row. The answer it
+// caches must not outlive that commit. (Had the version been read after
+// the row, the row read before the revocation would be cached with the
+// version after it, and served as current.)
+func TestAuthCacheCommitBetweenVersionAndRow(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	server, cli := openTwo(t)
+	c := newCustomer(t, cli, "cust_000000000001")
+	hash := newAPIKey(t, cli, c.ID, "ak_000000000001")
+	var once sync.Once
+	server.betweenVersionAndRow = func() {
+		once.Do(func() {
+			if _, err := cli.RevokeAPIKey(ctx, "ak_000000000001", time.Now()); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	for i := range 3 {
+		k, _, err := server.APIKeyByHash(ctx, hash)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i > 0 && k.RevokedAt == nil {
+			t.Fatalf("lookup %d after the revocation committed saw the key unrevoked", i+1)
+		}
+	}
+	if h, _ := authStats(t, server); h == 0 {
+		t.Error("no lookup was answered from the cache; the cache was not exercised")
+	}
+}
+
 // TestAuthCacheOtherProcess revokes a key from a separate process, as the
 // CLI does while the server runs, and checks that the next lookup sees it.
 func TestAuthCacheOtherProcess(t *testing.T) {

@@ -148,6 +148,9 @@ func (db *DB) APIKeyByHash(ctx context.Context, hash []byte) (*quantumlock.APIKe
 			return k, c, nil
 		}
 	}
+	if db.betweenVersionAndRow != nil {
+		db.betweenVersionAndRow()
+	}
 	k, c, err := db.readAPIKeyByHash(ctx, hash)
 	if err == nil && current && db.auth != nil {
 		db.auth.put(v, k, c)

@@ -73,6 +73,11 @@ type DB struct {
 
 	nonceSweep atomic.Int64 // unix nanoseconds of the last sweep of expired nonces
 
+	// betweenVersionAndRow, when set (by tests, before any use), runs in
+	// APIKeyByHash between reading the WAL index version and reading the
+	// row: where a commit must make the cached answer stale.
+	betweenVersionAndRow func()
+
 	// wrapFrames is the WAL size past which the batch writer catches up
 	// (checkpointWrapFrames), restartFrames the size past which the
 	// checkpointer tries a RESTART checkpoint (eight times that; tests

@@ -775,3 +775,34 @@ func TestCloseWaitsForRunningTransaction(t *testing.T) {
 		t.Fatalf("after reopening: %+v, %v", got, err)
 	}
 }
+
+// The sweep of expired nonces forgets only those whose time has passed: a
+// nonce still within its retention stays consumed across it.
+func TestNonceSweep(t *testing.T) {
+	t.Parallel()
+	db, _ := openTemp(t)
+	c := newCustomer(t, db, "cust_00000000non1")
+	ctx := t.Context()
+	consume := func(nonce string, expires time.Time) bool {
+		t.Helper()
+		fresh, err := db.ConsumeNonce(ctx, c.ID, []byte(nonce), expires)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fresh
+	}
+	now := time.Now()
+	if !consume("live", now.Add(time.Hour)) || !consume("gone", now.Add(-time.Second)) {
+		t.Fatal("new nonces were not fresh")
+	}
+	db.nonceSweep.Store(0) // the next call sweeps
+	if !consume("other", now.Add(time.Hour)) {
+		t.Fatal("a new nonce was not fresh")
+	}
+	if consume("live", now.Add(time.Hour)) {
+		t.Error("the sweep forgot a nonce still within its retention: a replay was accepted")
+	}
+	if !consume("gone", now.Add(time.Hour)) {
+		t.Error("the sweep kept a nonce whose time had passed")
+	}
+}

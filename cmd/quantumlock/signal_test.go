@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -81,5 +82,37 @@ func TestSecondSignalEndsAtOnce(t *testing.T) {
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("the second signal took %v", d)
+	}
+}
+
+// Shutdown waits for a request in flight at most --shutdown-timeout, then
+// closes the store: run returns soon after the timeout, and the database's
+// lock file is free for another process (a newer binary, say) at once.
+func TestShutdownTimeoutThenStoreClosed(t *testing.T) {
+	t.Parallel()
+	db := filepath.Join(t.TempDir(), "q.db")
+	inst := serve(t, env("QUANTUMLOCK_MASTER_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="), "--db", db, "--shutdown-timeout", "200ms")
+	c, err := net.Dial("tcp", strings.TrimPrefix(inst.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// A body that never finishes keeps the request in flight.
+	c.Write([]byte("POST /api/v1/licenses/validate HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"))
+	time.Sleep(100 * time.Millisecond)
+	start := time.Now()
+	if err := inst.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("run returned %v after the signal, with a 200ms shutdown timeout", d)
+	}
+	lock, err := os.Open(db + "-lock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		t.Errorf("the store still holds its lock after run returned: %v", err)
 	}
 }
