@@ -251,19 +251,27 @@ func TestBackoff(t *testing.T) {
 	}
 }
 
+// filledRemote returns a remote on srv whose pool is filled by hand, with
+// no fetcher goroutine, but running as run leaves it.
+func filledRemote(t *testing.T, srv *anuServer, c Config) *remote {
+	t.Helper()
+	r := testRemote(t, srv.URL, c)
+	r.running = true
+	for r.capacity-len(r.buf) > 0 {
+		if d := r.fetchOnce(context.Background(), min(r.fetchSize, r.capacity-len(r.buf))); d != 0 {
+			t.Fatalf("fetch failed: %s", r.lastErr)
+		}
+	}
+	return r
+}
+
 // TestPoolBytesUsedOnce fills the pool by hand and checks that draining
 // it returns the served bytes in order, each exactly once.
 func TestPoolBytesUsedOnce(t *testing.T) {
 	t.Parallel()
 	srv := newANUServer(t, "good")
-	r := testRemote(t, srv.URL, Config{FetchSize: 700, PoolSize: 4096})
-	r.running = true // as run does; no fetcher goroutine here
+	r := filledRemote(t, srv, Config{FetchSize: 700, PoolSize: 4096})
 	ctx := context.Background()
-	for r.capacity-len(r.buf) > 0 {
-		if d := r.fetchOnce(ctx, min(r.fetchSize, r.capacity-len(r.buf))); d != 0 {
-			t.Fatalf("fetch failed: %s", r.lastErr)
-		}
-	}
 	// The first StartupSamples bytes only served the start-up test.
 	var got []byte
 	for {
@@ -504,15 +512,8 @@ func TestRemoteDoesNotFollowRedirects(t *testing.T) {
 // then still get it.
 func TestSpareOnlyLeavesHalf(t *testing.T) {
 	t.Parallel()
-	srv := newANUServer(t, "good")
-	r := testRemote(t, srv.URL, Config{FetchSize: 512, PoolSize: 4096})
-	r.running = true // as run does; no fetcher goroutine here
+	r := filledRemote(t, newANUServer(t, "good"), Config{FetchSize: 512, PoolSize: 4096})
 	ctx := context.Background()
-	for r.capacity-len(r.buf) > 0 {
-		if d := r.fetchOnce(ctx, min(r.fetchSize, r.capacity-len(r.buf))); d != 0 {
-			t.Fatalf("fetch failed: %s", r.lastErr)
-		}
-	}
 	if _, ok := r.take(ctx, r.capacity/2+1, 0, true); ok {
 		t.Fatal("a spare-only take of more than half the capacity succeeded")
 	}
