@@ -8,9 +8,6 @@ import (
 )
 
 func TestReadSyscalls(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("/proc/PID/io is Linux's")
-	}
 	pid := os.Getpid()
 	r0, err := readSyscalls(pid)
 	if err != nil {
@@ -50,9 +47,6 @@ func TestReadsPerRequest(t *testing.T) {
 }
 
 func TestContextSwitches(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("/proc/PID/task is Linux's")
-	}
 	pid := os.Getpid()
 	v0, _, err := contextSwitches(pid)
 	if err != nil {
