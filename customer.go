@@ -142,6 +142,9 @@ type APIKey struct {
 type APIKeyStore interface {
 	// CreateAPIKey inserts k. ENOTFOUND if its customer does not exist.
 	CreateAPIKey(ctx context.Context, k *APIKey) error
+	// CreateCustomerWithKey inserts c and its first API key k, both or
+	// neither. ECONFLICT if c's id, or k's id or hash, exists.
+	CreateCustomerWithKey(ctx context.Context, c *Customer, k *APIKey) error
 	// APIKeyByHash returns the key whose hash is hash, revoked or not, and
 	// the customer it belongs to, in one read: it runs on every
 	// authenticated request. ENOTFOUND if no key has that hash.

@@ -47,11 +47,16 @@ func (s *Service) CreateCustomer(ctx context.Context, c *quantumlock.Customer) (
 		return "", err
 	}
 	c.CreatedAt = s.Now().UTC()
-	if err := s.Customers.CreateCustomer(ctx, c); err != nil {
+	k, secret, err := s.newAPIKey(ctx, c.ID)
+	if err != nil {
 		return "", err
 	}
-	_, secret, err = s.CreateAPIKey(ctx, c.ID)
-	return secret, err
+	// One transaction: a customer is never left without the key whose
+	// secret this call was to show.
+	if err := s.Keys.CreateCustomerWithKey(ctx, c, k); err != nil {
+		return "", err
+	}
+	return secret, nil
 }
 
 // UpdateCustomer changes the customer's plan or limit overrides.
@@ -88,6 +93,19 @@ func (s *Service) CreateAPIKey(ctx context.Context, customerID string) (*quantum
 	if _, err := s.Customers.Customer(ctx, customerID); err != nil {
 		return nil, "", err
 	}
+	k, secret, err := s.newAPIKey(ctx, customerID)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := s.Keys.CreateAPIKey(ctx, k); err != nil {
+		return nil, "", err
+	}
+	return k, secret, nil
+}
+
+// newAPIKey makes, without storing it, a new API key for the customer and
+// returns it with its secret.
+func (s *Service) newAPIKey(ctx context.Context, customerID string) (*quantumlock.APIKey, string, error) {
 	e, err := s.Rand.Draw(ctx, keyBytes, "")
 	if err != nil {
 		return nil, "", err
@@ -98,11 +116,7 @@ func (s *Service) CreateAPIKey(ctx context.Context, customerID string) (*quantum
 		return nil, "", err
 	}
 	h := sha256.Sum256([]byte(secret))
-	k := &quantumlock.APIKey{ID: id, CustomerID: customerID, Hash: h[:], Hint: secret[:hintLen], CreatedAt: s.Now().UTC()}
-	if err := s.Keys.CreateAPIKey(ctx, k); err != nil {
-		return nil, "", err
-	}
-	return k, secret, nil
+	return &quantumlock.APIKey{ID: id, CustomerID: customerID, Hash: h[:], Hint: secret[:hintLen], CreatedAt: s.Now().UTC()}, secret, nil
 }
 
 // errUnauthorized is the one answer to every API key that does not

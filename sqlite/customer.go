@@ -128,6 +128,23 @@ func (db *DB) CreateAPIKey(ctx context.Context, k *quantumlock.APIKey) error {
 	return nil
 }
 
+// CreateCustomerWithKey inserts c and its first API key k in one
+// transaction. ECONFLICT if c's id, or k's id or hash, exists; then
+// neither is stored.
+func (db *DB) CreateCustomerWithKey(ctx context.Context, c *quantumlock.Customer, k *quantumlock.APIKey) error {
+	return db.write(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO customers (`+customerColumns+`) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)`,
+			c.ID, c.Name, c.Email, string(c.Plan), nullInt64(c.LicensesPerMonth), nullInt64(c.RequestsPerMinute), micros(c.CreatedAt)); err != nil {
+			return insertError(err, "Customer", "Customer")
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO api_keys (`+apiKeyColumns+`) VALUES (?1, ?2, ?3, ?4, ?5, ?6)`,
+			k.ID, k.CustomerID, k.Hash, k.Hint, micros(k.CreatedAt), nullMicros(k.RevokedAt)); err != nil {
+			return insertError(err, "API key", "Customer")
+		}
+		return nil
+	})
+}
+
 // apiKeyByHashSQL reads a key and its customer in one statement: it runs on
 // every authenticated request, and one read transaction instead of two is
 // a tenth of a validate's CPU. The hash is not read back.

@@ -161,6 +161,35 @@ func (s suite) apiKeyTests() []test {
 				wantCode(t, st.CreateAPIKey(t.Context(), dup), quantumlock.ECONFLICT)
 			})
 		}},
+		{"CustomerWithKey", func(t *testing.T) {
+			st := s.store(t)
+			c := &quantumlock.Customer{ID: "cust_000000000001", Name: "Vendor", Email: "v@example.com", Plan: quantumlock.PlanFree, CreatedAt: t0}
+			k := newAPIKey("ak_000000000001", c.ID, t0)
+			must(t, st.CreateCustomerWithKey(t.Context(), c, k))
+			got, owner, err := st.APIKeyByHash(t.Context(), k.Hash)
+			must(t, err)
+			sameAPIKey(t, got, k)
+			sameCustomer(t, owner, c)
+		}},
+		{"CustomerWithKeyBothOrNeither", func(t *testing.T) {
+			st := s.store(t)
+			old := newCustomer(t, st, "cust_000000000001")
+			taken := newAPIKey("ak_000000000001", old.ID, t0)
+			must(t, st.CreateAPIKey(t.Context(), taken))
+			// The key's hash is taken: the new customer is not stored
+			// either.
+			c := &quantumlock.Customer{ID: "cust_000000000002", Name: "Vendor", Email: "v@example.com", Plan: quantumlock.PlanFree, CreatedAt: t0}
+			k := newAPIKey("ak_000000000002", c.ID, t0)
+			k.Hash = taken.Hash
+			wantCode(t, st.CreateCustomerWithKey(t.Context(), c, k), quantumlock.ECONFLICT)
+			_, err := st.Customer(t.Context(), c.ID)
+			wantCode(t, err, quantumlock.ENOTFOUND)
+			// The customer's id is taken: the key is not stored.
+			k2 := newAPIKey("ak_000000000003", old.ID, t0)
+			wantCode(t, st.CreateCustomerWithKey(t.Context(), old, k2), quantumlock.ECONFLICT)
+			_, _, err = st.APIKeyByHash(t.Context(), k2.Hash)
+			wantCode(t, err, quantumlock.ENOTFOUND)
+		}},
 		{"ErrCustomerNotFound", func(t *testing.T) {
 			st := s.store(t)
 			k := newAPIKey("ak_000000000001", "cust_000000000404", t0)
