@@ -90,6 +90,14 @@ func (c *Customer) Validate() error {
 	if a, err := mail.ParseAddress(c.Email); err != nil || a.Address != c.Email || len(c.Email) > 254 {
 		return Errorf(EINVALID, "email must be a plain e-mail address.")
 	}
+	return c.ValidateTerms()
+}
+
+// ValidateTerms returns EINVALID naming the first bad field of the
+// customer's plan and limits: what an update changes. Name and e-mail are
+// checked when a customer is created, by the rules of that day, and a
+// customer stored under older rules can still have its plan changed.
+func (c *Customer) ValidateTerms() error {
 	if !c.Plan.Valid() {
 		return Errorf(EINVALID, "plan must be one of free, startup, business, enterprise.")
 	}
@@ -142,8 +150,9 @@ type APIKey struct {
 type APIKeyStore interface {
 	// CreateAPIKey inserts k. ENOTFOUND if its customer does not exist.
 	CreateAPIKey(ctx context.Context, k *APIKey) error
-	// CreateCustomerWithKey inserts c and its first API key k, both or
-	// neither. ECONFLICT if c's id, or k's id or hash, exists.
+	// CreateCustomerWithKey inserts c and its first API key k (whose
+	// CustomerID is c.ID), both or neither. ECONFLICT if c's id, or k's id
+	// or hash, exists.
 	CreateCustomerWithKey(ctx context.Context, c *Customer, k *APIKey) error
 	// APIKeyByHash returns the key whose hash is hash, revoked or not, and
 	// the customer it belongs to, in one read: it runs on every

@@ -81,7 +81,7 @@ func (s *Service) UpdateCustomer(ctx context.Context, id string, upd quantumlock
 	if upd.ResetRequestsPerMinute {
 		c.RequestsPerMinute = nil
 	}
-	if err := c.Validate(); err != nil {
+	if err := c.ValidateTerms(); err != nil {
 		return nil, err
 	}
 	return s.Customers.UpdateCustomer(ctx, id, upd)

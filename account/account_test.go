@@ -109,3 +109,20 @@ func TestUpdateCustomer(t *testing.T) {
 		t.Errorf("key for missing customer: %v", err)
 	}
 }
+
+// A customer stored before today's rules on names (here, a name with a
+// tab) can still have its plan and limits changed: an update checks only
+// what it changes.
+func TestUpdateCustomerStoredUnderOlderRules(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, db := newService(t)
+	old := &quantumlock.Customer{ID: "cust_00000000old1", Name: "Acme\tInc", Email: "a@acme.example", Plan: quantumlock.PlanFree, CreatedAt: time.Now().UTC()}
+	if err := db.CreateCustomer(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	p := quantumlock.PlanBusiness
+	if got, err := s.UpdateCustomer(ctx, old.ID, quantumlock.CustomerUpdate{Plan: &p}); err != nil || got.Plan != p {
+		t.Fatalf("update: %+v, %v", got, err)
+	}
+}

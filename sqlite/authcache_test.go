@@ -231,20 +231,20 @@ func TestAuthCacheRevokeRace(t *testing.T) {
 	}
 }
 
-// TestAuthCacheCommitBetweenVersionAndRow commits a revocation exactly in
-// the window the race test above can only hope to hit: after a lookup has
-// read the WAL index version and before it reads the row. The answer it
-// caches must not outlive that commit. (Had the version been read after
-// the row, the row read before the revocation would be cached with the
-// version after it, and served as current.)
-func TestAuthCacheCommitBetweenVersionAndRow(t *testing.T) {
+// TestAuthCacheCommitAfterRowRead commits a revocation exactly in the
+// window the race test above can only hope to hit: right after a lookup
+// has read the row, before it caches it. The answer cached must not
+// outlive that commit. (Were the WAL index version read after the row, the
+// row from before the revocation would be cached with the version after
+// it, and served as current.)
+func TestAuthCacheCommitAfterRowRead(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	server, cli := openTwo(t)
 	c := newCustomer(t, cli, "cust_000000000001")
 	hash := newAPIKey(t, cli, c.ID, "ak_000000000001")
 	var once sync.Once
-	server.betweenVersionAndRow = func() {
+	server.afterRowRead = func() {
 		once.Do(func() {
 			if _, err := cli.RevokeAPIKey(ctx, "ak_000000000001", time.Now()); err != nil {
 				t.Error(err)

@@ -165,10 +165,10 @@ func (db *DB) APIKeyByHash(ctx context.Context, hash []byte) (*quantumlock.APIKe
 			return k, c, nil
 		}
 	}
-	if db.betweenVersionAndRow != nil {
-		db.betweenVersionAndRow()
-	}
 	k, c, err := db.readAPIKeyByHash(ctx, hash)
+	if db.afterRowRead != nil {
+		db.afterRowRead()
+	}
 	if err == nil && current && db.auth != nil {
 		db.auth.put(v, k, c)
 	}

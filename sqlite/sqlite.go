@@ -73,10 +73,10 @@ type DB struct {
 
 	nonceSweep atomic.Int64 // unix nanoseconds of the last sweep of expired nonces
 
-	// betweenVersionAndRow, when set (by tests, before any use), runs in
-	// APIKeyByHash between reading the WAL index version and reading the
-	// row: where a commit must make the cached answer stale.
-	betweenVersionAndRow func()
+	// afterRowRead, when set (by tests, before any use), runs in
+	// APIKeyByHash right after the row is read and before the answer is
+	// cached: a commit there must leave the cached answer stale.
+	afterRowRead func()
 
 	// wrapFrames is the WAL size past which the batch writer catches up
 	// (checkpointWrapFrames), restartFrames the size past which the
@@ -111,10 +111,14 @@ func Open(ctx context.Context, path string) (_ *DB, err error) {
 	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
 		return nil, fmt.Errorf("sqlite: %s is a directory, not a database file", path)
 	}
-	if f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600); err == nil {
+	// Without O_EXCL, so that a symbolic link to a file yet to be made
+	// makes it 0600 too; an existing file is opened and left as it is.
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: create %s: %w", path, err)
+		}
 		f.Close()
-	} else if !errors.Is(err, fs.ErrExist) {
-		return nil, fmt.Errorf("sqlite: create %s: %w", path, err)
 	}
 
 	busy := fmt.Sprintf("_pragma=busy_timeout(%d)", BusyTimeout.Milliseconds())

@@ -98,6 +98,17 @@ func TestOpen(t *testing.T) {
 		if runtime.GOOS == "windows" {
 			t.Skip("no Unix file modes here")
 		}
+		// With a umask that already keeps others out, this would pass
+		// without the service's doing.
+		probe := filepath.Join(t.TempDir(), "probe")
+		if f, err := os.Create(probe); err != nil {
+			t.Fatal(err)
+		} else {
+			f.Close()
+		}
+		if fi, err := os.Stat(probe); err != nil || fi.Mode().Perm()&0o044 == 0 {
+			t.Skip("the umask already makes new files private")
+		}
 		db, path := openTemp(t)
 		// Something to write, so that the WAL exists.
 		newCustomer(t, db, "cust_0000000000m1")
@@ -118,6 +129,20 @@ func TestOpen(t *testing.T) {
 		again.Close()
 		if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o640 {
 			t.Errorf("reopened: %v, %v; want 0640 kept", fi.Mode(), err)
+		}
+		// Through a symbolic link to a file yet to be made.
+		target := filepath.Join(t.TempDir(), "target.db")
+		link := filepath.Join(t.TempDir(), "link.db")
+		if err := os.Symlink(target, link); err != nil {
+			t.Skipf("no symbolic links here: %v", err)
+		}
+		viaLink, err := Open(t.Context(), link)
+		if err != nil {
+			t.Fatal(err)
+		}
+		viaLink.Close()
+		if fi, err := os.Stat(target); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("made through a link: %v, %v; want 0600", fi.Mode(), err)
 		}
 	})
 	t.Run("ErrPath", func(t *testing.T) {

@@ -75,30 +75,42 @@ type adminEnv struct {
 }
 
 // openAdmin opens the database at dbPath for an admin command. Only
-// "customers create" (mayCreate) makes a new one, and says so on stderr;
-// the others need it to exist, so that a mistyped --db is an error rather
-// than an empty database that answers "no customers".
-func openAdmin(ctx context.Context, dbPath string, mayCreate bool, stderr io.Writer) (*adminEnv, error) {
+// "customers create" (mayCreate) makes a new one, and reports that it did
+// (created); the others need it to exist, so that a mistyped --db is an
+// error rather than an empty database that answers "no customers".
+func openAdmin(ctx context.Context, dbPath string, mayCreate bool) (env *adminEnv, created bool, err error) {
 	if _, err := os.Stat(dbPath); errors.Is(err, fs.ErrNotExist) {
 		if !mayCreate {
-			return nil, fmt.Errorf("no database at %s: check --db (serve, or customers create, makes one)", dbPath)
+			return nil, false, fmt.Errorf("no database at %s: check --db (serve, or customers create, makes one)", dbPath)
 		}
-		fmt.Fprintf(stderr, "quantumlock: %s did not exist; created a new database\n", dbPath)
+		created = true
 	}
 	// Ids and API keys come from the same entropy subsystem as the
 	// server's; the CLI runs no remote source, so it is the conditioned OS
 	// source.
 	pool, err := entropy.New(entropy.Config{})
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	db, err := sqlite.Open(ctx, dbPath)
 	if err != nil {
-		return nil, err
+		if created {
+			removeDatabase(dbPath)
+		}
+		return nil, false, err
 	}
 	return &adminEnv{db: db, accounts: &account.Service{
 		Customers: db, Keys: db, Rand: pool, Now: quantumlock.SystemClock,
-	}}, nil
+	}}, created, nil
+}
+
+// removeDatabase removes a database this command made, with the files
+// beside it, when the command then failed: a failed "customers create"
+// on a mistyped --db must not leave a database there.
+func removeDatabase(path string) {
+	for _, suffix := range []string{"", "-wal", "-shm", "-lock"} {
+		os.Remove(path + suffix)
+	}
 }
 
 func writeJSON(w io.Writer, v any) error {
@@ -161,7 +173,19 @@ func runCustomers(ctx context.Context, args []string, getenv func(string) string
 			return err
 		}
 	}
-	env, err := openAdmin(ctx, *dbPath, sub == "create", stderr)
+	var c *quantumlock.Customer
+	if sub == "create" {
+		c = &quantumlock.Customer{Name: *name, Email: *email, Plan: quantumlock.PlanFree,
+			LicensesPerMonth: lpm.v, RequestsPerMinute: rpm.v}
+		if plan.v != nil {
+			c.Plan = *plan.v
+		}
+		// Checked before the database is opened, let alone made.
+		if err := c.Validate(); err != nil {
+			return errors.New(quantumlock.ErrorMessage(err))
+		}
+	}
+	env, created, err := openAdmin(ctx, *dbPath, sub == "create")
 	if err != nil {
 		return err
 	}
@@ -169,14 +193,16 @@ func runCustomers(ctx context.Context, args []string, getenv func(string) string
 
 	switch sub {
 	case "create":
-		c := &quantumlock.Customer{Name: *name, Email: *email, Plan: quantumlock.PlanFree,
-			LicensesPerMonth: lpm.v, RequestsPerMinute: rpm.v}
-		if plan.v != nil {
-			c.Plan = *plan.v
-		}
 		secret, err := env.accounts.CreateCustomer(ctx, c)
 		if err != nil {
+			if created {
+				env.db.Close()
+				removeDatabase(*dbPath)
+			}
 			return errors.New(quantumlock.ErrorMessage(err))
+		}
+		if created {
+			fmt.Fprintf(stderr, "quantumlock: %s did not exist; created a new database\n", *dbPath)
 		}
 		// SPEC §2's fields, in its order.
 		return writeJSON(stdout, struct {
@@ -259,7 +285,7 @@ func runAPIKeys(ctx context.Context, args []string, getenv func(string) string, 
 	if customer != nil && *customer == "" {
 		return fmt.Errorf("apikeys %s: --customer is required", sub)
 	}
-	env, err := openAdmin(ctx, *dbPath, false, stderr)
+	env, _, err := openAdmin(ctx, *dbPath, false)
 	if err != nil {
 		return err
 	}

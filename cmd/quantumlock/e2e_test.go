@@ -399,7 +399,18 @@ func TestEnvTwins(t *testing.T) {
 	if _, err := os.Stat(missing); err == nil {
 		t.Fatal("a command other than customers create made a database")
 	}
+	// A create that fails leaves no database, and no note.
 	var note bytes.Buffer
+	bad := []string{"customers", "create", "--name", "a", "--email", "not-an-address", "--db", missing}
+	if err := run(context.Background(), bad, env(), nil, io.Discard, &note); err == nil || note.Len() != 0 {
+		t.Fatalf("a failing create: %v, stderr %q", err, note.String())
+	}
+	if _, err := os.Stat(missing); err == nil {
+		t.Fatal("a failing create left a database")
+	}
+	if err := run(context.Background(), append(create, "--db", filepath.Join(dir, "nodir", "x.db")), env(), nil, io.Discard, &note); err == nil || note.Len() != 0 {
+		t.Fatalf("a create in a missing directory: %v, stderr %q", err, note.String())
+	}
 	if err := run(context.Background(), append(create, "--db", missing), env(), nil, io.Discard, &note); err != nil || !strings.Contains(note.String(), "created a new database") {
 		t.Fatalf("customers create on a new path: %v, stderr %q", err, note.String())
 	}
