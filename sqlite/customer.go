@@ -32,9 +32,18 @@ func customerNotFound() error {
 	return quantumlock.Errorf(quantumlock.ENOTFOUND, "Customer not found.")
 }
 
+// execer runs a statement: the writer pool, or a transaction on it.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
 // CreateCustomer inserts c. ECONFLICT if the id exists.
 func (db *DB) CreateCustomer(ctx context.Context, c *quantumlock.Customer) error {
-	_, err := db.w.ExecContext(ctx, `INSERT INTO customers (`+customerColumns+`) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)`,
+	return insertCustomer(ctx, db.w, c)
+}
+
+func insertCustomer(ctx context.Context, ex execer, c *quantumlock.Customer) error {
+	_, err := ex.ExecContext(ctx, `INSERT INTO customers (`+customerColumns+`) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)`,
 		c.ID, c.Name, c.Email, string(c.Plan), nullInt64(c.LicensesPerMonth), nullInt64(c.RequestsPerMinute), micros(c.CreatedAt))
 	if err != nil {
 		return insertError(err, "Customer", "Customer")
@@ -120,7 +129,11 @@ func apiKeyNotFound() error {
 // CreateAPIKey inserts k. ENOTFOUND if its customer does not exist,
 // ECONFLICT if its id or hash exists.
 func (db *DB) CreateAPIKey(ctx context.Context, k *quantumlock.APIKey) error {
-	_, err := db.w.ExecContext(ctx, `INSERT INTO api_keys (`+apiKeyColumns+`) VALUES (?1, ?2, ?3, ?4, ?5, ?6)`,
+	return insertAPIKey(ctx, db.w, k)
+}
+
+func insertAPIKey(ctx context.Context, ex execer, k *quantumlock.APIKey) error {
+	_, err := ex.ExecContext(ctx, `INSERT INTO api_keys (`+apiKeyColumns+`) VALUES (?1, ?2, ?3, ?4, ?5, ?6)`,
 		k.ID, k.CustomerID, k.Hash, k.Hint, micros(k.CreatedAt), nullMicros(k.RevokedAt))
 	if err != nil {
 		return insertError(err, "API key", "Customer")
@@ -133,15 +146,10 @@ func (db *DB) CreateAPIKey(ctx context.Context, k *quantumlock.APIKey) error {
 // neither is stored.
 func (db *DB) CreateCustomerWithKey(ctx context.Context, c *quantumlock.Customer, k *quantumlock.APIKey) error {
 	return db.write(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO customers (`+customerColumns+`) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)`,
-			c.ID, c.Name, c.Email, string(c.Plan), nullInt64(c.LicensesPerMonth), nullInt64(c.RequestsPerMinute), micros(c.CreatedAt)); err != nil {
-			return insertError(err, "Customer", "Customer")
+		if err := insertCustomer(ctx, tx, c); err != nil {
+			return err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO api_keys (`+apiKeyColumns+`) VALUES (?1, ?2, ?3, ?4, ?5, ?6)`,
-			k.ID, k.CustomerID, k.Hash, k.Hint, micros(k.CreatedAt), nullMicros(k.RevokedAt)); err != nil {
-			return insertError(err, "API key", "Customer")
-		}
-		return nil
+		return insertAPIKey(ctx, tx, k)
 	})
 }
 

@@ -45,6 +45,9 @@ func collectKeys(rows *sql.Rows) ([]*quantumlock.Key, error) {
 	return ks, rows.Err()
 }
 
+// countKeysSQL counts a customer's keys, by the keys_customer index.
+const countKeysSQL = `SELECT count(*) FROM keys WHERE customer_id = ?1`
+
 // CreateKey inserts k with its versions. ECONFLICT if the id exists,
 // ENOTFOUND if the customer does not, EFORBIDDEN if the customer already
 // has max keys (0: no limit).
@@ -55,7 +58,7 @@ func (db *DB) CreateKey(ctx context.Context, k *quantumlock.Key, max int) error 
 	return db.write(ctx, func(tx *sql.Tx) error {
 		if max > 0 {
 			var n int
-			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM keys WHERE customer_id = ?1`, k.CustomerID).Scan(&n); err != nil {
+			if err := tx.QueryRowContext(ctx, countKeysSQL, k.CustomerID).Scan(&n); err != nil {
 				return fmt.Errorf("sqlite: count keys: %w", err)
 			}
 			if n >= max {
@@ -111,7 +114,7 @@ func (db *DB) Keys(ctx context.Context, customerID string, skip, limit int) ([]*
 		total int64
 	)
 	err := db.read(ctx, func(tx *sql.Tx) error {
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM keys WHERE customer_id = ?1`, customerID).Scan(&total); err != nil {
+		if err := tx.QueryRowContext(ctx, countKeysSQL, customerID).Scan(&total); err != nil {
 			return err
 		}
 		rows, err := tx.QueryContext(ctx, `SELECT k.id, k.customer_id, k.algorithm, k.purpose, k.exportable, k.label, k.created_at,

@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"time"
 )
 
@@ -42,9 +41,7 @@ type fileLock struct {
 // "-wal" and "-shm" files: a CLI command run as root must not leave a file
 // the server's own user cannot open.
 func openFileLock(path string) (*fileLock, error) {
-	if real, err := filepath.EvalSymlinks(path); err == nil {
-		path = real
-	}
+	path = realPath(path)
 	db, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: lock file: %w", err)

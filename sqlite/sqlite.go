@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -108,12 +109,12 @@ func Open(ctx context.Context, path string) (_ *DB, err error) {
 	// would make it 0644 less the umask. Its "-wal" and "-shm" files, and
 	// the lock file, take the database's mode. An existing file keeps its
 	// own.
-	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
-		return nil, fmt.Errorf("sqlite: %s is a directory, not a database file", path)
-	}
 	// Without O_EXCL, so that a symbolic link to a file yet to be made
-	// makes it 0600 too; an existing file is opened and left as it is.
-	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+	// makes it 0600 too.
+	switch fi, err := os.Stat(path); {
+	case err == nil && fi.IsDir():
+		return nil, fmt.Errorf("sqlite: %s is a directory, not a database file", path)
+	case errors.Is(err, fs.ErrNotExist):
 		f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o600)
 		if err != nil {
 			return nil, fmt.Errorf("sqlite: create %s: %w", path, err)
@@ -134,7 +135,7 @@ func Open(ctx context.Context, path string) (_ *DB, err error) {
 	db.w.SetConnMaxLifetime(0)
 	db.w.SetConnMaxIdleTime(0)
 	// The writer connection sets WAL mode, which is persistent in the file,
-	// before any reader connects, and creates the file if it is new.
+	// before any reader connects.
 	if err := pingBusy(ctx, db.w, BusyTimeout); err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
@@ -371,8 +372,7 @@ func pingBusy(ctx context.Context, pool *sql.DB, wait time.Duration) error {
 	deadline := time.Now().Add(wait)
 	for {
 		err := pool.PingContext(ctx)
-		var e *sqlite.Error
-		if err == nil || !errors.As(err, &e) || e.Code()&0xff != sqlite3.SQLITE_BUSY || !time.Now().Before(deadline) {
+		if err == nil || resultCode(err)&0xff != sqlite3.SQLITE_BUSY || !time.Now().Before(deadline) {
 			return err
 		}
 		if err := pause(ctx); err != nil {
@@ -391,14 +391,33 @@ func (db *DB) read(ctx context.Context, fn func(*sql.Tx) error) error {
 	return fn(tx)
 }
 
-// constraint returns the extended result code of a constraint violation in
-// err's chain, or 0.
-func constraint(err error) int {
+// resultCode returns the extended result code of the SQLite error in err's
+// chain, or 0; its low byte is the primary code.
+func resultCode(err error) int {
 	var e *sqlite.Error
-	if errors.As(err, &e) && e.Code()&0xff == sqlite3.SQLITE_CONSTRAINT {
+	if errors.As(err, &e) {
 		return e.Code()
 	}
 	return 0
+}
+
+// constraint returns the extended result code of a constraint violation in
+// err's chain, or 0.
+func constraint(err error) int {
+	if c := resultCode(err); c&0xff == sqlite3.SQLITE_CONSTRAINT {
+		return c
+	}
+	return 0
+}
+
+// realPath is path with its symbolic links resolved, where SQLite keeps a
+// database's "-wal" and "-shm" files, and so its lock file; path itself if
+// it cannot be resolved (a file yet to be made).
+func realPath(path string) string {
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		return real
+	}
+	return path
 }
 
 // insertError maps the constraint violations an INSERT can hit to domain

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sync"
 )
 
@@ -72,13 +71,10 @@ var walIndexes struct {
 func acquireWALIndex(path string) (*walIndex, error) {
 	walIndexes.mu.Lock()
 	defer walIndexes.mu.Unlock()
-	// SQLite follows symbolic links in the database's path and keeps the
-	// WAL index beside the file they lead to. A "-shm" beside the link
-	// would be a stale file nothing writes, whose header never changes, so
-	// every cached answer would stay current for ever.
-	if real, err := filepath.EvalSymlinks(path); err == nil {
-		path = real
-	}
+	// A "-shm" beside a symbolic link would be a stale file nothing
+	// writes, whose header never changes, so every cached answer would
+	// stay current for ever.
+	path = realPath(path)
 	fi, err := os.Stat(path + "-shm")
 	if err != nil {
 		return nil, err
