@@ -36,6 +36,12 @@ type KeyVersion struct {
 	CreatedAt time.Time
 }
 
+// KeyLimitError is the EFORBIDDEN of a customer who already has max keys,
+// the most it may have.
+func KeyLimitError(max int) error {
+	return Errorf(EFORBIDDEN, "A customer may have at most %d keys; delete one to make another.", max)
+}
+
 // KeyStore persists managed keys. Every method is scoped to a customer;
 // another customer's key is exactly "not found".
 type KeyStore interface {

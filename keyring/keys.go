@@ -103,7 +103,7 @@ func (s *Service) createKey(ctx context.Context, customerID string, req CreateKe
 		if _, total, err := s.keys.Keys(ctx, customerID, 0, 1); err != nil {
 			return nil, nil, err
 		} else if total >= int64(s.maxKeys) {
-			return nil, nil, quantumlock.Errorf(quantumlock.EFORBIDDEN, "A customer may have at most %d keys; delete one to make another.", s.maxKeys)
+			return nil, nil, quantumlock.KeyLimitError(s.maxKeys)
 		}
 	}
 	material, public, quantum, err := s.newMaterial(ctx, customerID, req.Algorithm)

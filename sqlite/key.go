@@ -62,7 +62,7 @@ func (db *DB) CreateKey(ctx context.Context, k *quantumlock.Key, max int) error 
 				return fmt.Errorf("sqlite: count keys: %w", err)
 			}
 			if n >= max {
-				return quantumlock.Errorf(quantumlock.EFORBIDDEN, "A customer may have at most %d keys; delete one to make another.", max)
+				return quantumlock.KeyLimitError(max)
 			}
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO keys (id, customer_id, algorithm, purpose, exportable, label, created_at)
