@@ -112,13 +112,15 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		// bounds on costly work (the RSA gate) asks for a second's wait.
 		h.Set("Retry-After", "1")
 	}
+	encode(w, statusOf(code), s.errorBodyOf(r, code, msg))
+}
+
+// errorBodyOf returns the SPEC §4 error body of code and detail for r, and
+// records the code for r's access-log line.
+func (s *server) errorBodyOf(r *http.Request, code, detail string) errorBody {
+	info := infoFrom(r)
 	info.errCode = code
-	encode(w, statusOf(code), errorBody{
-		Detail:    msg,
-		Code:      code,
-		Timestamp: s.now().UTC().Format(time.RFC3339),
-		RequestID: info.requestID,
-	})
+	return errorBody{Detail: detail, Code: code, Timestamp: s.now().UTC().Format(time.RFC3339), RequestID: info.requestID}
 }
 
 // decode reads the request body as exactly one JSON object into dst, a

@@ -33,13 +33,10 @@ func (s *server) handleHealth() http.Handler {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		if err := s.Store.Ping(ctx); err != nil {
-			info := infoFrom(r)
-			s.logger.ErrorContext(ctx, "store ping failed", "request_id", info.requestID, "error", err.Error())
-			info.errCode = quantumlock.EINTERNAL
+			s.logger.ErrorContext(ctx, "store ping failed", "request_id", infoFrom(r).requestID, "error", err.Error())
 			encode(w, http.StatusServiceUnavailable, unavailable{
 				response{Status: "unavailable", Version: quantumlock.Version, Store: "unavailable"},
-				errorBody{Detail: "The store does not answer.", Code: quantumlock.EINTERNAL,
-					Timestamp: s.now().UTC().Format(time.RFC3339), RequestID: info.requestID},
+				s.errorBodyOf(r, quantumlock.EINTERNAL, "The store does not answer."),
 			})
 			return
 		}
