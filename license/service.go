@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -56,7 +57,10 @@ func (p *Params) Validate() error {
 	if n := utf8.RuneCountInString(p.EndCustomerID); n < 1 || n > MaxEndCustomerID {
 		return quantumlock.Errorf(quantumlock.EINVALID, "end_customer_id is required and must be 1-%d characters.", MaxEndCustomerID)
 	}
-	if hasControl(p.EndCustomerID) {
+	// A control character (C0, DEL or C1), a NUL or an escape sequence, in
+	// an identifier or a feature name is a mistake, or an attack on
+	// whatever displays it.
+	if strings.ContainsFunc(p.EndCustomerID, unicode.IsControl) {
 		return quantumlock.Errorf(quantumlock.EINVALID, "end_customer_id must not hold control characters.")
 	}
 	if len(p.Features) > MaxFeatures {
@@ -66,7 +70,7 @@ func (p *Params) Validate() error {
 		if n := utf8.RuneCountInString(f); n < 1 || n > MaxFeatureLen {
 			return quantumlock.Errorf(quantumlock.EINVALID, "features[%d] must be 1-%d characters.", i, MaxFeatureLen)
 		}
-		if hasControl(f) {
+		if strings.ContainsFunc(f, unicode.IsControl) {
 			return quantumlock.Errorf(quantumlock.EINVALID, "features[%d] must not hold control characters.", i)
 		}
 	}
@@ -85,18 +89,6 @@ func (p *Params) Validate() error {
 		}
 	}
 	return nil
-}
-
-// hasControl reports whether s holds a control character (C0, DEL or C1):
-// an identifier or feature name with a NUL or an escape sequence in it
-// is a mistake, or an attack on whatever displays it.
-func hasControl(s string) bool {
-	for _, r := range s {
-		if unicode.IsControl(r) {
-			return true
-		}
-	}
-	return false
 }
 
 // Usage is a customer's monthly license quota after an operation.
