@@ -410,6 +410,19 @@ func constraint(err error) int {
 	return 0
 }
 
+// Remove deletes the database file at path and the files beside it that
+// SQLite and the store make ("-wal", "-shm", "-lock"). The database must
+// not be open. Files that are not there are no error.
+func Remove(path string) error {
+	var errs []error
+	for _, suffix := range []string{"", "-wal", "-shm", "-lock"} {
+		if err := os.Remove(path + suffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // realPath is path with its symbolic links resolved, where SQLite keeps a
 // database's "-wal" and "-shm" files, and so its lock file; path itself if
 // it cannot be resolved (a file yet to be made).

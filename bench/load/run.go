@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/quantumlock/quantumlock/masterkey"
+	"github.com/quantumlock/quantumlock/sqlite"
 )
 
 // sizeResult is the measurement at one seed size.
@@ -312,11 +313,7 @@ func prepareSize(ctx context.Context, cfg config, client clients, bin, label, tm
 	}
 	db := filepath.Join(tmp, "licenses-"+name+".db")
 	if !cfg.keep {
-		sr.cleanups = append(sr.cleanups, func() {
-			for _, suffix := range []string{"", "-wal", "-shm", "-lock"} {
-				os.Remove(db + suffix)
-			}
-		})
+		sr.cleanups = append(sr.cleanups, func() { sqlite.Remove(db) })
 	}
 	cust, err := createCustomer(ctx, bin, db)
 	if err != nil {

@@ -95,22 +95,13 @@ func openAdmin(ctx context.Context, dbPath string, mayCreate bool) (env *adminEn
 	db, err := sqlite.Open(ctx, dbPath)
 	if err != nil {
 		if created {
-			removeDatabase(dbPath)
+			sqlite.Remove(dbPath) // a failed open leaves no database behind
 		}
 		return nil, false, err
 	}
 	return &adminEnv{db: db, accounts: &account.Service{
 		Customers: db, Keys: db, Rand: pool, Now: quantumlock.SystemClock,
 	}}, created, nil
-}
-
-// removeDatabase removes a database this command made, with the files
-// beside it, when the command then failed: a failed "customers create"
-// on a mistyped --db must not leave a database there.
-func removeDatabase(path string) {
-	for _, suffix := range []string{"", "-wal", "-shm", "-lock"} {
-		os.Remove(path + suffix)
-	}
 }
 
 func writeJSON(w io.Writer, v any) error {
@@ -195,9 +186,11 @@ func runCustomers(ctx context.Context, args []string, getenv func(string) string
 	case "create":
 		secret, err := env.accounts.CreateCustomer(ctx, c)
 		if err != nil {
+			// A failed create on a mistyped --db must not leave a
+			// database there.
 			if created {
 				env.db.Close()
-				removeDatabase(*dbPath)
+				sqlite.Remove(*dbPath)
 			}
 			return errors.New(quantumlock.ErrorMessage(err))
 		}
