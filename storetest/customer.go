@@ -12,9 +12,14 @@ import (
 // overrides.
 func newCustomer(t *testing.T, st quantumlock.Store, id string) *quantumlock.Customer {
 	t.Helper()
-	c := &quantumlock.Customer{ID: id, Name: "Vendor " + id, Email: id + "@example.com", Plan: quantumlock.PlanFree, CreatedAt: t0}
+	c := unstoredCustomer(id)
 	must(t, st.CreateCustomer(t.Context(), c))
 	return c
+}
+
+// unstoredCustomer returns the customer newCustomer would store.
+func unstoredCustomer(id string) *quantumlock.Customer {
+	return &quantumlock.Customer{ID: id, Name: "Vendor " + id, Email: id + "@example.com", Plan: quantumlock.PlanFree, CreatedAt: t0}
 }
 
 func (s suite) customerTests() []test {
@@ -163,7 +168,7 @@ func (s suite) apiKeyTests() []test {
 		}},
 		{"CustomerWithKey", func(t *testing.T) {
 			st := s.store(t)
-			c := &quantumlock.Customer{ID: "cust_000000000001", Name: "Vendor", Email: "v@example.com", Plan: quantumlock.PlanFree, CreatedAt: t0}
+			c := unstoredCustomer("cust_000000000001")
 			k := newAPIKey("ak_000000000001", c.ID, t0)
 			must(t, st.CreateCustomerWithKey(t.Context(), c, k))
 			got, owner, err := st.APIKeyByHash(t.Context(), k.Hash)
@@ -178,7 +183,7 @@ func (s suite) apiKeyTests() []test {
 			must(t, st.CreateAPIKey(t.Context(), taken))
 			// The key's hash is taken: the new customer is not stored
 			// either.
-			c := &quantumlock.Customer{ID: "cust_000000000002", Name: "Vendor", Email: "v@example.com", Plan: quantumlock.PlanFree, CreatedAt: t0}
+			c := unstoredCustomer("cust_000000000002")
 			k := newAPIKey("ak_000000000002", c.ID, t0)
 			k.Hash = taken.Hash
 			wantCode(t, st.CreateCustomerWithKey(t.Context(), c, k), quantumlock.ECONFLICT)
