@@ -34,7 +34,8 @@ const shards = 32
 
 // Memory is an in-memory fixed-window Limiter. Its memory is bounded by the
 // number of keys seen in the current window: when a shard sees a newer
-// window, it drops the old window's counts all at once.
+// window, it drops the old window's counts all at once, map and all, since
+// a cleared Go map keeps the buckets of its busiest window.
 type Memory struct {
 	seed   maphash.Seed
 	shards [shards]shard
@@ -66,7 +67,7 @@ func (m *Memory) Allow(_ context.Context, key string, limit int64, now time.Time
 	s.mu.Lock()
 	if w > s.window {
 		s.window = w
-		clear(s.counts)
+		s.counts = make(map[string]int64)
 	} else if w < s.window {
 		// A caller with a clock slightly behind lands in the current
 		// window rather than resurrecting an old one.

@@ -2,6 +2,9 @@ package ratelimit
 
 import (
 	"context"
+	"fmt"
+	"hash/maphash"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -78,6 +81,43 @@ func TestMemory(t *testing.T) {
 			t.Fatalf("%d allowed, want exactly 100", ok.Load())
 		}
 	})
+}
+
+// A new window gives back the memory of the last one's keys, however many
+// there were. (Not parallel: it reads the process's heap.)
+func TestMemoryNewWindowFreesOldKeys(t *testing.T) {
+	ctx := context.Background()
+	base := time.Date(2026, 11, 27, 10, 30, 0, 0, time.UTC)
+	heap := func() uint64 {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	m := NewMemory()
+	before := heap()
+	for i := range 200_000 {
+		m.Allow(ctx, fmt.Sprintf("rpm:cust_%012x", i), 10, base)
+	}
+	full := heap()
+	// One request in the next window on every shard.
+	seen := 0
+	for i := 0; seen < shards; i++ {
+		key := fmt.Sprintf("next_%d", i)
+		s := &m.shards[maphash.String(m.seed, key)%shards]
+		if s.window == base.Unix() {
+			seen++
+		}
+		m.Allow(ctx, key, 10, base.Add(Window))
+	}
+	after := heap()
+	grew := float64(full) - float64(before)
+	freed := float64(full) - float64(after)
+	if grew <= 0 || freed < 0.8*grew {
+		t.Fatalf("heap %d B empty, %d B with 200,000 keys, %d B in the next window: freed %.0f%% of what the keys took",
+			before, full, after, 100*freed/grew)
+	}
+	runtime.KeepAlive(m)
 }
 
 func BenchmarkMemoryAllow(b *testing.B) {
