@@ -17,19 +17,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	// The first signal starts a graceful shutdown; once it has, the
-	// signals' default action is back, so a second one ends the process at
-	// once rather than waiting out --shutdown-timeout.
-	go func() { <-ctx.Done(); stop() }()
+	ctx, release := shutdownContext()
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
-	stop()
+	release()
 	if err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintln(os.Stderr, "quantumlock:", oneLine(err.Error()))
 		os.Exit(1)
