@@ -94,8 +94,8 @@ type DB struct {
 // a file system path; ":memory:" and URI names are refused because the
 // writer and the readers must see the same file.
 func Open(ctx context.Context, path string) (_ *DB, err error) {
-	if path == "" || path == ":memory:" || strings.ContainsAny(path, "?#") || strings.HasPrefix(path, "file:") {
-		return nil, fmt.Errorf("sqlite: %q is not a plain file path", path)
+	if err := plainPath(path); err != nil {
+		return nil, err
 	}
 	db := &DB{path: path, closing: make(chan struct{})}
 	defer func() {
@@ -111,15 +111,22 @@ func Open(ctx context.Context, path string) (_ *DB, err error) {
 	// own.
 	// Without O_EXCL, so that a symbolic link to a file yet to be made
 	// makes it 0600 too.
-	switch fi, err := os.Stat(path); {
-	case err == nil && fi.IsDir():
+	opened, err := os.Stat(path)
+	switch {
+	case err == nil && opened.IsDir():
 		return nil, fmt.Errorf("sqlite: %s is a directory, not a database file", path)
 	case errors.Is(err, fs.ErrNotExist):
 		f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o600)
 		if err != nil {
 			return nil, fmt.Errorf("sqlite: create %s: %w", path, err)
 		}
+		opened, err = f.Stat()
 		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: create %s: %w", path, err)
+		}
+	case err != nil:
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 
 	busy := fmt.Sprintf("_pragma=busy_timeout(%d)", BusyTimeout.Milliseconds())
@@ -148,6 +155,13 @@ func Open(ctx context.Context, path string) (_ *DB, err error) {
 	}
 	if err := migrate(ctx, db.w, db.lock, ms, sharedWait, aloneWait); err != nil {
 		return nil, err
+	}
+	// The writer opened the file before the lock was held: a restore
+	// (which holds it exclusive) may have put another file in its place
+	// meanwhile, and the connections opened from here on would open that
+	// one. Once the lock is held shared, no restore can.
+	if now, err := os.Stat(path); err != nil || !os.SameFile(opened, now) {
+		return nil, fmt.Errorf("sqlite: %s was replaced while it was being opened (by a restore?); open it again", path)
 	}
 
 	db.r, err = sql.Open("sqlite", path+"?"+busy+"&_pragma=query_only(ON)")
@@ -228,6 +242,15 @@ func Open(ctx context.Context, path string) (_ *DB, err error) {
 	go db.batchWriter()
 	go db.checkpointer()
 	return db, nil
+}
+
+// plainPath refuses a path that is not a plain file path: the writer,
+// the readers and other processes must all name the same file.
+func plainPath(path string) error {
+	if path == "" || path == ":memory:" || strings.ContainsAny(path, "?#") || strings.HasPrefix(path, "file:") {
+		return fmt.Errorf("sqlite: %q is not a plain file path", path)
+	}
+	return nil
 }
 
 // Close closes the statements and both pools. In-flight calls finish first:

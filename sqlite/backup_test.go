@@ -1,0 +1,383 @@
+package sqlite
+
+import (
+	"database/sql"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/quantumlock/quantumlock"
+)
+
+// A backup taken while licenses are being issued holds exactly those
+// committed before it began reading: every one up to some point of the
+// sequence, and none after.
+func TestBackupWhileWriting(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	db, path := openTemp(t)
+	c := newCustomer(t, db, "cust_000000000001")
+	var committed atomic.Int64
+	for n := range 200 {
+		createLicense(t, db, c.ID, n)
+		committed.Add(1)
+	}
+	stop := make(chan struct{})
+	written := make(chan error, 1)
+	go func() {
+		for n := 200; ; n++ {
+			select {
+			case <-stop:
+				written <- nil
+				return
+			default:
+			}
+			if _, err := db.CreateLicense(ctx, newLicense(c.ID, n), quantumlock.Quota{Period: "2026-01"}); err != nil {
+				written <- err
+				return
+			}
+			committed.Add(1)
+		}
+	}()
+
+	dst := filepath.Join(t.TempDir(), "backup.db")
+	before := committed.Load()
+	info, err := Backup(ctx, path, dst)
+	after := committed.Load()
+	close(stop)
+	if werr := <-written; werr != nil {
+		t.Fatal(werr)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Bytes != fi.Size() || info.SchemaVersion != ms[len(ms)-1].version {
+		t.Errorf("info %+v; file %d bytes, newest migration %d", info, fi.Size(), ms[len(ms)-1].version)
+	}
+	if runtime.GOOS != "windows" && fi.Mode().Perm() != 0o600 {
+		t.Errorf("backup mode %v, want 0600", fi.Mode().Perm())
+	}
+	for _, side := range []string{"-wal", "-shm", "-journal"} {
+		if _, err := os.Stat(dst + side); err == nil {
+			t.Errorf("%s left beside the backup", side)
+		}
+	}
+
+	b, err := Open(ctx, dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	var n int64
+	if err := b.r.QueryRowContext(ctx, `SELECT count(*) FROM licenses`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n < before || n > after {
+		t.Fatalf("backup holds %d licenses; %d were committed before it and %d after", n, before, after)
+	}
+	t.Logf("backup holds %d licenses; %d before it, %d after", n, before, after)
+	for _, i := range []int64{0, n - 1} {
+		if _, err := b.License(ctx, c.ID, newLicense(c.ID, int(i)).Key); err != nil {
+			t.Errorf("license %d of the %d in the backup: %v", i, n, err)
+		}
+	}
+	if _, err := b.License(ctx, c.ID, newLicense(c.ID, int(n)).Key); quantumlock.ErrorCode(err) != quantumlock.ENOTFOUND {
+		t.Errorf("license %d, issued after the backup's snapshot: %v, want not found", n, err)
+	}
+}
+
+// Backup refuses to overwrite a file or to back up what is not a database,
+// and leaves nothing behind when it fails.
+func TestBackupRefuses(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	db, path := openTemp(t)
+	db.Close()
+	dir := t.TempDir()
+
+	existing := filepath.Join(dir, "existing.db")
+	if err := os.WriteFile(existing, []byte("keep me"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Backup(ctx, path, existing); err == nil || !strings.Contains(err.Error(), "exists") {
+		t.Errorf("backup onto an existing file: %v", err)
+	}
+	if b, _ := os.ReadFile(existing); string(b) != "keep me" {
+		t.Errorf("the existing file was overwritten (%d bytes now)", len(b))
+	}
+
+	notDB := filepath.Join(dir, "notes.txt")
+	if err := os.WriteFile(notDB, []byte(strings.Repeat("not a database ", 100)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for name, src := range map[string]string{
+		"missing":     filepath.Join(dir, "missing.db"),
+		"directory":   dir,
+		"not a db":    notDB,
+		"memory":      ":memory:",
+		"URI":         "file:" + path,
+		"with params": path + "?mode=ro",
+	} {
+		dst := filepath.Join(dir, "out-"+strings.ReplaceAll(name, " ", "-")+".db")
+		if _, err := Backup(ctx, src, dst); err == nil {
+			t.Errorf("%s: backup made", name)
+		}
+		for _, side := range []string{"", "-wal", "-shm", "-journal"} {
+			if _, err := os.Stat(dst + side); err == nil {
+				t.Errorf("%s: %s left behind", name, filepath.Base(dst+side))
+			}
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "missing.db")); err == nil {
+		t.Error("backing up a missing database made one")
+	}
+}
+
+// backupOf makes a backup of the database at path in a new directory.
+func backupOf(t *testing.T, path string) string {
+	t.Helper()
+	dst := filepath.Join(t.TempDir(), "backup.db")
+	if _, err := Backup(t.Context(), path, dst); err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
+// hasLicenses reports, for each n, whether the store at path holds
+// license n of customer.
+func hasLicenses(t *testing.T, path, customer string, ns ...int) []bool {
+	t.Helper()
+	db, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	has := make([]bool, len(ns))
+	for i, n := range ns {
+		_, err := db.License(t.Context(), customer, newLicense(customer, n).Key)
+		switch quantumlock.ErrorCode(err) {
+		case "":
+			has[i] = true
+		case quantumlock.ENOTFOUND:
+		default:
+			t.Fatal(err)
+		}
+	}
+	return has
+}
+
+// backedUp opens a store on a new file, issues license 1 of a customer c,
+// backs the database up, then issues license 2: the backup holds license 1
+// alone, the database both.
+func backedUp(t *testing.T) (db *DB, path string, c *quantumlock.Customer, backup string) {
+	t.Helper()
+	db, path = openTemp(t)
+	c = newCustomer(t, db, "cust_000000000001")
+	createLicense(t, db, c.ID, 1)
+	backup = backupOf(t, path)
+	createLicense(t, db, c.ID, 2)
+	return db, path, c, backup
+}
+
+// A restore puts the backup's contents in place and keeps the database it
+// replaced, whole, beside it.
+func TestRestore(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	db, path, c, backup := backedUp(t)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	info, err := Restore(ctx, backup, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := hasLicenses(t, path, c.ID, 1, 2); !got[0] || got[1] {
+		t.Errorf("restored database holds licenses 1, 2: %v; want only 1", got)
+	}
+	if info.Previous == "" {
+		t.Fatal("the replaced database was not kept")
+	}
+	if got := hasLicenses(t, info.Previous, c.ID, 1, 2); !got[0] || !got[1] {
+		t.Errorf("the kept database holds licenses 1, 2: %v; want both", got)
+	}
+	if fi, err := os.Stat(path); err != nil || info.Bytes != fi.Size() {
+		t.Errorf("info %+v, file %v, %v", info, fi, err)
+	} else if runtime.GOOS != "windows" && fi.Mode().Perm() != 0o600 {
+		t.Errorf("restored database mode %v, want 0600", fi.Mode().Perm())
+	}
+	if _, err := os.Stat(path + ".restoring"); err == nil {
+		t.Error("the restore's working copy was left behind")
+	}
+}
+
+// A restore where no database is yet makes it, and keeps nothing.
+func TestRestoreMakesDatabase(t *testing.T) {
+	t.Parallel()
+	_, _, c, backup := backedUp(t)
+	target := filepath.Join(t.TempDir(), "new.db")
+	info, err := Restore(t.Context(), backup, target)
+	if err != nil || info.Previous != "" {
+		t.Fatalf("Restore = %+v, %v", info, err)
+	}
+	if got := hasLicenses(t, target, c.ID, 1); !got[0] {
+		t.Error("the restored database lacks the backup's license")
+	}
+}
+
+// A restore is refused while a store has the database open, and for a
+// backup that is damaged or from a newer binary; the database stays as
+// it was and a missing one is not made.
+func TestRestoreRefuses(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	db, path, c, backup := backedUp(t)
+
+	if _, err := Restore(ctx, backup, path); err == nil || !strings.Contains(err.Error(), "open") {
+		t.Errorf("restore under an open store: %v", err)
+	}
+	if _, err := db.License(ctx, c.ID, newLicense(c.ID, 2).Key); err != nil {
+		t.Errorf("the open store after a refused restore: %v", err)
+	}
+	if _, err := Restore(ctx, path, path); err == nil {
+		t.Error("restore of the database onto itself")
+	}
+	db.Close()
+
+	dir := t.TempDir()
+	damaged := filepath.Join(dir, "damaged.db")
+	if err := os.WriteFile(damaged, []byte(strings.Repeat("not a database ", 300)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	newer := backupOf(t, path)
+	w := openWriter(t, newer)
+	if _, err := w.Exec(`INSERT INTO schema_migrations (version, applied_at) VALUES (9999, '2027-01-01T00:00:00Z')`); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	for name, from := range map[string]string{"damaged": damaged, "newer schema": newer, "missing": filepath.Join(dir, "missing.db"), "directory": dir} {
+		if _, err := Restore(ctx, from, path); err == nil {
+			t.Errorf("%s: restored", name)
+		}
+		missing := filepath.Join(dir, "none.db")
+		if _, err := Restore(ctx, from, missing); err == nil {
+			t.Errorf("%s: restored into a new file", name)
+		}
+		for _, side := range []string{"", "-lock", "-wal", ".restoring"} {
+			if _, err := os.Stat(missing + side); err == nil {
+				t.Errorf("%s: %s left behind", name, filepath.Base(missing+side))
+			}
+		}
+	}
+	if got := hasLicenses(t, path, c.ID, 1, 2); !got[0] || !got[1] {
+		t.Errorf("after refused restores the database holds licenses 1, 2: %v; want both", got)
+	}
+	if matches, _ := filepath.Glob(path + ".*"); len(matches) > 0 {
+		t.Errorf("refused restores left %v", matches)
+	}
+}
+
+// A store that opened its writer on a file a restore then replaced, before
+// the store had the lock file, notices and refuses rather than work on two
+// files at once.
+func TestOpenNoticesReplacedFile(t *testing.T) {
+	if !fileLocking {
+		t.Skip("no file lock on this system")
+	}
+	t.Parallel()
+	ctx := t.Context()
+	db, path := openTemp(t)
+	newCustomer(t, db, "cust_000000000001")
+	backup := backupOf(t, path)
+	db.Close()
+
+	// Stand in for a restore: hold the lock exclusive, let Open start,
+	// and put another file in place once its writer has opened the old
+	// one (SQLite then makes the "-shm" file, which Close removed).
+	lk := openLock(t, path)
+	if ok, err := lk.try(true); !ok || err != nil {
+		t.Fatalf("exclusive lock: %v, %v", ok, err)
+	}
+	opened := make(chan error, 1)
+	go func() {
+		db, err := Open(ctx, path)
+		if err == nil {
+			db.Close()
+		}
+		opened <- err
+	}()
+	for {
+		if _, err := os.Stat(path + "-shm"); err == nil {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := os.Rename(backup, path); err != nil {
+		t.Fatal(err)
+	}
+	lk.unlock()
+	if err := <-opened; err == nil || !strings.Contains(err.Error(), "replaced") {
+		t.Errorf("Open across a replaced file: %v", err)
+	}
+}
+
+// The database a restore replaces is kept whole even when what it last
+// committed is still only in its WAL, as after a crash.
+func TestRestoreKeepsUnfoldedWAL(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	db, live := openTemp(t)
+	db.Close()
+	backup := backupOf(t, live)
+
+	// A crash's image: the file and its WAL copied while a connection
+	// that never checkpoints holds a commit in the WAL alone.
+	w, err := sql.Open("sqlite", live+"?_pragma=wal_autocheckpoint(0)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if _, err := w.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('only-in-wal', 'yes')`); err != nil {
+		t.Fatal(err)
+	}
+	crashed := filepath.Join(t.TempDir(), "crashed.db")
+	for _, side := range []string{"", "-wal"} {
+		b, err := os.ReadFile(live + side)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if side == "-wal" && len(b) == 0 {
+			t.Fatal("the WAL is empty: nothing to test")
+		}
+		if err := os.WriteFile(crashed+side, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	info, err := Restore(ctx, backup, crashed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept, err := sql.Open("sqlite", info.Previous)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kept.Close()
+	var v string
+	if err := kept.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'only-in-wal'`).Scan(&v); err != nil {
+		t.Errorf("the kept database lost its last commit: %v", err)
+	}
+}
