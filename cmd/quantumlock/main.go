@@ -4,6 +4,8 @@
 //	quantumlock serve [--addr 127.0.0.1:8080] [--db quantumlock.db] [--dev] …
 //	quantumlock customers create|list|update …
 //	quantumlock apikeys create|list|revoke …
+//	quantumlock backup --to FILE [--db quantumlock.db]
+//	quantumlock restore --from FILE [--db quantumlock.db]
 //	quantumlock version
 //
 // Every flag has an environment twin QUANTUMLOCK_<FLAG> (dashes become
@@ -36,6 +38,8 @@ commands:
   serve                       run the API server
   customers create|list|update  manage customers
   apikeys create|list|revoke  manage API keys
+  backup                      copy the database, also while the server runs
+  restore                     put a backup in place of the database
   version                     print the version
 
 Run "quantumlock <command> -h" for a command's flags. Every flag has an
@@ -57,6 +61,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runCustomers(ctx, rest, getenv, stdout, stderr)
 	case "apikeys":
 		return runAPIKeys(ctx, rest, getenv, stdout, stderr)
+	case "backup":
+		return runBackup(ctx, rest, getenv, stdout)
+	case "restore":
+		return runRestore(ctx, rest, getenv, stdout)
 	case "version":
 		return runVersion(rest, getenv, stdout)
 	case "help", "-h", "--help":
