@@ -163,7 +163,9 @@ type RestoreInfo struct {
 // where it can be, and it is kept, with its "-wal" if one is left, under
 // path + ".before-restore-" + the time (RestoreInfo.Previous). The copy is
 // written beside path, synced and renamed over it, so that a crash leaves
-// path holding either the old database or the new one.
+// path holding either the old database or the new one (the old one without
+// its last commits only if its WAL could not be folded in, and then they
+// are in the kept copy's "-wal").
 func Restore(ctx context.Context, from, path string) (info RestoreInfo, err error) {
 	for _, p := range []string{from, path} {
 		if err := plainPath(p); err != nil {
@@ -178,6 +180,10 @@ func Restore(ctx context.Context, from, path string) (info RestoreInfo, err erro
 	if same(from, path) {
 		return info, fmt.Errorf("sqlite: restore: %s is the database itself", from)
 	}
+	// Through a symbolic link, the file it leads to is replaced, where
+	// SQLite keeps the "-wal" and "-shm" files and Open the lock file;
+	// the link stays.
+	path = realPath(path)
 	checked, err := checkBackup(ctx, from)
 	if err != nil {
 		return info, err
@@ -216,16 +222,20 @@ func Restore(ctx context.Context, from, path string) (info RestoreInfo, err erro
 		return info, fmt.Errorf("sqlite: restore: another process has %s open; stop the server (and any CLI command) first", path)
 	}
 
+	// A copy left by a restore that did not finish is replaced. The new
+	// one is made 0600 before anything is written to it.
 	next := path + ".restoring"
 	if err := os.Remove(next); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return info, fmt.Errorf("sqlite: restore: %w", err)
 	}
+	f, err := os.OpenFile(next, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return info, fmt.Errorf("sqlite: restore: %w", err)
+	}
+	f.Close()
 	defer os.Remove(next) // gone already once renamed
 	if err := vacuumInto(ctx, from, next); err != nil {
 		return info, err
-	}
-	if err := os.Chmod(next, 0o600); err != nil {
-		return info, fmt.Errorf("sqlite: restore: %w", err)
 	}
 
 	if fi, err := os.Stat(path); err == nil && fi.Size() > 0 {

@@ -381,3 +381,30 @@ func TestRestoreKeepsUnfoldedWAL(t *testing.T) {
 		t.Errorf("the kept database lost its last commit: %v", err)
 	}
 }
+
+// Through a symbolic link, a restore replaces the file the link leads to,
+// beside which SQLite keeps its other files, and the link stays.
+func TestRestoreThroughLink(t *testing.T) {
+	t.Parallel()
+	db, real, c, backup := backedUp(t)
+	db.Close()
+	link := filepath.Join(t.TempDir(), "link.db")
+	if err := os.Symlink(real, link); err != nil {
+		t.Skip("no symbolic links here:", err)
+	}
+	info, err := Restore(t.Context(), backup, link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Lstat(link); err != nil {
+		t.Error(err)
+	} else if fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the link was replaced by a file (mode %v)", fi.Mode())
+	}
+	if got := hasLicenses(t, real, c.ID, 1, 2); !got[0] || got[1] {
+		t.Errorf("the file behind the link holds licenses 1, 2: %v; want only 1", got)
+	}
+	if filepath.Dir(info.Previous) != filepath.Dir(real) {
+		t.Errorf("the replaced database was kept at %s, not beside %s", info.Previous, real)
+	}
+}
