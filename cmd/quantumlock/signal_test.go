@@ -109,6 +109,11 @@ func secondSignalEnds(t *testing.T, cmd *exec.Cmd, exited chan struct{}) {
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("the second signal took %v", d)
 	}
+	// Ended by a signal itself, as its default action ends a process.
+	// (Two sent back to back may be taken in either order.)
+	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || (ws.Signal() != syscall.SIGINT && ws.Signal() != syscall.SIGTERM) {
+		t.Errorf("the process ended with %v, not by the signal", cmd.ProcessState)
+	}
 }
 
 // Shutdown waits for a request in flight at most --shutdown-timeout, then

@@ -17,8 +17,9 @@ var shutdownSignals = []os.Signal{os.Interrupt, syscall.SIGTERM}
 // process at once rather than waiting out --shutdown-timeout: its default
 // action is put back and it is raised again. The signals are caught into a
 // buffer with room for both, so a second that follows the first at once is
-// not lost. release stops catching them and gives them their default
-// action again.
+// not lost. (Two of the same kind sent together can still arrive as one:
+// the kernel keeps one of each kind pending.) release stops catching them
+// and gives them their default action again.
 func shutdownContext() (ctx context.Context, release func()) {
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, shutdownSignals...)
