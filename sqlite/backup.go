@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -102,22 +103,32 @@ func vacuumInto(ctx context.Context, src, dst string) error {
 }
 
 // syncFile syncs the file at path and the directory that holds it, so
-// that the file and its name survive a power loss.
+// that the file and its name survive a power loss. The file is opened for
+// writing to be synced, which Windows needs.
 func syncFile(path string) error {
-	for _, p := range []string{path, filepath.Dir(path)} {
-		f, err := os.Open(p)
-		if err != nil {
-			return err
-		}
-		err = f.Sync()
-		f.Close()
-		// Some systems cannot sync a directory (Windows): the file's
-		// own sync is what matters there.
-		if err != nil && p == path {
-			return err
-		}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return err
 	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	syncDir(filepath.Dir(path))
 	return nil
+}
+
+// syncDir syncs the directory dir, so that the names made or changed in
+// it survive a power loss, where the system can: Windows cannot sync a
+// directory, and does not need to.
+func syncDir(dir string) {
+	if f, err := os.Open(dir); err == nil {
+		f.Sync()
+		f.Close()
+	}
 }
 
 // checkBackup runs SQLite's quick check on the backup at path and reads
@@ -125,22 +136,22 @@ func syncFile(path string) error {
 func checkBackup(ctx context.Context, path string) (info BackupInfo, err error) {
 	b, err := sql.Open("sqlite", path+"?_pragma=query_only(ON)")
 	if err != nil {
-		return info, fmt.Errorf("sqlite: backup: check: %w", err)
+		return info, fmt.Errorf("sqlite: check %s: %w", path, err)
 	}
 	defer b.Close()
 	var result string
 	if err := b.QueryRowContext(ctx, `PRAGMA quick_check`).Scan(&result); err != nil {
-		return info, fmt.Errorf("sqlite: backup: check: %w", err)
+		return info, fmt.Errorf("sqlite: check %s: %w", path, err)
 	}
 	if result != "ok" {
-		return info, fmt.Errorf("sqlite: backup: check failed: %s", result)
+		return info, fmt.Errorf("sqlite: check %s: %s", path, result)
 	}
 	if err := b.QueryRowContext(ctx, `SELECT max(version) FROM schema_migrations`).Scan(&info.SchemaVersion); err != nil {
-		return info, fmt.Errorf("sqlite: backup: check: %w", err)
+		return info, fmt.Errorf("sqlite: check %s: %w", path, err)
 	}
 	fi, err := os.Stat(path)
 	if err != nil {
-		return info, fmt.Errorf("sqlite: backup: %w", err)
+		return info, fmt.Errorf("sqlite: check %s: %w", path, err)
 	}
 	info.Bytes = fi.Size()
 	return info, nil
@@ -148,24 +159,36 @@ func checkBackup(ctx context.Context, path string) (info BackupInfo, err error) 
 
 // RestoreInfo describes a restore Restore made.
 type RestoreInfo struct {
-	BackupInfo        // of the database now at the path
-	Previous   string // where the database it replaced is kept; "" if there was none
+	BackupInfo // of the database now at the path
+	// Previous is the name under which what the database left is kept:
+	// the replaced file, and beside it ("-wal", "-journal") those of its
+	// files SQLite would still read. "" if there was nothing.
+	Previous string
 }
 
+// sideFiles are the files beside a database that SQLite reads as part of
+// it: a WAL, or a rollback journal left by a crash.
+var sideFiles = []string{"-wal", "-journal"}
+
 // Restore puts a copy of the backup at from in place of the database at
-// path. No other process may have the database open: Restore holds the
-// lock file exclusive throughout (see fileLock), and refuses at once if a
-// server or CLI command has it.
+// path. No other QuantumLock process may have the database open: Restore
+// holds the lock file exclusive throughout (see fileLock), and refuses at
+// once if a server or CLI command has it. (A process that does not take
+// the lock, the sqlite3 shell say, is not seen.)
 //
 // The backup is checked first (PRAGMA quick_check) and refused if its
 // schema is newer than this binary's; an older one is migrated by the
-// next Open. The database it replaces is not deleted: its WAL is folded in
-// where it can be, and it is kept, with its "-wal" if one is left, under
-// path + ".before-restore-" + the time (RestoreInfo.Previous). The copy is
-// written beside path, synced and renamed over it, so that a crash leaves
-// path holding either the old database or the new one (the old one without
-// its last commits only if its WAL could not be folded in, and then they
-// are in the kept copy's "-wal").
+// next Open. The copy is made by VACUUM INTO into a new 0600 file beside
+// path, given the old file's mode and, run as root, its owner, synced,
+// and renamed over path, so that a crash leaves path holding either the
+// old database or the new one (the old one without its last commits only
+// if its WAL could not be folded in, and then they are in the kept
+// copy's "-wal"). Nothing is deleted: the database it replaces, its WAL
+// folded in where that can be done, and any WAL or journal left beside
+// path, are kept under path + ".before-restore-" + the time
+// (RestoreInfo.Previous). Through a symbolic link, the file the link
+// leads to is replaced, where SQLite keeps the other files; the link
+// stays.
 func Restore(ctx context.Context, from, path string) (info RestoreInfo, err error) {
 	for _, p := range []string{from, path} {
 		if err := plainPath(p); err != nil {
@@ -180,10 +203,6 @@ func Restore(ctx context.Context, from, path string) (info RestoreInfo, err erro
 	if same(from, path) {
 		return info, fmt.Errorf("sqlite: restore: %s is the database itself", from)
 	}
-	// Through a symbolic link, the file it leads to is replaced, where
-	// SQLite keeps the "-wal" and "-shm" files and Open the lock file;
-	// the link stays.
-	path = realPath(path)
 	checked, err := checkBackup(ctx, from)
 	if err != nil {
 		return info, err
@@ -196,21 +215,27 @@ func Restore(ctx context.Context, from, path string) (info RestoreInfo, err erro
 		return info, fmt.Errorf("sqlite: restore: the backup's schema version %d is newer than this binary's %d", checked.SchemaVersion, latest)
 	}
 
-	// The lock file needs a file to stand beside: a missing database
-	// is made empty first, as Open would make it, and removed again if
-	// the restore fails.
-	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-		f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err != nil {
-			return info, fmt.Errorf("sqlite: restore: %w", err)
+	// The lock file needs a file to stand beside: a missing database is
+	// made empty first, as Open would make it (through a symbolic link
+	// to a file yet to be made, too), and removed again if the restore
+	// fails.
+	if _, serr := os.Stat(path); errors.Is(serr, fs.ErrNotExist) {
+		f, cerr := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o600)
+		if cerr != nil {
+			return info, fmt.Errorf("sqlite: restore: %w", cerr)
 		}
 		f.Close()
+		// Only the file and the lock file: a WAL or journal found
+		// beside it is not the restore's to delete.
+		made := realPath(path)
 		defer func() {
 			if err != nil {
-				Remove(path)
+				os.Remove(made)
+				os.Remove(made + "-lock")
 			}
 		}()
 	}
+	path = realPath(path)
 	lock, err := openFileLock(path)
 	if err != nil {
 		return info, err
@@ -221,9 +246,14 @@ func Restore(ctx context.Context, from, path string) (info RestoreInfo, err erro
 	} else if !ok {
 		return info, fmt.Errorf("sqlite: restore: another process has %s open; stop the server (and any CLI command) first", path)
 	}
+	old, err := os.Stat(path)
+	if err != nil {
+		return info, fmt.Errorf("sqlite: restore: %w", err)
+	}
 
 	// A copy left by a restore that did not finish is replaced. The new
-	// one is made 0600 before anything is written to it.
+	// one is private before anything is written to it, and takes the old
+	// file's mode and owner once written.
 	next := path + ".restoring"
 	if err := os.Remove(next); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return info, fmt.Errorf("sqlite: restore: %w", err)
@@ -237,57 +267,145 @@ func Restore(ctx context.Context, from, path string) (info RestoreInfo, err erro
 	if err := vacuumInto(ctx, from, next); err != nil {
 		return info, err
 	}
+	if err := takeModeAndOwner(next, old); err != nil {
+		return info, fmt.Errorf("sqlite: restore: %w", err)
+	}
 
-	if fi, err := os.Stat(path); err == nil && fi.Size() > 0 {
-		if info.Previous, err = keepPrevious(ctx, path); err != nil {
-			return info, err
-		}
+	// From here on the restore runs to its end: an interrupt would leave
+	// the operator guessing which database is in place.
+	ctx = context.WithoutCancel(ctx)
+	undo, err := keepPrevious(ctx, path, old.Size() > 0, &info)
+	if err != nil {
+		return info, err
 	}
 	// The WAL index of the old database must not be read as the new
-	// one's; its WAL was folded in or kept with it.
+	// one's.
 	if err := os.Remove(path + "-shm"); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		undo()
 		return info, fmt.Errorf("sqlite: restore: %w", err)
 	}
 	if err := os.Rename(next, path); err != nil {
+		undo()
 		return info, fmt.Errorf("sqlite: restore: %w", err)
 	}
 	if err := syncFile(path); err != nil {
-		return info, fmt.Errorf("sqlite: restore: sync: %w", err)
+		return info, fmt.Errorf("sqlite: restore: the backup is in place, but syncing it failed: %w", err)
 	}
 	if info.BackupInfo, err = checkBackup(ctx, path); err != nil {
-		return info, err
+		return info, fmt.Errorf("sqlite: restore: the backup is in place, but: %w", err)
 	}
 	return info, nil
 }
 
-// keepPrevious keeps the database at path, which no other process has
-// open, under a new name and returns it: it folds the WAL into the file
-// where it can (a damaged database may not let it), then links the file
-// under the new name and moves a WAL still left there with it. path
-// itself still names the old file when keepPrevious returns.
-func keepPrevious(ctx context.Context, path string) (string, error) {
+// takeModeAndOwner gives the file at path the mode of old and, when the
+// process runs as root, its owner, so that the server's own user can still
+// open a database that root restored.
+func takeModeAndOwner(path string, old os.FileInfo) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := f.Chmod(old.Mode().Perm()); err != nil {
+		return err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	matchOwner(f, fi, old)
+	return nil
+}
+
+// keepPrevious keeps what the database at path (which no other process
+// has open) would be read from, under path + ".before-restore-" + the
+// time, and records that name in info.Previous: the file itself (hasDB)
+// with its WAL folded in where it can be (a damaged database may not let
+// it), by a second name, and the WAL or journal still beside it, moved.
+// path itself still names the old file when keepPrevious returns. undo
+// moves back what it moved, for a restore that fails after it.
+func keepPrevious(ctx context.Context, path string, hasDB bool, info *RestoreInfo) (undo func(), err error) {
 	old := path + ".before-restore-" + time.Now().UTC().Format("20060102T150405Z")
-	if _, err := os.Lstat(old); err == nil {
-		return "", fmt.Errorf("sqlite: restore: %s exists; try again in a second", old)
-	}
-	if c, err := sql.Open("sqlite", path+fmt.Sprintf("?_pragma=busy_timeout(%d)", BusyTimeout.Milliseconds())); err == nil {
-		c.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`)
-		c.Close()
-	}
-	if err := os.Link(path, old); err != nil {
-		return "", fmt.Errorf("sqlite: restore: keep the old database: %w", err)
-	}
-	if fi, err := os.Stat(path + "-wal"); err == nil && fi.Size() > 0 {
-		if err := os.Rename(path+"-wal", old+"-wal"); err != nil {
-			return "", fmt.Errorf("sqlite: restore: keep the old database's WAL: %w", err)
+	for _, side := range append([]string{""}, sideFiles...) {
+		if _, err := os.Lstat(old + side); err == nil {
+			return nil, fmt.Errorf("sqlite: restore: %s exists; try again in a second", old+side)
 		}
-	} else if err := os.Remove(path + "-wal"); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return "", fmt.Errorf("sqlite: restore: %w", err)
 	}
-	if err := syncFile(old); err != nil {
-		return "", fmt.Errorf("sqlite: restore: sync: %w", err)
+	var moved []string
+	undo = func() {
+		for _, side := range moved {
+			if side == "" {
+				os.Remove(old)
+			} else {
+				os.Rename(old+side, path+side)
+			}
+		}
 	}
-	return old, nil
+	if hasDB {
+		if c, err := sql.Open("sqlite", path+fmt.Sprintf("?_pragma=busy_timeout(%d)", BusyTimeout.Milliseconds())); err == nil {
+			c.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`)
+			c.Close()
+		}
+		if err := linkOrCopy(path, old); err != nil {
+			return nil, fmt.Errorf("sqlite: restore: keep the old database: %w", err)
+		}
+		moved = append(moved, "")
+		info.Previous = old
+	}
+	for _, side := range sideFiles {
+		fi, err := os.Stat(path + side)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			continue
+		case err != nil:
+			undo()
+			return nil, fmt.Errorf("sqlite: restore: %w", err)
+		case fi.Size() == 0:
+			if err := os.Remove(path + side); err != nil {
+				undo()
+				return nil, fmt.Errorf("sqlite: restore: %w", err)
+			}
+			continue
+		}
+		if err := os.Rename(path+side, old+side); err != nil {
+			undo()
+			return nil, fmt.Errorf("sqlite: restore: keep the old database's %s: %w", side, err)
+		}
+		moved = append(moved, side)
+		info.Previous = old
+	}
+	if info.Previous != "" {
+		syncDir(filepath.Dir(old))
+	}
+	return undo, nil
+}
+
+// linkOrCopy gives the file at path the second name to, by a hard link or,
+// on a file system without them, a synced copy.
+func linkOrCopy(path, to string) error {
+	if err := os.Link(path, to); err == nil {
+		return nil
+	}
+	src, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	dst, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(dst, src)
+	if serr := dst.Sync(); err == nil {
+		err = serr
+	}
+	if cerr := dst.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(to)
+	}
+	return err
 }
 
 // same reports whether a and b name the same existing file.

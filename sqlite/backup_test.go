@@ -1,6 +1,8 @@
 package sqlite
 
 import (
+	"bytes"
+	"context"
 	"database/sql"
 	"os"
 	"path/filepath"
@@ -406,5 +408,160 @@ func TestRestoreThroughLink(t *testing.T) {
 	}
 	if filepath.Dir(info.Previous) != filepath.Dir(real) {
 		t.Errorf("the replaced database was kept at %s, not beside %s", info.Previous, real)
+	}
+}
+
+// crashImage copies the database at live and its WAL, as a crash or a cp
+// of a database in use leaves them, to a new directory.
+func crashImage(t *testing.T, live string) string {
+	t.Helper()
+	crashed := filepath.Join(t.TempDir(), "crashed.db")
+	for _, side := range []string{"", "-wal"} {
+		b, err := os.ReadFile(live + side)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(crashed+side, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return crashed
+}
+
+// A WAL left beside a missing database (moved aside by hand, say) is not
+// read as the restored database's, and is kept, not deleted.
+func TestRestoreIgnoresOrphanWAL(t *testing.T) {
+	t.Parallel()
+	db, live, c, backup := backedUp(t)
+	crashed := crashImage(t, live)
+	db.Close()
+	if err := os.Rename(crashed, crashed+".broken"); err != nil {
+		t.Fatal(err)
+	}
+	wal, err := os.ReadFile(crashed + "-wal")
+	if err != nil || len(wal) == 0 {
+		t.Fatalf("no WAL to leave behind: %d bytes, %v", len(wal), err)
+	}
+	info, err := Restore(t.Context(), backup, crashed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := hasLicenses(t, crashed, c.ID, 1, 2); !got[0] || got[1] {
+		t.Errorf("restored database holds licenses 1, 2: %v; want only 1", got)
+	}
+	if kept, err := os.ReadFile(info.Previous + "-wal"); err != nil || !bytes.Equal(kept, wal) {
+		t.Errorf("the orphan WAL was not kept as %s-wal: %d bytes, %v", info.Previous, len(kept), err)
+	}
+}
+
+// The database a restore replaces is kept whole when its WAL cannot be
+// folded in: a reader outside any store (the sqlite3 shell, say) holds a
+// snapshot, the checkpoint gives up, and the WAL moves with the file.
+func TestRestoreKeepsWALItCannotFold(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	db, path, c, backup := backedUp(t)
+	db.Close()
+	w := openWriter(t, path)
+	reader, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Close()
+	tx, err := reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := tx.QueryRow(`SELECT count(*) FROM licenses`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Exec(`INSERT INTO meta (key, value) VALUES ('last-commit', 'yes')`); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+
+	info, err := Restore(ctx, backup, path)
+	tx.Rollback()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept, err := sql.Open("sqlite", info.Previous)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kept.Close()
+	var v string
+	if err := kept.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'last-commit'`).Scan(&v); err != nil {
+		t.Errorf("the kept database lost its last commit: %v", err)
+	}
+	if got := hasLicenses(t, path, c.ID, 1, 2); !got[0] || got[1] {
+		t.Errorf("restored database holds licenses 1, 2: %v; want only 1", got)
+	}
+}
+
+// A restore into a missing database that fails after making the empty
+// file removes it again: an empty file there would let the next serve
+// start on a new, empty database.
+func TestRestoreFailureLeavesNoDatabase(t *testing.T) {
+	t.Parallel()
+	_, _, _, backup := backedUp(t)
+	target := filepath.Join(t.TempDir(), "new.db")
+	// Something Restore cannot clear where its working copy goes.
+	if err := os.MkdirAll(filepath.Join(target+".restoring", "x"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Restore(t.Context(), backup, target); err == nil {
+		t.Fatal("restored")
+	}
+	for _, side := range []string{"", "-lock"} {
+		if _, err := os.Stat(target + side); err == nil {
+			t.Errorf("the failed restore left %s", filepath.Base(target+side))
+		}
+	}
+}
+
+// Through a symbolic link to a file yet to be made, a restore makes the
+// file the link leads to, as Open does.
+func TestRestoreThroughDanglingLink(t *testing.T) {
+	t.Parallel()
+	_, _, c, backup := backedUp(t)
+	dir := t.TempDir()
+	real, link := filepath.Join(dir, "real.db"), filepath.Join(dir, "link.db")
+	if err := os.Symlink(real, link); err != nil {
+		t.Skip("no symbolic links here:", err)
+	}
+	if _, err := Restore(t.Context(), backup, link); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the link was replaced (%v)", err)
+	}
+	if got := hasLicenses(t, real, c.ID, 1); !got[0] {
+		t.Error("the file behind the link lacks the backup's license")
+	}
+}
+
+// A backup waits for a migration, which holds the lock file exclusive,
+// to end.
+func TestBackupWaitsForMigration(t *testing.T) {
+	if !fileLocking {
+		t.Skip("no file lock on this system")
+	}
+	t.Parallel()
+	db, path := openTemp(t)
+	db.Close()
+	lk := openLock(t, path)
+	if ok, err := lk.try(true); !ok || err != nil {
+		t.Fatalf("exclusive lock: %v, %v", ok, err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	dst := filepath.Join(t.TempDir(), "backup.db")
+	if _, err := Backup(ctx, path, dst); err == nil {
+		t.Fatal("backup made while the lock file was held exclusive")
+	}
+	if _, err := os.Stat(dst); err == nil {
+		t.Error("a backup file was left")
 	}
 }

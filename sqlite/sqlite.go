@@ -128,6 +128,10 @@ func Open(ctx context.Context, path string) (_ *DB, err error) {
 	case err != nil:
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
+	// The file's identity is read now: on Windows os.Stat leaves it to
+	// be read from the path when first compared, which would be too late
+	// to notice the file being replaced (see below).
+	os.SameFile(opened, opened)
 
 	busy := fmt.Sprintf("_pragma=busy_timeout(%d)", BusyTimeout.Milliseconds())
 	// synchronous=NORMAL is durable against application crashes in WAL
