@@ -289,12 +289,21 @@ func Restore(ctx context.Context, from, path string) (info RestoreInfo, err erro
 		return info, fmt.Errorf("sqlite: restore: %w", err)
 	}
 	if err := syncFile(path); err != nil {
-		return info, fmt.Errorf("sqlite: restore: the backup is in place, but syncing it failed: %w", err)
+		return info, fmt.Errorf("sqlite: restore: the backup is in place%s, but syncing it failed: %w", keptAt(info.Previous), err)
 	}
 	if info.BackupInfo, err = checkBackup(ctx, path); err != nil {
-		return info, fmt.Errorf("sqlite: restore: the backup is in place, but: %w", err)
+		return info, fmt.Errorf("sqlite: restore: the backup is in place%s, but: %w", keptAt(info.Previous), err)
 	}
 	return info, nil
+}
+
+// keptAt says where the replaced database is kept, for an error after
+// the restore is in place.
+func keptAt(previous string) string {
+	if previous == "" {
+		return ""
+	}
+	return " (the database it replaced is kept as " + previous + ")"
 }
 
 // takeModeAndOwner gives the file at path the mode of old and, when the
