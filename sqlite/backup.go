@@ -218,7 +218,8 @@ func Restore(ctx context.Context, from, path string) (info RestoreInfo, err erro
 	// The lock file needs a file to stand beside: a missing database is
 	// made empty first, as Open would make it (through a symbolic link
 	// to a file yet to be made, too), and removed again if the restore
-	// fails.
+	// fails before the copy is in its place.
+	placed := false
 	if _, serr := os.Stat(path); errors.Is(serr, fs.ErrNotExist) {
 		f, cerr := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o600)
 		if cerr != nil {
@@ -229,7 +230,7 @@ func Restore(ctx context.Context, from, path string) (info RestoreInfo, err erro
 		// beside it is not the restore's to delete.
 		made := realPath(path)
 		defer func() {
-			if err != nil {
+			if err != nil && !placed {
 				os.Remove(made)
 				os.Remove(made + "-lock")
 			}
@@ -288,6 +289,7 @@ func Restore(ctx context.Context, from, path string) (info RestoreInfo, err erro
 		undo()
 		return info, fmt.Errorf("sqlite: restore: %w", err)
 	}
+	placed = true
 	if err := syncFile(path); err != nil {
 		return info, fmt.Errorf("sqlite: restore: the backup is in place%s, but syncing it failed: %w", keptAt(info.Previous), err)
 	}
