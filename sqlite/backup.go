@@ -74,7 +74,7 @@ func Backup(ctx context.Context, src, dst string) (info BackupInfo, err error) {
 		}
 	}()
 
-	if err := vacuumInto(ctx, src, dst); err != nil {
+	if err := vacuumInto(ctx, "backup", src, dst); err != nil {
 		return info, err
 	}
 	if info, err = checkBackup(ctx, dst); err != nil {
@@ -84,20 +84,21 @@ func Backup(ctx context.Context, src, dst string) (info BackupInfo, err error) {
 }
 
 // vacuumInto writes a compacted copy of the database at src, as of one
-// read transaction, into the empty or missing file dst and syncs it.
-func vacuumInto(ctx context.Context, src, dst string) error {
+// read transaction, into the empty or missing file dst and syncs it. op
+// names the operation in errors.
+func vacuumInto(ctx context.Context, op, src, dst string) error {
 	// Not query_only, which VACUUM INTO counts as writing; this
 	// connection runs nothing else.
 	source, err := sql.Open("sqlite", src+fmt.Sprintf("?_pragma=busy_timeout(%d)", BusyTimeout.Milliseconds()))
 	if err != nil {
-		return fmt.Errorf("sqlite: backup: %w", err)
+		return fmt.Errorf("sqlite: %s: %w", op, err)
 	}
 	defer source.Close()
 	if _, err := source.ExecContext(ctx, `VACUUM INTO ?1`, dst); err != nil {
-		return fmt.Errorf("sqlite: backup: %w", err)
+		return fmt.Errorf("sqlite: %s: %w", op, err)
 	}
 	if err := syncFile(dst); err != nil {
-		return fmt.Errorf("sqlite: backup: sync: %w", err)
+		return fmt.Errorf("sqlite: %s: sync: %w", op, err)
 	}
 	return nil
 }
@@ -217,26 +218,21 @@ func Restore(ctx context.Context, from, path string) (info RestoreInfo, err erro
 
 	// The lock file needs a file to stand beside: a missing database is
 	// made empty first, as Open would make it (through a symbolic link
-	// to a file yet to be made, too), and removed again if the restore
-	// fails before the copy is in its place.
-	placed := false
-	if _, serr := os.Stat(path); errors.Is(serr, fs.ErrNotExist) {
-		f, cerr := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o600)
-		if cerr != nil {
-			return info, fmt.Errorf("sqlite: restore: %w", cerr)
-		}
-		f.Close()
-		// Only the file and the lock file: a WAL or journal found
-		// beside it is not the restore's to delete.
-		made := realPath(path)
-		defer func() {
-			if err != nil && !placed {
-				os.Remove(made)
-				os.Remove(made + "-lock")
-			}
-		}()
+	// to a file yet to be made, too). Only the restore that made it
+	// removes it again, if it fails before its copy is in place, and
+	// while it still holds the lock. The lock file stays: another
+	// process may be waiting on it, and it is harmless.
+	made, err := makeMissing(path)
+	if err != nil {
+		return info, err
 	}
 	path = realPath(path)
+	if err := plainPath(path); err != nil {
+		return info, fmt.Errorf("sqlite: restore: the database's real path: %w", err)
+	}
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return info, fmt.Errorf("sqlite: restore: %s is a directory, not a database file", path)
+	}
 	lock, err := openFileLock(path)
 	if err != nil {
 		return info, err
@@ -247,25 +243,31 @@ func Restore(ctx context.Context, from, path string) (info RestoreInfo, err erro
 	} else if !ok {
 		return info, fmt.Errorf("sqlite: restore: another process has %s open; stop the server (and any CLI command) first", path)
 	}
+	placed := false
+	if made {
+		defer func() {
+			if err != nil && !placed {
+				os.Remove(path)
+			}
+		}()
+	}
 	old, err := os.Stat(path)
 	if err != nil {
 		return info, fmt.Errorf("sqlite: restore: %w", err)
 	}
 
-	// A copy left by a restore that did not finish is replaced. The new
-	// one is private before anything is written to it, and takes the old
-	// file's mode and owner once written.
-	next := path + ".restoring"
-	if err := os.Remove(next); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return info, fmt.Errorf("sqlite: restore: %w", err)
-	}
-	f, err := os.OpenFile(next, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	// The working copy has a name of its own, so that it never is the
+	// backup given (a copy an interrupted restore left, say). It is
+	// private before anything is written to it, and takes the old file's
+	// mode and owner once written.
+	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".restoring-*")
 	if err != nil {
 		return info, fmt.Errorf("sqlite: restore: %w", err)
 	}
+	next := f.Name()
 	f.Close()
 	defer os.Remove(next) // gone already once renamed
-	if err := vacuumInto(ctx, from, next); err != nil {
+	if err := vacuumInto(ctx, "restore", from, next); err != nil {
 		return info, err
 	}
 	if err := takeModeAndOwner(next, old); err != nil {
@@ -275,21 +277,16 @@ func Restore(ctx context.Context, from, path string) (info RestoreInfo, err erro
 	// From here on the restore runs to its end: an interrupt would leave
 	// the operator guessing which database is in place.
 	ctx = context.WithoutCancel(ctx)
-	undo, err := keepPrevious(ctx, path, old.Size() > 0, &info)
+	previous, err := keepPrevious(ctx, path, old.Size() > 0)
 	if err != nil {
 		return info, err
 	}
-	// The WAL index of the old database must not be read as the new
-	// one's.
-	if err := os.Remove(path + "-shm"); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		undo()
-		return info, fmt.Errorf("sqlite: restore: %w", err)
-	}
-	if err := os.Rename(next, path); err != nil {
-		undo()
-		return info, fmt.Errorf("sqlite: restore: %w", err)
+	if err := swapIn(next, path, previous); err != nil {
+		removeKept(previous)
+		return info, err
 	}
 	placed = true
+	info.Previous = previous
 	if err := syncFile(path); err != nil {
 		return info, fmt.Errorf("sqlite: restore: the backup is in place%s, but syncing it failed: %w", keptAt(info.Previous), err)
 	}
@@ -297,6 +294,29 @@ func Restore(ctx context.Context, from, path string) (info RestoreInfo, err erro
 		return info, fmt.Errorf("sqlite: restore: the backup is in place%s, but: %w", keptAt(info.Previous), err)
 	}
 	return info, nil
+}
+
+// makeMissing makes an empty file at path, as Open would, if there is
+// none, and reports whether it made it. Two processes may race to make
+// it; only the one whose O_EXCL create succeeds made it. A symbolic link
+// to a file yet to be made makes that file.
+func makeMissing(path string) (made bool, err error) {
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	flags := os.O_RDONLY | os.O_CREATE | os.O_EXCL
+	if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+		flags &^= os.O_EXCL // O_EXCL refuses any link, even to nothing
+	}
+	f, err := os.OpenFile(path, flags, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("sqlite: restore: %w", err)
+	}
+	f.Close()
+	return true, nil
 }
 
 // keptAt says where the replaced database is kept, for an error after
@@ -328,93 +348,114 @@ func takeModeAndOwner(path string, old os.FileInfo) error {
 	return nil
 }
 
-// keepPrevious keeps what the database at path (which no other process
+// keepPrevious copies what the database at path (which no other process
 // has open) would be read from, under path + ".before-restore-" + the
-// time, and records that name in info.Previous: the file itself (hasDB)
-// with its WAL folded in where it can be (a damaged database may not let
-// it), by a second name, and the WAL or journal still beside it, moved.
-// path itself still names the old file when keepPrevious returns. undo
-// moves back what it moved, for a restore that fails after it.
-func keepPrevious(ctx context.Context, path string, hasDB bool, info *RestoreInfo) (undo func(), err error) {
+// time, and returns that name ("" if there was nothing to keep): the file
+// itself (hasDB), with its WAL folded in first where that can be done (a
+// damaged database, or a reader outside QuantumLock, may not let it), and
+// any WAL or rollback journal still beside it. They are copies, synced,
+// and the live files are left as they are: an interrupted restore leaves
+// the database in use and the kept copy apart.
+func keepPrevious(ctx context.Context, path string, hasDB bool) (string, error) {
 	old := path + ".before-restore-" + time.Now().UTC().Format("20060102T150405Z")
 	for _, side := range append([]string{""}, sideFiles...) {
 		if _, err := os.Lstat(old + side); err == nil {
-			return nil, fmt.Errorf("sqlite: restore: %s exists; try again in a second", old+side)
+			return "", fmt.Errorf("sqlite: restore: %s exists; try again in a second", old+side)
 		}
 	}
-	var moved []string
-	undo = func() {
-		for _, side := range moved {
-			if side == "" {
-				os.Remove(old)
-			} else {
-				os.Rename(old+side, path+side)
-			}
-		}
-	}
+	var kept []string
 	if hasDB {
 		if c, err := sql.Open("sqlite", path+fmt.Sprintf("?_pragma=busy_timeout(%d)", BusyTimeout.Milliseconds())); err == nil {
 			c.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`)
 			c.Close()
 		}
-		if err := linkOrCopy(path, old); err != nil {
-			return nil, fmt.Errorf("sqlite: restore: keep the old database: %w", err)
-		}
-		moved = append(moved, "")
-		info.Previous = old
+		kept = append(kept, "")
 	}
 	for _, side := range sideFiles {
-		fi, err := os.Stat(path + side)
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			continue
-		case err != nil:
-			undo()
-			return nil, fmt.Errorf("sqlite: restore: %w", err)
-		case fi.Size() == 0:
-			if err := os.Remove(path + side); err != nil {
-				undo()
-				return nil, fmt.Errorf("sqlite: restore: %w", err)
-			}
-			continue
+		if fi, err := os.Stat(path + side); err == nil && fi.Size() > 0 {
+			kept = append(kept, side)
+		} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return "", fmt.Errorf("sqlite: restore: %w", err)
 		}
-		if err := os.Rename(path+side, old+side); err != nil {
-			undo()
-			return nil, fmt.Errorf("sqlite: restore: keep the old database's %s: %w", side, err)
+	}
+	if len(kept) == 0 {
+		return "", nil
+	}
+	for _, side := range kept {
+		if err := copyFile(path+side, old+side); err != nil {
+			removeKept(old)
+			return "", fmt.Errorf("sqlite: restore: keep the old database: %w", err)
 		}
-		moved = append(moved, side)
-		info.Previous = old
 	}
-	if info.Previous != "" {
-		syncDir(filepath.Dir(old))
-	}
-	return undo, nil
+	syncDir(filepath.Dir(old))
+	return old, nil
 }
 
-// linkOrCopy gives the file at path the second name to, by a hard link or,
-// on a file system without them, a synced copy.
-func linkOrCopy(path, to string) error {
-	if err := os.Link(path, to); err == nil {
-		return nil
+// removeKept removes what keepPrevious kept under old, for a restore that
+// fails after it.
+func removeKept(old string) {
+	if old == "" {
+		return
 	}
-	src, err := os.Open(path)
+	for _, side := range append([]string{""}, sideFiles...) {
+		os.Remove(old + side)
+	}
+}
+
+// swapIn puts the file next in place of the database at path, whose files
+// keepPrevious has copied under kept: the old WAL index, WAL and journal
+// go (SQLite would read a WAL or journal left beside the name as the new
+// file's), then next is renamed over path, so that path names the old
+// database or the new one at every moment. Should that fail, the WAL and
+// journal are put back from the kept copy. (A crash between their removal
+// and the rename leaves the old database at path without them: only when
+// its WAL could not be folded in does that lose commits, and the kept
+// copy has them.)
+func swapIn(next, path, kept string) (err error) {
+	var removed []string
+	defer func() {
+		if err != nil && kept != "" {
+			for _, side := range removed {
+				copyFile(kept+side, path+side)
+			}
+		}
+	}()
+	if err := os.Remove(path + "-shm"); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("sqlite: restore: %w", err)
+	}
+	for _, side := range sideFiles {
+		if err := os.Remove(path + side); err == nil {
+			removed = append(removed, side)
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("sqlite: restore: %w", err)
+		}
+	}
+	if err := os.Rename(next, path); err != nil {
+		return fmt.Errorf("sqlite: restore: %w", err)
+	}
+	return nil
+}
+
+// copyFile copies the file at src to a new file dst, mode 0600, synced.
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
 	if err != nil {
 		return err
 	}
-	defer src.Close()
-	dst, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
 	}
-	_, err = io.Copy(dst, src)
-	if serr := dst.Sync(); err == nil {
+	_, err = io.Copy(out, in)
+	if serr := out.Sync(); err == nil {
 		err = serr
 	}
-	if cerr := dst.Close(); err == nil {
+	if cerr := out.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		os.Remove(to)
+		os.Remove(dst)
 	}
 	return err
 }

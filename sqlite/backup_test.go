@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"bytes"
+	"encoding/binary"
 	"context"
 	"database/sql"
 	"os"
@@ -254,10 +255,10 @@ func TestRestoreRefuses(t *testing.T) {
 	if _, err := db.License(ctx, c.ID, newLicense(c.ID, 2).Key); err != nil {
 		t.Errorf("the open store after a refused restore: %v", err)
 	}
-	if _, err := Restore(ctx, path, path); err == nil {
-		t.Error("restore of the database onto itself")
-	}
 	db.Close()
+	if _, err := Restore(ctx, path, path); err == nil || !strings.Contains(err.Error(), "itself") {
+		t.Errorf("restore of the database onto itself: %v", err)
+	}
 
 	dir := t.TempDir()
 	damaged := filepath.Join(dir, "damaged.db")
@@ -372,6 +373,9 @@ func TestRestoreKeepsUnfoldedWAL(t *testing.T) {
 	info, err := Restore(ctx, backup, crashed)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if _, err := os.Stat(info.Previous + "-wal"); err == nil {
+		t.Error("the WAL was kept beside the copy instead of folded into it")
 	}
 	kept, err := sql.Open("sqlite", info.Previous)
 	if err != nil {
@@ -502,22 +506,24 @@ func TestRestoreKeepsWALItCannotFold(t *testing.T) {
 
 // A restore into a missing database that fails after making the empty
 // file removes it again: an empty file there would let the next serve
-// start on a new, empty database.
+// start on a new, empty database. (The lock file stays: another process
+// may be waiting on it.)
 func TestRestoreFailureLeavesNoDatabase(t *testing.T) {
 	t.Parallel()
 	_, _, _, backup := backedUp(t)
 	target := filepath.Join(t.TempDir(), "new.db")
-	// Something Restore cannot clear where its working copy goes.
-	if err := os.MkdirAll(filepath.Join(target+".restoring", "x"), 0o700); err != nil {
+	// Something Restore cannot clear where the old WAL index would be.
+	if err := os.MkdirAll(filepath.Join(target+"-shm", "x"), 0o700); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := Restore(t.Context(), backup, target); err == nil {
 		t.Fatal("restored")
 	}
-	for _, side := range []string{"", "-lock"} {
-		if _, err := os.Stat(target + side); err == nil {
-			t.Errorf("the failed restore left %s", filepath.Base(target+side))
-		}
+	if _, err := os.Stat(target); err == nil {
+		t.Error("the failed restore left the database it made")
+	}
+	if m, _ := filepath.Glob(target + ".*"); len(m) > 0 {
+		t.Errorf("the failed restore left %v", m)
 	}
 }
 
@@ -563,5 +569,186 @@ func TestBackupWaitsForMigration(t *testing.T) {
 	}
 	if _, err := os.Stat(dst); err == nil {
 		t.Error("a backup file was left")
+	}
+}
+
+// A restore may be given, as its backup, a working copy an interrupted
+// restore left beside the database; it must not destroy it.
+func TestRestoreFromLeftoverWorkingCopy(t *testing.T) {
+	t.Parallel()
+	db, path, c, backup := backedUp(t)
+	db.Close()
+	b, err := os.ReadFile(backup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leftover := path + ".restoring-123"
+	if err := os.WriteFile(leftover, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Restore(t.Context(), leftover, path); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(leftover); err != nil || len(got) != len(b) {
+		t.Errorf("the restore destroyed its backup: %d bytes left, %v", len(got), err)
+	}
+	if got := hasLicenses(t, path, c.ID, 1, 2); !got[0] || got[1] {
+		t.Errorf("restored database holds licenses 1, 2: %v; want only 1", got)
+	}
+}
+
+// A restore that fails at the swap leaves the database as it was, its WAL
+// included, and keeps nothing.
+func TestRestoreFailedSwapLeavesDatabase(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	db, live, c, backup := backedUp(t)
+	w, err := sql.Open("sqlite", live+"?_pragma=wal_autocheckpoint(0)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if _, err := w.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('only-in-wal', 'yes')`); err != nil {
+		t.Fatal(err)
+	}
+	crashed := crashImage(t, live)
+	w.Close()
+	db.Close()
+	// Something Restore cannot remove where the old WAL index goes.
+	if err := os.MkdirAll(filepath.Join(crashed+"-shm", "x"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	info, err := Restore(ctx, backup, crashed)
+	if err == nil {
+		t.Fatal("restored")
+	}
+	if info.Previous != "" {
+		t.Errorf("the failed restore reports a kept database, %s", info.Previous)
+	}
+	if m, _ := filepath.Glob(crashed + ".*"); len(m) > 0 {
+		t.Errorf("the failed restore left %v", m)
+	}
+	os.RemoveAll(crashed + "-shm")
+	if got := hasLicenses(t, crashed, c.ID, 1, 2); !got[0] || !got[1] {
+		t.Errorf("after the failed restore the database holds licenses 1, 2: %v; want both", got)
+	}
+	d, err := sql.Open("sqlite", crashed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	var v string
+	if err := d.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'only-in-wal'`).Scan(&v); err != nil {
+		t.Errorf("the failed restore lost the database's last commit: %v", err)
+	}
+}
+
+// A restore that dies between keeping the old database and the swap (kill
+// -9, power loss) leaves the database in use as it was, and the kept copy
+// apart from it: what the next serve writes does not change the copy.
+func TestRestoreKeptCopyIsApart(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	db, path, c, _ := backedUp(t)
+	db.Close()
+	kept, err := keepPrevious(ctx, path, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The restore dies here. The next serve issues license 3.
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	createLicense(t, s, c.ID, 3)
+	s.Close()
+	if got := hasLicenses(t, kept, c.ID, 1, 2, 3); !got[0] || !got[1] || got[2] {
+		t.Errorf("the kept copy holds licenses 1, 2, 3: %v; want 1 and 2", got)
+	}
+	if got := hasLicenses(t, path, c.ID, 1, 2, 3); !got[0] || !got[1] || !got[2] {
+		t.Errorf("the database holds licenses 1, 2, 3: %v; want all", got)
+	}
+}
+
+// Two restores at once into a missing database: one wins, the other is
+// refused, and the winner's database and its lock file are there after.
+func TestTwoRestoresIntoMissingDatabase(t *testing.T) {
+	t.Parallel()
+	_, _, c, backup := backedUp(t)
+	for round := range 10 {
+		target := filepath.Join(t.TempDir(), "new.db")
+		errs := make(chan error, 2)
+		for range 2 {
+			go func() {
+				_, err := Restore(t.Context(), backup, target)
+				errs <- err
+			}()
+		}
+		e1, e2 := <-errs, <-errs
+		if e1 != nil && e2 != nil {
+			t.Fatalf("round %d: both restores failed: %v; %v", round, e1, e2)
+		}
+		for _, side := range []string{"", "-lock"} {
+			if _, err := os.Stat(target + side); err != nil {
+				t.Fatalf("round %d: restores %v / %v, then %v", round, e1, e2, err)
+			}
+		}
+		if got := hasLicenses(t, target, c.ID, 1); !got[0] {
+			t.Errorf("round %d: the restored database lacks the backup's license", round)
+		}
+	}
+}
+
+// A backup that opens and reads but fails quick_check (its header
+// miscounts the free pages, which quick_check reports as a row, not an
+// error) is refused, and the database stays as it was.
+func TestRestoreRefusesBackupFailingQuickCheck(t *testing.T) {
+	t.Parallel()
+	db, path, c, backup := backedUp(t)
+	db.Close()
+	b, err := os.ReadFile(backup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	binary.BigEndian.PutUint32(b[36:], 7) // free pages: there are none
+	if err := os.WriteFile(backup, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Restore(t.Context(), backup, path); err == nil || !strings.Contains(err.Error(), "check") {
+		t.Errorf("restore of a backup failing quick_check: %v", err)
+	}
+	if got := hasLicenses(t, path, c.ID, 1, 2); !got[0] || !got[1] {
+		t.Errorf("after the refused restore the database holds licenses 1, 2: %v; want both", got)
+	}
+}
+
+// A symbolic link whose target's name SQLite would read as a URI's query
+// is refused, as Open refuses such a name, and nothing changes.
+func TestRestoreRefusesLinkToQueryName(t *testing.T) {
+	t.Parallel()
+	db, live, c, backup := backedUp(t)
+	db.Close()
+	dir := filepath.Join(t.TempDir(), "data?v1")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	real := filepath.Join(dir, "q.db")
+	for _, side := range []string{"", "-lock"} {
+		if err := os.Rename(live+side, real+side); err != nil {
+			t.Fatal(err)
+		}
+	}
+	link := filepath.Join(t.TempDir(), "link.db")
+	if err := os.Symlink(real, link); err != nil {
+		t.Skip(err)
+	}
+	if _, err := Restore(t.Context(), backup, link); err == nil {
+		t.Fatal("restored")
+	}
+	if m, _ := filepath.Glob(filepath.Join(filepath.Dir(dir), "data*")); len(m) != 1 {
+		t.Errorf("beside the data directory: %v", m)
+	}
+	if got := hasLicenses(t, link, c.ID, 1, 2); !got[0] || !got[1] {
+		t.Errorf("after the refused restore the database holds licenses 1, 2: %v; want both", got)
 	}
 }
