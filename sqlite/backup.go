@@ -56,7 +56,7 @@ func Backup(ctx context.Context, src, dst string) (info BackupInfo, err error) {
 	if ok, err := lock.wait(ctx, false, time.Now().Add(sharedWait)); err != nil {
 		return info, fmt.Errorf("sqlite: lock file: %w", err)
 	} else if !ok {
-		return info, fmt.Errorf("sqlite: backup: another process has been migrating the database for more than %v", sharedWait)
+		return info, fmt.Errorf("sqlite: backup: another process has had the database to itself (a migration or a restore) for more than %v", sharedWait)
 	}
 
 	// O_EXCL: an existing file, or a link to one, is refused, never
@@ -70,7 +70,7 @@ func Backup(ctx context.Context, src, dst string) (info BackupInfo, err error) {
 	f.Close()
 	defer func() {
 		if err != nil {
-			Remove(dst)
+			os.Remove(dst) // only what Backup made
 		}
 	}()
 
