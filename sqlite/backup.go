@@ -281,8 +281,12 @@ func Restore(ctx context.Context, from, path string) (info RestoreInfo, err erro
 	if err != nil {
 		return info, err
 	}
-	if err := swapIn(next, path, previous); err != nil {
-		removeKept(previous)
+	if putBack, err := swapIn(next, path); err != nil {
+		if putBack {
+			removeKept(previous)
+		} else {
+			info.Previous = previous // the only whole copy may be this one
+		}
 		return info, err
 	}
 	placed = true
@@ -403,37 +407,49 @@ func removeKept(old string) {
 }
 
 // swapIn puts the file next in place of the database at path, whose files
-// keepPrevious has copied under kept: the old WAL index, WAL and journal
-// go (SQLite would read a WAL or journal left beside the name as the new
-// file's), then next is renamed over path, so that path names the old
-// database or the new one at every moment. Should that fail, the WAL and
-// journal are put back from the kept copy. (A crash between their removal
-// and the rename leaves the old database at path without them: only when
-// its WAL could not be folded in does that lose commits, and the kept
-// copy has them.)
-func swapIn(next, path, kept string) (err error) {
-	var removed []string
-	defer func() {
-		if err != nil && kept != "" {
-			for _, side := range removed {
-				copyFile(kept+side, path+side)
+// keepPrevious has copied: the old WAL index goes, the old WAL and journal
+// are moved aside (SQLite would read a WAL or journal left beside the name
+// as the new file's), then next is renamed over path, so that path names
+// the old database or the new one at every moment, and what was moved
+// aside goes. Should the rename fail, the WAL and journal are moved back,
+// the same files with their owner and mode; if that fails too, the error
+// says where they are and putBack is false. (A crash between moving them
+// aside and the rename leaves the old database at path without them:
+// only when its WAL could not be folded in does that lose commits, and
+// the kept copy has them.)
+func swapIn(next, path string) (putBack bool, err error) {
+	if err := os.Remove(path + "-shm"); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return true, fmt.Errorf("sqlite: restore: %w", err)
+	}
+	// Named after no database: SQLite never reads them as anyone's.
+	stash := next + ".stash"
+	var moved []string
+	back := func() bool {
+		ok := true
+		for _, side := range moved {
+			if err := os.Rename(stash+side, path+side); err != nil {
+				ok = false
 			}
 		}
-	}()
-	if err := os.Remove(path + "-shm"); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("sqlite: restore: %w", err)
+		return ok
 	}
 	for _, side := range sideFiles {
-		if err := os.Remove(path + side); err == nil {
-			removed = append(removed, side)
+		if err := os.Rename(path+side, stash+side); err == nil {
+			moved = append(moved, side)
 		} else if !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("sqlite: restore: %w", err)
+			return back(), fmt.Errorf("sqlite: restore: %w", err)
 		}
 	}
 	if err := os.Rename(next, path); err != nil {
-		return fmt.Errorf("sqlite: restore: %w", err)
+		if !back() {
+			return false, fmt.Errorf("sqlite: restore: %w; the database's %v could not be moved back from %s", err, moved, stash)
+		}
+		return true, fmt.Errorf("sqlite: restore: %w", err)
 	}
-	return nil
+	for _, side := range moved {
+		os.Remove(stash + side)
+	}
+	return true, nil
 }
 
 // copyFile copies the file at src to a new file dst, mode 0600, synced.

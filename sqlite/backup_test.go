@@ -222,8 +222,8 @@ func TestRestore(t *testing.T) {
 	} else if runtime.GOOS != "windows" && fi.Mode().Perm() != 0o600 {
 		t.Errorf("restored database mode %v, want 0600", fi.Mode().Perm())
 	}
-	if _, err := os.Stat(path + ".restoring"); err == nil {
-		t.Error("the restore's working copy was left behind")
+	if m, _ := filepath.Glob(path + ".restoring-*"); len(m) > 0 {
+		t.Errorf("the restore's working copy was left behind: %v", m)
 	}
 }
 
@@ -279,10 +279,8 @@ func TestRestoreRefuses(t *testing.T) {
 		if _, err := Restore(ctx, from, missing); err == nil {
 			t.Errorf("%s: restored into a new file", name)
 		}
-		for _, side := range []string{"", "-lock", "-wal", ".restoring"} {
-			if _, err := os.Stat(missing + side); err == nil {
-				t.Errorf("%s: %s left behind", name, filepath.Base(missing+side))
-			}
+		if m, _ := filepath.Glob(missing + "*"); len(m) > 0 {
+			t.Errorf("%s: %v left behind", name, m)
 		}
 	}
 	if got := hasLicenses(t, path, c.ID, 1, 2); !got[0] || !got[1] {
@@ -749,6 +747,34 @@ func TestRestoreRefusesLinkToQueryName(t *testing.T) {
 		t.Errorf("beside the data directory: %v", m)
 	}
 	if got := hasLicenses(t, link, c.ID, 1, 2); !got[0] || !got[1] {
+		t.Errorf("after the refused restore the database holds licenses 1, 2: %v; want both", got)
+	}
+}
+
+// A restore does not overwrite a kept database of an earlier restore in
+// the same second: it refuses, and both stay.
+func TestRestoreKeepsEarlierKeptDatabase(t *testing.T) {
+	t.Parallel()
+	db, path, c, backup := backedUp(t)
+	db.Close()
+	now := time.Now().UTC()
+	var earlier []string
+	for i := range 3 {
+		name := path + ".before-restore-" + now.Add(time.Duration(i)*time.Second).Format("20060102T150405Z")
+		if err := os.WriteFile(name, []byte("an earlier restore's"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		earlier = append(earlier, name)
+	}
+	if _, err := Restore(t.Context(), backup, path); err == nil || !strings.Contains(err.Error(), "exists") {
+		t.Errorf("restore beside an earlier kept database of the same second: %v", err)
+	}
+	for _, name := range earlier {
+		if b, err := os.ReadFile(name); err != nil || string(b) != "an earlier restore's" {
+			t.Errorf("%s: %q, %v", filepath.Base(name), b, err)
+		}
+	}
+	if got := hasLicenses(t, path, c.ID, 1, 2); !got[0] || !got[1] {
 		t.Errorf("after the refused restore the database holds licenses 1, 2: %v; want both", got)
 	}
 }
