@@ -3,7 +3,6 @@
 package sqlite
 
 import (
-	"database/sql"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,25 +21,7 @@ func TestRestoreFailedSwapKeepsWALOwner(t *testing.T) {
 	ctx := t.Context()
 	db, path, _, backup := backedUp(t)
 	db.Close()
-	w := openWriter(t, path)
-	reader, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reader.Close()
-	tx, err := reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true}) // holds the WAL back
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback()
-	var n int
-	if err := tx.QueryRow(`SELECT count(*) FROM licenses`).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Exec(`INSERT INTO meta (key, value) VALUES ('last-commit', 'yes')`); err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
+	holdWALBack(t, path)
 	const uid, gid = 65534, 65534
 	for _, side := range []string{"", "-wal", "-shm", "-lock"} {
 		if err := os.Chown(path+side, uid, gid); err != nil {

@@ -343,30 +343,7 @@ func TestRestoreKeepsUnfoldedWAL(t *testing.T) {
 	db, live := openTemp(t)
 	db.Close()
 	backup := backupOf(t, live)
-
-	// A crash's image: the file and its WAL copied while a connection
-	// that never checkpoints holds a commit in the WAL alone.
-	w, err := sql.Open("sqlite", live+"?_pragma=wal_autocheckpoint(0)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	if _, err := w.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('only-in-wal', 'yes')`); err != nil {
-		t.Fatal(err)
-	}
-	crashed := filepath.Join(t.TempDir(), "crashed.db")
-	for _, side := range []string{"", "-wal"} {
-		b, err := os.ReadFile(live + side)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if side == "-wal" && len(b) == 0 {
-			t.Fatal("the WAL is empty: nothing to test")
-		}
-		if err := os.WriteFile(crashed+side, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	crashed := commitOnlyInWAL(t, live)
 
 	info, err := Restore(ctx, backup, crashed)
 	if err != nil {
@@ -375,13 +352,7 @@ func TestRestoreKeepsUnfoldedWAL(t *testing.T) {
 	if _, err := os.Stat(info.Previous + "-wal"); err == nil {
 		t.Error("the WAL was kept beside the copy instead of folded into it")
 	}
-	kept, err := sql.Open("sqlite", info.Previous)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer kept.Close()
-	var v string
-	if err := kept.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'only-in-wal'`).Scan(&v); err != nil {
+	if err := metaHas(t, info.Previous, "only-in-wal"); err != nil {
 		t.Errorf("the kept database lost its last commit: %v", err)
 	}
 }
@@ -430,6 +401,66 @@ func crashImage(t *testing.T, live string) string {
 	return crashed
 }
 
+// commitOnlyInWAL commits the meta row "only-in-wal" to the database at
+// live on a connection that never checkpoints, and returns a crash's image
+// of it (crashImage) taken while that commit is in the WAL alone.
+func commitOnlyInWAL(t *testing.T, live string) string {
+	t.Helper()
+	w, err := sql.Open("sqlite", live+"?_pragma=wal_autocheckpoint(0)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if _, err := w.ExecContext(t.Context(), `INSERT INTO meta (key, value) VALUES ('only-in-wal', 'yes')`); err != nil {
+		t.Fatal(err)
+	}
+	crashed := crashImage(t, live)
+	if fi, err := os.Stat(crashed + "-wal"); err != nil || fi.Size() == 0 {
+		t.Fatalf("the WAL is empty: nothing to test (%v)", err)
+	}
+	return crashed
+}
+
+// holdWALBack commits the meta row "last-commit" to the database at path
+// while a reader outside any store (the sqlite3 shell, say) holds an older
+// snapshot, so that no checkpoint can fold the commit in until release
+// (or t's end).
+func holdWALBack(t *testing.T, path string) (release func()) {
+	t.Helper()
+	w := openWriter(t, path)
+	reader, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := reader.BeginTx(t.Context(), &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	release = func() { tx.Rollback(); reader.Close() }
+	t.Cleanup(release)
+	var n int
+	if err := tx.QueryRow(`SELECT count(*) FROM licenses`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Exec(`INSERT INTO meta (key, value) VALUES ('last-commit', 'yes')`); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	return release
+}
+
+// metaHas reports whether the database at path has the meta row key.
+func metaHas(t *testing.T, path, key string) error {
+	t.Helper()
+	d, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	var v string
+	return d.QueryRowContext(t.Context(), `SELECT value FROM meta WHERE key = ?1`, key).Scan(&v)
+}
+
 // A WAL left beside a missing database (moved aside by hand, say) is not
 // read as the restored database's, and is kept, not deleted.
 func TestRestoreIgnoresOrphanWAL(t *testing.T) {
@@ -461,40 +492,16 @@ func TestRestoreIgnoresOrphanWAL(t *testing.T) {
 // snapshot, the checkpoint gives up, and the WAL moves with the file.
 func TestRestoreKeepsWALItCannotFold(t *testing.T) {
 	t.Parallel()
-	ctx := t.Context()
 	db, path, c, backup := backedUp(t)
 	db.Close()
-	w := openWriter(t, path)
-	reader, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reader.Close()
-	tx, err := reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n int
-	if err := tx.QueryRow(`SELECT count(*) FROM licenses`).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Exec(`INSERT INTO meta (key, value) VALUES ('last-commit', 'yes')`); err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
+	release := holdWALBack(t, path)
 
-	info, err := Restore(ctx, backup, path)
-	tx.Rollback()
+	info, err := Restore(t.Context(), backup, path)
+	release()
 	if err != nil {
 		t.Fatal(err)
 	}
-	kept, err := sql.Open("sqlite", info.Previous)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer kept.Close()
-	var v string
-	if err := kept.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'last-commit'`).Scan(&v); err != nil {
+	if err := metaHas(t, info.Previous, "last-commit"); err != nil {
 		t.Errorf("the kept database lost its last commit: %v", err)
 	}
 	if got := hasLicenses(t, path, c.ID, 1, 2); !got[0] || got[1] {
@@ -601,16 +608,7 @@ func TestRestoreFailedSwapLeavesDatabase(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	db, live, c, backup := backedUp(t)
-	w, err := sql.Open("sqlite", live+"?_pragma=wal_autocheckpoint(0)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	if _, err := w.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('only-in-wal', 'yes')`); err != nil {
-		t.Fatal(err)
-	}
-	crashed := crashImage(t, live)
-	w.Close()
+	crashed := commitOnlyInWAL(t, live)
 	db.Close()
 	// Something Restore cannot remove where the old WAL index goes.
 	if err := os.MkdirAll(filepath.Join(crashed+"-shm", "x"), 0o700); err != nil {
@@ -630,13 +628,7 @@ func TestRestoreFailedSwapLeavesDatabase(t *testing.T) {
 	if got := hasLicenses(t, crashed, c.ID, 1, 2); !got[0] || !got[1] {
 		t.Errorf("after the failed restore the database holds licenses 1, 2: %v; want both", got)
 	}
-	d, err := sql.Open("sqlite", crashed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	var v string
-	if err := d.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'only-in-wal'`).Scan(&v); err != nil {
+	if err := metaHas(t, crashed, "only-in-wal"); err != nil {
 		t.Errorf("the failed restore lost the database's last commit: %v", err)
 	}
 }
