@@ -181,7 +181,7 @@ var sideFiles = []string{"-wal", "-journal"}
 // schema is newer than this binary's; an older one is migrated by the
 // next Open. The copy is made by VACUUM INTO into a new 0600 file beside
 // path, given the old file's mode and, run as root, its owner, synced,
-// and renamed over path, so that a crash leaves path holding either the
+// checked in its turn, and renamed over path, so that a crash leaves path holding either the
 // old database or the new one (the old one without its last commits only
 // if its WAL could not be folded in, and then they are in the kept
 // copy's "-wal"). Nothing is deleted: the database it replaces, its WAL
@@ -243,10 +243,9 @@ func Restore(ctx context.Context, from, path string) (info RestoreInfo, err erro
 	} else if !ok {
 		return info, fmt.Errorf("sqlite: restore: another process has %s open; stop the server (and any CLI command) first", path)
 	}
-	placed := false
 	if made {
 		defer func() {
-			if err != nil && !placed {
+			if err != nil {
 				os.Remove(path)
 			}
 		}()
@@ -273,6 +272,10 @@ func Restore(ctx context.Context, from, path string) (info RestoreInfo, err erro
 	if err := takeModeAndOwner(next, old); err != nil {
 		return info, fmt.Errorf("sqlite: restore: %w", err)
 	}
+	// The copy is checked before it replaces anything.
+	if info.BackupInfo, err = checkBackup(ctx, next); err != nil {
+		return info, err
+	}
 
 	// From here on the restore runs to its end: an interrupt would leave
 	// the operator guessing which database is in place.
@@ -289,14 +292,8 @@ func Restore(ctx context.Context, from, path string) (info RestoreInfo, err erro
 		}
 		return info, err
 	}
-	placed = true
 	info.Previous = previous
-	if err := syncFile(path); err != nil {
-		return info, fmt.Errorf("sqlite: restore: the backup is in place%s, but syncing it failed: %w", keptAt(info.Previous), err)
-	}
-	if info.BackupInfo, err = checkBackup(ctx, path); err != nil {
-		return info, fmt.Errorf("sqlite: restore: the backup is in place%s, but: %w", keptAt(info.Previous), err)
-	}
+	syncDir(filepath.Dir(path)) // the copy itself was synced when written
 	return info, nil
 }
 
@@ -321,15 +318,6 @@ func makeMissing(path string) (made bool, err error) {
 	}
 	f.Close()
 	return true, nil
-}
-
-// keptAt says where the replaced database is kept, for an error after
-// the restore is in place.
-func keptAt(previous string) string {
-	if previous == "" {
-		return ""
-	}
-	return " (the database it replaced is kept as " + previous + ")"
 }
 
 // takeModeAndOwner gives the file at path the mode of old and, when the
