@@ -458,7 +458,8 @@ func TestGracefulShutdownFinishesInFlight(t *testing.T) {
 }
 
 // --max-connections caps the connections served at once: one past the cap
-// waits, unanswered, until another closes; a bad value is refused.
+// waits, unanswered, until a connection has been idle for a second, which
+// is then closed to make room; a bad value is refused.
 func TestMaxConnections(t *testing.T) {
 	t.Parallel()
 	inst := serve(t, env("QUANTUMLOCK_MASTER_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="),
@@ -496,13 +497,22 @@ func TestMaxConnections(t *testing.T) {
 	}
 	c := dial() // the kernel completes the handshake; the server does not accept
 	if health(c, 300*time.Millisecond) {
-		t.Fatal("a third connection was served past --max-connections 2")
+		t.Fatal("a third connection was served past --max-connections 2 while the others were in their grace")
 	}
-	a.Close()
+	// Once a, the longest idle, has been idle for a second, it is closed
+	// to make room.
 	buf := make([]byte, 12)
 	c.SetDeadline(time.Now().Add(10 * time.Second))
 	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "HTTP/1.1 200" {
-		t.Fatalf("the waiting connection once another closed: %q, %v", buf, err)
+		t.Fatalf("the waiting connection once another was idle: %q, %v", buf, err)
+	}
+	a.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadAll(a); err != nil { // the rest of its answer, then EOF
+		t.Fatalf("the longest-idle connection: %v; want it closed", err)
+	}
+	b.SetDeadline(time.Now().Add(200 * time.Millisecond))
+	if _, err := io.ReadAll(b); !errors.Is(err, os.ErrDeadlineExceeded) { // still open: no EOF
+		t.Fatalf("the other idle connection: %v; want it open", err)
 	}
 
 	for _, flag := range []string{"--max-connections", "--max-keys"} {

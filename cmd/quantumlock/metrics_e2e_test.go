@@ -56,6 +56,8 @@ func TestMetrics(t *testing.T) {
 		`go_goroutines`,
 		`quantumlock_auth_cache_lookups_total{result="hit"}`,
 		`quantumlock_auth_cache_lookups_total{result="miss"}`,
+		`quantumlock_connections_open `,
+		`quantumlock_connections_reclaimed_total 0`,
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics lack %q", want)

@@ -20,6 +20,7 @@ import (
 	"github.com/quantumlock/quantumlock/account"
 	"github.com/quantumlock/quantumlock/entropy"
 	"github.com/quantumlock/quantumlock/httpapi"
+	"github.com/quantumlock/quantumlock/internal/connlimit"
 	"github.com/quantumlock/quantumlock/internal/logwriter"
 	"github.com/quantumlock/quantumlock/keyring"
 	"github.com/quantumlock/quantumlock/license"
@@ -27,7 +28,6 @@ import (
 	"github.com/quantumlock/quantumlock/qsim"
 	"github.com/quantumlock/quantumlock/ratelimit"
 	"github.com/quantumlock/quantumlock/sqlite"
-	"golang.org/x/net/netutil"
 )
 
 // DefaultMaxConnections bounds the client connections serve holds open.
@@ -189,7 +189,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return fmt.Errorf("--addr: %w", err)
 	}
 	defer ln.Close() // Serve closes it too; this covers the returns before Serve
-	ln = netutil.LimitListener(ln, cfg.maxConnections)
+	// At the bound, a connection idle between requests for a second is
+	// closed to make room (internal/connlimit).
+	limited := connlimit.New(ln, cfg.maxConnections)
+	if deps.Metrics != nil {
+		registerConnMetrics(deps.Metrics.Registry(), limited)
+	}
 	// The demo customer is made once the address is ours: its key is
 	// printed only once, on an empty database, and a start that then
 	// failed to listen would have shown it to no one who could use it.
@@ -207,11 +212,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		ConnState:         limited.ConnState,
 	}
 	logger.Info("listening", "addr", ln.Addr().String(), "db", cfg.db, "version", quantumlock.Version)
 
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- srv.Serve(limited) }()
 	select {
 	case err := <-errc:
 		return err
@@ -248,6 +254,20 @@ func registerStoreMetrics(reg prometheus.Registerer, db *sqlite.DB) {
 			return float64(misses)
 		}))
 	}
+}
+
+// registerConnMetrics exports how many client connections the API holds
+// open and how many idle ones it has closed to make room, so an operator
+// can see --max-connections being reached.
+func registerConnMetrics(reg prometheus.Registerer, l *connlimit.Listener) {
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "quantumlock_connections_open",
+		Help: "Client connections the API holds open (at most --max-connections).",
+	}, func() float64 { return float64(l.Open()) }))
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "quantumlock_connections_reclaimed_total",
+		Help: "Idle keep-alive connections closed to make room at --max-connections.",
+	}, func() float64 { return float64(l.Reclaimed()) }))
 }
 
 // opsHandler serves the operator-only listener: Prometheus metrics at
