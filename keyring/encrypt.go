@@ -107,10 +107,9 @@ func (s *Service) Encrypt(ctx context.Context, customerID string, req EncryptReq
 		if req.Algorithm == "" {
 			req.Algorithm = DefaultKeyAlgorithm
 		}
-		if k, material, err = s.createKey(ctx, customerID, CreateKeyRequest{Algorithm: req.Algorithm}); err != nil {
+		if k, material, quantum, err = s.createKey(ctx, customerID, CreateKeyRequest{Algorithm: req.Algorithm}); err != nil {
 			return nil, err
 		}
-		quantum = sealedQuantum(k.Latest().Sealed)
 	} else {
 		if k, err = s.key(ctx, customerID, req.KeyID); err != nil {
 			return nil, err

@@ -174,7 +174,7 @@ func (s *Service) initiate(ctx context.Context, customerID string, req ExchangeR
 		if err != nil {
 			return nil, err
 		}
-		sealed, err := s.seal(ctx, scope{kindExchange, customerID, id, 0, keyAttrs{}}, private, false)
+		sealed, err := s.seal(ctx, scope{kindExchange, customerID, id, 0, keyAttrs{}, share}, private, false)
 		if err != nil {
 			return nil, err
 		}
@@ -361,7 +361,7 @@ func (s *Service) finish(ctx context.Context, sess *quantumlock.ExchangeSession,
 // responder's value peer, of the right size. A peer value the computation
 // rejects is EINVALID.
 func (s *Service) rawSecret(sess *quantumlock.ExchangeSession, peer []byte) ([]byte, error) {
-	private, _, err := s.open(scope{kindExchange, sess.CustomerID, sess.ID, 0, keyAttrs{}}, sess.Sealed)
+	private, _, err := s.open(scope{kindExchange, sess.CustomerID, sess.ID, 0, keyAttrs{}, sess.PublicKey}, sess.Sealed)
 	if err != nil {
 		return nil, fmt.Errorf("keyring: open exchange session %s: %w", sess.ID, err)
 	}

@@ -149,6 +149,7 @@ type Service struct {
 	kek       cipher.AEAD // seals material at rest; secret
 	rsaGate   *gate       // bounds concurrent RSA generations, overall and per customer
 	maxKeys   int         // per customer
+	checked   checkedVersions
 }
 
 // kekPurpose is the HKDF label of the key-encryption key.

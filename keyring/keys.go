@@ -1,11 +1,14 @@
 package keyring
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -83,7 +86,7 @@ func (s *Service) CreateKey(ctx context.Context, customerID string, req CreateKe
 	if !utf8.ValidString(req.Label) || utf8.RuneCountInString(req.Label) > MaxLabelLength {
 		return nil, invalid("label: must be valid UTF-8 of at most %d characters.", MaxLabelLength)
 	}
-	k, material, err := s.createKey(ctx, customerID, req)
+	k, material, _, err := s.createKey(ctx, customerID, req)
 	if err != nil {
 		return nil, err
 	}
@@ -92,8 +95,9 @@ func (s *Service) CreateKey(ctx context.Context, customerID string, req CreateKe
 }
 
 // createKey makes, seals and stores a new key and returns it with its
-// opened material, which the caller must clear.
-func (s *Service) createKey(ctx context.Context, customerID string, req CreateKeyRequest) (*quantumlock.Key, []byte, error) {
+// opened material, which the caller must clear, and whether that was drawn
+// from quantum-verified entropy.
+func (s *Service) createKey(ctx context.Context, customerID string, req CreateKeyRequest) (*quantumlock.Key, []byte, bool, error) {
 	if keyAlgs[req.Algorithm].rsaBits != 0 {
 		// The store refuses a key past the limit only once it is made,
 		// and making an RSA key costs up to seconds of CPU: a customer at
@@ -101,27 +105,27 @@ func (s *Service) createKey(ctx context.Context, customerID string, req CreateKe
 		// one; the store refuses all but what fits.) Rotation adds no
 		// key, and is not checked.
 		if _, total, err := s.keys.Keys(ctx, customerID, 0, 1); err != nil {
-			return nil, nil, err
+			return nil, nil, false, err
 		} else if total >= int64(s.maxKeys) {
-			return nil, nil, quantumlock.KeyLimitError(s.maxKeys)
+			return nil, nil, false, quantumlock.KeyLimitError(s.maxKeys)
 		}
 	}
 	material, public, quantum, err := s.newMaterial(ctx, customerID, req.Algorithm)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, false, err
 	}
 	for attempt := 0; ; attempt++ {
 		id, err := quantumlock.NewID(ctx, s.rand, "key_", 12)
 		if err != nil {
 			clear(material)
-			return nil, nil, err
+			return nil, nil, false, err
 		}
 		now := s.now().UTC()
 		attrs := keyAttrs{req.Algorithm, keyAlgs[req.Algorithm].purpose, req.Exportable}
-		sealed, err := s.seal(ctx, scope{kindKey, customerID, id, 1, attrs}, material, quantum)
+		sealed, err := s.seal(ctx, scope{kindKey, customerID, id, 1, attrs, public}, material, quantum)
 		if err != nil {
 			clear(material)
-			return nil, nil, err
+			return nil, nil, false, err
 		}
 		k := &quantumlock.Key{
 			ID:         id,
@@ -135,11 +139,11 @@ func (s *Service) createKey(ctx context.Context, customerID string, req CreateKe
 		}
 		err = s.keys.CreateKey(ctx, k, s.maxKeys)
 		if err == nil {
-			return k, material, nil
+			return k, material, quantum, nil
 		}
 		if quantumlock.ErrorCode(err) != quantumlock.ECONFLICT || attempt == 2 {
 			clear(material)
-			return nil, nil, err
+			return nil, nil, false, err
 		}
 	}
 }
@@ -229,7 +233,7 @@ func (s *Service) RotateKey(ctx context.Context, customerID, keyID string) (*Key
 	}
 	defer clear(material)
 	v := quantumlock.KeyVersion{Version: k.Latest().Version + 1, PublicKey: public, CreatedAt: s.now().UTC()}
-	v.Sealed, err = s.seal(ctx, scope{kindKey, customerID, k.ID, v.Version, attrsOf(k)}, material, quantum)
+	v.Sealed, err = s.seal(ctx, scope{kindKey, customerID, k.ID, v.Version, attrsOf(k), public}, material, quantum)
 	if err != nil {
 		return nil, err
 	}
@@ -327,11 +331,89 @@ func keyVersion(k *quantumlock.Key, version int) (quantumlock.KeyVersion, bool) 
 
 // openVersion opens one version's material; the caller must clear it.
 func (s *Service) openVersion(k *quantumlock.Key, v quantumlock.KeyVersion) ([]byte, bool, error) {
-	m, quantum, err := s.open(scope{kindKey, k.CustomerID, k.ID, v.Version, attrsOf(k)}, v.Sealed)
+	m, quantum, err := s.open(versionScope(k, v), v.Sealed)
 	if err != nil {
 		return nil, false, fmt.Errorf("keyring: open key %s version %d: %w", k.ID, v.Version, err)
 	}
 	return m, quantum, nil
+}
+
+// versionScope is the scope v's material is sealed under.
+func versionScope(k *quantumlock.Key, v quantumlock.KeyVersion) scope {
+	return scope{kindKey, k.CustomerID, k.ID, v.Version, attrsOf(k), v.PublicKey}
+}
+
+// authentic checks that version v of k is as this service stored it and
+// reports whether its material was drawn from quantum-verified entropy.
+// What Key, Keys and Verify take from the store without otherwise opening
+// the material, the provenance flag and the public key, is vouched for
+// here: the material must open under the key's attributes, and its public
+// key must be the stored one, bound by the seal since format 3 and derived
+// from the material and compared for older versions (whose results are
+// remembered, as the derivation costs up to milliseconds for RSA).
+// Errors: EMASTERKEY (ErrUnseal).
+func (s *Service) authentic(k *quantumlock.Key, v quantumlock.KeyVersion) (bool, error) {
+	if len(v.Sealed) > 0 && v.Sealed[0] >= sealFormat {
+		m, quantum, err := s.openVersion(k, v)
+		clear(m)
+		return quantum, err
+	}
+	sc := versionScope(k, v)
+	id := sha256.New()
+	id.Write(sc.ad(v.Sealed[:min(len(v.Sealed), sealHeader)]))
+	id.Write(v.Sealed)
+	id.Write(v.PublicKey)
+	var sum [sha256.Size]byte
+	id.Sum(sum[:0])
+	if quantum, ok := s.checked.get(sum); ok {
+		return quantum, nil
+	}
+	m, quantum, err := s.openVersion(k, v)
+	if err != nil {
+		return false, err
+	}
+	defer clear(m)
+	var public []byte
+	if keyAlgs[k.Algorithm].purpose == quantumlock.PurposeSigning {
+		sk, err := newSigningKey(k.Algorithm, m)
+		if err != nil {
+			return false, fmt.Errorf("keyring: key %s version %d: %w", k.ID, v.Version, err)
+		}
+		public = sk.public.raw
+	}
+	if !bytes.Equal(public, v.PublicKey) {
+		return false, fmt.Errorf("keyring: key %s version %d: stored public key is not the material's: %w", k.ID, v.Version, ErrUnseal)
+	}
+	s.checked.put(sum, quantum)
+	return quantum, nil
+}
+
+// maxChecked bounds the older versions whose check authentic remembers;
+// when full it starts over.
+const maxChecked = 4096
+
+// checkedVersions remembers the versions sealed before format 3 that
+// authentic found sound, by a digest of everything it checked, with their
+// provenance flag.
+type checkedVersions struct {
+	mu sync.Mutex
+	m  map[[sha256.Size]byte]bool
+}
+
+func (c *checkedVersions) get(digest [sha256.Size]byte) (quantum, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	quantum, ok = c.m[digest]
+	return quantum, ok
+}
+
+func (c *checkedVersions) put(digest [sha256.Size]byte, quantum bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxChecked {
+		c.m = make(map[[sha256.Size]byte]bool)
+	}
+	c.m[digest] = quantum
 }
 
 // info describes k; with material (the latest version's) and an exportable
@@ -347,7 +429,11 @@ func (s *Service) info(k *quantumlock.Key, material []byte) (*KeyInfo, error) {
 		CreatedAt:  k.CreatedAt,
 	}
 	for _, v := range k.Versions {
-		vi := KeyVersionInfo{Version: v.Version, CreatedAt: v.CreatedAt, QuantumSecured: sealedQuantum(v.Sealed)}
+		quantum, err := s.authentic(k, v)
+		if err != nil {
+			return nil, err
+		}
+		vi := KeyVersionInfo{Version: v.Version, CreatedAt: v.CreatedAt, QuantumSecured: quantum}
 		if len(v.PublicKey) > 0 {
 			pub, err := storedPublicKey(k.Algorithm, v.PublicKey)
 			if err != nil {

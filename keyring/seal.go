@@ -2,6 +2,7 @@ package keyring
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
 
 	"github.com/quantumlock/quantumlock"
@@ -9,22 +10,26 @@ import (
 
 // Sealed material layout (docs/crypto.md, "Sealing at rest"):
 //
-//	format (1 byte, 2) | flags (1 byte) | nonce (12 bytes) | AES-256-GCM ciphertext and tag
+//	format (1 byte, 3) | flags (1 byte) | nonce (12 bytes) | AES-256-GCM ciphertext and tag
 //
-// The associated data binds the header, the owner of the material and, in
-// format 2, what the owner may do with it:
+// The associated data binds the header, the owner of the material and, from
+// format 2, what the owner may do with it and, from format 3, the public
+// key stored beside it:
 //
 //	"quantumlock keyring seal v1" 0x00 kind 0x00 customer 0x00 id 0x00 version (4 bytes, big endian)
-//	[format 2: algorithm 0x00 purpose 0x00 exportable (1 byte)] header
+//	[format 2 and 3: algorithm 0x00 purpose 0x00 exportable (1 byte)]
+//	[format 3: SHA-256 of the stored public key (of no bytes when there is none)] header
 //
 // so sealed material copied to another key, version, customer or session,
-// a flipped flag, or (format 2) a key's algorithm, purpose or exportable
-// flag edited in the store, does not open. Format 1, without the key's
-// attributes, is what versions sealed before format 2 hold; they still
-// open, and nothing seals it any more.
+// a flipped flag, or a key's algorithm, purpose, exportable flag (format 2)
+// or public key (format 3) edited in the store, does not open. Formats 1
+// and 2 are what versions sealed before format 3 hold; they still open, and
+// nothing seals them any more. Their public keys are checked against the
+// opened material instead (Service.authentic).
 const (
 	sealFormat1  = 1
-	sealFormat   = 2
+	sealFormat2  = 2
+	sealFormat   = 3
 	sealHeader   = 2
 	sealOverhead = sealHeader + IVSize + TagSize
 
@@ -45,14 +50,15 @@ var ErrUnseal = &quantumlock.Error{
 	Message: "Stored key material cannot be opened: the master key differs from the one that sealed it, or the data was altered.",
 }
 
-// scope names the owner of a piece of sealed material and, for a key,
-// what it may be used for.
+// scope names the owner of a piece of sealed material, what it may be used
+// for, and the public key stored with it.
 type scope struct {
 	kind       string
 	customerID string
 	id         string
 	version    int
 	attrs      keyAttrs // a key's; zero for an exchange session
+	public     []byte   // the stored public key: a signature key version's, an exchange session's share; nil for a cipher key
 }
 
 // keyAttrs are the stored attributes of a key that decide what its
@@ -77,7 +83,7 @@ func (sc scope) ad(header []byte) []byte {
 	b = append(b, sc.id...)
 	b = append(b, 0)
 	b = binary.BigEndian.AppendUint32(b, uint32(sc.version))
-	if header[0] >= 2 {
+	if header[0] >= sealFormat2 {
 		b = append(b, sc.attrs.algorithm...)
 		b = append(b, 0)
 		b = append(b, sc.attrs.purpose...)
@@ -87,6 +93,10 @@ func (sc scope) ad(header []byte) []byte {
 			exportable = 1
 		}
 		b = append(b, exportable)
+	}
+	if header[0] >= sealFormat {
+		h := sha256.Sum256(sc.public)
+		b = append(b, h[:]...)
 	}
 	return append(b, header...)
 }
@@ -110,7 +120,7 @@ func (s *Service) seal(ctx context.Context, sc scope, material []byte, quantum b
 
 // open reverses seal. It fails with ErrUnseal, never with wrong material.
 func (s *Service) open(sc scope, sealed []byte) (material []byte, quantum bool, err error) {
-	if len(sealed) < sealOverhead || (sealed[0] != sealFormat && sealed[0] != sealFormat1) || sealed[1]&^flagQuantum != 0 {
+	if len(sealed) < sealOverhead || sealed[0] < sealFormat1 || sealed[0] > sealFormat || sealed[1]&^flagQuantum != 0 {
 		return nil, false, ErrUnseal
 	}
 	header, nonce, ct := sealed[:sealHeader], sealed[sealHeader:sealHeader+IVSize], sealed[sealHeader+IVSize:]
@@ -119,11 +129,4 @@ func (s *Service) open(sc scope, sealed []byte) (material []byte, quantum bool, 
 		return nil, false, ErrUnseal
 	}
 	return material, header[1]&flagQuantum != 0, nil
-}
-
-// sealedQuantum reports whether sealed material is marked as drawn from
-// quantum-verified entropy, without opening it. The mark is authenticated
-// when the material is opened.
-func sealedQuantum(sealed []byte) bool {
-	return len(sealed) >= sealHeader && sealed[1]&flagQuantum != 0
 }

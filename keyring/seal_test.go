@@ -16,7 +16,7 @@ func TestSeal(t *testing.T) {
 	f := newFixture(t)
 	s, mk := f.svc, f.mk
 	sealOnly := func(t *testing.T, mk *masterkey.Key) *Service { return f.service(t, f.db, mk) }
-	sc := scope{kindKey, custA, "key_0123", 3, keyAttrs{AES256GCM, quantumlock.PurposeEncryption, false}}
+	sc := scope{kindKey, custA, "key_0123", 3, keyAttrs{Ed25519, quantumlock.PurposeSigning, false}, []byte("its public key")}
 	material := []byte("thirty-two bytes of key material")
 
 	for _, quantum := range []bool{false, true} {
@@ -30,9 +30,6 @@ func TestSeal(t *testing.T) {
 		got, q, err := s.open(sc, sealed)
 		if err != nil || !bytes.Equal(got, material) || q != quantum {
 			t.Fatalf("open = %q, %v, %v; want the material, %v", got, q, err, quantum)
-		}
-		if sealedQuantum(sealed) != quantum {
-			t.Errorf("sealedQuantum = %v, want %v", !quantum, quantum)
 		}
 		// A fresh Service with the same master key (a restart) opens it.
 		if got, _, err := sealOnly(t, mk).open(sc, sealed); err != nil || !bytes.Equal(got, material) {
@@ -58,15 +55,17 @@ func TestSeal(t *testing.T) {
 	t.Run("ErrOtherOwner", func(t *testing.T) {
 		t.Parallel()
 		for _, other := range []scope{
-			{kindExchange, sc.customerID, sc.id, sc.version, sc.attrs},
-			{sc.kind, custB, sc.id, sc.version, sc.attrs},
-			{sc.kind, sc.customerID, "key_0124", sc.version, sc.attrs},
-			{sc.kind, sc.customerID, sc.id, 2, sc.attrs},
-			// The key's attributes, as someone writing to the store
-			// might change them.
-			{sc.kind, sc.customerID, sc.id, sc.version, keyAttrs{ChaCha20Poly1305, sc.attrs.purpose, false}},
-			{sc.kind, sc.customerID, sc.id, sc.version, keyAttrs{sc.attrs.algorithm, quantumlock.PurposeSigning, false}},
-			{sc.kind, sc.customerID, sc.id, sc.version, keyAttrs{sc.attrs.algorithm, sc.attrs.purpose, true}},
+			{kindExchange, sc.customerID, sc.id, sc.version, sc.attrs, sc.public},
+			{sc.kind, custB, sc.id, sc.version, sc.attrs, sc.public},
+			{sc.kind, sc.customerID, "key_0124", sc.version, sc.attrs, sc.public},
+			{sc.kind, sc.customerID, sc.id, 2, sc.attrs, sc.public},
+			// The key's attributes and public key, as someone writing
+			// to the store might change them.
+			{sc.kind, sc.customerID, sc.id, sc.version, keyAttrs{MLDSA65, sc.attrs.purpose, false}, sc.public},
+			{sc.kind, sc.customerID, sc.id, sc.version, keyAttrs{sc.attrs.algorithm, quantumlock.PurposeEncryption, false}, sc.public},
+			{sc.kind, sc.customerID, sc.id, sc.version, keyAttrs{sc.attrs.algorithm, sc.attrs.purpose, true}, sc.public},
+			{sc.kind, sc.customerID, sc.id, sc.version, sc.attrs, []byte("another public key")},
+			{sc.kind, sc.customerID, sc.id, sc.version, sc.attrs, nil},
 		} {
 			fail(t, s, other, sealed)
 		}
@@ -96,14 +95,39 @@ func TestSeal(t *testing.T) {
 		old := append(bytes.Clone(header), nonce...)
 		old = s.kek.Seal(old, nonce, material, ad1)
 		for _, attrs := range []keyAttrs{sc.attrs, {}, {ChaCha20Poly1305, quantumlock.PurposeEncryption, true}} {
-			if got, _, err := s.open(scope{sc.kind, sc.customerID, sc.id, sc.version, attrs}, old); err != nil || !bytes.Equal(got, material) {
+			if got, _, err := s.open(scope{sc.kind, sc.customerID, sc.id, sc.version, attrs, nil}, old); err != nil || !bytes.Equal(got, material) {
 				t.Fatalf("format 1 with attributes %v: %q, %v", attrs, got, err)
 			}
 		}
-		fail(t, s, scope{sc.kind, custB, sc.id, sc.version, sc.attrs}, old)
-		// Format 2 relabelled as 1, to shed its attributes, does not open.
+		fail(t, s, scope{sc.kind, custB, sc.id, sc.version, sc.attrs, sc.public}, old)
+		// Format 3 relabelled as 1, to shed its attributes, does not open.
 		down := bytes.Clone(sealed)
 		down[0] = sealFormat1
+		fail(t, s, sc, down)
+	})
+	t.Run("Format2", func(t *testing.T) {
+		t.Parallel()
+		// Material sealed before format 3 bound the attributes but not
+		// the public key: it opens whatever public key is stored beside
+		// it (Service.authentic checks that one against the material),
+		// and not under other attributes.
+		header := []byte{sealFormat2, 0}
+		ad2 := []byte("quantumlock keyring seal v1\x00" + sc.kind + "\x00" + sc.customerID + "\x00" + sc.id + "\x00")
+		ad2 = append(ad2, 0, 0, 0, byte(sc.version))
+		ad2 = append(ad2, sc.attrs.algorithm+"\x00"+sc.attrs.purpose+"\x00\x00"...)
+		ad2 = append(ad2, header...)
+		nonce := bytes.Repeat([]byte{7}, IVSize)
+		old := append(bytes.Clone(header), nonce...)
+		old = s.kek.Seal(old, nonce, material, ad2)
+		for _, public := range [][]byte{sc.public, nil, []byte("another public key")} {
+			if got, _, err := s.open(scope{sc.kind, sc.customerID, sc.id, sc.version, sc.attrs, public}, old); err != nil || !bytes.Equal(got, material) {
+				t.Fatalf("format 2 with public key %q: %q, %v", public, got, err)
+			}
+		}
+		fail(t, s, scope{sc.kind, sc.customerID, sc.id, sc.version, keyAttrs{sc.attrs.algorithm, sc.attrs.purpose, true}, sc.public}, old)
+		// Format 3 relabelled as 2, to shed its public key, does not open.
+		down := bytes.Clone(sealed)
+		down[0] = sealFormat2
 		fail(t, s, sc, down)
 	})
 	t.Run("ErrTruncated", func(t *testing.T) {

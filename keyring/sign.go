@@ -78,7 +78,7 @@ func (s *Service) Sign(ctx context.Context, customerID string, req SignRequest) 
 		if req.Algorithm == "" {
 			req.Algorithm = DefaultSignAlgorithm
 		}
-		k, material, err = s.createKey(ctx, customerID, CreateKeyRequest{Algorithm: keyAlgFor(req.Algorithm)})
+		k, material, _, err = s.createKey(ctx, customerID, CreateKeyRequest{Algorithm: keyAlgFor(req.Algorithm)})
 		if err != nil {
 			return nil, err
 		}
@@ -193,6 +193,11 @@ func (s *Service) Verify(ctx context.Context, customerID string, req VerifyReque
 		}
 		for i := len(k.Versions) - 1; i >= 0 && !resp.Valid; i-- {
 			v := k.Versions[i]
+			// The stored public key is checked against the sealed
+			// material: one written into the store verifies nothing.
+			if _, err := s.authentic(k, v); err != nil {
+				return nil, err
+			}
 			p, err := storedPublicKey(k.Algorithm, v.PublicKey)
 			if err != nil {
 				return nil, err

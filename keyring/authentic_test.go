@@ -1,0 +1,194 @@
+package keyring
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"database/sql"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/quantumlock/quantumlock"
+)
+
+// forger is someone who can write to the database but has no master key:
+// they put a public key of their own beside a key's sealed material and
+// sign with its private half.
+type forger struct {
+	t    *testing.T
+	db   *sql.DB
+	priv ed25519.PrivateKey
+}
+
+func newForger(t *testing.T, path string) *forger {
+	t.Helper()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	_, priv, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &forger{t: t, db: db, priv: priv}
+}
+
+func (f *forger) public() []byte { return f.priv.Public().(ed25519.PublicKey) }
+
+func (f *forger) exec(query string, args ...any) {
+	f.t.Helper()
+	if _, err := f.db.Exec(query, args...); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// sign makes a signature Verify would accept from the forger's key.
+func (f *forger) sign(nonce, message []byte) []byte {
+	return ed25519.Sign(f.priv, signedData(nonce, message))
+}
+
+// wantAltered fails unless err says the stored key was altered.
+func wantAltered(t *testing.T, what string, err error) {
+	t.Helper()
+	if !errors.Is(err, ErrUnseal) || quantumlock.ErrorCode(err) != quantumlock.EMASTERKEY {
+		t.Fatalf("%s: %v, want ErrUnseal", what, err)
+	}
+}
+
+// A public key written into the store beside a key's material verifies
+// nothing, and get and list refuse the key rather than show it; so does a
+// version row made up whole, and a provenance flag flipped in the sealed
+// bytes.
+func TestStoredPublicKeyEdit(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	nonce := bytes.Repeat([]byte{9}, NonceSize)
+	msg := []byte("pay the forger")
+
+	t.Run("SwappedPublicKey", func(t *testing.T) {
+		t.Parallel()
+		f := newFixture(t)
+		key := must[*KeyInfo](t)(f.svc.CreateKey(ctx, custA, CreateKeyRequest{Algorithm: Ed25519}))
+		evil := newForger(t, f.path)
+		evil.exec(`UPDATE key_versions SET public_key = ? WHERE key_id = ?`, evil.public(), key.KeyID)
+		res, err := f.svc.Verify(ctx, custA, VerifyRequest{Message: msg, Signature: evil.sign(nonce, msg), QuantumNonce: nonce, KeyID: key.KeyID})
+		if res != nil && res.Valid {
+			t.Fatal("a signature by a public key written into the store verified")
+		}
+		wantAltered(t, "verify", err)
+		_, err = f.svc.Key(ctx, custA, key.KeyID)
+		wantAltered(t, "get", err)
+		_, _, err = f.svc.Keys(ctx, custA, 0, 10)
+		wantAltered(t, "list", err)
+	})
+	t.Run("MadeUpVersion", func(t *testing.T) {
+		t.Parallel()
+		f := newFixture(t)
+		key := must[*KeyInfo](t)(f.svc.CreateKey(ctx, custA, CreateKeyRequest{Algorithm: Ed25519}))
+		evil := newForger(t, f.path)
+		junk := append([]byte{sealFormat, 0}, make([]byte, IVSize+TagSize+ed25519.SeedSize)...)
+		evil.exec(`INSERT INTO key_versions (key_id, version, sealed, public_key, created_at) VALUES (?, 2, ?, ?, ?)`,
+			key.KeyID, junk, evil.public(), time.Now().UnixNano())
+		_, err := f.svc.Verify(ctx, custA, VerifyRequest{Message: msg, Signature: evil.sign(nonce, msg), QuantumNonce: nonce, KeyID: key.KeyID})
+		wantAltered(t, "verify", err)
+	})
+	t.Run("FlippedProvenance", func(t *testing.T) {
+		t.Parallel()
+		f := newFixture(t)
+		key := must[*KeyInfo](t)(f.svc.CreateKey(ctx, custA, CreateKeyRequest{Algorithm: AES256GCM}))
+		if key.QuantumSecured {
+			t.Fatal("an OS-seeded key reported quantum_secured")
+		}
+		evil := newForger(t, f.path)
+		var sealed []byte
+		if err := evil.db.QueryRow(`SELECT sealed FROM key_versions WHERE key_id = ?`, key.KeyID).Scan(&sealed); err != nil {
+			t.Fatal(err)
+		}
+		sealed[1] |= flagQuantum
+		evil.exec(`UPDATE key_versions SET sealed = ? WHERE key_id = ?`, sealed, key.KeyID)
+		got, err := f.svc.Key(ctx, custA, key.KeyID)
+		if got != nil && got.QuantumSecured {
+			t.Fatal("a flipped provenance flag was reported as quantum_secured")
+		}
+		wantAltered(t, "get", err)
+	})
+}
+
+// sealFormat2For seals material as versions sealed before format 3 hold it:
+// the key's attributes bound, its public key not.
+func sealFormat2For(t *testing.T, s *Service, sc scope, material []byte, quantum bool) []byte {
+	t.Helper()
+	header := []byte{sealFormat2, 0}
+	if quantum {
+		header[1] |= flagQuantum
+	}
+	nonce := bytes.Repeat([]byte{5}, IVSize)
+	out := append(bytes.Clone(header), nonce...)
+	return s.kek.Seal(out, nonce, material, sc.ad(header))
+}
+
+// Versions sealed before format 3 do not bind their public key: it is
+// checked against the key derived from the material, once per stored
+// form, so they work as before until someone edits them.
+func TestStoredPublicKeyEditFormat2(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for _, alg := range []string{Ed25519, MLDSA65, Ed25519MLDSA65, RSA2048} {
+		t.Run(alg, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t)
+			fresh := must[*KeyInfo](t)(f.svc.CreateKey(ctx, custB, CreateKeyRequest{Algorithm: alg}))
+			// Its material, and an old-format version of it for custA.
+			k, err := f.db.Key(ctx, custB, fresh.KeyID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			material, quantum, err := f.svc.openVersion(k, k.Latest())
+			if err != nil {
+				t.Fatal(err)
+			}
+			old := &quantumlock.Key{ID: "key_00000000000000000000f0f0", CustomerID: custA, Algorithm: alg, Purpose: quantumlock.PurposeSigning,
+				CreatedAt: time.Now().UTC(), Versions: []quantumlock.KeyVersion{{Version: 1, PublicKey: k.Latest().PublicKey, CreatedAt: time.Now().UTC()}}}
+			old.Versions[0].Sealed = sealFormat2For(t, f.svc, versionScope(old, old.Versions[0]), material, quantum)
+			if err := f.db.CreateKey(ctx, old, 100); err != nil {
+				t.Fatal(err)
+			}
+
+			msg := []byte("signed before the upgrade")
+			sig := must[*SignResponse](t)(f.svc.Sign(ctx, custA, SignRequest{KeyID: old.ID, Message: msg}))
+			for range 2 { // the second from what the first remembered
+				res := must[*VerifyResponse](t)(f.svc.Verify(ctx, custA, VerifyRequest{Message: msg, Signature: sig.Signature, QuantumNonce: sig.QuantumNonce, KeyID: old.ID}))
+				if !res.Valid {
+					t.Fatal("a format 2 version's own signature did not verify")
+				}
+				info := must[*KeyInfo](t)(f.svc.Key(ctx, custA, old.ID))
+				if info.PublicKey != fresh.PublicKey {
+					t.Fatalf("public key %q, want %q", info.PublicKey, fresh.PublicKey)
+				}
+			}
+
+			evil := newForger(t, f.path)
+			forged := evil.public()
+			if alg == MLDSA65 || alg == RSA2048 {
+				// Some other key's valid public key of the same kind,
+				// so only the check against the material tells them
+				// apart.
+				other := must[*KeyInfo](t)(f.svc.CreateKey(ctx, custC, CreateKeyRequest{Algorithm: alg}))
+				ok, err := f.db.Key(ctx, custC, other.KeyID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				forged = ok.Latest().PublicKey
+			} else if alg == Ed25519MLDSA65 {
+				forged = append(bytes.Clone(forged), k.Latest().PublicKey[ed25519.PublicKeySize:]...)
+			}
+			evil.exec(`UPDATE key_versions SET public_key = ? WHERE key_id = ?`, forged, old.ID)
+			_, err = f.svc.Verify(ctx, custA, VerifyRequest{Message: msg, Signature: sig.Signature, QuantumNonce: sig.QuantumNonce, KeyID: old.ID})
+			wantAltered(t, "verify after the edit", err)
+			_, err = f.svc.Key(ctx, custA, old.ID)
+			wantAltered(t, "get after the edit", err)
+		})
+	}
+}
