@@ -81,4 +81,10 @@ func TestMetrics(t *testing.T) {
 	if r := c.Do(t, "GET", "/debug/pprof/", nil); r.Status != 404 {
 		t.Errorf("API listener serves pprof: %d", r.Status)
 	}
+	// Not the command line, which may hold --qrng-api-key.
+	if resp, err := http.Get("http://" + addr + "/debug/pprof/cmdline"); err != nil || resp.StatusCode != 404 {
+		t.Errorf("pprof's cmdline on the metrics listener: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
 }

@@ -70,7 +70,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	fs.StringVar(&cfg.qrngAPIKey, "qrng-api-key", "", "API key sent to the remote QRNG as x-api-key")
 	fs.DurationVar(&cfg.qrngTimeout, "qrng-timeout", entropy.DefaultRequestTimeout, "timeout of one request to the remote QRNG")
 	fs.IntVar(&cfg.qubits, "qubits", entropy.DefaultQubits, "circuit width of the qiskit_local simulator (1-20)")
-	fs.IntVar(&cfg.maxConnections, "max-connections", DefaultMaxConnections, "most client connections the API holds open at once; more wait to be accepted")
+	fs.IntVar(&cfg.maxConnections, "max-connections", DefaultMaxConnections, "most client connections the API holds open at once; more wait until one closes, and a keep-alive connection idle for a second is closed to make room")
 	fs.IntVar(&cfg.maxKeys, "max-keys", keyring.DefaultMaxKeys, "most managed keys one customer may have")
 	if pos, err := parseFlags(fs, args, getenv); err != nil {
 		return err
@@ -272,12 +272,13 @@ func registerConnMetrics(reg prometheus.Registerer, l *connlimit.Listener) {
 
 // opsHandler serves the operator-only listener: Prometheus metrics at
 // /metrics and the Go profiler at /debug/pprof/. It is off unless
-// --metrics-addr is set, and must not be reachable from outside.
+// --metrics-addr is set, and must not be reachable from outside. The
+// profiler's cmdline page is left out: the command line may hold
+// --qrng-api-key.
 func opsHandler(m *httpapi.Metrics) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", m.Handler())
 	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
-	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
