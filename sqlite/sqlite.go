@@ -136,8 +136,11 @@ func Open(ctx context.Context, path string) (_ *DB, err error) {
 	busy := fmt.Sprintf("_pragma=busy_timeout(%d)", BusyTimeout.Milliseconds())
 	// synchronous=NORMAL is durable against application crashes in WAL
 	// mode; only a power loss can drop the last commits, never corrupt.
+	// secure_delete overwrites what a delete frees with zeros, so that a
+	// deleted key's sealed material does not stay in the file's free
+	// space (docs/storage.md).
 	db.w, err = sql.Open("sqlite", path+"?"+busy+
-		"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)&_pragma=wal_autocheckpoint(0)&_txlock=immediate")
+		"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)&_pragma=wal_autocheckpoint(0)&_pragma=secure_delete(ON)&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open writer: %w", err)
 	}

@@ -1,7 +1,9 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"encoding/binary"
 	"fmt"
@@ -829,5 +831,64 @@ func TestNonceSweep(t *testing.T) {
 	}
 	if !consume("gone", now.Add(time.Hour)) {
 		t.Error("the sweep kept a nonce whose time had passed")
+	}
+}
+
+// A deleted key's sealed material is overwritten in the database file,
+// not left in its free space, whether it fitted its row's page or (RSA's
+// size) spilled onto overflow pages.
+func TestDeletedKeyOverwritten(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for _, size := range []int{64, 3000} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join(t.TempDir(), "quantumlock.db")
+			db, err := Open(ctx, path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := newCustomer(t, db, "cust_secure")
+			sealed := make([]byte, size)
+			rand.Read(sealed)
+			now := time.Now().UTC()
+			k := &quantumlock.Key{ID: "key_gone", CustomerID: c.ID, Algorithm: "AES-256-GCM", Purpose: quantumlock.PurposeEncryption,
+				CreatedAt: now, Versions: []quantumlock.KeyVersion{{Version: 1, Sealed: sealed, CreatedAt: now}}}
+			if err := db.CreateKey(ctx, k, 10); err != nil {
+				t.Fatal(err)
+			}
+			// Closing checkpoints the WAL into the file and removes it.
+			reopen := func() {
+				t.Helper()
+				if err := db.Close(); err != nil {
+					t.Fatal(err)
+				}
+				if db, err = Open(ctx, path); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// Its first and last 32 bytes: of a large row, one in the
+			// row's page and one on an overflow page.
+			inFile := func() (head, tail bool) {
+				t.Helper()
+				b, err := os.ReadFile(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return bytes.Contains(b, sealed[:32]), bytes.Contains(b, sealed[size-32:])
+			}
+			reopen()
+			if head, tail := inFile(); !head || !tail {
+				t.Fatalf("the sealed material is not in the file to begin with: %v, %v", head, tail)
+			}
+			if err := db.DeleteKey(ctx, c.ID, k.ID); err != nil {
+				t.Fatal(err)
+			}
+			reopen()
+			defer db.Close()
+			if head, tail := inFile(); head || tail {
+				t.Fatalf("a deleted key's sealed material is still in the database file: %v, %v", head, tail)
+			}
+		})
 	}
 }
