@@ -45,9 +45,10 @@ type server struct {
 	logger *slog.Logger
 	now    quantumlock.Clock
 	mux    *http.ServeMux
-	// known holds the same routes as mux but no catch-all, so that an
-	// unmatched request can ask it whether its path exists under another
-	// method (405) or not at all (404).
+	// known holds the same patterns as mux, each with a handler that does
+	// nothing, and no catch-all, so that an unmatched request can ask it
+	// whether its path exists under another method (405) or not at all
+	// (404).
 	known *http.ServeMux
 
 	idPrefix string
@@ -62,7 +63,7 @@ func NewServer(d Deps) http.Handler {
 	s.idPrefix = hex.EncodeToString(b[:]) + "-"
 	for _, rt := range s.routes() {
 		s.mux.Handle(rt.Pattern, routed(rt.Pattern, rt.Handler))
-		s.known.Handle(rt.Pattern, rt.Handler)
+		s.known.Handle(rt.Pattern, matched)
 	}
 	// Every route is more specific than "/" and "/api/v1/", so these catch
 	// only what no route matches, and a matched request is matched once.
@@ -130,6 +131,13 @@ func routed(pattern string, h http.Handler) http.Handler {
 		h.ServeHTTP(w, r)
 	})
 }
+
+// matched is every route's handler in server.known: a path that mux did not
+// serve but known matches is one not in canonical form once decoded
+// ("/licenses/a%2F%2Fb/revoke"), and is no endpoint. The route's own
+// handler must not run for it: it would count the request against the
+// rate limit a second time and read its body with no limit.
+var matched = http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
 
 // unmatched answers unknown paths and methods with the JSON error body
 // instead of ServeMux's plain text.

@@ -186,6 +186,20 @@ func TestFallbacksAndHeaders(t *testing.T) {
 			t.Error("429 without Retry-After")
 		}
 	})
+	t.Run("EncodedSlashCountsOnce", func(t *testing.T) {
+		// "%2F" decodes to a path not in canonical form, while the mux
+		// matches the encoded one to a route: the route's own handler
+		// must not run as well (it counted the request a second time,
+		// and read a body of any size).
+		_, slow := a.customer(t, quantumlock.PlanEnterprise, nil, ptr(int64(5)))
+		wantStatus(t, slow.Do(t, "GET", "/api/v1/quantum/keys/a%2F%2Fb", nil), 404, "NOT_FOUND")
+		big := map[string]any{"reason": strings.Repeat("x", 2<<20)}
+		wantStatus(t, slow.Do(t, "POST", "/api/v1/licenses/x%2F%2Fy/revoke", big), 404, "NOT_FOUND")
+		r := slow.Do(t, "GET", "/api/v1/customers/me", nil)
+		if got := r.Header.Get("X-RateLimit-Remaining"); got != "2" {
+			t.Errorf("after three requests of five: X-RateLimit-Remaining %q, want 2", got)
+		}
+	})
 	t.Run("MethodNotAllowed", func(t *testing.T) {
 		r := c.Do(t, "DELETE", "/api/v1/customers/me", nil)
 		wantStatus(t, r, 405, "METHOD_NOT_ALLOWED")
