@@ -495,7 +495,7 @@ func TestMaxConnections(t *testing.T) {
 	if !health(a, 10*time.Second) || !health(b, 10*time.Second) {
 		t.Fatal("the first two connections were not served")
 	}
-	c := dial() // the kernel completes the handshake; the server does not accept
+	c := dial() // accepted, but held without a slot: not served
 	if health(c, 300*time.Millisecond) {
 		t.Fatal("a third connection was served past --max-connections 2 while the others were in their grace")
 	}

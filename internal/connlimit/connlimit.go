@@ -11,17 +11,29 @@
 //
 // A Listener learns which connections are idle from the server's ConnState
 // hook, and from its own connections' reads: a connection stops being idle
-// as soon as a byte of its next request arrives, before the server has
-// read a whole request and reported it active, so a request that has begun
-// is never cut. When every slot is taken, Accept closes the connection
-// that has been idle longest, once it has been idle for at least the
-// Listener's Grace. The grace spares a client between two requests of its
-// own: closing a connection the moment its answer went out would race the
-// client's next request, which it may already be sending.
+// as soon as a byte of its next request is read from it, before the server
+// has read a whole request and reported it active, so a request whose
+// first bytes arrive after its connection went idle is not cut. Bytes the
+// server already holds are not seen: those of a request pipelined behind
+// the previous one in the same packets, or the one byte the server reads
+// ahead while a handler runs. When every slot is taken and a connection is
+// waiting, Accept closes the connection that has been idle longest, once
+// it has been idle for at least the Listener's Grace. The grace spares a
+// client between two requests of its own: closing a connection the moment
+// its answer went out would race the client's next request, which it may
+// already be sending. A client whose request still meets a closed
+// connection sees it closed, as at the server's idle timeout; the request
+// reached no handler, so sending it again on a new connection is safe,
+// and clients do so by themselves for idempotent methods.
+//
+// Connections served with TLS are followed through *tls.Conn; HTTP/2
+// connections do not report their states, and are never closed to make
+// room.
 package connlimit
 
 import (
 	"container/list"
+	"crypto/tls"
 	"net"
 	"net/http"
 	"sync"
@@ -55,7 +67,7 @@ type Listener struct {
 }
 
 // New returns a Listener that accepts from ln and holds at most max
-// connections open, with DefaultGrace.
+// connections open, with DefaultGrace. max must be at least 1.
 func New(ln net.Listener, max int) *Listener {
 	return &Listener{
 		Listener:  ln,
@@ -71,7 +83,8 @@ func New(ln net.Listener, max int) *Listener {
 // Reclaiming only for a connection that is there keeps idle connections
 // open while no one else wants their slots; the price is that one
 // connection past the bound is accepted and waits (the rest wait in the
-// kernel's backlog, as with netutil.LimitListener).
+// kernel's backlog, as with netutil.LimitListener), and that it makes room
+// even if its client has already gone.
 func (l *Listener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {
@@ -138,6 +151,7 @@ func (l *Listener) reclaim() (time.Duration, bool) {
 		l.mu.Unlock()
 		return wait, true
 	}
+	c.doomed.Store(true) // before forget clears idle: see conn.Read
 	l.forget(c)
 	l.mu.Unlock()
 	l.reclaimed.Add(1)
@@ -155,6 +169,9 @@ func (l *Listener) Close() error {
 // ConnState is the http.Server ConnState hook that tells the Listener
 // which of its connections are idle.
 func (l *Listener) ConnState(nc net.Conn, state http.ConnState) {
+	if tc, ok := nc.(*tls.Conn); ok {
+		nc = tc.NetConn()
+	}
 	c, ok := nc.(*conn)
 	if !ok {
 		return
@@ -186,7 +203,8 @@ func (l *Listener) forget(c *conn) {
 	}
 }
 
-// Open reports how many connections the Listener holds open.
+// Open reports how many connections the Listener holds open, not counting
+// the one Accept may hold while it waits for a slot.
 func (l *Listener) Open() int { return len(l.slots) }
 
 // Reclaimed reports how many idle connections the Listener has closed to
@@ -199,6 +217,7 @@ type conn struct {
 	net.Conn
 	l      *Listener
 	idle   atomic.Bool // on the idle list; read without l.mu on every Read
+	doomed atomic.Bool // taken off the idle list to be closed
 	closed atomic.Bool
 
 	// Guarded by l.mu.
@@ -207,15 +226,35 @@ type conn struct {
 }
 
 // Read marks the connection busy as soon as its next request's first
-// bytes arrive.
+// bytes arrive. Bytes that arrive once the connection has been chosen to
+// be closed are dropped, so the server never serves a request on it: its
+// client sees the connection closed with the request unanswered and
+// unprocessed, which it may safely send again. (reclaim sets doomed before
+// it clears idle, so a Read that finds idle cleared finds doomed set.)
 func (c *conn) Read(b []byte) (int, error) {
 	n, err := c.Conn.Read(b)
-	if n > 0 && c.idle.Load() {
-		c.l.mu.Lock()
-		c.l.forget(c)
-		c.l.mu.Unlock()
+	if n > 0 {
+		if c.idle.Load() {
+			c.l.mu.Lock()
+			if !c.doomed.Load() {
+				c.l.forget(c)
+			}
+			c.l.mu.Unlock()
+		}
+		if c.doomed.Load() {
+			return 0, net.ErrClosed
+		}
 	}
 	return n, err
+}
+
+// CloseWrite shuts down the writing side where the connection can, as the
+// server does after refusing a request body it did not read.
+func (c *conn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
 }
 
 // Close closes the connection and, the first time, frees its slot.

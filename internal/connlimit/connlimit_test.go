@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
@@ -198,25 +199,32 @@ func TestSparesRequestsUnderway(t *testing.T) {
 	}
 }
 
-// Close ends an Accept that waits for a slot.
-func TestCloseEndsWaitingAccept(t *testing.T) {
+// Close ends an Accept that waits for a slot, and closes the connection
+// it held for it.
+func TestCloseEndsAcceptWaitingForSlot(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	l := New(ln, 1)
-	go net.Dial("tcp", ln.Addr().String())
+	dial(t, ln.Addr().String()) // takes the one slot
 	c, err := l.Accept()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
+	held := dial(t, ln.Addr().String())
 	errc := make(chan error, 1)
 	go func() {
 		_, err := l.Accept()
 		errc <- err
 	}()
-	time.Sleep(20 * time.Millisecond)
+	time.Sleep(50 * time.Millisecond) // Accept takes held and waits for a slot
+	select {
+	case err := <-errc:
+		t.Fatalf("Accept returned with no slot free: %v", err)
+	default:
+	}
 	l.Close()
 	select {
 	case err := <-errc:
@@ -225,6 +233,81 @@ func TestCloseEndsWaitingAccept(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("Accept still waiting after Close")
+	}
+	held.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := held.c.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("the connection Accept held: read %d, %v; want it closed", n, err)
+	}
+}
+
+// A request pipelined behind the previous one is read from the server's
+// buffer, with no read on the connection between idle and active: its
+// connection is still not closed while its handler runs.
+func TestSparesPipelinedRequest(t *testing.T) {
+	running, release := make(chan struct{}), make(chan struct{})
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			close(running)
+			<-release
+		}
+		io.WriteString(w, "ok")
+	})
+	addr, _ := start(t, 1, time.Millisecond, h)
+	a := dial(t, addr)
+	a.send(get + "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+	if code, err := a.answer(5 * time.Second); err != nil || code != 200 {
+		t.Fatalf("the first request: %d, %v", code, err)
+	}
+	<-running
+	time.Sleep(20 * time.Millisecond) // well past the grace
+	c := dial(t, addr)
+	c.send(get)
+	if _, err := c.answer(300 * time.Millisecond); !timedOut(err) {
+		t.Fatalf("a second connection while the pipelined request ran: %v, want no answer", err)
+	}
+	close(release)
+	if code, err := a.answer(5 * time.Second); err != nil || code != 200 {
+		t.Fatalf("the pipelined request: %d, %v", code, err)
+	}
+	if code, err := c.answer(5 * time.Second); err != nil || code != 200 {
+		t.Fatalf("the waiting connection once the other went idle: %d, %v", code, err)
+	}
+}
+
+// blockingConn is a connection whose Read waits for bytes handed to it.
+type blockingConn struct {
+	net.Conn
+	in chan []byte
+}
+
+func (b *blockingConn) Read(p []byte) (int, error) { return copy(p, <-b.in), nil }
+func (b *blockingConn) Close() error               { return nil }
+
+// Bytes that arrive on a connection already chosen to be closed are
+// dropped, so no request is served on it: the server is told the
+// connection is closed.
+func TestDoomedConnectionDropsBytes(t *testing.T) {
+	l := New(nil, 1)
+	l.Grace = 0
+	l.slots <- struct{}{}
+	bc := &blockingConn{in: make(chan []byte)}
+	c := &conn{Conn: bc, l: l}
+	l.ConnState(c, http.StateIdle)
+	type result struct {
+		n   int
+		err error
+	}
+	done := make(chan result, 1)
+	go func() { // the server, waiting for the next request
+		n, err := c.Read(make([]byte, 16))
+		done <- result{n, err}
+	}()
+	if _, ok := l.reclaim(); !ok {
+		t.Fatal("the idle connection was not reclaimed")
+	}
+	bc.in <- []byte("GET / HTTP/1.1\r\n") // arrives as it is closed
+	if r := <-done; r.n != 0 || !errors.Is(r.err, net.ErrClosed) {
+		t.Fatalf("Read on a reclaimed connection = %d, %v; want 0, net.ErrClosed", r.n, r.err)
 	}
 }
 
@@ -297,5 +380,31 @@ func TestManyClients(t *testing.T) {
 	}
 	if l.Reclaimed() == 0 {
 		t.Fatal("no idle connection was reclaimed")
+	}
+}
+
+// Over TLS the server reports the *tls.Conn around the Listener's
+// connection, and idle ones are still closed to make room.
+func TestReclaimsUnderTLS(t *testing.T) {
+	srv := httptest.NewUnstartedServer(ok)
+	l := New(srv.Listener, 1)
+	l.Grace = 10 * time.Millisecond
+	srv.Listener = l
+	srv.Config.ConnState = l.ConnState
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	for i := range 2 { // two clients, each keeping its connection
+		tr := srv.Client().Transport.(*http.Transport).Clone()
+		t.Cleanup(tr.CloseIdleConnections)
+		hc := &http.Client{Transport: tr, Timeout: 5 * time.Second}
+		resp, err := hc.Get(srv.URL + "/x")
+		if err != nil {
+			t.Fatalf("client %d: %v", i+1, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	if n := l.Reclaimed(); n != 1 {
+		t.Fatalf("Reclaimed() = %d, want 1", n)
 	}
 }
