@@ -447,7 +447,8 @@ func (f *fields) optionalBase64(name string, s *string) []byte {
 func toBase64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
 
 // query parses the request's query string strictly: a malformed one, a
-// parameter not in names, or one given twice is EINVALID naming it. Go's
+// parameter not in names, one given twice, empty ("?limit=") or not UTF-8
+// is EINVALID naming it. Go's
 // URL.Query drops pairs it cannot parse and keeps every repetition, so
 // "?limit=1;skip=2" or "?limit=1%zz" would be answered with the defaults,
 // and "?skip=1&skip=abc" by its first value.
@@ -466,6 +467,10 @@ func query(r *http.Request, names ...string) (map[string]string, error) {
 			return nil, quantumlock.Errorf(quantumlock.EINVALID, "Unknown query parameter %q.", name)
 		case len(v) > 1:
 			return nil, quantumlock.Errorf(quantumlock.EINVALID, "Query parameter %s is given more than once.", name)
+		case v[0] == "":
+			return nil, quantumlock.Errorf(quantumlock.EINVALID, "Query parameter %s is empty; leave it out for its default.", name)
+		case !utf8.ValidString(v[0]):
+			return nil, quantumlock.Errorf(quantumlock.EINVALID, "Query parameter %s is not valid UTF-8.", name)
 		}
 		q[name] = v[0]
 	}

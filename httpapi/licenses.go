@@ -154,7 +154,7 @@ func (s *server) handleLicenseValidate() authedHandler {
 			return
 		}
 		switch {
-		case req.LicenseKey == "" || len(req.LicenseKey) > 64:
+		case req.LicenseKey == "" || utf8.RuneCountInString(req.LicenseKey) > 64:
 			s.writeError(w, r, quantumlock.Errorf(quantumlock.EINVALID, "license_key is required and must be at most 64 characters."))
 			return
 		case req.EndCustomerID == "" || utf8.RuneCountInString(req.EndCustomerID) > license.MaxEndCustomerID:

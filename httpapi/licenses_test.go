@@ -187,6 +187,12 @@ func TestLicenseValidate(t *testing.T) {
 		wantStatus(t, c.Do(t, "POST", "/api/v1/licenses/validate", `{"end_customer_id":"alice"}`), 400, "INVALID_REQUEST")
 		wantStatus(t, c.Do(t, "POST", "/api/v1/licenses/validate", `{"license_key":1,"end_customer_id":"alice"}`), 400, "INVALID_REQUEST")
 	})
+	t.Run("KeyLengthInCharacters", func(t *testing.T) {
+		// At most 64 characters, as the detail says, not 64 bytes.
+		wantCode(t, validate(t, c, strings.Repeat("é", 64), "alice"), "NOT_FOUND")
+		wantError(t, c.Do(t, "POST", "/api/v1/licenses/validate", map[string]any{"license_key": strings.Repeat("é", 65), "end_customer_id": "alice"}),
+			400, "INVALID_REQUEST", "64 characters")
+	})
 	t.Run("Expired", func(t *testing.T) {
 		l := generate(t, c, map[string]any{"end_customer_id": "carol", "valid_days": 1})
 		a.Clock.Add(24*time.Hour - time.Second)
@@ -378,6 +384,12 @@ func TestLicenseListGetRevoke(t *testing.T) {
 		"?status=active&status=revoked":      "status",
 		"?page=2":                            "page",
 		"?limit=1&end_customer_id=a&Limit=2": "Limit",
+		// Present but empty is not "absent".
+		"?limit=":                 "limit",
+		"?skip=":                  "skip",
+		"?status=":                "status",
+		"?end_customer_id=":       "end_customer_id",
+		"?end_customer_id=%00%ff": "UTF-8",
 	} {
 		t.Run("ErrQuery"+q, func(t *testing.T) {
 			wantError(t, c.Do(t, "GET", "/api/v1/licenses"+q, nil), 400, "INVALID_REQUEST", detail)

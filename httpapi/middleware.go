@@ -155,6 +155,22 @@ type authedHandler func(w http.ResponseWriter, r *http.Request, c *quantumlock.C
 // authed authenticates the X-API-Key, counts the request against the
 // customer's per-minute limit, sets the X-RateLimit-* headers, and runs h.
 func (s *server) authed(h authedHandler) http.Handler {
+	return s.authedWithQuery(func(w http.ResponseWriter, r *http.Request, c *quantumlock.Customer) {
+		// A route that takes no parameters refuses any, rather than
+		// answer "?valid_days=5" as if it had been heard.
+		if r.URL.RawQuery != "" {
+			if _, err := query(r); err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+		}
+		h(w, r, c)
+	})
+}
+
+// authedWithQuery is authed for a handler that reads the query string
+// itself, with query and the names it takes, or answers an unknown path.
+func (s *server) authedWithQuery(h authedHandler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := s.Accounts.Authenticate(r.Context(), r.Header.Get("X-API-Key"))
 		if err != nil {

@@ -17,7 +17,7 @@ func (s *server) routes() []route {
 
 		{"POST /api/v1/licenses/generate", s.authed(s.handleLicenseGenerate())},
 		{"POST /api/v1/licenses/validate", s.authed(s.handleLicenseValidate())},
-		{"GET /api/v1/licenses", s.authed(s.handleLicenseList())},
+		{"GET /api/v1/licenses", s.authedWithQuery(s.handleLicenseList())},
 		{"GET /api/v1/licenses/{license_key}", s.authed(s.handleLicenseGet())},
 		{"POST /api/v1/licenses/{license_key}/revoke", s.authed(s.handleLicenseRevoke())},
 
@@ -28,11 +28,11 @@ func (s *server) routes() []route {
 		{"POST /api/v1/quantum/entropy", s.authed(s.handleEntropy())},
 
 		{"POST /api/v1/quantum/keys", s.authed(s.handleKeyCreate())},
-		{"GET /api/v1/quantum/keys", s.authed(s.handleKeyList())},
+		{"GET /api/v1/quantum/keys", s.authedWithQuery(s.handleKeyList())},
 		{"GET /api/v1/quantum/keys/{key_id}", s.authed(s.handleKeyGet())},
 		{"POST /api/v1/quantum/keys/{key_id}/rotate", s.authed(s.handleKeyRotate())},
 		{"DELETE /api/v1/quantum/keys/{key_id}", s.authed(s.handleKeyDelete())},
-		{"GET /api/v1/quantum/keys/{key_id}/export", s.authed(s.handleKeyExport())},
+		{"GET /api/v1/quantum/keys/{key_id}/export", s.authedWithQuery(s.handleKeyExport())},
 		{"POST /api/v1/quantum/rsa", s.authed(s.handleRSA())},
 
 		{"POST /api/v1/quantum/crypto/encrypt", s.authed(s.handleEncrypt())},

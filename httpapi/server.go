@@ -74,7 +74,7 @@ func NewServer(d Deps) http.Handler {
 	// key, and a key cannot send requests past its limit.
 	// "/api/v1" itself too: with only the subtree pattern the mux would
 	// answer it with an HTML redirect to "/api/v1/".
-	apiUnmatched := s.authed(func(w http.ResponseWriter, r *http.Request, _ *quantumlock.Customer) { s.unmatched(w, r) })
+	apiUnmatched := s.authedWithQuery(func(w http.ResponseWriter, r *http.Request, _ *quantumlock.Customer) { s.unmatched(w, r) })
 	s.mux.Handle("/api/v1/", apiUnmatched)
 	s.mux.Handle("/api/v1", apiUnmatched)
 	s.mux.HandleFunc("/", s.unmatched)

@@ -186,6 +186,14 @@ func TestFallbacksAndHeaders(t *testing.T) {
 			t.Error("429 without Retry-After")
 		}
 	})
+	t.Run("QueryRefusedWhereNoneTaken", func(t *testing.T) {
+		// A route that takes no parameters says so rather than answer
+		// as if it had heard them; an unknown path is still 404.
+		wantError(t, c.Do(t, "POST", "/api/v1/licenses/generate?valid_days=5", `{"end_customer_id":"q"}`), 400, "INVALID_REQUEST", "valid_days")
+		wantError(t, c.Do(t, "GET", "/api/v1/customers/me?x=1", nil), 400, "INVALID_REQUEST", "x")
+		wantStatus(t, c.Do(t, "GET", "/api/v1/nothing?x=1", nil), 404, "NOT_FOUND")
+		wantStatus(t, c.Do(t, "GET", "/api/v1/customers/me?x=1", nil, "X-API-Key", ""), 401, "UNAUTHORIZED")
+	})
 	t.Run("EncodedSlashCountsOnce", func(t *testing.T) {
 		// "%2F" decodes to a path not in canonical form, while the mux
 		// matches the encoded one to a route: the route's own handler
