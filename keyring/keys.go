@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/cloudflare/circl/sign/mldsa/mldsa65"
@@ -85,6 +86,11 @@ func (s *Service) CreateKey(ctx context.Context, customerID string, req CreateKe
 	}
 	if !utf8.ValidString(req.Label) || utf8.RuneCountInString(req.Label) > MaxLabelLength {
 		return nil, invalid("label: must be valid UTF-8 of at most %d characters.", MaxLabelLength)
+	}
+	// As for license identifiers: a control character in a label that
+	// listings show is a mistake, or an attack on whatever displays it.
+	if strings.ContainsFunc(req.Label, unicode.IsControl) {
+		return nil, invalid("label: must not hold control characters.")
 	}
 	k, material, _, err := s.createKey(ctx, customerID, req)
 	if err != nil {

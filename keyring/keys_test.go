@@ -185,6 +185,9 @@ func TestCreateKeyInvalid(t *testing.T) {
 		"ErrLabelTooLong":  {Label: strings.Repeat("x", MaxLabelLength+1)},
 		"ErrLabelTooLongé": {Label: strings.Repeat("é", MaxLabelLength+1)},
 		"ErrLabelNotUTF8":  {Label: "\xff"},
+		"ErrLabelEscape":   {Label: "a\x1b[31m"},
+		"ErrLabelNUL":      {Label: "a\x00b"},
+		"ErrLabelC1":       {Label: "a\u0085b"},
 	} {
 		_, err := f.svc.CreateKey(context.Background(), custA, req)
 		if quantumlock.ErrorCode(err) != quantumlock.EINVALID {

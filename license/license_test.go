@@ -229,6 +229,15 @@ func TestServiceGenerateValidate(t *testing.T) {
 	if _, err := s.Revoke(ctx, "cust_bbbbbbbbbbbb", l.Key, ""); quantumlock.ErrorCode(err) != quantumlock.ENOTFOUND {
 		t.Errorf("other tenant revoke: %v", err)
 	}
+	// A reason may run over lines; no other control character.
+	for _, reason := range []string{"a\x00b", "a\x1b[2Jb", "a\rb"} {
+		if _, err := s.Revoke(ctx, c.ID, l.Key, reason); quantumlock.ErrorCode(err) != quantumlock.EINVALID {
+			t.Errorf("revoke with reason %q: %v", reason, err)
+		}
+	}
+	if r, _ := s.Validate(ctx, c.ID, l.Key, "alice"); !r.Valid() {
+		t.Fatal("a refused revocation revoked the license")
+	}
 
 	s.Generate(ctx, c, Params{EndCustomerID: "bob"})
 	s.Generate(ctx, c, Params{EndCustomerID: "bob"})

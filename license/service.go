@@ -249,6 +249,11 @@ func (s *Service) Revoke(ctx context.Context, customerID, key, reason string) (*
 	if utf8.RuneCountInString(reason) > MaxReasonLen {
 		return nil, quantumlock.Errorf(quantumlock.EINVALID, "reason must be at most %d characters.", MaxReasonLen)
 	}
+	// Free text may run over lines, but no other control character (an
+	// escape sequence, a NUL) belongs in what the record shows.
+	if strings.ContainsFunc(reason, func(r rune) bool { return unicode.IsControl(r) && r != '\n' && r != '\t' }) {
+		return nil, quantumlock.Errorf(quantumlock.EINVALID, "reason must not hold control characters other than newline and tab.")
+	}
 	key, ok := NormalizeKey(key)
 	if !ok {
 		return nil, quantumlock.Errorf(quantumlock.ENOTFOUND, "License not found.")
