@@ -221,39 +221,52 @@ func (s *Service) Key(ctx context.Context, customerID, keyID string) (*KeyInfo, 
 
 // RotateKey adds a new version with fresh material; new operations use it,
 // older versions still decrypt and verify. Errors: ENOTFOUND, EINVALID (the
-// key has MaxKeyVersions), ECONFLICT (a concurrent rotation won; retry),
-// EUNAVAILABLE (randomness).
+// key has MaxKeyVersions), EUNAVAILABLE (randomness).
 func (s *Service) RotateKey(ctx context.Context, customerID, keyID string) (*KeyInfo, error) {
 	k, err := s.key(ctx, customerID, keyID)
 	if err != nil {
 		return nil, err
 	}
-	// Concurrent rotations both past this check would make the same next
-	// version, and the store lets one of them have it.
+	full := func() error {
+		return invalid("key_id: key %s has %d versions, the most a key may have; create a new key.", k.ID, MaxKeyVersions)
+	}
 	if len(k.Versions) >= MaxKeyVersions {
-		return nil, invalid("key_id: key %s has %d versions, the most a key may have; create a new key.", k.ID, MaxKeyVersions)
+		return nil, full()
 	}
 	material, public, quantum, err := s.newMaterial(ctx, customerID, k.Algorithm)
 	if err != nil {
 		return nil, err
 	}
 	defer clear(material)
-	v := quantumlock.KeyVersion{Version: k.Latest().Version + 1, PublicKey: public, CreatedAt: s.now().UTC()}
-	v.Sealed, err = s.seal(ctx, scope{kindKey, customerID, k.ID, v.Version, attrsOf(k), public}, material, quantum)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.keys.AddKeyVersion(ctx, customerID, k.ID, v); err != nil {
+	// Concurrent rotations each take the next version; the store lets
+	// one of them have it, and the others read the key again and take
+	// the one after, with the same material sealed for it. Each conflict
+	// means another version was added, so this ends by MaxKeyVersions.
+	for {
+		v := quantumlock.KeyVersion{Version: k.Latest().Version + 1, PublicKey: public, CreatedAt: s.now().UTC()}
+		v.Sealed, err = s.seal(ctx, scope{kindKey, customerID, k.ID, v.Version, attrsOf(k), public}, material, quantum)
+		if err != nil {
+			return nil, err
+		}
+		err = s.keys.AddKeyVersion(ctx, customerID, k.ID, v)
+		if err == nil {
+			k.Versions = append(k.Versions, v)
+			return s.info(k, material)
+		}
 		switch quantumlock.ErrorCode(err) {
 		case quantumlock.ENOTFOUND:
 			return nil, errKeyNotFound()
 		case quantumlock.ECONFLICT:
-			return nil, quantumlock.Errorf(quantumlock.ECONFLICT, "Key was rotated concurrently; retry.")
+			if k, err = s.key(ctx, customerID, keyID); err != nil {
+				return nil, err
+			}
+			if len(k.Versions) >= MaxKeyVersions {
+				return nil, full()
+			}
+			continue
 		}
 		return nil, err
 	}
-	k.Versions = append(k.Versions, v)
-	return s.info(k, material)
 }
 
 // DeleteKey removes the key and all its versions: data encrypted under it

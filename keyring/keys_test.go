@@ -9,6 +9,7 @@ import (
 	"errors"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/cloudflare/circl/pki"
@@ -448,4 +449,39 @@ func TestSealBindsScope(t *testing.T) {
 	b := must[*ExchangeResponse](t)(f.svc.KeyExchange(ctx, custB, ExchangeRequest{PeerPublicKey: s2.PublicKey}))
 	_, err = f.svc.KeyExchange(ctx, custA, ExchangeRequest{PeerPublicKey: b.PublicKey, SessionID: s2.SessionID})
 	wantUnseal("another session's private key", err)
+}
+
+// Concurrent rotations of one key each add a version: none is refused for
+// having lost the race to another.
+func TestRotateConcurrently(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	key := must[*KeyInfo](t)(f.svc.CreateKey(ctx, custA, CreateKeyRequest{Algorithm: Ed25519}))
+	const n = 30
+	versions := make(chan int, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			rot, err := f.svc.RotateKey(ctx, custA, key.KeyID)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			versions <- rot.Version
+		})
+	}
+	wg.Wait()
+	close(versions)
+	seen := map[int]bool{}
+	for v := range versions {
+		if seen[v] {
+			t.Errorf("version %d returned twice", v)
+		}
+		seen[v] = true
+	}
+	got := must[*KeyInfo](t)(f.svc.Key(ctx, custA, key.KeyID))
+	if len(seen) != n || got.Version != n+1 || len(got.Versions) != n+1 {
+		t.Fatalf("%d rotations returned, key at version %d with %d versions; want %d, %d, %d", len(seen), got.Version, len(got.Versions), n, n+1, n+1)
+	}
 }
