@@ -241,8 +241,9 @@ func (s *Service) RotateKey(ctx context.Context, customerID, keyID string) (*Key
 	// Concurrent rotations each take the next version; the store lets
 	// one of them have it, and the others read the key again and take
 	// the one after, with the same material sealed for it. Each conflict
-	// means another version was added, so this ends by MaxKeyVersions.
-	for {
+	// means another version was added, so this ends by MaxKeyVersions;
+	// the bound on attempts is for a store that would answer otherwise.
+	for attempt := 0; ; attempt++ {
 		v := quantumlock.KeyVersion{Version: k.Latest().Version + 1, PublicKey: public, CreatedAt: s.now().UTC()}
 		v.Sealed, err = s.seal(ctx, scope{kindKey, customerID, k.ID, v.Version, attrsOf(k), public}, material, quantum)
 		if err != nil {
@@ -257,6 +258,9 @@ func (s *Service) RotateKey(ctx context.Context, customerID, keyID string) (*Key
 		case quantumlock.ENOTFOUND:
 			return nil, errKeyNotFound()
 		case quantumlock.ECONFLICT:
+			if attempt == MaxKeyVersions {
+				return nil, err
+			}
 			if k, err = s.key(ctx, customerID, keyID); err != nil {
 				return nil, err
 			}
