@@ -131,24 +131,24 @@ func (s *server) handleEntropy() authedHandler {
 	}
 }
 
-// backendJSON is one source's object in GET /quantum/health.
+// backendJSON is one source's object in GET /quantum/health. Counters
+// that every customer's draws move (bytes tested, bytes pooled, requests
+// to the remote) are not in it: read between two of a customer's calls
+// they would count another customer's licenses. They are the operator's,
+// as metrics (cmd/quantumlock, registerEntropyMetrics).
 type backendJSON struct {
-	Available       bool              `json:"available"`
-	Healthy         bool              `json:"healthy"`
-	Quantum         bool              `json:"quantum"`
-	Fidelity        *float64          `json:"fidelity"`
-	URL             nullable[string]  `json:"url,omitzero"`
-	LatencyMS       nullable[float64] `json:"latency_ms,omitzero"`
-	PoolBytes       *int              `json:"pool_bytes,omitempty"`
-	Requests        *uint64           `json:"requests,omitempty"`
-	RequestFailures *uint64           `json:"request_failures,omitempty"`
-	Simulator       *string           `json:"simulator,omitempty"`
-	Qubits          *int              `json:"qubits,omitempty"`
-	SamplesTested   uint64            `json:"samples_tested"`
-	RCTFailures     uint64            `json:"rct_failures"`
-	APTFailures     uint64            `json:"apt_failures"`
-	LastError       *string           `json:"last_error"`
-	LastErrorAt     *string           `json:"last_error_at"`
+	Available   bool              `json:"available"`
+	Healthy     bool              `json:"healthy"`
+	Quantum     bool              `json:"quantum"`
+	Fidelity    *float64          `json:"fidelity"`
+	URL         nullable[string]  `json:"url,omitzero"`
+	LatencyMS   nullable[float64] `json:"latency_ms,omitzero"`
+	Simulator   *string           `json:"simulator,omitempty"`
+	Qubits      *int              `json:"qubits,omitempty"`
+	RCTFailures uint64            `json:"rct_failures"`
+	APTFailures uint64            `json:"apt_failures"`
+	LastError   *string           `json:"last_error"`
+	LastErrorAt *string           `json:"last_error_at"`
 }
 
 // nullable is a field a source's object has or lacks: absent when not
@@ -168,14 +168,13 @@ func (n nullable[T]) MarshalJSON() ([]byte, error) { return json.Marshal(n.v) }
 
 func backendOf(st entropy.SourceStatus) backendJSON {
 	b := backendJSON{Available: st.Available, Healthy: st.Healthy, Quantum: st.Quantum, Fidelity: st.Fidelity,
-		SamplesTested: st.SamplesTested, RCTFailures: st.RCTFailures, APTFailures: st.APTFailures}
+		RCTFailures: st.RCTFailures, APTFailures: st.APTFailures}
 	switch st.Name {
 	case quantumlock.SourceQCOSAPI:
-		b.URL, b.LatencyMS, b.PoolBytes = nullable[string]{set: true}, nullable[float64]{set: true, v: st.LatencyMS}, &st.PoolBytes
+		b.URL, b.LatencyMS = nullable[string]{set: true}, nullable[float64]{set: true, v: st.LatencyMS}
 		if st.URL != "" {
 			b.URL.v = &st.URL
 		}
-		b.Requests, b.RequestFailures = &st.Requests, &st.RequestFailures
 	case quantumlock.SourceQiskitLocal:
 		b.Simulator, b.Qubits = &st.Simulator, st.Qubits
 	}

@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"encoding/base64"
 	"encoding/hex"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -128,4 +129,24 @@ func TestQuantumHealth(t *testing.T) {
 		t.Errorf("test_result %v", tr)
 	}
 	wantStatus(t, c.Do(t, "GET", "/api/v1/quantum/health", nil, "X-API-Key", ""), 401, "UNAUTHORIZED")
+
+	// What another customer does does not show in it: no counter that
+	// their draws move (fidelity, an estimate over recent output, aside).
+	_, other := a.customer(t, quantumlock.PlanEnterprise, nil, nil)
+	state := func() map[string]any {
+		t.Helper()
+		h := c.Do(t, "GET", "/api/v1/quantum/health", nil).JSON(t)
+		delete(h, "test_result")
+		for _, name := range []string{"qcos_api", "qiskit_local", "cryptographic"} {
+			delete(h[name].(map[string]any), "fidelity")
+		}
+		return h
+	}
+	before := state()
+	for range 10 {
+		generate(t, other, `{"end_customer_id":"x"}`)
+	}
+	if after := state(); !reflect.DeepEqual(before, after) {
+		t.Errorf("another customer's licenses show in quantum/health:\n%v\n%v", before, after)
+	}
 }

@@ -57,6 +57,9 @@ func TestMetrics(t *testing.T) {
 		`quantumlock_auth_cache_lookups_total{result="hit"}`,
 		`quantumlock_auth_cache_lookups_total{result="miss"}`,
 		`quantumlock_connections_open `,
+		`quantumlock_entropy_bytes_tested_total{source="cryptographic"}`,
+		`quantumlock_entropy_pool_bytes{source="qcos_api"} 0`,
+		`quantumlock_qrng_requests_total{result="ok"} 0`,
 		`quantumlock_connections_reclaimed_total 0`,
 	} {
 		if !strings.Contains(string(body), want) {

@@ -171,6 +171,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if cfg.metricsAddr != "" {
 		deps.Metrics = httpapi.NewMetrics()
 		registerStoreMetrics(deps.Metrics.Registry(), db)
+		deps.Metrics.Registry().MustRegister(entropyCollector{pool})
 		ml, err := net.Listen("tcp", cfg.metricsAddr)
 		if err != nil {
 			return fmt.Errorf("--metrics-addr: %w", err)
@@ -253,6 +254,39 @@ func registerStoreMetrics(reg prometheus.Registerer, db *sqlite.DB) {
 			}
 			return float64(misses)
 		}))
+	}
+}
+
+// entropyCollector exports the entropy sources' activity counters, which
+// GET /api/v1/quantum/health leaves out because every customer's draws
+// move them: read at each scrape from Pool.Status.
+type entropyCollector struct{ pool *entropy.Pool }
+
+var (
+	entropyTestedDesc = prometheus.NewDesc("quantumlock_entropy_bytes_tested_total",
+		"Raw bytes a source has run through its health tests.", []string{"source"}, nil)
+	entropyPooledDesc = prometheus.NewDesc("quantumlock_entropy_pool_bytes",
+		"Tested bytes from the remote QRNG waiting to be used.", []string{"source"}, nil)
+	qrngRequestsDesc = prometheus.NewDesc("quantumlock_qrng_requests_total",
+		"Requests to the remote QRNG, by result.", []string{"result"}, nil)
+)
+
+// Describe implements prometheus.Collector.
+func (entropyCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- entropyTestedDesc
+	ch <- entropyPooledDesc
+	ch <- qrngRequestsDesc
+}
+
+// Collect implements prometheus.Collector.
+func (c entropyCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, st := range c.pool.Status() {
+		ch <- prometheus.MustNewConstMetric(entropyTestedDesc, prometheus.CounterValue, float64(st.SamplesTested), st.Name)
+		if st.Name == quantumlock.SourceQCOSAPI {
+			ch <- prometheus.MustNewConstMetric(entropyPooledDesc, prometheus.GaugeValue, float64(st.PoolBytes), st.Name)
+			ch <- prometheus.MustNewConstMetric(qrngRequestsDesc, prometheus.CounterValue, float64(st.Requests-st.RequestFailures), "ok")
+			ch <- prometheus.MustNewConstMetric(qrngRequestsDesc, prometheus.CounterValue, float64(st.RequestFailures), "failed")
+		}
 	}
 }
 
