@@ -166,6 +166,14 @@ func (s *server) handleKeyDelete() authedHandler {
 		Deleted bool   `json:"deleted"`
 	}
 	return func(w http.ResponseWriter, r *http.Request, c *quantumlock.Customer) {
+		// No fields, as for rotate: a body, if any, is an empty object,
+		// so that a request meant for another route is not taken as a
+		// delete.
+		var req struct{}
+		if err := decode(r, &req); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 		id := r.PathValue("key_id")
 		if err := s.Keyring.DeleteKey(r.Context(), c.ID, id); err != nil {
 			s.writeError(w, r, err)

@@ -85,7 +85,10 @@ func TestKeyLifecycle(t *testing.T) {
 				t.Fatal("key not listed")
 			}
 
-			del := call(t, c, "DELETE", "/api/v1/quantum/keys/"+id, nil, http.StatusOK)
+			// A body, if any, is an empty object, as for rotate.
+			wantError(t, c.Do(t, "DELETE", "/api/v1/quantum/keys/"+id, `{"plaintext":"x"}`), 400, "INVALID_REQUEST", "plaintext")
+			wantStatus(t, c.Do(t, "DELETE", "/api/v1/quantum/keys/"+id, strings.Repeat(" ", 1<<20+1)), 413, "PAYLOAD_TOO_LARGE")
+			del := call(t, c, "DELETE", "/api/v1/quantum/keys/"+id, `{}`, http.StatusOK)
 			if del["key_id"] != id || del["deleted"] != true {
 				t.Fatalf("delete %v", del)
 			}
