@@ -43,6 +43,7 @@ import (
 
 	"github.com/quantumlock/quantumlock"
 	"github.com/quantumlock/quantumlock/masterkey"
+	"golang.org/x/crypto/chacha20poly1305"
 )
 
 // Key algorithms, as the API spells them.
@@ -146,14 +147,20 @@ type Service struct {
 	exchanges quantumlock.ExchangeStore
 	rand      quantumlock.Randomness
 	now       quantumlock.Clock
-	kek       cipher.AEAD // seals material at rest; secret
+	sealKey   cipher.AEAD // seals material at rest (format 3); secret
+	kek       cipher.AEAD // opens material sealed in formats 1 and 2; secret
 	rsaGate   *gate       // bounds concurrent RSA generations, overall and per customer
 	maxKeys   int         // per customer
 	checked   checkedVersions
 }
 
-// kekPurpose is the HKDF label of the key-encryption key.
-const kekPurpose = "keyring/seal/v1"
+// kekPurpose is the HKDF label of the AES-256-GCM key-encryption key of
+// seal formats 1 and 2, sealKeyPurpose that of format 3's
+// XChaCha20-Poly1305 key.
+const (
+	kekPurpose     = "keyring/seal/v1"
+	sealKeyPurpose = "keyring/seal/v3"
+)
 
 // New returns a Service using the dependencies in c. It fails when a
 // required dependency is missing.
@@ -178,6 +185,10 @@ func New(c Config) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("keyring: %w", err)
 	}
+	sealKey, err := chacha20poly1305.NewX(c.MasterKey.Derive(sealKeyPurpose, "", chacha20poly1305.KeySize))
+	if err != nil {
+		return nil, fmt.Errorf("keyring: %w", err)
+	}
 	n := c.RSAConcurrency
 	if n <= 0 {
 		n = runtime.GOMAXPROCS(0)
@@ -197,6 +208,7 @@ func New(c Config) (*Service, error) {
 		rand:      c.Randomness,
 		now:       clock,
 		kek:       kek,
+		sealKey:   sealKey,
 		rsaGate:   newGate(n),
 		maxKeys:   maxKeys,
 	}, nil

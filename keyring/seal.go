@@ -2,15 +2,25 @@ package keyring
 
 import (
 	"context"
+	"crypto/cipher"
 	"crypto/sha256"
 	"encoding/binary"
+
+	"golang.org/x/crypto/chacha20poly1305"
 
 	"github.com/quantumlock/quantumlock"
 )
 
 // Sealed material layout (docs/crypto.md, "Sealing at rest"):
 //
-//	format (1 byte, 3) | flags (1 byte) | nonce (12 bytes) | AES-256-GCM ciphertext and tag
+//	format 3:    3 | flags (1 byte) | nonce (24 bytes) | XChaCha20-Poly1305 ciphertext and tag
+//	formats 1-2: 1 or 2 | flags (1 byte) | nonce (12 bytes) | AES-256-GCM ciphertext and tag
+//
+// Format 3 seals under XChaCha20-Poly1305 with a key of its own, because
+// all material shares one key-encryption key: with AES-GCM's random 96-bit
+// nonces that key would be good for about 2^32 seals (NIST SP 800-38D
+// §8.3), which a busy service's key exchanges could reach in a year; a
+// random 192-bit nonce has no such bound in practice.
 //
 // The associated data binds the header, the owner of the material and, from
 // format 2, what the owner may do with it and, from format 3, the public
@@ -31,7 +41,8 @@ const (
 	sealFormat2  = 2
 	sealFormat   = 3
 	sealHeader   = 2
-	sealOverhead = sealHeader + IVSize + TagSize
+	sealNonce    = chacha20poly1305.NonceSizeX
+	sealOverhead = sealHeader + sealNonce + TagSize
 
 	flagQuantum = 1 << 0 // material drawn from quantum-verified entropy
 )
@@ -104,7 +115,7 @@ func (sc scope) ad(header []byte) []byte {
 // seal encrypts material for sc under the key-encryption key, recording
 // whether it came from quantum-verified entropy.
 func (s *Service) seal(ctx context.Context, sc scope, material []byte, quantum bool) ([]byte, error) {
-	nonce, _, err := s.draw(ctx, IVSize)
+	nonce, _, err := s.draw(ctx, sealNonce)
 	if err != nil {
 		return nil, err
 	}
@@ -115,16 +126,25 @@ func (s *Service) seal(ctx context.Context, sc scope, material []byte, quantum b
 	out := make([]byte, 0, sealOverhead+len(material))
 	out = append(out, header...)
 	out = append(out, nonce...)
-	return s.kek.Seal(out, nonce, material, sc.ad(header)), nil
+	return s.sealKey.Seal(out, nonce, material, sc.ad(header)), nil
 }
 
-// open reverses seal. It fails with ErrUnseal, never with wrong material.
+// open reverses seal, and opens material sealed in the earlier formats. It
+// fails with ErrUnseal, never with wrong material.
 func (s *Service) open(sc scope, sealed []byte) (material []byte, quantum bool, err error) {
-	if len(sealed) < sealOverhead || sealed[0] < sealFormat1 || sealed[0] > sealFormat || sealed[1]&^flagQuantum != 0 {
+	if len(sealed) < sealHeader || sealed[0] < sealFormat1 || sealed[0] > sealFormat || sealed[1]&^flagQuantum != 0 {
 		return nil, false, ErrUnseal
 	}
-	header, nonce, ct := sealed[:sealHeader], sealed[sealHeader:sealHeader+IVSize], sealed[sealHeader+IVSize:]
-	material, err = s.kek.Open(nil, nonce, ct, sc.ad(header))
+	var aead cipher.AEAD = s.sealKey
+	if sealed[0] < sealFormat {
+		aead = s.kek
+	}
+	n := aead.NonceSize()
+	if len(sealed) < sealHeader+n+aead.Overhead() {
+		return nil, false, ErrUnseal
+	}
+	header, nonce, ct := sealed[:sealHeader], sealed[sealHeader:sealHeader+n], sealed[sealHeader+n:]
+	material, err = aead.Open(nil, nonce, ct, sc.ad(header))
 	if err != nil {
 		return nil, false, ErrUnseal
 	}

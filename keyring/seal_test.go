@@ -27,6 +27,10 @@ func TestSeal(t *testing.T) {
 		if bytes.Contains(sealed, material) {
 			t.Fatal("sealed data contains the material")
 		}
+		// Format 3: XChaCha20-Poly1305's 24-byte nonce.
+		if sealed[0] != sealFormat || len(sealed) != sealHeader+24+len(material)+TagSize {
+			t.Fatalf("sealed as format %d in %d bytes", sealed[0], len(sealed))
+		}
 		got, q, err := s.open(sc, sealed)
 		if err != nil || !bytes.Equal(got, material) || q != quantum {
 			t.Fatalf("open = %q, %v, %v; want the material, %v", got, q, err, quantum)
@@ -125,10 +129,16 @@ func TestSeal(t *testing.T) {
 			}
 		}
 		fail(t, s, scope{sc.kind, sc.customerID, sc.id, sc.version, keyAttrs{sc.attrs.algorithm, sc.attrs.purpose, true}, sc.public}, old)
-		// Format 3 relabelled as 2, to shed its public key, does not open.
+		// Format 3 relabelled as 2, to shed its public key, does not open,
+		// nor format 2 relabelled as 3: each format has its own cipher
+		// and key.
 		down := bytes.Clone(sealed)
 		down[0] = sealFormat2
 		fail(t, s, sc, down)
+		up := bytes.Clone(old)
+		up[0] = sealFormat
+		fail(t, s, sc, up)
+		fail(t, s, sc, old[:sealHeader+IVSize+TagSize-1])
 	})
 	t.Run("ErrTruncated", func(t *testing.T) {
 		t.Parallel()
