@@ -129,6 +129,32 @@ func sealFormat2For(t *testing.T, s *Service, sc scope, material []byte, quantum
 	return s.kek.Seal(out, nonce, material, sc.ad(header))
 }
 
+// legacyKey stores, for customerID under id, a signature key of alg whose
+// one version is sealed in format 2 with the quantum flag given, as a
+// version made before format 3 would be. It returns the key as stored and
+// its public key as get shows it.
+func legacyKey(t *testing.T, f *fixture, customerID, id, alg string, quantum bool) (*quantumlock.Key, string) {
+	t.Helper()
+	ctx := context.Background()
+	fresh := must[*KeyInfo](t)(f.svc.CreateKey(ctx, custC, CreateKeyRequest{Algorithm: alg}))
+	k, err := f.db.Key(ctx, custC, fresh.KeyID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	material, _, err := f.svc.openVersion(k, k.Latest())
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	old := &quantumlock.Key{ID: id, CustomerID: customerID, Algorithm: alg, Purpose: quantumlock.PurposeSigning,
+		CreatedAt: now, Versions: []quantumlock.KeyVersion{{Version: 1, PublicKey: k.Latest().PublicKey, CreatedAt: now}}}
+	old.Versions[0].Sealed = sealFormat2For(t, f.svc, versionScope(old, old.Versions[0]), material, quantum)
+	if err := f.db.CreateKey(ctx, old, 100); err != nil {
+		t.Fatal(err)
+	}
+	return old, fresh.PublicKey
+}
+
 // Versions sealed before format 3 do not bind their public key: it is
 // checked against the key derived from the material, once per stored
 // form, so they work as before until someone edits them.
@@ -139,22 +165,8 @@ func TestStoredPublicKeyEditFormat2(t *testing.T) {
 		t.Run(alg, func(t *testing.T) {
 			t.Parallel()
 			f := newFixture(t)
-			fresh := must[*KeyInfo](t)(f.svc.CreateKey(ctx, custB, CreateKeyRequest{Algorithm: alg}))
-			// Its material, and an old-format version of it for custA.
-			k, err := f.db.Key(ctx, custB, fresh.KeyID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			material, quantum, err := f.svc.openVersion(k, k.Latest())
-			if err != nil {
-				t.Fatal(err)
-			}
-			old := &quantumlock.Key{ID: "key_00000000000000000000f0f0", CustomerID: custA, Algorithm: alg, Purpose: quantumlock.PurposeSigning,
-				CreatedAt: time.Now().UTC(), Versions: []quantumlock.KeyVersion{{Version: 1, PublicKey: k.Latest().PublicKey, CreatedAt: time.Now().UTC()}}}
-			old.Versions[0].Sealed = sealFormat2For(t, f.svc, versionScope(old, old.Versions[0]), material, quantum)
-			if err := f.db.CreateKey(ctx, old, 100); err != nil {
-				t.Fatal(err)
-			}
+			quantum := alg == Ed25519 // one flag set, the others not
+			old, public := legacyKey(t, f, custA, "key_00000000000000000000f0f0", alg, quantum)
 
 			msg := []byte("signed before the upgrade")
 			sig := must[*SignResponse](t)(f.svc.Sign(ctx, custA, SignRequest{KeyID: old.ID, Message: msg}))
@@ -164,8 +176,8 @@ func TestStoredPublicKeyEditFormat2(t *testing.T) {
 					t.Fatal("a format 2 version's own signature did not verify")
 				}
 				info := must[*KeyInfo](t)(f.svc.Key(ctx, custA, old.ID))
-				if info.PublicKey != fresh.PublicKey {
-					t.Fatalf("public key %q, want %q", info.PublicKey, fresh.PublicKey)
+				if info.PublicKey != public || info.QuantumSecured != quantum {
+					t.Fatalf("public key %q, quantum_secured %v; want %q, %v", info.PublicKey, info.QuantumSecured, public, quantum)
 				}
 			}
 
@@ -182,13 +194,56 @@ func TestStoredPublicKeyEditFormat2(t *testing.T) {
 				}
 				forged = ok.Latest().PublicKey
 			} else if alg == Ed25519MLDSA65 {
-				forged = append(bytes.Clone(forged), k.Latest().PublicKey[ed25519.PublicKeySize:]...)
+				forged = append(bytes.Clone(forged), old.Latest().PublicKey[ed25519.PublicKeySize:]...)
 			}
 			evil.exec(`UPDATE key_versions SET public_key = ? WHERE key_id = ?`, forged, old.ID)
-			_, err = f.svc.Verify(ctx, custA, VerifyRequest{Message: msg, Signature: sig.Signature, QuantumNonce: sig.QuantumNonce, KeyID: old.ID})
+			_, err := f.svc.Verify(ctx, custA, VerifyRequest{Message: msg, Signature: sig.Signature, QuantumNonce: sig.QuantumNonce, KeyID: old.ID})
 			wantAltered(t, "verify after the edit", err)
 			_, err = f.svc.Key(ctx, custA, old.ID)
 			wantAltered(t, "get after the edit", err)
+		})
+	}
+}
+
+// What authentic remembers of an old version is that version's, under
+// its key: the same stored bytes moved to another key, or given another
+// key's attributes, are checked afresh and refused.
+func TestCheckedVersionsStayWithTheirKey(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t)
+	a, _ := legacyKey(t, f, custA, "key_00000000000000000000a0a0", Ed25519, false)
+	b, _ := legacyKey(t, f, custA, "key_00000000000000000000b0b0", Ed25519, false)
+	must[*KeyInfo](t)(f.svc.Key(ctx, custA, a.ID)) // remembered
+	must[*KeyInfo](t)(f.svc.Key(ctx, custA, b.ID))
+	evil := newForger(t, f.path)
+	evil.exec(`UPDATE key_versions SET sealed = ?, public_key = ? WHERE key_id = ?`, a.Latest().Sealed, a.Latest().PublicKey, b.ID)
+	_, err := f.svc.Key(ctx, custA, b.ID)
+	wantAltered(t, "another key's version, moved", err)
+	// The same bytes under a relabelled algorithm.
+	evil.exec(`UPDATE keys SET algorithm = ? WHERE id = ?`, MLDSA65, a.ID)
+	_, err = f.svc.Key(ctx, custA, a.ID)
+	wantAltered(t, "a relabelled key", err)
+}
+
+// A version whose sealed bytes are missing or cut short is refused as
+// altered, by get, list and verify alike, and nothing panics.
+func TestShortSealedRefused(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for name, sealed := range map[string]any{"NULL": nil, "Empty": []byte{}, "OneByte": []byte{sealFormat}, "HeaderOnly": []byte{sealFormat2, 0}} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t)
+			key := must[*KeyInfo](t)(f.svc.CreateKey(ctx, custA, CreateKeyRequest{Algorithm: Ed25519}))
+			newForger(t, f.path).exec(`UPDATE key_versions SET sealed = ? WHERE key_id = ?`, sealed, key.KeyID)
+			_, err := f.svc.Key(ctx, custA, key.KeyID)
+			wantAltered(t, "get", err)
+			_, _, err = f.svc.Keys(ctx, custA, 0, 10)
+			wantAltered(t, "list", err)
+			nonce := make([]byte, NonceSize)
+			_, err = f.svc.Verify(ctx, custA, VerifyRequest{Message: []byte("m"), Signature: make([]byte, 64), QuantumNonce: nonce, KeyID: key.KeyID})
+			wantAltered(t, "verify", err)
 		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"fmt"
 	"strings"
 	"sync"
@@ -273,8 +274,9 @@ func (s *Service) RotateKey(ctx context.Context, customerID, keyID string) (*Key
 	}
 }
 
-// DeleteKey removes the key and all its versions: data encrypted under it
-// can no longer be decrypted. Errors: ENOTFOUND.
+// DeleteKey removes the key and all its versions: the service can no longer
+// decrypt data encrypted under it (docs/crypto.md says where its sealed
+// material may remain). Errors: ENOTFOUND.
 func (s *Service) DeleteKey(ctx context.Context, customerID, keyID string) error {
 	if err := checkCustomer(customerID); err != nil {
 		return err
@@ -381,13 +383,7 @@ func (s *Service) authentic(k *quantumlock.Key, v quantumlock.KeyVersion) (bool,
 		clear(m)
 		return quantum, err
 	}
-	sc := versionScope(k, v)
-	id := sha256.New()
-	id.Write(sc.ad(v.Sealed[:min(len(v.Sealed), sealHeader)]))
-	id.Write(v.Sealed)
-	id.Write(v.PublicKey)
-	var sum [sha256.Size]byte
-	id.Sum(sum[:0])
+	sum := checkedDigest(k, v)
 	if quantum, ok := s.checked.get(sum); ok {
 		return quantum, nil
 	}
@@ -411,9 +407,35 @@ func (s *Service) authentic(k *quantumlock.Key, v quantumlock.KeyVersion) (bool,
 	return quantum, nil
 }
 
+// checkedDigest names everything authentic checks of a version sealed
+// before format 3, each field length-prefixed so that no bytes can move
+// from one field to another: the owner, the key's attributes, the version,
+// the sealed material and the stored public key.
+func checkedDigest(k *quantumlock.Key, v quantumlock.KeyVersion) [sha256.Size]byte {
+	h := sha256.New()
+	field := func(b []byte) {
+		var n [8]byte
+		binary.BigEndian.PutUint64(n[:], uint64(len(b)))
+		h.Write(n[:])
+		h.Write(b)
+	}
+	exportable := []byte{0}
+	if k.Exportable {
+		exportable[0] = 1
+	}
+	version := binary.BigEndian.AppendUint64(nil, uint64(v.Version))
+	for _, f := range [][]byte{[]byte(k.CustomerID), []byte(k.ID), []byte(k.Algorithm), []byte(k.Purpose), exportable, version, v.Sealed, v.PublicKey} {
+		field(f)
+	}
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	return sum
+}
+
 // maxChecked bounds the older versions whose check authentic remembers;
-// when full it starts over.
-const maxChecked = 4096
+// when full, one entry makes room for the next. 16,384 entries of a digest
+// and a flag are under 2 MiB.
+const maxChecked = 16384
 
 // checkedVersions remembers the versions sealed before format 3 that
 // authentic found sound, by a digest of everything it checked, with their
@@ -433,8 +455,16 @@ func (c *checkedVersions) get(digest [sha256.Size]byte) (quantum, ok bool) {
 func (c *checkedVersions) put(digest [sha256.Size]byte, quantum bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.m == nil || len(c.m) >= maxChecked {
+	if c.m == nil {
 		c.m = make(map[[sha256.Size]byte]bool)
+	}
+	if len(c.m) >= maxChecked {
+		// Whichever entry the map's iteration gives first: no customer's
+		// scan of many old versions empties the cache for everyone.
+		for d := range c.m {
+			delete(c.m, d)
+			break
+		}
 	}
 	c.m[digest] = quantum
 }

@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"regexp"
 	"strings"
 	"sync"
@@ -15,7 +16,9 @@ import (
 	"github.com/cloudflare/circl/pki"
 	"github.com/cloudflare/circl/sign/mldsa/mldsa65"
 	"github.com/quantumlock/quantumlock"
+	"github.com/quantumlock/quantumlock/entropy"
 	"github.com/quantumlock/quantumlock/masterkey"
+	"github.com/quantumlock/quantumlock/sqlite"
 )
 
 var keyIDPattern = regexp.MustCompile(`^key_[0-9a-f]{24}$`)
@@ -483,5 +486,61 @@ func TestRotateConcurrently(t *testing.T) {
 	got := must[*KeyInfo](t)(f.svc.Key(ctx, custA, key.KeyID))
 	if len(seen) != n || got.Version != n+1 || len(got.Versions) != n+1 {
 		t.Fatalf("%d rotations returned, key at version %d with %d versions; want %d, %d, %d", len(seen), got.Version, len(got.Versions), n, n+1, n+1)
+	}
+}
+
+// racingStore is a key store where, on the first AddKeyVersion, other
+// rotations get in first: race adds their versions before the call goes
+// through.
+type racingStore struct {
+	*sqlite.DB
+	once sync.Once
+	race func(v quantumlock.KeyVersion)
+}
+
+func (r *racingStore) AddKeyVersion(ctx context.Context, customerID, id string, v quantumlock.KeyVersion) error {
+	r.once.Do(func() { r.race(v) })
+	return r.DB.AddKeyVersion(ctx, customerID, id, v)
+}
+
+// A rotation that loses the race for the next version reads the key again
+// and takes the one after; one that finds the key full by then is refused
+// as full.
+func TestRotateAfterLosingTheRace(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for _, others := range []int{1, MaxKeyVersions - 1} {
+		t.Run(fmt.Sprint(others), func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t)
+			key := must[*KeyInfo](t)(f.svc.CreateKey(ctx, custA, CreateKeyRequest{Algorithm: AES256GCM}))
+			store := &racingStore{DB: f.db}
+			store.race = func(v quantumlock.KeyVersion) {
+				for i := range others {
+					w := v
+					w.Version += i
+					if err := f.db.AddKeyVersion(ctx, custA, key.KeyID, w); err != nil {
+						t.Error(err)
+					}
+				}
+			}
+			c := Config{Keys: store, Nonces: f.db, Exchanges: f.db, Randomness: entropy.System{}, MasterKey: f.mk, Clock: f.clock.Now}
+			svc, err := New(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rot, err := svc.RotateKey(ctx, custA, key.KeyID)
+			if others == MaxKeyVersions-1 {
+				wantCode(t, err, quantumlock.EINVALID)
+				return
+			}
+			if err != nil || rot.Version != 3 {
+				t.Fatalf("rotation after one other: %+v, %v; want version 3", rot, err)
+			}
+			got := must[*KeyInfo](t)(svc.Key(ctx, custA, key.KeyID))
+			if len(got.Versions) != 3 {
+				t.Fatalf("%d versions, want 3", len(got.Versions))
+			}
+		})
 	}
 }
