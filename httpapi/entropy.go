@@ -135,7 +135,7 @@ func (s *server) handleEntropy() authedHandler {
 // that every customer's draws move (bytes tested, bytes pooled, requests
 // to the remote) are not in it: read between two of a customer's calls
 // they would count another customer's licenses. They are the operator's,
-// as metrics (cmd/quantumlock, registerEntropyMetrics).
+// as metrics (cmd/quantumlock, entropyCollector).
 type backendJSON struct {
 	Available   bool              `json:"available"`
 	Healthy     bool              `json:"healthy"`

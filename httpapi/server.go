@@ -142,6 +142,13 @@ var matched = http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
 // unmatched answers unknown paths and methods with the JSON error body
 // instead of ServeMux's plain text.
 func (s *server) unmatched(w http.ResponseWriter, r *http.Request) {
+	// A path not in canonical form once decoded is no endpoint, whatever
+	// the method: known matches the encoded path, and would answer 405
+	// for the one method it does not take.
+	if cleanPath(r.URL.Path) != r.URL.Path {
+		s.writeError(w, r, quantumlock.Errorf(quantumlock.ENOTFOUND, "No such endpoint."))
+		return
+	}
 	// The known routes' mux tells 404 from 405 and sets Allow; run its
 	// handler against a recorder and keep only those two facts.
 	h, _ := s.known.Handler(r)

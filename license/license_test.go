@@ -230,13 +230,16 @@ func TestServiceGenerateValidate(t *testing.T) {
 		t.Errorf("other tenant revoke: %v", err)
 	}
 	// A reason may run over lines; no other control character.
-	for _, reason := range []string{"a\x00b", "a\x1b[2Jb", "a\rb"} {
+	for _, reason := range []string{"a\x00b", "a\x1b[2Jb", "a\u0085b"} {
 		if _, err := s.Revoke(ctx, c.ID, l.Key, reason); quantumlock.ErrorCode(err) != quantumlock.EINVALID {
 			t.Errorf("revoke with reason %q: %v", reason, err)
 		}
 	}
 	if r, _ := s.Validate(ctx, c.ID, l.Key, "alice"); !r.Valid() {
 		t.Fatal("a refused revocation revoked the license")
+	}
+	if rl, err := s.Revoke(ctx, c.ID, l.Key, "line one\r\nline two\tend"); err != nil || rl.RevocationReason != "line one\r\nline two\tend" {
+		t.Fatalf("revoke with line breaks and a tab: %+v, %v", rl, err)
 	}
 
 	s.Generate(ctx, c, Params{EndCustomerID: "bob"})

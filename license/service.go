@@ -249,10 +249,11 @@ func (s *Service) Revoke(ctx context.Context, customerID, key, reason string) (*
 	if utf8.RuneCountInString(reason) > MaxReasonLen {
 		return nil, quantumlock.Errorf(quantumlock.EINVALID, "reason must be at most %d characters.", MaxReasonLen)
 	}
-	// Free text may run over lines, but no other control character (an
-	// escape sequence, a NUL) belongs in what the record shows.
-	if strings.ContainsFunc(reason, func(r rune) bool { return unicode.IsControl(r) && r != '\n' && r != '\t' }) {
-		return nil, quantumlock.Errorf(quantumlock.EINVALID, "reason must not hold control characters other than newline and tab.")
+	// Free text may run over lines (CRLF as a form sends them), but no
+	// other control character (an escape sequence, a NUL) belongs in what
+	// the record shows.
+	if strings.ContainsFunc(reason, func(r rune) bool { return unicode.IsControl(r) && r != '\n' && r != '\r' && r != '\t' }) {
+		return nil, quantumlock.Errorf(quantumlock.EINVALID, "reason must not hold control characters other than line breaks and tab.")
 	}
 	key, ok := NormalizeKey(key)
 	if !ok {
