@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"database/sql"
+	"encoding/binary"
 	"errors"
 	"testing"
 	"time"
@@ -245,5 +246,62 @@ func TestShortSealedRefused(t *testing.T) {
 			_, err = f.svc.Verify(ctx, custA, VerifyRequest{Message: []byte("m"), Signature: make([]byte, 64), QuantumNonce: nonce, KeyID: key.KeyID})
 			wantAltered(t, "verify", err)
 		})
+	}
+}
+
+// What is remembered of an old version is dropped as soon as any field it
+// was checked with changes in the store, whichever field that is.
+func TestCheckedVersionEditedAfterward(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for name, edit := range map[string]string{
+		"Purpose":    `UPDATE keys SET purpose = 'encryption' WHERE id = ?`,
+		"Exportable": `UPDATE keys SET exportable = 1 WHERE id = ?`,
+		"Version":    `UPDATE key_versions SET version = 2 WHERE key_id = ?`,
+		"Sealed":     `UPDATE key_versions SET sealed = substr(sealed, 1, length(sealed) - 1) || x'00' WHERE key_id = ?`,
+		"Customer":   `UPDATE keys SET customer_id = '` + custB + `' WHERE id = ?`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t)
+			old, _ := legacyKey(t, f, custA, "key_00000000000000000000c0c0", Ed25519, false)
+			must[*KeyInfo](t)(f.svc.Key(ctx, custA, old.ID)) // remembered
+			newForger(t, f.path).exec(edit, old.ID)
+			owner := custA
+			if name == "Customer" {
+				owner = custB
+			}
+			_, err := f.svc.Key(ctx, owner, old.ID)
+			wantAltered(t, "get after the edit", err)
+		})
+	}
+}
+
+// The memory of checked versions stays bounded however many pass through,
+// and keeps what is in use.
+func TestCheckedVersionsBounded(t *testing.T) {
+	t.Parallel()
+	var c checkedVersions
+	digest := func(i int) (d [32]byte) {
+		binary.BigEndian.PutUint64(d[:], uint64(i))
+		return d
+	}
+	c.put(digest(-1), true) // in use: read now and then
+	for i := range 5 * maxChecked {
+		c.put(digest(i), false)
+		if i%(maxChecked/4) == 0 {
+			if q, ok := c.get(digest(-1)); !ok || !q {
+				t.Fatalf("after %d others the version in use was forgotten", i)
+			}
+		}
+		if n := len(c.cur) + len(c.prev); n > maxChecked {
+			t.Fatalf("%d remembered, bound %d", n, maxChecked)
+		}
+	}
+	if _, ok := c.get(digest(5*maxChecked - 1)); !ok {
+		t.Fatal("the newest was forgotten")
+	}
+	if _, ok := c.get(digest(0)); ok {
+		t.Fatal("the oldest is still remembered past the bound")
 	}
 }

@@ -147,15 +147,15 @@ type Service struct {
 	exchanges quantumlock.ExchangeStore
 	rand      quantumlock.Randomness
 	now       quantumlock.Clock
-	sealKey   cipher.AEAD // seals material at rest (format 3); secret
-	kek       cipher.AEAD // opens material sealed in formats 1 and 2; secret
+	sealKey   cipher.AEAD // seals material at rest (format 4); secret
+	kek       cipher.AEAD // opens material sealed in formats 1 to 3; secret
 	rsaGate   *gate       // bounds concurrent RSA generations, overall and per customer
 	maxKeys   int         // per customer
 	checked   checkedVersions
 }
 
 // kekPurpose is the HKDF label of the AES-256-GCM key-encryption key of
-// seal formats 1 and 2, sealKeyPurpose that of format 3's
+// seal formats 1 to 3, sealKeyPurpose that of format 4's
 // XChaCha20-Poly1305 key.
 const (
 	kekPurpose     = "keyring/seal/v1"

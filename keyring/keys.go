@@ -378,7 +378,7 @@ func versionScope(k *quantumlock.Key, v quantumlock.KeyVersion) scope {
 // remembered, as the derivation costs up to milliseconds for RSA).
 // Errors: EMASTERKEY (ErrUnseal).
 func (s *Service) authentic(k *quantumlock.Key, v quantumlock.KeyVersion) (bool, error) {
-	if len(v.Sealed) > 0 && v.Sealed[0] >= sealFormat {
+	if len(v.Sealed) > 0 && v.Sealed[0] >= sealFormat3 {
 		m, quantum, err := s.openVersion(k, v)
 		clear(m)
 		return quantum, err
@@ -432,41 +432,45 @@ func checkedDigest(k *quantumlock.Key, v quantumlock.KeyVersion) [sha256.Size]by
 	return sum
 }
 
-// maxChecked bounds the older versions whose check authentic remembers;
-// when full, one entry makes room for the next. 16,384 entries of a digest
-// and a flag are under 2 MiB.
+// maxChecked bounds the older versions whose check authentic remembers:
+// two generations of at most maxChecked/2 each. When the newer fills, the
+// older is dropped and a new one started, so the memory stays bounded
+// (under 2 MiB) however many versions pass through, and a version in use
+// stays remembered, moved into the newer generation when found in the
+// older.
 const maxChecked = 16384
 
 // checkedVersions remembers the versions sealed before format 3 that
 // authentic found sound, by a digest of everything it checked, with their
 // provenance flag.
 type checkedVersions struct {
-	mu sync.Mutex
-	m  map[[sha256.Size]byte]bool
+	mu        sync.Mutex
+	cur, prev map[[sha256.Size]byte]bool
 }
 
 func (c *checkedVersions) get(digest [sha256.Size]byte) (quantum, ok bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	quantum, ok = c.m[digest]
+	if quantum, ok = c.cur[digest]; ok {
+		return quantum, true
+	}
+	if quantum, ok = c.prev[digest]; ok {
+		c.putLocked(digest, quantum)
+	}
 	return quantum, ok
 }
 
 func (c *checkedVersions) put(digest [sha256.Size]byte, quantum bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.m == nil {
-		c.m = make(map[[sha256.Size]byte]bool)
+	c.putLocked(digest, quantum)
+}
+
+func (c *checkedVersions) putLocked(digest [sha256.Size]byte, quantum bool) {
+	if c.cur == nil || len(c.cur) >= maxChecked/2 {
+		c.prev, c.cur = c.cur, make(map[[sha256.Size]byte]bool)
 	}
-	if len(c.m) >= maxChecked {
-		// Whichever entry the map's iteration gives first: no customer's
-		// scan of many old versions empties the cache for everyone.
-		for d := range c.m {
-			delete(c.m, d)
-			break
-		}
-	}
-	c.m[digest] = quantum
+	c.cur[digest] = quantum
 }
 
 // info describes k; with material (the latest version's) and an exportable

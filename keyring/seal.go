@@ -13,10 +13,10 @@ import (
 
 // Sealed material layout (docs/crypto.md, "Sealing at rest"):
 //
-//	format 3:    3 | flags (1 byte) | nonce (24 bytes) | XChaCha20-Poly1305 ciphertext and tag
-//	formats 1-2: 1 or 2 | flags (1 byte) | nonce (12 bytes) | AES-256-GCM ciphertext and tag
+//	format 4:      4 | flags (1 byte) | nonce (24 bytes) | XChaCha20-Poly1305 ciphertext and tag
+//	formats 1-3:   1, 2 or 3 | flags (1 byte) | nonce (12 bytes) | AES-256-GCM ciphertext and tag
 //
-// Format 3 seals under XChaCha20-Poly1305 with a key of its own, because
+// Format 4 seals under XChaCha20-Poly1305 with a key of its own, because
 // all material shares one key-encryption key: with AES-GCM's random 96-bit
 // nonces that key would be good for about 2^32 seals (NIST SP 800-38D
 // §8.3), which a busy service's key exchanges could reach in a year; a
@@ -27,19 +27,20 @@ import (
 // key stored beside it:
 //
 //	"quantumlock keyring seal v1" 0x00 kind 0x00 customer 0x00 id 0x00 version (4 bytes, big endian)
-//	[format 2 and 3: algorithm 0x00 purpose 0x00 exportable (1 byte)]
-//	[format 3: SHA-256 of the stored public key (of no bytes when there is none)] header
+//	[formats 2-4: algorithm 0x00 purpose 0x00 exportable (1 byte)]
+//	[formats 3-4: SHA-256 of the stored public key (of no bytes when there is none)] header
 //
 // so sealed material copied to another key, version, customer or session,
 // a flipped flag, or a key's algorithm, purpose, exportable flag (format 2)
 // or public key (format 3) edited in the store, does not open. Formats 1
-// and 2 are what versions sealed before format 3 hold; they still open, and
-// nothing seals them any more. Their public keys are checked against the
-// opened material instead (Service.authentic).
+// to 3 are what versions sealed before format 4 hold; they still open, and
+// nothing seals them any more. The public keys of formats 1 and 2 are
+// checked against the opened material instead (Service.authentic).
 const (
 	sealFormat1  = 1
 	sealFormat2  = 2
-	sealFormat   = 3
+	sealFormat3  = 3
+	sealFormat   = 4
 	sealHeader   = 2
 	sealNonce    = chacha20poly1305.NonceSizeX
 	sealOverhead = sealHeader + sealNonce + TagSize
@@ -105,7 +106,7 @@ func (sc scope) ad(header []byte) []byte {
 		}
 		b = append(b, exportable)
 	}
-	if header[0] >= sealFormat {
+	if header[0] >= sealFormat3 {
 		h := sha256.Sum256(sc.public)
 		b = append(b, h[:]...)
 	}
