@@ -132,8 +132,12 @@ func (s *server) errorBodyOf(r *http.Request, code, detail string) errorBody {
 // EMEDIATYPE, and so is a body sent compressed (any Content-Encoding but
 // identity), which would otherwise be read as malformed JSON. An empty
 // body decodes as {} so endpoints whose fields are all optional accept a
-// bare POST; a JSON null is not an object, and is refused.
+// bare POST, whatever Content-Type a client adds to it by default; a JSON
+// null is not an object, and is refused.
 func decode(r *http.Request, dst any) error {
+	if r.ContentLength == 0 {
+		return nil
+	}
 	for _, v := range r.Header["Content-Encoding"] {
 		for ce := range strings.SplitSeq(v, ",") {
 			if ce = strings.TrimSpace(ce); ce != "" && !strings.EqualFold(ce, "identity") {

@@ -88,7 +88,12 @@ func TestKeyLifecycle(t *testing.T) {
 			// A body, if any, is an empty object, as for rotate.
 			wantError(t, c.Do(t, "DELETE", "/api/v1/quantum/keys/"+id, `{"plaintext":"x"}`), 400, "INVALID_REQUEST", "plaintext")
 			wantStatus(t, c.Do(t, "DELETE", "/api/v1/quantum/keys/"+id, strings.Repeat(" ", 1<<20+1)), 413, "PAYLOAD_TOO_LARGE")
-			del := call(t, c, "DELETE", "/api/v1/quantum/keys/"+id, `{}`, http.StatusOK)
+			// No body at all: whatever Content-Type came with it.
+			wantError(t, c.Do(t, "DELETE", "/api/v1/quantum/keys/"+id, `x`, "Content-Type", "application/x-www-form-urlencoded"), 415, "UNSUPPORTED_MEDIA_TYPE", "Content-Type")
+			wantStatus(t, c.Do(t, "POST", "/api/v1/quantum/keys/"+id+"/rotate", nil, "Content-Type", "application/x-www-form-urlencoded"), http.StatusOK, "")
+			r := c.Do(t, "DELETE", "/api/v1/quantum/keys/"+id, nil, "Content-Type", "application/x-www-form-urlencoded")
+			wantStatus(t, r, http.StatusOK, "")
+			del := r.JSON(t)
 			if del["key_id"] != id || del["deleted"] != true {
 				t.Fatalf("delete %v", del)
 			}
