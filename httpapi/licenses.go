@@ -92,6 +92,16 @@ func setQuotaHeaders(w http.ResponseWriter, u license.Usage) {
 	h.Set("X-Quota-Reset", strconv.FormatInt(u.Reset.Unix(), 10))
 }
 
+// setCurrentQuota sets the quota headers of a generate that issued
+// nothing (SPEC §4: every license generation response carries them), from
+// one read of the month's count; if that read fails the answer goes
+// without them rather than fail too.
+func (s *server) setCurrentQuota(w http.ResponseWriter, r *http.Request, c *quantumlock.Customer) {
+	if u, err := s.Licenses.Quota(r.Context(), c); err == nil {
+		setQuotaHeaders(w, u)
+	}
+}
+
 // handleLicenseGenerate serves POST /api/v1/licenses/generate.
 func (s *server) handleLicenseGenerate() authedHandler {
 	type request struct {
@@ -103,6 +113,7 @@ func (s *server) handleLicenseGenerate() authedHandler {
 	return func(w http.ResponseWriter, r *http.Request, c *quantumlock.Customer) {
 		var req request
 		if err := decode(r, &req); err != nil {
+			s.setCurrentQuota(w, r, c)
 			s.writeError(w, r, err)
 			return
 		}
@@ -119,6 +130,8 @@ func (s *server) handleLicenseGenerate() authedHandler {
 				// every 429 says when the next month begins.
 				w.Header().Set("Retry-After", strconv.FormatInt(retryAfter(s.now(), usage.Reset), 10))
 			}
+		} else {
+			s.setCurrentQuota(w, r, c)
 		}
 		if err != nil {
 			s.writeError(w, r, err)

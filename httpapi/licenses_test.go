@@ -448,6 +448,15 @@ func TestQuota(t *testing.T) {
 			if got := r.Header.Get("X-Quota-Remaining"); got != fmt.Sprint(2-i) {
 				t.Errorf("X-Quota-Remaining %s after %d", got, i+1)
 			}
+			// A generate that issues nothing says where the quota stands
+			// too: a bad field, or a body that is no JSON.
+			for _, body := range []string{`{"end_customer_id":""}`, `{`} {
+				r := c.Do(t, "POST", "/api/v1/licenses/generate", body)
+				wantStatus(t, r, 400, "INVALID_REQUEST")
+				if got := r.Header.Get("X-Quota-Remaining"); got != fmt.Sprint(2-i) || r.Header.Get("X-Quota-Limit") != "3" || r.Header.Get("X-Quota-Reset") == "" {
+					t.Errorf("a 400 after %d issued: X-Quota-Remaining %q, X-Quota-Limit %q", i+1, got, r.Header.Get("X-Quota-Limit"))
+				}
+			}
 		}
 		r := c.Do(t, "POST", "/api/v1/licenses/generate", `{"end_customer_id":"x"}`)
 		wantStatus(t, r, 429, "RATE_LIMIT_EXCEEDED")

@@ -400,6 +400,17 @@ const licenseStatsSQL = `SELECT
 	` + licenseTotal + `,
 	(SELECT count(*) FROM licenses INDEXED BY licenses_unrevoked WHERE customer_id = ?1 AND revoked_at IS NULL AND valid_until > ?3)`
 
+// LicenseUsage returns the customer's count for period from its usage row,
+// 0 when it has none.
+func (db *DB) LicenseUsage(ctx context.Context, customerID, period string) (int64, error) {
+	var n int64
+	err := db.r.QueryRowContext(ctx, `SELECT coalesce((SELECT count FROM license_usage WHERE customer_id = ?1 AND period = ?2), 0)`, customerID, period).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: license usage: %w", err)
+	}
+	return n, nil
+}
+
 // LicenseStats returns the customer's counts for period and at now, from
 // one statement and therefore one snapshot.
 func (db *DB) LicenseStats(ctx context.Context, customerID, period string, now time.Time) (quantumlock.LicenseStats, error) {

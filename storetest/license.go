@@ -153,6 +153,14 @@ func (s suite) licenseTests() []test {
 			if want := (quantumlock.LicenseStats{IssuedInPeriod: 2, Total: 2, Active: 2}); stats != want {
 				t.Errorf("LicenseStats = %+v, want %+v", stats, want)
 			}
+			for _, tc := range []struct {
+				customer, period string
+				want             int64
+			}{{a.ID, march, 2}, {a.ID, april, 0}, {"cust_nobody", march, 0}} {
+				if n, err := st.LicenseUsage(t.Context(), tc.customer, tc.period); err != nil || n != tc.want {
+					t.Errorf("LicenseUsage(%s, %s) = %d, %v; want %d", tc.customer, tc.period, n, err, tc.want)
+				}
+			}
 			// The next month starts afresh.
 			used, err := st.CreateLicense(t.Context(), refused, quantumlock.Quota{Period: april, Limit: 2})
 			must(t, err)
