@@ -452,10 +452,9 @@ func toBase64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
 
 // query parses the request's query string strictly: a malformed one, a
 // parameter not in names, one given twice, empty ("?limit=") or not UTF-8
-// is EINVALID naming it. Go's
-// URL.Query drops pairs it cannot parse and keeps every repetition, so
-// "?limit=1;skip=2" or "?limit=1%zz" would be answered with the defaults,
-// and "?skip=1&skip=abc" by its first value.
+// is EINVALID naming it. Go's URL.Query drops pairs it cannot parse and
+// keeps every repetition, so "?limit=1;skip=2" or "?limit=1%zz" would be
+// answered with the defaults, and "?skip=1&skip=abc" by its first value.
 func query(r *http.Request, names ...string) (map[string]string, error) {
 	if r.URL.RawQuery == "" {
 		return nil, nil

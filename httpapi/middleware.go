@@ -153,7 +153,8 @@ func (s *server) recoverer(next http.Handler) http.Handler {
 type authedHandler func(w http.ResponseWriter, r *http.Request, c *quantumlock.Customer)
 
 // authed authenticates the X-API-Key, counts the request against the
-// customer's per-minute limit, sets the X-RateLimit-* headers, and runs h.
+// customer's per-minute limit, sets the X-RateLimit-* headers, and runs h,
+// a route that takes no query parameters: any is refused, naming it.
 func (s *server) authed(h authedHandler) http.Handler {
 	return s.authedWithQuery(func(w http.ResponseWriter, r *http.Request, c *quantumlock.Customer) {
 		// A route that takes no parameters refuses any, rather than
