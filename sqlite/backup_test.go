@@ -158,6 +158,21 @@ func backupOf(t *testing.T, path string) string {
 	return dst
 }
 
+// wantHolds fails unless the database at path holds license 1 of
+// customerID and, exactly when both, license 2; what names the database in
+// the failure.
+func wantHolds(t *testing.T, what, path, customerID string, both bool) {
+	t.Helper()
+	got := hasLicenses(t, path, customerID, 1, 2)
+	if !got[0] || got[1] != both {
+		want := "only 1"
+		if both {
+			want = "both"
+		}
+		t.Errorf("%s holds licenses 1, 2: %v; want %s", what, got, want)
+	}
+}
+
 // hasLicenses reports, for each n, whether the store at path holds
 // license n of customer.
 func hasLicenses(t *testing.T, path, customer string, ns ...int) []bool {
@@ -208,15 +223,11 @@ func TestRestore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := hasLicenses(t, path, c.ID, 1, 2); !got[0] || got[1] {
-		t.Errorf("restored database holds licenses 1, 2: %v; want only 1", got)
-	}
+	wantHolds(t, "restored database", path, c.ID, false)
 	if info.Previous == "" {
 		t.Fatal("the replaced database was not kept")
 	}
-	if got := hasLicenses(t, info.Previous, c.ID, 1, 2); !got[0] || !got[1] {
-		t.Errorf("the kept database holds licenses 1, 2: %v; want both", got)
-	}
+	wantHolds(t, "the kept database", info.Previous, c.ID, true)
 	if fi, err := os.Stat(path); err != nil || info.Bytes != fi.Size() {
 		t.Errorf("info %+v, file %v, %v", info, fi, err)
 	} else if runtime.GOOS != "windows" && fi.Mode().Perm() != 0o600 {
@@ -283,9 +294,7 @@ func TestRestoreRefuses(t *testing.T) {
 			t.Errorf("%s: %v left behind", name, m)
 		}
 	}
-	if got := hasLicenses(t, path, c.ID, 1, 2); !got[0] || !got[1] {
-		t.Errorf("after refused restores the database holds licenses 1, 2: %v; want both", got)
-	}
+	wantHolds(t, "after refused restores the database", path, c.ID, true)
 	if matches, _ := filepath.Glob(path + ".*"); len(matches) > 0 {
 		t.Errorf("refused restores left %v", matches)
 	}
@@ -376,9 +385,7 @@ func TestRestoreThroughLink(t *testing.T) {
 	} else if fi.Mode()&os.ModeSymlink == 0 {
 		t.Errorf("the link was replaced by a file (mode %v)", fi.Mode())
 	}
-	if got := hasLicenses(t, real, c.ID, 1, 2); !got[0] || got[1] {
-		t.Errorf("the file behind the link holds licenses 1, 2: %v; want only 1", got)
-	}
+	wantHolds(t, "the file behind the link", real, c.ID, false)
 	if filepath.Dir(info.Previous) != filepath.Dir(real) {
 		t.Errorf("the replaced database was kept at %s, not beside %s", info.Previous, real)
 	}
@@ -479,9 +486,7 @@ func TestRestoreIgnoresOrphanWAL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := hasLicenses(t, crashed, c.ID, 1, 2); !got[0] || got[1] {
-		t.Errorf("restored database holds licenses 1, 2: %v; want only 1", got)
-	}
+	wantHolds(t, "restored database", crashed, c.ID, false)
 	if kept, err := os.ReadFile(info.Previous + "-wal"); err != nil || !bytes.Equal(kept, wal) {
 		t.Errorf("the orphan WAL was not kept as %s-wal: %d bytes, %v", info.Previous, len(kept), err)
 	}
@@ -504,9 +509,7 @@ func TestRestoreKeepsWALItCannotFold(t *testing.T) {
 	if err := metaHas(t, info.Previous, "last-commit"); err != nil {
 		t.Errorf("the kept database lost its last commit: %v", err)
 	}
-	if got := hasLicenses(t, path, c.ID, 1, 2); !got[0] || got[1] {
-		t.Errorf("restored database holds licenses 1, 2: %v; want only 1", got)
-	}
+	wantHolds(t, "restored database", path, c.ID, false)
 }
 
 // A restore into a missing database that fails after making the empty
@@ -597,9 +600,7 @@ func TestRestoreFromLeftoverWorkingCopy(t *testing.T) {
 	if got, err := os.ReadFile(leftover); err != nil || len(got) != len(b) {
 		t.Errorf("the restore destroyed its backup: %d bytes left, %v", len(got), err)
 	}
-	if got := hasLicenses(t, path, c.ID, 1, 2); !got[0] || got[1] {
-		t.Errorf("restored database holds licenses 1, 2: %v; want only 1", got)
-	}
+	wantHolds(t, "restored database", path, c.ID, false)
 }
 
 // A restore that fails at the swap leaves the database as it was, its WAL
@@ -625,9 +626,7 @@ func TestRestoreFailedSwapLeavesDatabase(t *testing.T) {
 		t.Errorf("the failed restore left %v", m)
 	}
 	os.RemoveAll(crashed + "-shm")
-	if got := hasLicenses(t, crashed, c.ID, 1, 2); !got[0] || !got[1] {
-		t.Errorf("after the failed restore the database holds licenses 1, 2: %v; want both", got)
-	}
+	wantHolds(t, "after the failed restore the database", crashed, c.ID, true)
 	if err := metaHas(t, crashed, "only-in-wal"); err != nil {
 		t.Errorf("the failed restore lost the database's last commit: %v", err)
 	}
@@ -707,9 +706,7 @@ func TestRestoreRefusesBackupFailingQuickCheck(t *testing.T) {
 	if _, err := Restore(t.Context(), backup, path); err == nil || !strings.Contains(err.Error(), "check") {
 		t.Errorf("restore of a backup failing quick_check: %v", err)
 	}
-	if got := hasLicenses(t, path, c.ID, 1, 2); !got[0] || !got[1] {
-		t.Errorf("after the refused restore the database holds licenses 1, 2: %v; want both", got)
-	}
+	wantHolds(t, "after the refused restore the database", path, c.ID, true)
 }
 
 // A symbolic link whose target's name SQLite would read as a URI's query
@@ -738,9 +735,7 @@ func TestRestoreRefusesLinkToQueryName(t *testing.T) {
 	if m, _ := filepath.Glob(filepath.Join(filepath.Dir(dir), "data*")); len(m) != 1 {
 		t.Errorf("beside the data directory: %v", m)
 	}
-	if got := hasLicenses(t, link, c.ID, 1, 2); !got[0] || !got[1] {
-		t.Errorf("after the refused restore the database holds licenses 1, 2: %v; want both", got)
-	}
+	wantHolds(t, "after the refused restore the database", link, c.ID, true)
 }
 
 // A restore does not overwrite a kept database of an earlier restore in
@@ -766,7 +761,5 @@ func TestRestoreKeepsEarlierKeptDatabase(t *testing.T) {
 			t.Errorf("%s: %q, %v", filepath.Base(name), b, err)
 		}
 	}
-	if got := hasLicenses(t, path, c.ID, 1, 2); !got[0] || !got[1] {
-		t.Errorf("after the refused restore the database holds licenses 1, 2: %v; want both", got)
-	}
+	wantHolds(t, "after the refused restore the database", path, c.ID, true)
 }
