@@ -78,15 +78,18 @@ func NewServer(d Deps) http.Handler {
 	s.mux.Handle("/api/v1/", apiUnmatched)
 	s.mux.Handle("/api/v1", apiUnmatched)
 	s.mux.HandleFunc("/", s.unmatched)
-	return s.observe(s.recoverer(canonical(s.mux, apiUnmatched, http.HandlerFunc(s.unmatched))))
+	apiNoEndpoint := s.authedWithQuery(func(w http.ResponseWriter, r *http.Request, _ *quantumlock.Customer) { s.noEndpoint(w, r) })
+	return s.observe(s.recoverer(canonical(s.mux, apiNoEndpoint, http.HandlerFunc(s.noEndpoint))))
 }
 
 // canonical passes requests whose path is in canonical form to next. The
 // mux would answer any other ("//api/v1/customers/me", "/api/v1/./x",
-// "/api/v1//licenses") with an HTML redirect to the cleaned path, before
-// authentication and whatever the key: so such a path is no endpoint
-// here. Under the API's base path it is authenticated and counted like
-// any unknown path (api), elsewhere answered 404 (other).
+// "/api/v1//licenses", "/api/v1/licenses/x%2F%2Fy/revoke" once decoded)
+// with an HTML redirect to the cleaned path, before authentication and
+// whatever the key, or match the encoded path to a route: so such a path
+// is no endpoint here, for any method. Under the API's base path it is
+// authenticated and counted like any unknown path (api), elsewhere
+// answered 404 (other).
 func canonical(next, api, other http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path
@@ -132,23 +135,20 @@ func routed(pattern string, h http.Handler) http.Handler {
 	})
 }
 
-// matched is every route's handler in server.known: a path that mux did not
-// serve but known matches is one not in canonical form once decoded
-// ("/licenses/a%2F%2Fb/revoke"), and is no endpoint. The route's own
-// handler must not run for it: it would count the request against the
-// rate limit a second time and read its body with no limit.
+// matched is every route's handler in server.known, which is asked only
+// to tell 404 from 405: running a route's own handler there would count
+// the request against the rate limit a second time and read its body with
+// no limit.
 var matched = http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
+
+// noEndpoint answers a path that names no endpoint whatever the method.
+func (s *server) noEndpoint(w http.ResponseWriter, r *http.Request) {
+	s.writeError(w, r, quantumlock.Errorf(quantumlock.ENOTFOUND, "No such endpoint."))
+}
 
 // unmatched answers unknown paths and methods with the JSON error body
 // instead of ServeMux's plain text.
 func (s *server) unmatched(w http.ResponseWriter, r *http.Request) {
-	// A path not in canonical form once decoded is no endpoint, whatever
-	// the method: known matches the encoded path, and would answer 405
-	// for the one method it does not take.
-	if cleanPath(r.URL.Path) != r.URL.Path {
-		s.writeError(w, r, quantumlock.Errorf(quantumlock.ENOTFOUND, "No such endpoint."))
-		return
-	}
 	// The known routes' mux tells 404 from 405 and sets Allow; run its
 	// handler against a recorder and keep only those two facts.
 	h, _ := s.known.Handler(r)
@@ -159,7 +159,7 @@ func (s *server) unmatched(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, quantumlock.Errorf(quantumlock.EMETHOD, "Method %s is not allowed here; allowed: %s.", r.Method, rec.header.Get("Allow")))
 		return
 	}
-	s.writeError(w, r, quantumlock.Errorf(quantumlock.ENOTFOUND, "No such endpoint."))
+	s.noEndpoint(w, r)
 }
 
 // statusRecorder is a ResponseWriter that keeps only the status and headers.
