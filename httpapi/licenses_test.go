@@ -482,6 +482,38 @@ func TestQuota(t *testing.T) {
 		}
 	})
 
+	// The refusals the authentication wrapper makes of a generate say
+	// where the month's quota stands too: a query string, and the
+	// per-minute limit's 429.
+	t.Run("WrapperRefusals", func(t *testing.T) {
+		t.Parallel()
+		a := newTestAPI(t)
+		_, c := a.customer(t, quantumlock.PlanFree, ptr(int64(3)), ptr(int64(3)))
+		wantQuota := func(r *apitest.Response, remaining string) {
+			t.Helper()
+			if r.Header.Get("X-Quota-Limit") != "3" || r.Header.Get("X-Quota-Remaining") != remaining || r.Header.Get("X-Quota-Reset") == "" {
+				t.Errorf("%d: X-Quota-Limit %q, X-Quota-Remaining %q (want %s), X-Quota-Reset %q", r.Status,
+					r.Header.Get("X-Quota-Limit"), r.Header.Get("X-Quota-Remaining"), remaining, r.Header.Get("X-Quota-Reset"))
+			}
+		}
+		wantStatus(t, c.Do(t, "POST", "/api/v1/licenses/generate", `{"end_customer_id":"x"}`), 201, "")
+		r := c.Do(t, "POST", "/api/v1/licenses/generate?valid_days=5", `{"end_customer_id":"x"}`)
+		wantStatus(t, r, 400, "INVALID_REQUEST")
+		wantQuota(r, "2")
+		wantStatus(t, c.Do(t, "POST", "/api/v1/licenses/generate", `{"end_customer_id":"x"}`), 201, "")
+		r = c.Do(t, "POST", "/api/v1/licenses/generate", `{"end_customer_id":"x"}`)
+		wantStatus(t, r, 429, "RATE_LIMIT_EXCEEDED")
+		if d := r.JSON(t)["detail"].(string); !strings.Contains(d, "per minute") {
+			t.Errorf("detail %q: not the per-minute limit", d)
+		}
+		wantQuota(r, "1")
+		// Other routes' refusals carry no quota.
+		r = c.Do(t, "GET", "/api/v1/customers/me", nil)
+		wantStatus(t, r, 429, "RATE_LIMIT_EXCEEDED")
+		if r.Header.Get("X-Quota-Limit") != "" {
+			t.Errorf("X-Quota-Limit %q on another route's 429", r.Header.Get("X-Quota-Limit"))
+		}
+	})
 	t.Run("Concurrent", func(t *testing.T) {
 		t.Parallel()
 		a := newTestAPI(t)

@@ -155,23 +155,38 @@ type authedHandler func(w http.ResponseWriter, r *http.Request, c *quantumlock.C
 // authed authenticates the X-API-Key, counts the request against the
 // customer's per-minute limit, sets the X-RateLimit-* headers, and runs h,
 // a route that takes no query parameters: any is refused, naming it.
-func (s *server) authed(h authedHandler) http.Handler {
-	return s.authedWithQuery(func(w http.ResponseWriter, r *http.Request, c *quantumlock.Customer) {
+func (s *server) authed(h authedHandler) http.Handler { return s.authedRefusing(h, nil) }
+
+// authedRefusing is authed with refused, when not nil, run on each refusal
+// the wrapper itself makes of an authenticated caller (the per-minute
+// limit, the limiter failing, a query string) before the error is written:
+// license generation sets its X-Quota-* headers there, as on its own
+// refusals (SPEC §4: every generation response carries them).
+func (s *server) authedRefusing(h, refused authedHandler) http.Handler {
+	return s.authenticated(func(w http.ResponseWriter, r *http.Request, c *quantumlock.Customer) {
 		// A route that takes no parameters refuses any, rather than
 		// answer "?valid_days=5" as if it had been heard.
 		if r.URL.RawQuery != "" {
 			if _, err := query(r); err != nil {
+				if refused != nil {
+					refused(w, r, c)
+				}
 				s.writeError(w, r, err)
 				return
 			}
 		}
 		h(w, r, c)
-	})
+	}, refused)
 }
 
 // authedWithQuery is authed for a handler that reads the query string
 // itself, with query and the names it takes, or answers an unknown path.
-func (s *server) authedWithQuery(h authedHandler) http.Handler {
+func (s *server) authedWithQuery(h authedHandler) http.Handler { return s.authenticated(h, nil) }
+
+// authenticated authenticates, counts and sets the X-RateLimit-* headers
+// for authed and authedWithQuery, running refused (if not nil) before it
+// refuses an authenticated caller.
+func (s *server) authenticated(h, refused authedHandler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := s.Accounts.Authenticate(r.Context(), r.Header.Get("X-API-Key"))
 		if err != nil {
@@ -183,6 +198,9 @@ func (s *server) authedWithQuery(h authedHandler) http.Handler {
 		now := s.now()
 		d, err := s.Limiter.Allow(r.Context(), "rpm:"+c.ID, limit, now)
 		if err != nil {
+			if refused != nil {
+				refused(w, r, c)
+			}
 			s.writeError(w, r, err)
 			return
 		}
@@ -195,6 +213,9 @@ func (s *server) authedWithQuery(h authedHandler) http.Handler {
 		hd["X-Ratelimit-Remaining"] = vals[1:2:2]
 		hd["X-Ratelimit-Reset"] = vals[2:3:3]
 		if !d.Allowed {
+			if refused != nil {
+				refused(w, r, c)
+			}
 			hd.Set("Retry-After", strconv.FormatInt(retryAfter(now, d.Reset), 10))
 			s.writeError(w, r, quantumlock.Errorf(quantumlock.ERATELIMIT, "Rate limit exceeded (%d requests per minute).", limit))
 			return

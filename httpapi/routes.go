@@ -15,7 +15,7 @@ func (s *server) routes() []route {
 		{"GET /health", s.handleHealth()},
 		{"GET /openapi.yaml", handleOpenAPI()},
 
-		{"POST /api/v1/licenses/generate", s.authed(s.handleLicenseGenerate())},
+		{"POST /api/v1/licenses/generate", s.authedRefusing(s.handleLicenseGenerate(), s.setCurrentQuota)},
 		{"POST /api/v1/licenses/validate", s.authed(s.handleLicenseValidate())},
 		{"GET /api/v1/licenses", s.authedWithQuery(s.handleLicenseList())},
 		{"GET /api/v1/licenses/{license_key}", s.authed(s.handleLicenseGet())},
