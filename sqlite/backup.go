@@ -373,6 +373,11 @@ func keepPrevious(ctx context.Context, path string, hasDB bool) (string, error) 
 	if len(kept) == 0 {
 		return "", nil
 	}
+	// The database file is copied last: once the kept name holds it, the
+	// WAL or journal it needs is beside it.
+	if kept[0] == "" {
+		kept = append(kept[1:], "")
+	}
 	for _, side := range kept {
 		if err := copyFile(path+side, old+side); err != nil {
 			removeKept(old)
@@ -441,16 +446,26 @@ func swapIn(next, path string) (putBack bool, err error) {
 }
 
 // copyFile copies the file at src to a new file dst, mode 0600, synced.
+// The copy is written under a name of its own beside dst (dst +
+// ".partial-" + random) and renamed to dst once whole and synced, so that
+// dst names a whole copy or nothing: a process killed while it copies (by
+// SIGKILL, or a power loss) leaves only the partial file. It refuses a dst
+// that exists.
 func copyFile(src, dst string) error {
+	if _, err := os.Lstat(dst); err == nil {
+		return fmt.Errorf("%s exists", dst)
+	}
 	in, err := os.Open(src)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	// CreateTemp makes the file 0600 with O_EXCL.
+	out, err := os.CreateTemp(filepath.Dir(dst), filepath.Base(dst)+".partial-*")
 	if err != nil {
 		return err
 	}
+	partial := out.Name()
 	_, err = io.Copy(out, in)
 	if serr := out.Sync(); err == nil {
 		err = serr
@@ -458,8 +473,13 @@ func copyFile(src, dst string) error {
 	if cerr := out.Close(); err == nil {
 		err = cerr
 	}
+	if err == nil {
+		// The restore holds the database's lock exclusive, so no other
+		// restore makes dst meanwhile.
+		err = os.Rename(partial, dst)
+	}
 	if err != nil {
-		os.Remove(dst)
+		os.Remove(partial)
 	}
 	return err
 }

@@ -23,7 +23,11 @@ import (
 )
 
 func main() {
-	ctx, release := shutdownContext()
+	// A restore that has begun to replace the database finishes whatever
+	// the signals (docs/storage.md); every other command ends at a second.
+	restore := len(os.Args) > 1 && os.Args[1] == "restore"
+	ctx, release := shutdownContext(os.Stderr, !restore,
+		"quantumlock: restore is replacing the database and will finish; interrupt ignored")
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
 	release()
 	if err != nil && !errors.Is(err, flag.ErrHelp) {

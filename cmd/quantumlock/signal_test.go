@@ -147,3 +147,30 @@ func TestShutdownTimeoutThenStoreClosed(t *testing.T) {
 		t.Errorf("the store still holds its lock after run returned: %v", err)
 	}
 }
+
+// For restore, the first signal cancels and every later one is reported
+// and ignored: a second used to end the process while it copied the old
+// database, leaving a truncated file under the kept copy's name. The
+// signals go to this test process itself, which the handler keeps alive;
+// with a second signal ending it, the test binary would die. Not parallel:
+// nothing else may be catching these signals meanwhile.
+func TestRestoreSignalsAfterTheFirstIgnored(t *testing.T) {
+	var stderr syncBuffer
+	ctx, release := shutdownContext(&stderr, false, "ignored")
+	defer release()
+	syscall.Kill(os.Getpid(), syscall.SIGTERM)
+	select {
+	case <-ctx.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first signal did not cancel")
+	}
+	for i := range 2 {
+		syscall.Kill(os.Getpid(), syscall.SIGINT)
+		want := strings.Repeat("ignored\n", i+1)
+		for deadline := time.Now().Add(10 * time.Second); stderr.String() != want; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("after %d more signals stderr holds %q, want %q", i+1, stderr.String(), want)
+			}
+		}
+	}
+}

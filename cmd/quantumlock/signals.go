@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"sync"
@@ -20,7 +22,12 @@ var shutdownSignals = []os.Signal{os.Interrupt, syscall.SIGTERM}
 // not lost. (Two of the same kind sent together can still arrive as one:
 // the kernel keeps one of each kind pending.) release stops catching them
 // and gives them their default action again.
-func shutdownContext() (ctx context.Context, release func()) {
+//
+// With secondEnds false, the signals after the first are caught too, and
+// each only writes ignored to stderr: for restore, which stops at the first
+// signal only before it begins to replace anything, and must then finish
+// rather than leave the operator guessing which database is in place.
+func shutdownContext(stderr io.Writer, secondEnds bool, ignored string) (ctx context.Context, release func()) {
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, shutdownSignals...)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -32,11 +39,17 @@ func shutdownContext() (ctx context.Context, release func()) {
 		case <-done:
 			return
 		}
-		select {
-		case s := <-sigs:
-			signal.Reset(shutdownSignals...)
-			raise(s)
-		case <-done:
+		for {
+			select {
+			case s := <-sigs:
+				if secondEnds {
+					signal.Reset(shutdownSignals...)
+					raise(s)
+				}
+				fmt.Fprintln(stderr, ignored)
+			case <-done:
+				return
+			}
 		}
 	}()
 	var once sync.Once
