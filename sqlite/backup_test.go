@@ -282,7 +282,18 @@ func TestRestoreRefuses(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.Close()
-	for name, from := range map[string]string{"damaged": damaged, "newer schema": newer, "missing": filepath.Join(dir, "missing.db"), "directory": dir} {
+	// The next version too, the first this binary cannot know.
+	ms, err := migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := backupOf(t, path)
+	w = openWriter(t, next)
+	if _, err := w.Exec(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, '2027-01-01T00:00:00Z')`, ms[len(ms)-1].version+1); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	for name, from := range map[string]string{"damaged": damaged, "newer schema": newer, "next schema": next, "missing": filepath.Join(dir, "missing.db"), "directory": dir} {
 		if _, err := Restore(ctx, from, path); err == nil {
 			t.Errorf("%s: restored", name)
 		}

@@ -321,6 +321,7 @@ func TestCLI(t *testing.T) {
 		{"customers", "update", created.ID, "--requests-per-minute", "0", "--db", db},
 		{"apikeys", "create", "--db", db},
 		{"apikeys", "revoke", "ak_000000000000", "--db", db},
+		{"apikeys", "revoke", keyOut["id"].(string), "ak_000000000000", "--db", db},
 		{"customers", "create", "--name", "x", "--email", "a@b.example", "--colour", "red", "--db", db},
 		{"customers", "create", "--name", "ACME", "Corp", "--email", "a@b.example", "--db", db},
 		{"customers", "list", "everyone", "--db", db},
