@@ -112,7 +112,9 @@ func (s *server) handleEntropy() authedHandler {
 			s.writeError(w, r, err)
 			return
 		}
-		job, err := quantumlock.NewID(r.Context(), s.Entropy, "job_"+e.Source+"_", 8)
+		// The job id is drawn at the customer's asking too: under
+		// SpareOnly, like the value, so as not to spend the pool's reserve.
+		job, err := quantumlock.NewID(entropy.SpareOnly(r.Context()), s.Entropy, "job_"+e.Source+"_", 8)
 		if err != nil {
 			s.writeError(w, r, err)
 			return

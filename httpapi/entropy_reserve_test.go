@@ -1,0 +1,84 @@
+package httpapi_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/quantumlock/quantumlock"
+	"github.com/quantumlock/quantumlock/entropy"
+	"github.com/quantumlock/quantumlock/httpapi"
+	"github.com/quantumlock/quantumlock/internal/apitest"
+)
+
+// Draws at a customer's asking through POST /api/v1/quantum/entropy take
+// from the qcos_api pool only what leaves half of it (docs/entropy.md), the
+// job id's bytes included: those used to come from the reserve, so one
+// customer calling at its rate limit kept the pool empty for everyone
+// else's licenses and keys. The QRNG here answers three requests (the
+// start-up run and a full pool) and then hangs, so that only the
+// customer's calls move the pool.
+func TestEntropyCallsKeepThePoolsReserve(t *testing.T) {
+	var served atomic.Int64
+	release := make(chan struct{})
+	qrng := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if served.Add(1) > 3 {
+			select {
+			case <-r.Context().Done():
+			case <-release:
+			}
+			return
+		}
+		n, _ := strconv.Atoi(r.URL.Query().Get("length"))
+		raw := make([]byte, n)
+		rand.Read(raw)
+		data := make([]int, n)
+		for i, b := range raw {
+			data[i] = int(b)
+		}
+		json.NewEncoder(w).Encode(map[string]any{"type": "uint8", "length": n, "data": data, "success": true})
+	}))
+	t.Cleanup(func() { close(release); qrng.Close() })
+	pool, err := entropy.New(entropy.Config{QRNGURL: qrng.URL, FetchSize: 1024, PoolSize: 2048, RequestTimeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pool.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pool.Close() })
+	poolBytes := func() int {
+		for _, st := range pool.Status() {
+			if st.Name == quantumlock.SourceQCOSAPI {
+				return st.PoolBytes
+			}
+		}
+		t.Fatal("no qcos_api in the pool's status")
+		return 0
+	}
+	for deadline := time.Now().Add(10 * time.Second); poolBytes() < 2048; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the pool never filled")
+		}
+	}
+
+	a := newTestAPI(t)
+	deps := a.Deps
+	deps.Entropy = pool
+	srv := httptest.NewServer(httpapi.NewServer(deps))
+	t.Cleanup(srv.Close)
+	_, c0 := a.customer(t, quantumlock.PlanEnterprise, nil, nil)
+	c := &apitest.Client{BaseURL: srv.URL, APIKey: c0.APIKey}
+	for range 200 {
+		wantStatus(t, c.Do(t, "POST", "/api/v1/quantum/entropy", `{"bits":8}`), 200, "")
+	}
+	if got := poolBytes(); got < 1024 {
+		t.Errorf("after 200 customer entropy calls the pool holds %d of 2048 bytes: the reserve half was spent on them", got)
+	}
+}
