@@ -357,13 +357,8 @@ func (p *Pool) drawLocal(s *localSource, n int) (*quantumlock.Entropy, error) {
 		p.log.Warn("entropy source unusable", "source", s.name, "reason", err.Error())
 		return nil, quantumlock.Errorf(quantumlock.EUNAVAILABLE, "Entropy source %s is failing its health tests.", s.name)
 	}
-	out := make([]byte, n)
-	var osb [OSBytes]byte
-	rand.Read(osb[:])
-	condition(out, s.name, raw, osb[:])
-	clear(raw)
 	return &quantumlock.Entropy{
-		Bytes:    out,
+		Bytes:    conditioned(s.name, raw, n),
 		Source:   s.name,
 		Fidelity: s.mon.fidelity(),
 		Qubits:   copyInt(s.qubits),
@@ -371,18 +366,24 @@ func (p *Pool) drawLocal(s *localSource, n int) (*quantumlock.Entropy, error) {
 }
 
 func (p *Pool) remoteEntropy(raw []byte, n int) *quantumlock.Entropy {
-	out := make([]byte, n)
-	var osb [OSBytes]byte
-	rand.Read(osb[:])
-	condition(out, quantumlock.SourceQCOSAPI, raw, osb[:])
-	clear(raw)
 	// The ANU format reports no qubit count, so Qubits stays nil.
 	return &quantumlock.Entropy{
-		Bytes:           out,
+		Bytes:           conditioned(quantumlock.SourceQCOSAPI, raw, n),
 		Source:          quantumlock.SourceQCOSAPI,
 		QuantumVerified: true,
 		Fidelity:        p.qcos.mon.fidelity(),
 	}
+}
+
+// conditioned returns the n output bytes of source's raw bytes and OSBytes
+// fresh bytes of the OS CSPRNG (see condition), and clears raw.
+func conditioned(source string, raw []byte, n int) []byte {
+	out := make([]byte, n)
+	var osb [OSBytes]byte
+	rand.Read(osb[:])
+	condition(out, source, raw, osb[:])
+	clear(raw)
+	return out
 }
 
 func copyInt(p *int) *int {

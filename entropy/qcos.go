@@ -42,12 +42,13 @@ type remote struct {
 	log        *slog.Logger
 	now        func() time.Time
 
-	need chan struct{} // wakes the fetcher when a draw took bytes
+	need chan struct{} // wakes the fetcher when a draw took bytes or found too few
 
 	mu          sync.Mutex
 	buf         []byte        // tested bytes, each handed out once
 	ready       chan struct{} // closed and replaced whenever bytes arrive
 	running     bool
+	short       bool          // a draw found too few bytes (see run)
 	ok          bool          // the last request was answered
 	latency     time.Duration // of the last successful fetch
 	fetches     uint64
@@ -90,7 +91,7 @@ func (f *flexInt) UnmarshalJSON(b []byte) error {
 type anuAnswer struct {
 	Type    string   `json:"type"`
 	Length  *flexInt `json:"length"`
-	Data    []int    `json:"data"`
+	Data    []*int   `json:"data"` // a pointer each, so that null is told from 0
 	Success *bool    `json:"success"`
 }
 
@@ -114,10 +115,13 @@ func parseAnswer(body []byte, n int) ([]byte, error) {
 	}
 	out := make([]byte, n)
 	for i, v := range a.Data {
-		if v < 0 || v > 255 {
-			return nil, fmt.Errorf("answer value %d is not a uint8", v)
+		switch {
+		case v == nil:
+			return nil, errors.New("answer value null is not a uint8")
+		case *v < 0 || *v > 255:
+			return nil, fmt.Errorf("answer value %d is not a uint8", *v)
 		}
-		out[i] = byte(v)
+		out[i] = byte(*v)
 	}
 	return out, nil
 }
@@ -181,9 +185,12 @@ func transportError(ctx context.Context, err error, timeout time.Duration) error
 	return &fetchError{reason: "request failed: " + err.Error()}
 }
 
+// retryAfter reads a Retry-After of delay-seconds. Past 2^31 seconds (68
+// years) it is that much, which any BackoffMax caps, rather than a
+// Duration that overflows.
 func retryAfter(v string) time.Duration {
-	if s, err := strconv.Atoi(v); err == nil && s > 0 {
-		return time.Duration(s) * time.Second
+	if s, err := strconv.ParseInt(v, 10, 64); err == nil && s > 0 {
+		return time.Duration(min(s, 1<<31)) * time.Second
 	}
 	return 0
 }
@@ -201,7 +208,13 @@ func (r *remote) start() func(context.Context) {
 // run keeps the pool filled until ctx ends, backing off exponentially after
 // failures. It asks for a full FetchSize at a time, waiting until the pool
 // has that much room: a rate-limited remote counts requests, not bytes, so
-// topping up after every small draw would spend one request per draw.
+// topping up after every small draw would spend one request per draw. But
+// once a draw has found too few bytes (short), it fills whatever room there
+// is: a spare-only draw never takes the pool below half, so with a
+// FetchSize over half the pool, or a draw that needs more than the room
+// the pool has left, waiting for a full FetchSize of room would have
+// refused such draws for good. One top-up is enough: a full pool holds
+// every draw take lets wait.
 func (r *remote) run(ctx context.Context) {
 	defer func() {
 		r.mu.Lock()
@@ -212,8 +225,9 @@ func (r *remote) run(ctx context.Context) {
 	for ctx.Err() == nil {
 		r.mu.Lock()
 		room := r.capacity - len(r.buf)
+		short := r.short
 		r.mu.Unlock()
-		if room < batch {
+		if room < batch && !(short && room > 0) {
 			select {
 			case <-ctx.Done():
 			case <-r.need:
@@ -266,6 +280,7 @@ func (r *remote) fetchOnce(ctx context.Context, n int) time.Duration {
 		r.ok, r.latency = true, latency
 		r.consecutive = 0
 		if usable {
+			r.short = false
 			r.buf = append(r.buf, b...)
 			close(r.ready)
 			r.ready = make(chan struct{})
@@ -329,6 +344,9 @@ func (r *remote) take(ctx context.Context, n int, wait time.Duration, spareOnly 
 			r.wake()
 			return out, true
 		}
+		// Too few bytes (or none usable yet): the fetcher is told, and
+		// fills what room there is (see run).
+		r.short = true
 		ready := r.ready
 		r.mu.Unlock()
 		r.wake()
