@@ -91,10 +91,13 @@ type ExchangeStore interface {
 	CreateExchangeSession(ctx context.Context, s *ExchangeSession) error
 	// SetExchangePeer records peer as the answer to the unexpired session
 	// whose public key is publicKey, if no answer is recorded yet and
-	// keyBits is zero or the session's, and returns the session's key
-	// bits if it did, zero if not. That is all it reads back: the peer
-	// may be another customer.
-	SetExchangePeer(ctx context.Context, publicKey, peer []byte, keyBits int, now time.Time) (int, error)
+	// keyBits is zero or the session's, and reports whether it did. It
+	// returns the session's key bits whenever there is such a session,
+	// answered or not (zero when there is none): a responder answering
+	// again, or after another answer, must derive with the bits the
+	// initiator will. That is all it reads back: the peer may be another
+	// customer.
+	SetExchangePeer(ctx context.Context, publicKey, peer []byte, keyBits int, now time.Time) (bits int, recorded bool, err error)
 	// TakeExchangeSession removes and returns the customer's unexpired
 	// session with the given id, or when id is empty the one whose recorded
 	// peer is peer. Of concurrent calls for one session exactly one gets it;

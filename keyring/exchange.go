@@ -272,11 +272,13 @@ func (s *Service) respond(ctx context.Context, req ExchangeRequest, now time.Tim
 		return nil, err
 	}
 	// On this service's own session the answer takes the key bits the
-	// initiator chose when the request names none. One that names others
-	// is not recorded as the session's answer, so the initiator's finish
-	// by our value alone cannot find it (docs/crypto.md says what each
-	// algorithm then does).
-	if sessBits, err := s.exchanges.SetExchangePeer(ctx, peer, share, req.KeyBits, now); err != nil {
+	// initiator chose when the request names none, also when the session
+	// has its answer already (this one is a retry, or another answered
+	// first): the initiator derives with them whichever answer it
+	// finishes with. One that names others is not recorded as the
+	// session's answer, so the initiator's finish by our value alone
+	// cannot find it (docs/crypto.md says what each algorithm then does).
+	if sessBits, _, err := s.exchanges.SetExchangePeer(ctx, peer, share, req.KeyBits, now); err != nil {
 		return nil, err
 	} else if req.KeyBits == 0 && sessBits != 0 {
 		bits = sessBits

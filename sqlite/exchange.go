@@ -35,22 +35,31 @@ func (db *DB) CreateExchangeSession(ctx context.Context, s *quantumlock.Exchange
 
 // SetExchangePeer records peer on the unexpired, unanswered session whose
 // public key is publicKey, and whose key bits are keyBits unless that is
-// zero, and returns the session's key bits if it did, zero if not. One
-// conditional UPDATE: of concurrent answers exactly one lands.
-func (db *DB) SetExchangePeer(ctx context.Context, publicKey, peer []byte, keyBits int, now time.Time) (int, error) {
+// zero, and reports whether it did, with the key bits of the unexpired
+// session with that public key, answered or not (zero if none). One
+// conditional UPDATE records: of concurrent answers exactly one lands.
+func (db *DB) SetExchangePeer(ctx context.Context, publicKey, peer []byte, keyBits int, now time.Time) (bits int, recorded bool, err error) {
 	if len(peer) == 0 {
-		return 0, quantumlock.Errorf(quantumlock.EINVALID, "The peer public key is empty.")
+		return 0, false, quantumlock.Errorf(quantumlock.EINVALID, "The peer public key is empty.")
 	}
-	var bits int
-	err := db.w.QueryRowContext(ctx, `UPDATE exchange_sessions SET peer_public_key = ?2
+	err = db.w.QueryRowContext(ctx, `UPDATE exchange_sessions SET peer_public_key = ?2
 		WHERE public_key = ?1 AND peer_public_key IS NULL AND expires_at > ?3 AND (?4 = 0 OR key_bits = ?4)
 		RETURNING key_bits`, publicKey, peer, micros(now), keyBits).Scan(&bits)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
-	} else if err != nil {
-		return 0, fmt.Errorf("sqlite: set exchange peer: %w", err)
+	if err == nil {
+		return bits, true, nil
+	} else if !errors.Is(err, sql.ErrNoRows) {
+		return 0, false, fmt.Errorf("sqlite: set exchange peer: %w", err)
 	}
-	return bits, nil
+	// Not recorded: answered already, or for other key bits, or no such
+	// session. Its key bits, if it is there.
+	err = db.r.QueryRowContext(ctx, `SELECT key_bits FROM exchange_sessions WHERE public_key = ?1 AND expires_at > ?2`,
+		publicKey, micros(now)).Scan(&bits)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	} else if err != nil {
+		return 0, false, fmt.Errorf("sqlite: exchange session key bits: %w", err)
+	}
+	return bits, false, nil
 }
 
 // TakeExchangeSession deletes and returns the customer's unexpired session

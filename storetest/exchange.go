@@ -31,8 +31,8 @@ func newSession(id, customerID string) *quantumlock.ExchangeSession {
 // setPeer is SetExchangePeer for any key bits, reporting whether it
 // recorded the answer.
 func setPeer(st quantumlock.Store, publicKey, peer []byte, now time.Time) (bool, error) {
-	bits, err := st.SetExchangePeer(context.Background(), publicKey, peer, 0, now)
-	return bits != 0, err
+	_, recorded, err := st.SetExchangePeer(context.Background(), publicKey, peer, 0, now)
+	return recorded, err
 }
 
 func (s suite) exchangeTests() []test {
@@ -169,26 +169,43 @@ func (s suite) exchangeTests() []test {
 		}},
 		{"SetPeerKeyBits", func(t *testing.T) {
 			// An answer for other key bits is not recorded; one for any
-			// learns the session's.
+			// is. Every answer learns the session's key bits, recorded
+			// or not, answered before or not; a missing or expired
+			// session has none.
 			st := s.store(t)
 			a := newCustomer(t, st, "cust_00000000000a")
 			x := newSession("kx_000000000000000000000001", a.ID)
 			x.KeyBits = 128
 			must(t, st.CreateExchangeSession(t.Context(), x))
-			for i, tc := range []struct{ keyBits, want int }{{256, 0}, {192, 0}, {128, 128}} {
+			for i, tc := range []struct {
+				keyBits  int
+				recorded bool
+			}{{256, false}, {192, false}, {128, true}} {
 				y := newSession(fmt.Sprintf("kx_00000000000000000000001%d", i), a.ID)
 				y.KeyBits = 128
 				must(t, st.CreateExchangeSession(t.Context(), y))
-				bits, err := st.SetExchangePeer(t.Context(), y.PublicKey, []byte("peer"), tc.keyBits, during)
+				bits, recorded, err := st.SetExchangePeer(t.Context(), y.PublicKey, []byte("peer"), tc.keyBits, during)
 				must(t, err)
-				if bits != tc.want {
-					t.Errorf("answer with %d bits to a 128-bit session: %d, want %d", tc.keyBits, bits, tc.want)
+				if bits != 128 || recorded != tc.recorded {
+					t.Errorf("answer with %d bits to a 128-bit session: %d bits, recorded %v; want 128, %v", tc.keyBits, bits, recorded, tc.recorded)
 				}
 			}
-			bits, err := st.SetExchangePeer(t.Context(), x.PublicKey, []byte("peer"), 0, during)
-			must(t, err)
-			if bits != 128 {
-				t.Errorf("answer with any key bits: %d, want the session's 128", bits)
+			for i, want := range []bool{true, false} { // the second: answered already
+				bits, recorded, err := st.SetExchangePeer(t.Context(), x.PublicKey, []byte(fmt.Sprint("peer ", i)), 0, during)
+				must(t, err)
+				if bits != 128 || recorded != want {
+					t.Errorf("answer %d with any key bits: %d bits, recorded %v; want the session's 128, %v", i+1, bits, recorded, want)
+				}
+			}
+			for _, tc := range []struct {
+				publicKey []byte
+				at        time.Time
+			}{{[]byte("no such session"), during}, {x.PublicKey, x.ExpiresAt}} {
+				bits, recorded, err := st.SetExchangePeer(t.Context(), tc.publicKey, []byte("peer"), 0, tc.at)
+				must(t, err)
+				if bits != 0 || recorded {
+					t.Errorf("answer to %q at %v: %d bits, recorded %v; want none", tc.publicKey, tc.at, bits, recorded)
+				}
 			}
 		}},
 		{"SetPeerOneWinner", func(t *testing.T) {
