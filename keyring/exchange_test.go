@@ -363,3 +363,58 @@ func TestKeyExchangeLostSessionIsInternal(t *testing.T) {
 	_, err := svc.KeyExchange(ctx, custA, ExchangeRequest{SessionID: a.SessionID, KeyBits: 128})
 	wantCode(t, err, quantumlock.EINTERNAL)
 }
+
+// TestKeyExchangeAnswerRace with a session of 128 bits: B names A's value
+// and no key bits (docs/crypto.md), and A, finishing with session_id and
+// B's value, shares B's secret even when a third customer answered first.
+// B used to derive with the default 256 bits once the session had an
+// answer, and A with the session's 128.
+func TestKeyExchangeAnswerRaceKeyBits(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t)
+	for _, alg := range ExchangeAlgorithms {
+		t.Run(alg, func(t *testing.T) {
+			t.Parallel()
+			a := must[*ExchangeResponse](t)(f.svc.KeyExchange(ctx, custA, ExchangeRequest{Algorithm: alg, KeyBits: 128}))
+			must[*ExchangeResponse](t)(f.svc.KeyExchange(ctx, custC, ExchangeRequest{PeerPublicKey: a.PublicKey}))
+			b := must[*ExchangeResponse](t)(f.svc.KeyExchange(ctx, custB, ExchangeRequest{PeerPublicKey: a.PublicKey}))
+			fin := must[*ExchangeResponse](t)(f.svc.KeyExchange(ctx, custA, ExchangeRequest{SessionID: a.SessionID, PeerPublicKey: b.PublicKey}))
+			if !bytes.Equal(fin.SharedSecret, b.SharedSecret) {
+				t.Fatalf("A (%d bits) %x\nB (%d bits) %x", fin.KeyBits, fin.SharedSecret, b.KeyBits, b.SharedSecret)
+			}
+		})
+	}
+}
+
+// The same without a third customer: B's step 3 is retried (its first
+// answer was lost in transit), and A finishes with the answer B kept.
+func TestKeyExchangeResponderRetryKeyBits(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t)
+	a := must[*ExchangeResponse](t)(f.svc.KeyExchange(ctx, custA, ExchangeRequest{Algorithm: X25519MLKEM768, KeyBits: 192}))
+	must[*ExchangeResponse](t)(f.svc.KeyExchange(ctx, custB, ExchangeRequest{PeerPublicKey: a.PublicKey})) // lost
+	b := must[*ExchangeResponse](t)(f.svc.KeyExchange(ctx, custB, ExchangeRequest{PeerPublicKey: a.PublicKey}))
+	fin := must[*ExchangeResponse](t)(f.svc.KeyExchange(ctx, custA, ExchangeRequest{SessionID: a.SessionID, PeerPublicKey: b.PublicKey}))
+	if !bytes.Equal(fin.SharedSecret, b.SharedSecret) {
+		t.Fatalf("A (%d bits) and B (%d bits) disagree", fin.KeyBits, b.KeyBits)
+	}
+}
+
+// An exchange session's stored share is bound by its seal (docs/crypto.md:
+// the stored public key is "an exchange session's share"): a writer who
+// swaps it for another session's share cannot have A finish against it.
+func TestExchangeShareEditRefused(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t)
+	a := must[*ExchangeResponse](t)(f.svc.KeyExchange(ctx, custA, ExchangeRequest{Algorithm: X25519}))
+	other := must[*ExchangeResponse](t)(f.svc.KeyExchange(ctx, custA, ExchangeRequest{Algorithm: X25519}))
+	b := must[*ExchangeResponse](t)(f.svc.KeyExchange(ctx, custB, ExchangeRequest{PeerPublicKey: a.PublicKey}))
+	w := newForger(t, f.path)
+	w.exec(`DELETE FROM exchange_sessions WHERE id = ?`, other.SessionID)
+	w.exec(`UPDATE exchange_sessions SET public_key = ? WHERE id = ?`, other.PublicKey, a.SessionID)
+	_, err := f.svc.KeyExchange(ctx, custA, ExchangeRequest{SessionID: a.SessionID, PeerPublicKey: b.PublicKey})
+	wantAltered(t, "finish after the share was edited", err)
+}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/quantumlock/quantumlock"
 )
@@ -86,9 +87,22 @@ func TestGenerateRSABound(t *testing.T) {
 		_, err := f.svc.GenerateRSA(ctx, custA, GenerateRSARequest{Bits: 2048})
 		done <- err
 	}()
+	// Cancelled only once the call waits in the gate: cancelled at once,
+	// it failed earlier (counting the customer's keys) and never tried
+	// the gate's own handling of a cancelled wait.
+	for waiting := false; !waiting; time.Sleep(time.Millisecond) {
+		f.svc.rsaGate.mu.Lock()
+		waiting = f.svc.rsaGate.mine[custA] != nil
+		f.svc.rsaGate.mu.Unlock()
+	}
 	cancel()
-	if err := <-done; !errors.Is(err, context.Canceled) {
-		t.Fatalf("GenerateRSA = %v, want context.Canceled", err)
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("GenerateRSA = %v, want context.Canceled", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a cancelled call still waits in the gate")
 	}
 	if keys, total, err := f.svc.Keys(context.Background(), custA, 0, DefaultListLimit); err != nil || total != 0 || len(keys) != 0 {
 		t.Fatalf("a key was made: %v of %d, %v", keys, total, err)

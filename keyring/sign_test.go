@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha3"
 	"crypto/x509"
@@ -524,5 +525,52 @@ func TestVerifyNonceRetention(t *testing.T) {
 	}
 	if want := f.clock.Now().Add(NonceRetention); len(rec.expires) != 1 || !rec.expires[0].Equal(want) {
 		t.Fatalf("nonce kept until %v, want %v", rec.expires, want)
+	}
+}
+
+// Verify refuses RSA public keys outside 2048-8192 bits (docs/crypto.md,
+// Limits) as INVALID_REQUEST naming public_key.
+func TestVerifyRSAKeySizeBound(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t)
+	k, err := rsa.GenerateKey(rand.Reader, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	for name, pub := range map[string]string{
+		"PEM":    string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})),
+		"Base64": base64.StdEncoding.EncodeToString(der),
+	} {
+		_, err := f.svc.Verify(ctx, custA, VerifyRequest{Message: []byte("m"), Signature: make([]byte, 128), QuantumNonce: make([]byte, NonceSize), PublicKey: pub})
+		wantCode(t, err, quantumlock.EINVALID)
+		if !strings.Contains(quantumlock.ErrorMessage(err), "public_key") {
+			t.Fatalf("%s: %q does not name public_key", name, quantumlock.ErrorMessage(err))
+		}
+	}
+}
+
+// SHA3-512-RSA is PSS with a 64-byte salt (docs/crypto.md); a PSS
+// signature by the same key with another salt length is not one.
+func TestVerifyPSSSaltLength(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t)
+	key := must[*KeyInfo](t)(f.svc.CreateKey(ctx, custA, CreateKeyRequest{Algorithm: RSA2048, Exportable: true}))
+	block, _ := pem.Decode([]byte(key.Key))
+	priv, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nonce := make([]byte, NonceSize)
+	digest := sha3.Sum512(signedData(nonce, []byte("m")))
+	sig, err := rsa.SignPSS(rand.Reader, priv.(*rsa.PrivateKey), crypto.SHA3_512, digest[:], &rsa.PSSOptions{SaltLength: 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := f.svc.Verify(ctx, custA, VerifyRequest{Message: []byte("m"), Signature: sig, QuantumNonce: nonce, KeyID: key.KeyID})
+	if err != nil || res.Valid {
+		t.Fatalf("salt of 20 bytes: %+v, %v", res, err)
 	}
 }
