@@ -280,8 +280,9 @@ func TestKeyExchangeInvalid(t *testing.T) {
 	// Mistakes in the final step leave the session usable.
 	b := must[*ExchangeResponse](t)(f.svc.KeyExchange(ctx, custB, ExchangeRequest{PeerPublicKey: a.PublicKey, KeyBits: 128}))
 	for name, req := range map[string]ExchangeRequest{
-		"ErrKeyBitsVsSession":   {SessionID: a.SessionID, KeyBits: 256},
-		"ErrAlgorithmVsSession": {SessionID: a.SessionID, Algorithm: X25519},
+		// With B's value, so that only the mismatch can refuse them.
+		"ErrKeyBitsVsSession":   {SessionID: a.SessionID, PeerPublicKey: b.PublicKey, KeyBits: 256},
+		"ErrAlgorithmVsSession": {SessionID: a.SessionID, PeerPublicKey: b.PublicKey, Algorithm: X25519},
 		"ErrPeerSizeVsSession":  {SessionID: a.SessionID, PeerPublicKey: make([]byte, 32)},
 	} {
 		_, err := f.svc.KeyExchange(ctx, custA, req)
