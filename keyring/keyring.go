@@ -15,8 +15,8 @@
 //     X25519MLKEM768 (shares and secret laid out as in
 //     draft-ietf-tls-ecdhe-mlkem) for key exchange, with HKDF-SHA-256
 //     (RFC 5869) deriving the final secret.
-//   - Sealing at rest: AES-256-GCM under a key-encryption key derived from
-//     the master key with HKDF-SHA-256.
+//   - Sealing at rest: AES-256-GCM under a key and nonce derived for each
+//     seal from the master key and a random salt with HKDF-SHA-256.
 //
 // Every signature covers the 32-byte quantum nonce followed by the message,
 // so anyone can check it with a standard verifier; docs/crypto.md gives the
@@ -147,19 +147,20 @@ type Service struct {
 	exchanges quantumlock.ExchangeStore
 	rand      quantumlock.Randomness
 	now       quantumlock.Clock
-	sealKey   cipher.AEAD // seals material at rest (format 4); secret
-	kek       cipher.AEAD // opens material sealed in formats 1 to 3; secret
-	rsaGate   *gate       // bounds concurrent RSA generations, overall and per customer
-	maxKeys   int         // per customer
+	sealOKM   func(context string, n int) []byte // derives each seal's key and nonce (format 5, sealKeys); secret
+	xchacha   cipher.AEAD                        // opens material sealed in format 4; secret
+	kek       cipher.AEAD                        // opens material sealed in formats 1 to 3; secret
+	rsaGate   *gate                              // bounds concurrent RSA generations, overall and per customer
+	maxKeys   int                                // per customer
 	checked   checkedVersions
 }
 
 // kekPurpose is the HKDF label of the AES-256-GCM key-encryption key of
-// seal formats 1 to 3, sealKeyPurpose that of format 4's
-// XChaCha20-Poly1305 key.
+// seal formats 1 to 3, xchachaPurpose that of format 4's
+// XChaCha20-Poly1305 key (format 5's is sealKeysPurpose).
 const (
 	kekPurpose     = "keyring/seal/v1"
-	sealKeyPurpose = "keyring/seal/v3"
+	xchachaPurpose = "keyring/seal/v3"
 )
 
 // New returns a Service using the dependencies in c. It fails when a
@@ -185,7 +186,7 @@ func New(c Config) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("keyring: %w", err)
 	}
-	sealKey, err := chacha20poly1305.NewX(c.MasterKey.Derive(sealKeyPurpose, "", chacha20poly1305.KeySize))
+	xchacha, err := chacha20poly1305.NewX(c.MasterKey.Derive(xchachaPurpose, "", chacha20poly1305.KeySize))
 	if err != nil {
 		return nil, fmt.Errorf("keyring: %w", err)
 	}
@@ -208,7 +209,8 @@ func New(c Config) (*Service, error) {
 		rand:      c.Randomness,
 		now:       clock,
 		kek:       kek,
-		sealKey:   sealKey,
+		xchacha:   xchacha,
+		sealOKM:   c.MasterKey.Expander(sealKeysPurpose),
 		rsaGate:   newGate(n),
 		maxKeys:   maxKeys,
 	}, nil

@@ -1,49 +1,58 @@
 package keyring
 
 import (
+	"bytes"
 	"context"
+	"crypto/aes"
 	"crypto/cipher"
 	"crypto/sha256"
 	"encoding/binary"
-
-	"golang.org/x/crypto/chacha20poly1305"
+	"fmt"
 
 	"github.com/quantumlock/quantumlock"
 )
 
 // Sealed material layout (docs/crypto.md, "Sealing at rest"):
 //
+//	format 5:      5 | flags (1 byte) | salt (24 bytes) | AES-256-GCM ciphertext and tag
 //	format 4:      4 | flags (1 byte) | nonce (24 bytes) | XChaCha20-Poly1305 ciphertext and tag
 //	formats 1-3:   1, 2 or 3 | flags (1 byte) | nonce (12 bytes) | AES-256-GCM ciphertext and tag
 //
-// Format 4 seals under XChaCha20-Poly1305 with a key of its own, because
-// all material shares one key-encryption key: with AES-GCM's random 96-bit
-// nonces that key would be good for about 2^32 seals (NIST SP 800-38D
-// §8.3), which a busy service's key exchanges could reach in a year; a
-// random 192-bit nonce has no such bound in practice.
+// Format 5 seals with AES-256-GCM, as SPEC §8 has it, under a key and nonce
+// derived for that one seal from the master key and a random salt
+// (sealKeys): formats 1 to 3 sealed everything under one key with random
+// 96-bit nonces, which NIST SP 800-38D §8.3 bounds at about 2^32 seals, a
+// number a busy service's key exchanges could reach in a year. Format 4
+// lifted the bound with XChaCha20-Poly1305's 192-bit nonces, which SPEC §8
+// does not name; a key of its own for every seal lifts it under AES-GCM.
 //
 // The associated data binds the header, the owner of the material and, from
 // format 2, what the owner may do with it and, from format 3, the public
 // key stored beside it:
 //
 //	"quantumlock keyring seal v1" 0x00 kind 0x00 customer 0x00 id 0x00 version (4 bytes, big endian)
-//	[formats 2-4: algorithm 0x00 purpose 0x00 exportable (1 byte)]
-//	[formats 3-4: SHA-256 of the stored public key (of no bytes when there is none)] header
+//	[formats 2-5: algorithm 0x00 purpose 0x00 exportable (1 byte)]
+//	[formats 3-5: SHA-256 of the stored public key (of no bytes when there is none)] header
 //
 // so sealed material copied to another key, version, customer or session,
 // a flipped flag, or a key's algorithm, purpose, exportable flag (format 2)
 // or public key (format 3) edited in the store, does not open. Formats 1
-// to 3 are what versions sealed before format 4 hold; they still open, and
+// to 4 are what versions sealed before format 5 hold; they still open, and
 // nothing seals them any more. The public keys of formats 1 and 2 are
 // checked against the opened material instead (Service.authentic).
 const (
 	sealFormat1  = 1
 	sealFormat2  = 2
 	sealFormat3  = 3
-	sealFormat   = 4
+	sealFormat4  = 4
+	sealFormat   = 5
 	sealHeader   = 2
-	sealNonce    = chacha20poly1305.NonceSizeX
-	sealOverhead = sealHeader + sealNonce + TagSize
+	sealSalt     = 24 // format 5's
+	sealOverhead = sealHeader + sealSalt + TagSize
+
+	// sealKeysPurpose is the HKDF label format 5 derives each seal's key
+	// and nonce under, with the seal's salt as the context.
+	sealKeysPurpose = "keyring/seal/v5"
 
 	flagQuantum = 1 << 0 // material drawn from quantum-verified entropy
 )
@@ -113,10 +122,14 @@ func (sc scope) ad(header []byte) []byte {
 	return append(b, header...)
 }
 
-// seal encrypts material for sc under the key-encryption key, recording
-// whether it came from quantum-verified entropy.
+// seal encrypts material for sc in format 5, recording whether it came
+// from quantum-verified entropy.
 func (s *Service) seal(ctx context.Context, sc scope, material []byte, quantum bool) ([]byte, error) {
-	nonce, _, err := s.draw(ctx, sealNonce)
+	salt, _, err := s.draw(ctx, sealSalt)
+	if err != nil {
+		return nil, err
+	}
+	aead, nonce, err := s.sealKeys(salt)
 	if err != nil {
 		return nil, err
 	}
@@ -126,8 +139,26 @@ func (s *Service) seal(ctx context.Context, sc scope, material []byte, quantum b
 	}
 	out := make([]byte, 0, sealOverhead+len(material))
 	out = append(out, header...)
-	out = append(out, nonce...)
-	return s.sealKey.Seal(out, nonce, material, sc.ad(header)), nil
+	out = append(out, salt...)
+	return aead.Seal(out, nonce, material, sc.ad(header)), nil
+}
+
+// sealKeys returns format 5's AES-256-GCM key and nonce for one seal:
+// HKDF-SHA-256 of the master key with the label sealKeysPurpose and the
+// seal's salt as the context, 32 bytes of key then 12 of nonce. A salt of
+// 192 random bits makes every seal's key its own.
+func (s *Service) sealKeys(salt []byte) (cipher.AEAD, []byte, error) {
+	okm := s.sealOKM(string(salt), 32+IVSize)
+	defer clear(okm)
+	block, err := aes.NewCipher(okm[:32])
+	if err != nil {
+		return nil, nil, fmt.Errorf("keyring: %w", err)
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, nil, fmt.Errorf("keyring: %w", err)
+	}
+	return aead, bytes.Clone(okm[32:]), nil
 }
 
 // open reverses seal, and opens material sealed in the earlier formats. It
@@ -136,15 +167,31 @@ func (s *Service) open(sc scope, sealed []byte) (material []byte, quantum bool, 
 	if len(sealed) < sealHeader || sealed[0] < sealFormat1 || sealed[0] > sealFormat || sealed[1]&^flagQuantum != 0 {
 		return nil, false, ErrUnseal
 	}
-	var aead cipher.AEAD = s.sealKey
-	if sealed[0] < sealFormat {
-		aead = s.kek
+	header, rest := sealed[:sealHeader], sealed[sealHeader:]
+	var (
+		aead      cipher.AEAD
+		nonce, ct []byte
+	)
+	switch header[0] {
+	case sealFormat:
+		if len(rest) < sealSalt+TagSize {
+			return nil, false, ErrUnseal
+		}
+		if aead, nonce, err = s.sealKeys(rest[:sealSalt]); err != nil {
+			return nil, false, ErrUnseal
+		}
+		ct = rest[sealSalt:]
+	default:
+		aead = s.kek // formats 1 to 3
+		if header[0] == sealFormat4 {
+			aead = s.xchacha
+		}
+		n := aead.NonceSize()
+		if len(rest) < n+aead.Overhead() {
+			return nil, false, ErrUnseal
+		}
+		nonce, ct = rest[:n], rest[n:]
 	}
-	n := aead.NonceSize()
-	if len(sealed) < sealHeader+n+aead.Overhead() {
-		return nil, false, ErrUnseal
-	}
-	header, nonce, ct := sealed[:sealHeader], sealed[sealHeader:sealHeader+n], sealed[sealHeader+n:]
 	material, err = aead.Open(nil, nonce, ct, sc.ad(header))
 	if err != nil {
 		return nil, false, ErrUnseal

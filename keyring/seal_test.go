@@ -27,7 +27,7 @@ func TestSeal(t *testing.T) {
 		if bytes.Contains(sealed, material) {
 			t.Fatal("sealed data contains the material")
 		}
-		// Format 4: XChaCha20-Poly1305's 24-byte nonce.
+		// Format 5: a 24-byte salt.
 		if sealed[0] != sealFormat || len(sealed) != sealHeader+24+len(material)+TagSize {
 			t.Fatalf("sealed as format %d in %d bytes", sealed[0], len(sealed))
 		}
@@ -104,7 +104,7 @@ func TestSeal(t *testing.T) {
 			}
 		}
 		fail(t, s, scope{sc.kind, custB, sc.id, sc.version, sc.attrs, sc.public}, old)
-		// Format 4 relabelled as 1, to shed its attributes, does not open.
+		// Format 5 relabelled as 1, to shed its attributes, does not open.
 		down := bytes.Clone(sealed)
 		down[0] = sealFormat1
 		fail(t, s, sc, down)
@@ -129,13 +129,15 @@ func TestSeal(t *testing.T) {
 			}
 		}
 		fail(t, s, scope{sc.kind, sc.customerID, sc.id, sc.version, keyAttrs{sc.attrs.algorithm, sc.attrs.purpose, true}, sc.public}, old)
-		// Format 4 relabelled as 2, to shed its public key, does not open,
-		// nor format 2 relabelled as 3 (the format byte is bound) or as 4
-		// (another cipher and key).
-		down := bytes.Clone(sealed)
-		down[0] = sealFormat2
-		fail(t, s, sc, down)
-		for _, f := range []byte{sealFormat3, sealFormat} {
+		// Format 5 relabelled as 2, to shed its public key, does not open,
+		// nor as 4, nor format 2 relabelled as 3 (the format byte is
+		// bound) or as 4 or 5 (another cipher or key).
+		for _, f := range []byte{sealFormat2, sealFormat4} {
+			down := bytes.Clone(sealed)
+			down[0] = f
+			fail(t, s, sc, down)
+		}
+		for _, f := range []byte{sealFormat3, sealFormat4, sealFormat} {
 			up := bytes.Clone(old)
 			up[0] = f
 			fail(t, s, sc, up)

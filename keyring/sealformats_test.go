@@ -28,7 +28,7 @@ func (fixedRandomness) Draw(_ context.Context, n int, _ string) (*quantumlock.En
 // here by hand from the layout docs/crypto.md gives (HKDF labels, cipher,
 // nonce size, associated data), not by seal: a change to how any of them
 // is read, or a format number given a new meaning, fails here. A fresh
-// seal is format 4, byte for byte as documented.
+// seal is format 5, byte for byte as documented.
 func TestSealFormatsAsDocumented(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -79,11 +79,26 @@ func TestSealFormatsAsDocumented(t *testing.T) {
 		out := append([]byte{format, flagQuantum}, nonce...)
 		return aead.Seal(out, nonce, material, ad(format))
 	}
+	// Format 5: key and nonce from HKDF with the salt as the context.
+	salt := bytes.Repeat([]byte{0x42}, 24)
+	okm, err := hkdf.Key(sha256.New, raw, []byte("quantumlock master key v1"), "keyring/seal/v5\x00"+string(salt), 44)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block5, err := aes.NewCipher(okm[:32])
+	if err != nil {
+		t.Fatal(err)
+	}
+	gcm5, err := cipher.NewGCM(block5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	format5 := gcm5.Seal(append([]byte{5, flagQuantum}, salt...), okm[32:], material, ad(5))
 
 	f := newFixture(t)
 	s := f.service(t, f.db, mk, withRandomness(fixedRandomness{}))
-	for format, aead := range map[byte]cipher.AEAD{1: gcm, 2: gcm, 3: gcm, 4: xchacha} {
-		got, quantum, err := s.open(sc, build(format, aead))
+	for format, sealed := range map[byte][]byte{1: build(1, gcm), 2: build(2, gcm), 3: build(3, gcm), 4: build(4, xchacha), 5: format5} {
+		got, quantum, err := s.open(sc, sealed)
 		if err != nil || !bytes.Equal(got, material) || !quantum {
 			t.Errorf("format %d as documented: %q, %v, %v", format, got, quantum, err)
 		}
@@ -92,8 +107,8 @@ func TestSealFormatsAsDocumented(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := build(4, xchacha); !bytes.Equal(sealed, want) {
-		t.Errorf("seal wrote\n%x\nwant, as documented,\n%x", sealed, want)
+	if !bytes.Equal(sealed, format5) {
+		t.Errorf("seal wrote\n%x\nwant, as documented,\n%x", sealed, format5)
 	}
 }
 
@@ -112,13 +127,15 @@ func TestSealNoncesDiffer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if bytes.Equal(a[sealHeader:sealHeader+sealNonce], b[sealHeader:sealHeader+sealNonce]) {
-		t.Fatal("two seals used the same nonce")
+	if bytes.Equal(a[sealHeader:sealHeader+sealSalt], b[sealHeader:sealHeader+sealSalt]) {
+		t.Fatal("two seals used the same salt")
 	}
 }
 
 // BenchmarkOpen opens material of a seed's and of an RSA key's size sealed
-// in format 2 (AES-256-GCM) and in format 4 (XChaCha20-Poly1305).
+// in format 2 (AES-256-GCM under the one key-encryption key), in format 4
+// (XChaCha20-Poly1305) and in format 5 (AES-256-GCM under a key derived
+// for the seal).
 func BenchmarkOpen(b *testing.B) {
 	f := newFixture(b)
 	s := f.svc
@@ -128,11 +145,14 @@ func BenchmarkOpen(b *testing.B) {
 		nonce := bytes.Repeat([]byte{1}, IVSize)
 		header := []byte{sealFormat2, 0}
 		v2 := s.kek.Seal(append(bytes.Clone(header), nonce...), nonce, material, sc.ad(header))
-		v4, err := s.seal(context.Background(), sc, material, false)
+		xnonce := bytes.Repeat([]byte{1}, s.xchacha.NonceSize())
+		header4 := []byte{sealFormat4, 0}
+		v4 := s.xchacha.Seal(append(bytes.Clone(header4), xnonce...), xnonce, material, sc.ad(header4))
+		v5, err := s.seal(context.Background(), sc, material, false)
 		if err != nil {
 			b.Fatal(err)
 		}
-		for name, sealed := range map[string][]byte{"format2": v2, "format4": v4} {
+		for name, sealed := range map[string][]byte{"format2": v2, "format4": v4, "format5": v5} {
 			b.Run(fmt.Sprintf("%s/%dB", name, size), func(b *testing.B) {
 				for b.Loop() {
 					if _, _, err := s.open(sc, sealed); err != nil {

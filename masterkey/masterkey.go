@@ -108,6 +108,24 @@ func (k *Key) Derive(purpose, context string, n int) []byte {
 	return out
 }
 
+// Expander returns a function that gives what Derive(purpose, context, n)
+// gives, with HKDF's extract step done once, here: for a caller deriving a
+// subkey per use under one purpose. What it holds is as secret as the key.
+func (k *Key) Expander(purpose string) func(context string, n int) []byte {
+	prk, err := hkdf.Extract(sha256.New, k.b[:], []byte("quantumlock master key v1"))
+	if err != nil {
+		panic("masterkey: " + err.Error())
+	}
+	return func(context string, n int) []byte {
+		out, err := hkdf.Expand(sha256.New, prk, purpose+"\x00"+context, n)
+		if err != nil {
+			// Only an n beyond 255*32 fails; callers ask for small fixed sizes.
+			panic("masterkey: " + err.Error())
+		}
+		return out
+	}
+}
+
 // Fingerprint returns a short public identifier of the key (a derived value,
 // not the key), so a store can tell whether it was sealed under this key.
 func (k *Key) Fingerprint() string {

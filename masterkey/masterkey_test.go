@@ -74,3 +74,22 @@ func TestDerive(t *testing.T) {
 		t.Error("generated key is not 32 bytes of base64")
 	}
 }
+
+// Expander derives exactly what Derive does.
+func TestExpanderIsDerive(t *testing.T) {
+	k, err := New(bytes.Repeat([]byte{9}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := k.Expander("keyring/seal/v5")
+	for _, ctx := range []string{"", "salt", "\x00\x01\xff"} {
+		for _, n := range []int{12, 32, 44, 100} {
+			if got, want := x(ctx, n), k.Derive("keyring/seal/v5", ctx, n); !bytes.Equal(got, want) {
+				t.Errorf("context %q, %d bytes: %x, want %x", ctx, n, got, want)
+			}
+		}
+	}
+	if bytes.Equal(x("a", 32), k.Expander("other")("a", 32)) {
+		t.Error("two purposes gave the same subkey")
+	}
+}
