@@ -188,6 +188,9 @@ func TestSystemDrawContract(t *testing.T) {
 	if _, err := (System{}).Draw(ctx, 8, quantumlock.SourceQiskitLocal); quantumlock.ErrorCode(err) != quantumlock.EUNAVAILABLE {
 		t.Errorf("qiskit_local: %v, want EUNAVAILABLE", err)
 	}
+	if e, err := (System{}).Draw(ctx, MaxDraw, ""); err != nil || len(e.Bytes) != MaxDraw {
+		t.Errorf("Draw(MaxDraw): %v", err)
+	}
 	for _, n := range []int{-1, MaxDraw + 1} {
 		if _, err := (System{}).Draw(ctx, n, ""); quantumlock.ErrorCode(err) != quantumlock.EINVALID {
 			t.Errorf("Draw(%d): %v, want EINVALID", n, err)
@@ -195,5 +198,58 @@ func TestSystemDrawContract(t *testing.T) {
 	}
 	if e, err := (System{}).Draw(ctx, 16, ""); err != nil || len(e.Bytes) != 16 || e.Source != quantumlock.SourceCryptographic {
 		t.Errorf("Draw(16) = %+v, %v", e, err)
+	}
+}
+
+// A draw that does not wait (one naming no source, which falls back to
+// cryptographic) does not mark the pool short: with a FetchSize over half
+// the pool, every customer call that found too few bytes cost a QRNG
+// request for bytes it would not take, against a remote that may allow a
+// few a minute.
+func TestUnwaitedShortDrawsCostNoRequests(t *testing.T) {
+	srv := newANUServer(t, "good")
+	p := remotePool(t, srv, Config{FetchSize: 1024, PoolSize: 1024})
+	eventually(t, "a full pool", func() bool { return statusOf(t, p, quantumlock.SourceQCOSAPI).PoolBytes == 1024 })
+	before := srv.requests.Load()
+	ctx := context.Background()
+	spare := SpareOnly(ctx)
+	const rounds = 20
+	for range rounds {
+		if e, err := p.Draw(ctx, 32, ""); err != nil || e.Source != quantumlock.SourceQCOSAPI {
+			t.Fatalf("the service's draw: %+v, %v", e, err)
+		}
+		if _, err := p.Draw(spare, 512, ""); err != nil { // a customer's 4,096 bits, no source named
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := srv.requests.Load() - before; n > 2 {
+		t.Errorf("%d draws of 32 bytes and %d unnamed customer draws cost %d QRNG requests", rounds, rounds, n)
+	}
+}
+
+// The top-up a short draw asked for clears the mark: small draws after it
+// from a pool with room to spare cost no requests.
+func TestShortClearedByRefill(t *testing.T) {
+	srv := newANUServer(t, "good")
+	p := remotePool(t, srv, Config{FetchSize: 1024, PoolSize: 1024, DrawWait: 5 * time.Second})
+	eventually(t, "a full pool", func() bool { return statusOf(t, p, quantumlock.SourceQCOSAPI).PoolBytes == 1024 })
+	ctx := context.Background()
+	if _, err := p.Draw(ctx, 32, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Draw(SpareOnly(ctx), 512, quantumlock.SourceQCOSAPI); err != nil { // short; the top-up brings it
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	before := srv.requests.Load()
+	for range 10 {
+		if _, err := p.Draw(ctx, 16, ""); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := srv.requests.Load() - before; n != 0 {
+		t.Errorf("10 draws of 16 bytes from a pool with 512 bytes in it cost %d requests", n)
 	}
 }

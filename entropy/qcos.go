@@ -209,8 +209,8 @@ func (r *remote) start() func(context.Context) {
 // failures. It asks for a full FetchSize at a time, waiting until the pool
 // has that much room: a rate-limited remote counts requests, not bytes, so
 // topping up after every small draw would spend one request per draw. But
-// once a draw has found too few bytes (short), it fills whatever room there
-// is: a spare-only draw never takes the pool below half, so with a
+// once a draw that waits (one naming qcos_api) has found too few bytes
+// (short), it fills whatever room there is: a spare-only draw never takes the pool below half, so with a
 // FetchSize over half the pool, or a draw that needs more than the room
 // the pool has left, waiting for a full FetchSize of room would have
 // refused such draws for good. One top-up is enough: a full pool holds
@@ -344,9 +344,14 @@ func (r *remote) take(ctx context.Context, n int, wait time.Duration, spareOnly 
 			r.wake()
 			return out, true
 		}
-		// Too few bytes (or none usable yet): the fetcher is told, and
-		// fills what room there is (see run).
-		r.short = true
+		// Too few bytes (or none usable yet). A draw that will wait for
+		// them tells the fetcher, which fills what room there is (see
+		// run); one that will not (an unnamed draw, which falls back to
+		// cryptographic) must not cost a request for bytes it will not
+		// take.
+		if wait > 0 {
+			r.short = true
+		}
 		ready := r.ready
 		r.mu.Unlock()
 		r.wake()
