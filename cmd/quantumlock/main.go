@@ -25,9 +25,11 @@ import (
 func main() {
 	// A restore that has begun to replace the database finishes whatever
 	// the signals (docs/storage.md); every other command ends at a second.
+	// The first signal may have stopped the restore already, so the line
+	// says only what is true either way.
 	restore := len(os.Args) > 1 && os.Args[1] == "restore"
 	ctx, release := shutdownContext(os.Stderr, !restore,
-		"quantumlock: restore is replacing the database and will finish; interrupt ignored")
+		"quantumlock: interrupt ignored: a restore stops only before it begins to replace the database, and then finishes")
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
 	release()
 	if err != nil && !errors.Is(err, flag.ErrHelp) {
