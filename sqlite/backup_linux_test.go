@@ -3,11 +3,15 @@
 package sqlite
 
 import (
+	"bytes"
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
+	"unsafe"
 )
 
 // A restore whose swap fails leaves the database as it was: its WAL, moved
@@ -51,5 +55,47 @@ func TestRestoreFailedSwapKeepsWALOwner(t *testing.T) {
 	}
 	if m, _ := filepath.Glob(path + ".*"); len(m) > 0 {
 		t.Errorf("the failed restore left %v", m)
+	}
+}
+
+// keepPrevious names the kept database last, after the journal or WAL it
+// needs: a kept name holding the database means its side files are there.
+// Here the journal cannot be copied (it is a directory), and inotify shows
+// whether the kept database's name appeared before that failure.
+func TestKeptDatabaseNamedLast(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "q.db")
+	if err := os.WriteFile(path, bytes.Repeat([]byte("d"), 4096), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(path+"-journal", 0o700); err != nil {
+		t.Fatal(err)
+	}
+	fd, err := syscall.InotifyInit1(syscall.IN_NONBLOCK)
+	if err != nil {
+		t.Skip("no inotify:", err)
+	}
+	defer syscall.Close(fd)
+	if _, err := syscall.InotifyAddWatch(fd, dir, syscall.IN_MOVED_TO|syscall.IN_CREATE); err != nil {
+		t.Skip("no inotify:", err)
+	}
+	if _, err := keepPrevious(context.Background(), path, true); err == nil {
+		t.Fatal("kept a journal that is a directory")
+	}
+	buf := make([]byte, 64*1024)
+	n, _ := syscall.Read(fd, buf)
+	seen := 0
+	for off := 0; off+syscall.SizeofInotifyEvent <= n; {
+		ev := (*syscall.InotifyEvent)(unsafe.Pointer(&buf[off]))
+		name := strings.TrimRight(string(buf[off+syscall.SizeofInotifyEvent:off+syscall.SizeofInotifyEvent+int(ev.Len)]), "\x00")
+		off += syscall.SizeofInotifyEvent + int(ev.Len)
+		seen++
+		if strings.Contains(name, ".before-restore-") && !strings.Contains(name, ".partial-") && !strings.HasSuffix(name, "-journal") && !strings.HasSuffix(name, "-wal") {
+			t.Errorf("the kept database %s appeared before its journal was kept", name)
+		}
+	}
+	if seen == 0 {
+		t.Error("inotify saw nothing: the test proves nothing")
 	}
 }
