@@ -85,7 +85,8 @@ func TestKeyExchange(t *testing.T) {
 }
 
 // TestKeyExchangeResponderKeyBits: a responder that names no key bits
-// takes the initiator's, so the two secrets agree; one that names others
+// takes the initiator's, so the two secrets agree, also when the session
+// has an answer already; one that names others
 // is not recorded as the answer, so the initiator's finish by its value
 // fails instead of returning a secret that differs from the responder's.
 func TestKeyExchangeResponderKeyBits(t *testing.T) {
@@ -113,6 +114,20 @@ func TestKeyExchangeResponderKeyBits(t *testing.T) {
 			if alg != X25519 { // an X25519 answer of the same size would start a new exchange
 				_, err := f.svc.KeyExchange(ctx, custA, ExchangeRequest{PeerPublicKey: b.PublicKey})
 				wantCode(t, err, quantumlock.ENOTFOUND)
+			}
+
+			// Also once the session has an answer: B's retry after its
+			// first answer was lost, or B after a third customer
+			// answered first. B used to derive with the default 256
+			// bits there, while A finished with the session's 128.
+			for _, first := range []string{custB, custC} {
+				a = must[*ExchangeResponse](t)(f.svc.KeyExchange(ctx, custA, ExchangeRequest{Algorithm: alg, KeyBits: 128}))
+				must[*ExchangeResponse](t)(f.svc.KeyExchange(ctx, first, ExchangeRequest{PeerPublicKey: a.PublicKey}))
+				b = must[*ExchangeResponse](t)(f.svc.KeyExchange(ctx, custB, ExchangeRequest{PeerPublicKey: a.PublicKey}))
+				fin = must[*ExchangeResponse](t)(f.svc.KeyExchange(ctx, custA, ExchangeRequest{SessionID: a.SessionID, PeerPublicKey: b.PublicKey}))
+				if !bytes.Equal(fin.SharedSecret, b.SharedSecret) {
+					t.Fatalf("answered first by %s: A (%d bits) and B (%d bits) disagree", first, fin.KeyBits, b.KeyBits)
+				}
 			}
 		})
 	}
@@ -363,44 +378,6 @@ func TestKeyExchangeLostSessionIsInternal(t *testing.T) {
 	store.armed.Store(true)
 	_, err := svc.KeyExchange(ctx, custA, ExchangeRequest{SessionID: a.SessionID, KeyBits: 128})
 	wantCode(t, err, quantumlock.EINTERNAL)
-}
-
-// TestKeyExchangeAnswerRace with a session of 128 bits: B names A's value
-// and no key bits (docs/crypto.md), and A, finishing with session_id and
-// B's value, shares B's secret even when a third customer answered first.
-// B used to derive with the default 256 bits once the session had an
-// answer, and A with the session's 128.
-func TestKeyExchangeAnswerRaceKeyBits(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	f := newFixture(t)
-	for _, alg := range ExchangeAlgorithms {
-		t.Run(alg, func(t *testing.T) {
-			t.Parallel()
-			a := must[*ExchangeResponse](t)(f.svc.KeyExchange(ctx, custA, ExchangeRequest{Algorithm: alg, KeyBits: 128}))
-			must[*ExchangeResponse](t)(f.svc.KeyExchange(ctx, custC, ExchangeRequest{PeerPublicKey: a.PublicKey}))
-			b := must[*ExchangeResponse](t)(f.svc.KeyExchange(ctx, custB, ExchangeRequest{PeerPublicKey: a.PublicKey}))
-			fin := must[*ExchangeResponse](t)(f.svc.KeyExchange(ctx, custA, ExchangeRequest{SessionID: a.SessionID, PeerPublicKey: b.PublicKey}))
-			if !bytes.Equal(fin.SharedSecret, b.SharedSecret) {
-				t.Fatalf("A (%d bits) %x\nB (%d bits) %x", fin.KeyBits, fin.SharedSecret, b.KeyBits, b.SharedSecret)
-			}
-		})
-	}
-}
-
-// The same without a third customer: B's step 3 is retried (its first
-// answer was lost in transit), and A finishes with the answer B kept.
-func TestKeyExchangeResponderRetryKeyBits(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	f := newFixture(t)
-	a := must[*ExchangeResponse](t)(f.svc.KeyExchange(ctx, custA, ExchangeRequest{Algorithm: X25519MLKEM768, KeyBits: 192}))
-	must[*ExchangeResponse](t)(f.svc.KeyExchange(ctx, custB, ExchangeRequest{PeerPublicKey: a.PublicKey})) // lost
-	b := must[*ExchangeResponse](t)(f.svc.KeyExchange(ctx, custB, ExchangeRequest{PeerPublicKey: a.PublicKey}))
-	fin := must[*ExchangeResponse](t)(f.svc.KeyExchange(ctx, custA, ExchangeRequest{SessionID: a.SessionID, PeerPublicKey: b.PublicKey}))
-	if !bytes.Equal(fin.SharedSecret, b.SharedSecret) {
-		t.Fatalf("A (%d bits) and B (%d bits) disagree", fin.KeyBits, b.KeyBits)
-	}
 }
 
 // An exchange session's stored share is bound by its seal (docs/crypto.md:
