@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -240,7 +241,9 @@ func drive(ctx context.Context, senders []sender, t target, duration time.Durati
 
 // quantile returns the q-quantile of sorted samples (nearest rank).
 func quantile(sorted []time.Duration, q float64) time.Duration {
-	i := int(q*float64(len(sorted))+0.5) - 1
+	// The ceil(q*n)-th smallest; the slack keeps 0.99*100 from rounding
+	// up past 99 in binary floating point.
+	i := int(math.Ceil(q*float64(len(sorted))-1e-9)) - 1
 	return sorted[min(max(i, 0), len(sorted)-1)]
 }
 

@@ -142,7 +142,7 @@ func (w *wrkRunner) run(ctx context.Context, t target, conns int, d time.Duratio
 	cmd := exec.CommandContext(ctx, "wrk",
 		"-t", strconv.Itoa(wrkThreads), "-c", strconv.Itoa(conns), "-d", strconv.Itoa(secs)+"s",
 		"--timeout", strconv.Itoa(int(requestTimeout/time.Second))+"s",
-		"-s", w.script, t.url, "--", corpus, key, strconv.Itoa(t.wantStatus), needle)
+		"-s", w.script, t.url, "--", corpus, key, strconv.Itoa(t.wantStatus), needle, strconv.Itoa(conns))
 	var stdout strings.Builder
 	cmd.Stdout = &stdout
 	stderr, err := cmd.StderrPipe()
@@ -181,7 +181,9 @@ func parseWrk(out []byte) (phaseResult, error) {
 	var line string
 	for l := range strings.Lines(string(out)) {
 		l = strings.TrimRight(l, "\n")
-		if rest, ok := strings.CutPrefix(l, "QLWRK-FIRST "); ok {
+		if rest, ok := strings.CutPrefix(l, "QLWRK-ERROR "); ok {
+			return res, fmt.Errorf("wrk: %s", rest)
+		} else if rest, ok := strings.CutPrefix(l, "QLWRK-FIRST "); ok {
 			res.FirstError = rest
 		} else if rest, ok := strings.CutPrefix(l, "QLWRK "); ok {
 			line = rest

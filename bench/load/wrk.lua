@@ -1,7 +1,8 @@
 -- The load harness's script for wrk (-client wrk; see wrk.go). Arguments,
 -- after wrk's own and "--": the corpus file (every request body the phase
 -- may send, one per line), the X-API-Key ("-" for none), the status of a
--- good answer, and a string a good answer's body contains ("-" for any).
+-- good answer, a string a good answer's body contains ("-" for any), and
+-- the number of connections (wrk's -c, which the latency figures need).
 -- Each request posts a body picked at random from the corpus, as the Go
 -- clients do. The main thread prints one QLWRK line for the harness to
 -- parse; each thread says QLWRK-READY on stderr once its corpus is loaded,
@@ -74,6 +75,7 @@ function init(args)
   if args[4] ~= "-" then
     needle = args[4]
   end
+  conns = tonumber(args[5])
   math.randomseed(os.time() * 1000 + id)
   io.stderr:write("QLWRK-READY\n")
   io.stderr:flush()
@@ -95,6 +97,59 @@ function response(status, _, body)
   end
 end
 
+-- rawPercentiles returns nearest-rank percentiles of the latencies wrk
+-- recorded, and how many samples it found, undoing the synthetic samples
+-- that wrk's stats_correct adds before it calls done (for every sample of
+-- at least twice the mean time per request on a connection, one at each
+-- multiple of that time below it, against coordinated omission): the Go
+-- clients' rule, over the real samples only. It reads wrk's histogram
+-- through the FFI, as wrk 4.1.0 lays it out (src/stats.h: count, limit,
+-- min, max, then a count per microsecond); done checks the count it finds
+-- against wrk's own, so another layout fails the phase instead of
+-- reporting made-up figures.
+local function rawPercentiles(summary, latency, ps)
+  local s = ffi.cast("uint64_t **", latency)[0] -- count, limit, min, max, data[]
+  local lo, hi, data = tonumber(s[2]), tonumber(s[3]), s + 4
+  if s[0] == 0 then
+    return {0, 0, 0}, 0
+  end
+  local e = 0
+  -- conns is set by init, in the threads' states; done runs in the main one.
+  local per = math.floor(summary.requests / tonumber(threads[1]:get("conns")))
+  if per > 0 then
+    e = math.floor(summary.duration / per)
+  end
+  local width = hi - lo + 1
+  local raw = ffi.new("double[?]", width)
+  local chain = ffi.new("double[?]", width) -- raw[n] + raw[n+e] + raw[n+2e] + ...
+  local total = 0
+  for n = hi, lo, -1 do
+    local c = tonumber(data[n])
+    local above = 0
+    if e > 0 and n + e <= hi then
+      above = chain[n + e - lo]
+    end
+    if e > 0 and n > e then
+      c = c - above
+    end
+    raw[n - lo] = c
+    chain[n - lo] = c + above
+    total = total + c
+  end
+  local out = {}
+  for j, p in ipairs(ps) do
+    local rank, seen = math.max(1, math.ceil(p / 100 * total - 1e-9)), 0
+    for n = lo, hi do
+      seen = seen + raw[n - lo]
+      if seen >= rank then
+        out[j] = n
+        break
+      end
+    end
+  end
+  return out, total
+end
+
 function done(summary, latency, _)
   local good, wrong, firstBad = 0, 0, ""
   for _, t in ipairs(threads) do
@@ -105,10 +160,17 @@ function done(summary, latency, _)
     end
   end
   local e = summary.errors
+  local pct, samples = rawPercentiles(summary, latency, {50, 99, 99.9})
+  -- Every answer is a sample, but for those past wrk's histogram limit,
+  -- which it counts as timeouts.
+  if samples > summary.requests or samples < summary.requests - e.timeout then
+    io.write(string.format("QLWRK-ERROR wrk's latency histogram holds %d samples for %d answers (timeouts %d): not the layout this script reads\n",
+      samples, summary.requests, e.timeout))
+  end
   io.write(string.format(
     "QLWRK ok=%d bad=%d connect=%d read=%d write=%d timeout=%d duration_us=%d p50_us=%d p99_us=%d p999_us=%d max_us=%d\n",
     good, wrong, e.connect, e.read, e.write, e.timeout, summary.duration,
-    latency:percentile(50), latency:percentile(99), latency:percentile(99.9), latency.max))
+    pct[1], pct[2], pct[3], latency.max))
   if firstBad ~= "" then
     io.write("QLWRK-FIRST " .. firstBad .. "\n")
   end

@@ -40,6 +40,8 @@ func TestParseWrk(t *testing.T) {
 		"QLWRK ok=1 bad=0 connect=0 read=0 write=0 timeout=0 duration_us=x p50_us=1 p99_us=2 p999_us=3 max_us=4\n",
 		"QLWRK ok=1 bad=-1 connect=0 read=0 write=0 timeout=0 duration_us=1 p50_us=1 p99_us=2 p999_us=3 max_us=4\n",
 		"QLWRK ok=1 bad=0 connect=0 read=0 write=0 timeout=0 duration_us=1 p50_us=1 p99_us p999_us=3 max_us=4\n",
+		// The script found a histogram it cannot read.
+		"QLWRK-ERROR wrk's latency histogram holds 9 samples for 5 answers\nQLWRK ok=5 bad=0 connect=0 read=0 write=0 timeout=0 duration_us=1 p50_us=1 p99_us=2 p999_us=3 max_us=4\n",
 	} {
 		if _, err := parseWrk([]byte(bad)); err == nil {
 			t.Errorf("parseWrk(%q): no error", bad)
