@@ -23,12 +23,9 @@ import (
 )
 
 func main() {
-	// A restore that has begun to replace the database finishes whatever
-	// the signals (docs/storage.md); every other command ends at a second.
-	// The first signal may have stopped the restore already, so the line
+	// The first signal may have stopped a restore already, so the line
 	// says only what is true either way.
-	restore := len(os.Args) > 1 && os.Args[1] == "restore"
-	ctx, release := shutdownContext(os.Stderr, !restore,
+	ctx, release := shutdownContext(os.Stderr, endsAtSecondSignal(os.Args[1:]),
 		"quantumlock: interrupt ignored: a restore stops only before it begins to replace the database, and then finishes")
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
 	release()
@@ -37,6 +34,11 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+// endsAtSecondSignal reports whether a second SIGINT or SIGTERM ends the
+// command args name at once: every command's but restore's, which once it
+// has begun to replace the database must finish (docs/storage.md).
+func endsAtSecondSignal(args []string) bool { return len(args) == 0 || args[0] != "restore" }
 
 const usage = `usage: quantumlock <command> [flags]
 

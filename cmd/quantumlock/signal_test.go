@@ -174,3 +174,23 @@ func TestRestoreSignalsAfterTheFirstIgnored(t *testing.T) {
 		}
 	}
 }
+
+// Only restore ignores the signals after the first.
+func TestEndsAtSecondSignalAllButRestore(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		args []string
+		want bool
+	}{
+		{nil, true},
+		{[]string{"serve", "--dev"}, true},
+		{[]string{"backup", "--to", "b.db"}, true},
+		{[]string{"customers", "create"}, true},
+		{[]string{"restore", "--from", "b.db"}, false},
+		{[]string{"restore"}, false},
+	} {
+		if got := endsAtSecondSignal(tc.args); got != tc.want {
+			t.Errorf("endsAtSecondSignal(%q) = %v, want %v", tc.args, got, tc.want)
+		}
+	}
+}
