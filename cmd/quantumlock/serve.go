@@ -215,6 +215,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 		ConnState:         limited.ConnState,
 	}
+	// A kept-alive connection that has sent the start of its next request
+	// gets no longer than the server's own header timeout for the rest.
+	limited.HeaderTimeout = srv.ReadHeaderTimeout
 	logger.Info("listening", "addr", ln.Addr().String(), "db", cfg.db, "version", quantumlock.Version)
 
 	errc := make(chan error, 1)

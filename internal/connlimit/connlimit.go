@@ -56,6 +56,16 @@ type Listener struct {
 	// be closed to make room. Set it before the first Accept.
 	Grace time.Duration
 
+	// HeaderTimeout, when set, bounds how long a connection taken off the
+	// idle list by the first bytes of its next request may take to bring
+	// the rest of them. net/http starts its ReadHeaderTimeout only once
+	// four bytes are in, and until then waits under its IdleTimeout; a
+	// client that sent one to three bytes and stopped would hold its slot
+	// that long, unreclaimable since it is no longer idle. Set it, before
+	// the first Accept, to the server's ReadHeaderTimeout; net/http puts
+	// its own deadline in place once the four bytes are in.
+	HeaderTimeout time.Duration
+
 	slots     chan struct{} // one token per open connection
 	idleReady chan struct{} // a connection became idle; buffer of one
 	done      chan struct{}
@@ -236,10 +246,14 @@ func (c *conn) Read(b []byte) (int, error) {
 	if n > 0 {
 		if c.idle.Load() {
 			c.l.mu.Lock()
-			if !c.doomed.Load() {
+			woke := !c.doomed.Load() && c.elem != nil
+			if woke {
 				c.l.forget(c)
 			}
 			c.l.mu.Unlock()
+			if woke && c.l.HeaderTimeout > 0 {
+				c.Conn.SetReadDeadline(time.Now().Add(c.l.HeaderTimeout))
+			}
 		}
 		if c.doomed.Load() {
 			return 0, net.ErrClosed

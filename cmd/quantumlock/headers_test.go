@@ -1,0 +1,100 @@
+package main
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// README: "headers of at most 16 KiB within 5 s". A request whose header
+// block passes 16 KiB (plus the 4 KiB net/http allows over
+// MaxHeaderBytes) is refused with 431, and a connection that never ends its
+// headers is dropped at 5 s, well before the 30 s ReadTimeout.
+func TestHeaderBounds(t *testing.T) {
+	t.Parallel()
+	inst := serve(t, env("QUANTUMLOCK_MASTER_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="),
+		"--db", filepath.Join(t.TempDir(), "q.db"))
+	addr := strings.TrimPrefix(inst.URL, "http://")
+
+	big, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer big.Close()
+	big.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(big, "GET /health HTTP/1.1\r\nHost: x\r\nX-Pad: "+strings.Repeat("p", 24<<10)+"\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(big), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 431 {
+		t.Errorf("24 KiB of headers: %d, want 431", resp.StatusCode)
+	}
+
+	slow, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	start := time.Now()
+	io.WriteString(slow, "GET /health HTTP/1.1\r\nHost: x\r\n") // never ends its headers
+	slow.SetReadDeadline(time.Now().Add(10 * time.Second))
+	io.ReadAll(slow)
+	if d := time.Since(start); d < 4*time.Second || d > 7*time.Second {
+		t.Errorf("a connection that never ended its headers was dropped after %v, want about 5 s", d)
+	}
+}
+
+// README: "headers of at most 16 KiB within 5 s" and "quiet clients cannot
+// keep new ones, health probes included, waiting". A kept-alive connection
+// that sent "GET" of its next request and stalled was not reclaimed (its
+// request had begun) and not dropped at 5 s (net/http's header timeout
+// starts at four bytes): it kept the only slot for the 120 s idle timeout,
+// and a health probe waited. serve gives the limiter the header timeout.
+func TestStalledKeepAliveLosesItsSlot(t *testing.T) {
+	t.Parallel()
+	inst := serve(t, env("QUANTUMLOCK_MASTER_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="),
+		"--db", filepath.Join(t.TempDir(), "q.db"), "--max-connections", "1")
+	http.DefaultTransport.(*http.Transport).CloseIdleConnections()
+	addr := strings.TrimPrefix(inst.URL, "http://")
+	health := func(c net.Conn, wait time.Duration) bool {
+		c.SetDeadline(time.Now().Add(wait))
+		io.WriteString(c, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+		buf := make([]byte, 12)
+		_, err := io.ReadFull(c, buf)
+		return err == nil && string(buf) == "HTTP/1.1 200"
+	}
+	var a net.Conn
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		var err error
+		if a, err = net.Dial("tcp", addr); err != nil {
+			t.Fatal(err)
+		}
+		if health(a, 2*time.Second) {
+			break
+		}
+		a.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("no slot")
+		}
+	}
+	defer a.Close()
+	time.Sleep(100 * time.Millisecond) // the rest of a's answer is read by no one; fine
+	a.SetDeadline(time.Time{})
+	io.WriteString(a, "GET")    // the start of its next request, then nothing
+	time.Sleep(7 * time.Second) // past ReadHeaderTimeout (5 s) and the grace (1 s)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if !health(c, 3*time.Second) {
+		t.Fatal("a health probe waits: the only slot is held by a connection 7 s into its headers (ReadHeaderTimeout 5 s), which is never reclaimed; it is dropped only at IdleTimeout (120 s)")
+	}
+}
