@@ -253,3 +253,34 @@ func TestShortClearedByRefill(t *testing.T) {
 		t.Errorf("10 draws of 16 bytes from a pool with 512 bytes in it cost %d requests", n)
 	}
 }
+
+// The service's own draws name no source and never wait; once they have
+// taken the pool below what they need, they mark it short too, or with
+// a FetchSize over half the pool the fetcher, waiting for a FetchSize of
+// room, never refilled it: every draw after the first 170 of 6 bytes from
+// a 1,024-byte pool was cryptographic from a healthy source. (Only a draw
+// refused by the reserve alone, whose bytes are there, asks for nothing.)
+func TestUnnamedDrawsRefillAShortPool(t *testing.T) {
+	srv := newANUServer(t, "good")
+	p := remotePool(t, srv, Config{FetchSize: 1024, PoolSize: 1024})
+	eventually(t, "a full pool", func() bool { return statusOf(t, p, quantumlock.SourceQCOSAPI).PoolBytes == 1024 })
+	ctx := context.Background()
+	quantum := 0
+	for i := range 400 {
+		e, err := p.Draw(ctx, 6, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Source == quantumlock.SourceQCOSAPI {
+			quantum++
+		}
+		if i >= 170 {
+			time.Sleep(5 * time.Millisecond) // time for a top-up
+		}
+	}
+	if quantum <= 170 {
+		st := statusOf(t, p, quantumlock.SourceQCOSAPI)
+		t.Errorf("after the first 170 draws no unnamed draw got quantum bytes again (%d in all); the pool holds %d bytes, healthy %v",
+			quantum, st.PoolBytes, st.Healthy)
+	}
+}

@@ -345,11 +345,12 @@ func (r *remote) take(ctx context.Context, n int, wait time.Duration, spareOnly 
 			return out, true
 		}
 		// Too few bytes (or none usable yet). A draw that will wait for
-		// them tells the fetcher, which fills what room there is (see
-		// run); one that will not (an unnamed draw, which falls back to
-		// cryptographic) must not cost a request for bytes it will not
-		// take.
-		if wait > 0 {
+		// them, or that found the pool itself short of them, tells the
+		// fetcher, which fills what room there is (see run). One that
+		// will not wait and was refused only by the reserve (an unnamed
+		// spare-only draw, which falls back to cryptographic) must not
+		// cost a request for bytes it will not take.
+		if wait > 0 || len(r.buf) < n {
 			r.short = true
 		}
 		ready := r.ready

@@ -97,8 +97,8 @@ function response(status, _, body)
   end
 end
 
--- rawPercentiles returns nearest-rank percentiles of the latencies wrk
--- recorded, and how many samples it found, undoing the synthetic samples
+-- rawPercentiles returns the nearest-rank latencies at the given ranks (in
+-- per mille) among those wrk recorded, and how many samples it found, undoing the synthetic samples
 -- that wrk's stats_correct adds before it calls done (for every sample of
 -- at least twice the mean time per request on a connection, one at each
 -- multiple of that time below it, against coordinated omission): the Go
@@ -107,7 +107,7 @@ end
 -- min, max, then a count per microsecond); done checks the count it finds
 -- against wrk's own, so another layout fails the phase instead of
 -- reporting made-up figures.
-local function rawPercentiles(summary, latency, ps)
+local function rawPercentiles(summary, latency, permille)
   local s = ffi.cast("uint64_t **", latency)[0] -- count, limit, min, max, data[]
   local lo, hi, data = tonumber(s[2]), tonumber(s[3]), s + 4
   if s[0] == 0 then
@@ -137,8 +137,11 @@ local function rawPercentiles(summary, latency, ps)
     total = total + c
   end
   local out = {}
-  for j, p in ipairs(ps) do
-    local rank, seen = math.max(1, math.ceil(p / 100 * total - 1e-9)), 0
+  -- Ranks in per mille, so that pm * total is an exact integer: 99.9 / 100
+  -- is not 0.999 in binary, and past ten million samples the difference
+  -- moved the p99.9 rank.
+  for j, pm in ipairs(permille) do
+    local rank, seen = math.max(1, math.ceil(pm * total / 1000)), 0
     for n = lo, hi do
       seen = seen + raw[n - lo]
       if seen >= rank then
@@ -160,7 +163,7 @@ function done(summary, latency, _)
     end
   end
   local e = summary.errors
-  local pct, samples = rawPercentiles(summary, latency, {50, 99, 99.9})
+  local pct, samples = rawPercentiles(summary, latency, {500, 990, 999})
   -- Every answer is a sample, but for those past wrk's histogram limit,
   -- which it counts as timeouts.
   if samples > summary.requests or samples < summary.requests - e.timeout then
