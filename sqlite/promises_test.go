@@ -76,19 +76,28 @@ func TestWALVersionUnsettled(t *testing.T) {
 	} {
 		b := append([]byte(nil), shm...)
 		tc.edit(b)
-		name := filepath.Join(t.TempDir(), "copy-shm")
-		if err := os.WriteFile(name, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		w, err := openWALIndexFile(name)
-		if err != nil {
-			t.Fatal(err)
-		}
+		w, _ := walIndexCopy(t, b)
 		if _, ok := w.version(); ok != tc.ok {
 			t.Errorf("%s: version ok = %v, want %v", tc.name, ok, tc.ok)
 		}
 		w.close()
 	}
+}
+
+// walIndexCopy writes b, the bytes of a WAL index, to a file of its own and
+// opens it as one, so that tests can change or cut it while the real index
+// stays whole for SQLite. It returns the index and the file's name.
+func walIndexCopy(t *testing.T, b []byte) (*walIndex, string) {
+	t.Helper()
+	name := filepath.Join(t.TempDir(), "copy-shm")
+	if err := os.WriteFile(name, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w, err := openWALIndexFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w, name
 }
 
 // TestQueuedCreateOutlivesContext checks the documented promise that

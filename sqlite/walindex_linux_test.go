@@ -3,7 +3,6 @@ package sqlite
 import (
 	"errors"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -47,19 +46,11 @@ func TestWALIndexTruncated(t *testing.T) {
 	if _, ok := db.wal.version(); !ok {
 		t.Fatal("no version from a live WAL index")
 	}
-	// A copy of the index, so the real one stays whole for SQLite.
 	b, err := os.ReadFile(path + "-shm")
 	if err != nil {
 		t.Fatal(err)
 	}
-	name := filepath.Join(t.TempDir(), "copy-shm")
-	if err := os.WriteFile(name, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	w, err := openWALIndexFile(name)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w, name := walIndexCopy(t, b)
 	defer w.close()
 	if _, ok := w.version(); !ok {
 		t.Fatal("no version from the copy")
