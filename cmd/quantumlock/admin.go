@@ -99,10 +99,19 @@ func openAdmin(ctx context.Context, dbPath string, mayCreate bool) (env *adminEn
 		}
 		return nil, false, err
 	}
-	return &adminEnv{db: db, accounts: &account.Service{
+	env = &adminEnv{db: db, accounts: &account.Service{
 		Customers: db, Keys: db, Rand: pool, Now: quantumlock.SystemClock,
-	}}, created, nil
+	}}
+	if testHookAdminOpened != nil {
+		testHookAdminOpened(env)
+	}
+	return env, created, nil
 }
+
+// testHookAdminOpened, when set by a test, sees each admin environment as
+// soon as it is open: the way a test makes a command fail after its
+// database exists.
+var testHookAdminOpened func(*adminEnv)
 
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
