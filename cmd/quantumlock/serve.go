@@ -32,7 +32,7 @@ import (
 
 // DefaultMaxConnections bounds the client connections serve holds open.
 // A connection that is sending its headers holds about three times
-// maxHeaderBytes until ReadHeaderTimeout (45 KiB, docs/benchmarks.md), and
+// maxHeaderBytes until ReadHeaderTimeout (48 KiB, docs/benchmarks.md), and
 // nothing else bounds how many a client may open: without a cap, 8,000
 // slow connections took the server past 1.5 GB. Connections past the
 // cap are not refused; they wait in the kernel's accept queue until one
@@ -43,6 +43,11 @@ const DefaultMaxConnections = 4096
 // maxHeaderBytes bounds a request's header block. The API's own headers
 // are well under 1 KiB; 16 KiB leaves room for a proxy's additions.
 const maxHeaderBytes = 16 << 10
+
+// serverMaxHeaderBytes is what http.Server.MaxHeaderBytes must be for
+// maxHeaderBytes to hold: net/http reads 4 KiB past it (its request line
+// and slack) before it answers 431.
+const serverMaxHeaderBytes = maxHeaderBytes - 4<<10
 
 // serveConfig is the serve command's configuration.
 type serveConfig struct {
@@ -179,7 +184,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		// Operator-only, but bounded all the same. The write timeout
 		// leaves room for a CPU profile's default 30 s.
 		metricsSrv = &http.Server{Handler: opsHandler(deps.Metrics), ReadHeaderTimeout: 5 * time.Second,
-			ReadTimeout: 30 * time.Second, WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: maxHeaderBytes}
+			ReadTimeout: 30 * time.Second, WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: serverMaxHeaderBytes}
 		go metricsSrv.Serve(ml)
 		defer metricsSrv.Close()
 		logger.Info("serving metrics", "addr", ml.Addr().String())
@@ -211,7 +216,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    maxHeaderBytes,
+		MaxHeaderBytes:    serverMaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 		ConnState:         limited.ConnState,
 	}
