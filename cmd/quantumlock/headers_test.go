@@ -12,9 +12,9 @@ import (
 )
 
 // README: "headers of at most 16 KiB within 5 s". A request whose header
-// block passes 16 KiB (plus the 4 KiB net/http allows over
-// MaxHeaderBytes) is refused with 431, and a connection that never ends its
-// headers is dropped at 5 s, well before the 30 s ReadTimeout.
+// block, request line included, passes 16 KiB is refused with 431, and a
+// connection that never ends its headers is dropped at 5 s, well before
+// the 30 s ReadTimeout.
 func TestHeaderBounds(t *testing.T) {
 	t.Parallel()
 	inst := serve(t, env("QUANTUMLOCK_MASTER_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="),
