@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
 	"path/filepath"
 	"runtime/debug"
 	"strings"
@@ -120,14 +121,15 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	// so that a --db that is no database leaves no new key file behind.
 	devKey := cfg.masterKeyFile == "" && getenv("QUANTUMLOCK_MASTER_KEY") == "" && cfg.dev
 	var (
-		mk  *masterkey.Key
-		err error
+		mk         *masterkey.Key
+		devCreated bool // this run made the --dev key file
+		err        error
 	)
 	if devKey {
 		if devKeyPath(cfg.db) == cfg.db {
 			return fmt.Errorf("--db %s: --dev keeps its master key in a .masterkey file beside the database; name the database otherwise", cfg.db)
 		}
-	} else if mk, err = loadMasterKey(cfg, getenv, logger); err != nil {
+	} else if mk, _, err = loadMasterKey(cfg, getenv, logger); err != nil {
 		return err
 	}
 
@@ -137,11 +139,17 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	defer db.Close()
 	if devKey {
-		if mk, err = loadMasterKey(cfg, getenv, logger); err != nil {
+		if mk, devCreated, err = loadMasterKey(cfg, getenv, logger); err != nil {
 			return err
 		}
 	}
 	if err := db.BindMasterKey(ctx, mk.Fingerprint()); err != nil {
+		if devCreated {
+			// A key made just now for a database bound to another one
+			// would only fail the same way on every later --dev run.
+			os.Remove(devKeyPath(cfg.db))
+			return fmt.Errorf("%s: %s --dev made a new master key file for it and removed it again; pass the database's key with --master-key-file or QUANTUMLOCK_MASTER_KEY", cfg.db, quantumlock.ErrorMessage(err))
+		}
 		return fmt.Errorf("%s: %s", cfg.db, quantumlock.ErrorMessage(err))
 	}
 
@@ -330,32 +338,32 @@ func opsHandler(m *httpapi.Metrics) http.Handler {
 // loadMasterKey finds the master key: --master-key-file, then
 // QUANTUMLOCK_MASTER_KEY, then in dev mode a key file beside the database,
 // created if missing.
-func loadMasterKey(cfg serveConfig, getenv func(string) string, logger *slog.Logger) (*masterkey.Key, error) {
+func loadMasterKey(cfg serveConfig, getenv func(string) string, logger *slog.Logger) (k *masterkey.Key, created bool, err error) {
 	switch {
 	case cfg.masterKeyFile != "":
 		k, err := masterkey.Load(cfg.masterKeyFile)
 		if err != nil {
-			return nil, fmt.Errorf("--master-key-file: %w", err)
+			return nil, false, fmt.Errorf("--master-key-file: %w", err)
 		}
-		return k, nil
+		return k, false, nil
 	case getenv("QUANTUMLOCK_MASTER_KEY") != "":
 		k, err := masterkey.Parse(getenv("QUANTUMLOCK_MASTER_KEY"))
 		if err != nil {
-			return nil, fmt.Errorf("QUANTUMLOCK_MASTER_KEY: %w", err)
+			return nil, false, fmt.Errorf("QUANTUMLOCK_MASTER_KEY: %w", err)
 		}
-		return k, nil
+		return k, false, nil
 	case cfg.dev:
 		path := devKeyPath(cfg.db)
 		k, created, err := masterkey.LoadOrCreate(path)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		if created {
 			logger.Warn("created a new master key file", "path", path)
 		}
-		return k, nil
+		return k, created, nil
 	default:
-		return nil, errors.New("no master key: pass --master-key-file FILE or set QUANTUMLOCK_MASTER_KEY to 32 base64-encoded random bytes (e.g. `head -c32 /dev/urandom | base64`), or use --dev for a first try")
+		return nil, false, errors.New("no master key: pass --master-key-file FILE or set QUANTUMLOCK_MASTER_KEY to 32 base64-encoded random bytes (e.g. `head -c32 /dev/urandom | base64`), or use --dev for a first try")
 	}
 }
 
