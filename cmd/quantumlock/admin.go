@@ -145,6 +145,10 @@ func runCustomers(ctx context.Context, args []string, getenv func(string) string
 		return errors.New("customers: want create, list or update")
 	}
 	sub, args := args[0], args[1:]
+	if isHelp(sub) {
+		fmt.Fprintln(stdout, `usage: quantumlock customers create|list|update [flags]; "quantumlock customers create -h" shows create's flags`)
+		return nil
+	}
 	fs := flag.NewFlagSet("customers "+sub, flag.ContinueOnError)
 	fs.SetOutput(stdout)
 	dbPath := fs.String("db", "quantumlock.db", "SQLite database file")
@@ -264,6 +268,10 @@ func runAPIKeys(ctx context.Context, args []string, getenv func(string) string, 
 		return errors.New("apikeys: want create, list or revoke")
 	}
 	sub, args := args[0], args[1:]
+	if isHelp(sub) {
+		fmt.Fprintln(stdout, `usage: quantumlock apikeys create|list|revoke [flags]; "quantumlock apikeys create -h" shows create's flags`)
+		return nil
+	}
 	fs := flag.NewFlagSet("apikeys "+sub, flag.ContinueOnError)
 	fs.SetOutput(stdout)
 	dbPath := fs.String("db", "quantumlock.db", "SQLite database file")

@@ -377,6 +377,13 @@ func TestCLI(t *testing.T) {
 		!strings.Contains(help.String(), "-licenses-per-month") || errb.Len() > 0 {
 		t.Errorf("customers create -h: %v, stdout %q, stderr %q", err, help.String(), errb.String())
 	}
+	// The usage text says to run "quantumlock <command> -h".
+	for _, args := range [][]string{{"customers", "-h"}, {"apikeys", "--help"}, {"customers", "help"}} {
+		help.Reset()
+		if err := run(context.Background(), args, env(), nil, &help, &errb); err != nil || !strings.Contains(help.String(), "create|list|") || errb.Len() > 0 {
+			t.Errorf("%s: %v, stdout %q, stderr %q", strings.Join(args, " "), err, help.String(), errb.String())
+		}
+	}
 
 	var v map[string]string
 	json.Unmarshal(cli(t, "version"), &v)

@@ -75,12 +75,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runRestore(ctx, rest, getenv, stdout)
 	case "version":
 		return runVersion(rest, getenv, stdout)
-	case "help", "-h", "--help":
+	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
 	default:
 		return fmt.Errorf(`unknown command %q; "quantumlock help" lists them`, cmd)
 	}
+}
+
+// isHelp reports whether a command's first argument asks for its usage.
+func isHelp(arg string) bool {
+	return arg == "help" || arg == "-h" || arg == "-help" || arg == "--help"
 }
 
 // parseFlags parses args into fs, allowing positional arguments between
