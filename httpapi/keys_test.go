@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"crypto/x509"
 	"encoding/pem"
+	"fmt"
 	"log/slog"
 	"maps"
 	"net/http"
@@ -244,6 +245,29 @@ func TestKeyExport(t *testing.T) {
 		pk, err := x509.ParsePKIXPublicKey(pb.Bytes)
 		if err != nil || !sk.(ed25519.PrivateKey).Public().(ed25519.PublicKey).Equal(pk) {
 			t.Fatalf("exported private key does not match public_key: %v", err)
+		}
+
+		// After a rotation, an export of version 1 says version 1 and
+		// gives version 1's public key beside its private key.
+		id := k["key_id"].(string)
+		call(t, c, "POST", "/api/v1/quantum/keys/"+id+"/rotate", nil, http.StatusOK)
+		for _, v := range []float64{1, 2} {
+			got := call(t, c, "GET", fmt.Sprintf("/api/v1/quantum/keys/%s/export?version=%d", id, int(v)), nil, http.StatusOK)
+			vs := got["versions"].([]any)
+			if got["version"] != v || got["public_key"] != vs[int(v)-1].(map[string]any)["public_key"] ||
+				got["quantum_secured"] != vs[int(v)-1].(map[string]any)["quantum_secured"] {
+				t.Fatalf("export of version %v: version %v, public key not that version's: %v", v, got["version"], got)
+			}
+			block, _ := pem.Decode([]byte(got["key"].(string)))
+			sk, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+			pb, _ := pem.Decode([]byte(got["public_key"].(string)))
+			pk, err2 := x509.ParsePKIXPublicKey(pb.Bytes)
+			if err != nil || err2 != nil || !sk.(ed25519.PrivateKey).Public().(ed25519.PublicKey).Equal(pk) {
+				t.Fatalf("export of version %v: key and public_key do not belong together (%v, %v)", v, err, err2)
+			}
+		}
+		if got := call(t, c, "GET", "/api/v1/quantum/keys/"+id, nil, http.StatusOK); got["version"] != 2.0 {
+			t.Fatalf("get after rotation: version %v", got["version"])
 		}
 	})
 	t.Run("ErrNotExportable", func(t *testing.T) {

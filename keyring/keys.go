@@ -317,6 +317,13 @@ func (s *Service) ExportKey(ctx context.Context, customerID, keyID string, versi
 	if err != nil {
 		return nil, err
 	}
+	// The key's version, public key and provenance are the exported
+	// version's, so that key and public_key always belong together.
+	for _, vi := range info.Versions {
+		if vi.Version == v.Version {
+			info.Version, info.PublicKey, info.QuantumSecured = vi.Version, vi.PublicKey, vi.QuantumSecured
+		}
+	}
 	info.Key, err = exportMaterial(k.Algorithm, material)
 	return info, err
 }
