@@ -259,3 +259,38 @@ func encryptFor(t *testing.T, c *apitest.Client, key any, data []byte) map[strin
 	t.Helper()
 	return call(t, c, "POST", encryptPath, map[string]any{"plaintext": b64(data), "key_id": key}, http.StatusOK)
 }
+
+// A key_version below 1 is INVALID_REQUEST naming it, not a silent
+// DECRYPTION_FAILED, and a key_version names exactly one version: a
+// version-2 ciphertext with key_version 1 does not decrypt.
+func TestDecryptKeyVersion(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t)
+	_, c := a.customer(t, quantumlock.PlanEnterprise, nil, nil)
+	id := createKey(t, c, map[string]any{"algorithm": "AES-256-GCM"})["key_id"].(string)
+	call(t, c, "POST", "/api/v1/quantum/keys/"+id+"/rotate", nil, http.StatusOK)
+	e := encryptFor(t, c, id, []byte("v2 data")) // version 2
+	for _, v := range []int{-1, -100} {
+		body := maps.Clone(e)
+		body["key_version"] = v
+		wantError(t, c.Do(t, "POST", decryptPath, body), 400, "INVALID_REQUEST", "key_version")
+	}
+	body := maps.Clone(e)
+	body["key_version"] = 1
+	wantStatus(t, c.Do(t, "POST", decryptPath, body), 400, "DECRYPTION_FAILED")
+}
+
+// Decrypt checks its input as encrypt does: an algorithm that is no
+// cipher is INVALID_REQUEST naming it, and aad has the same 64 KiB limit.
+func TestDecryptInputChecks(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t)
+	_, c := a.customer(t, quantumlock.PlanEnterprise, nil, nil)
+	e := call(t, c, "POST", encryptPath, map[string]any{"plaintext": b64([]byte("x"))}, http.StatusOK)
+	body := maps.Clone(e)
+	body["algorithm"] = "Ed25519"
+	wantError(t, c.Do(t, "POST", decryptPath, body), 400, "INVALID_REQUEST", "algorithm")
+	body = maps.Clone(e)
+	body["aad"] = b64(make([]byte, 64<<10+1))
+	wantError(t, c.Do(t, "POST", decryptPath, body), 400, "INVALID_REQUEST", "aad")
+}

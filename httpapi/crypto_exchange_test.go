@@ -155,3 +155,35 @@ func TestKeyExchangeErrors(t *testing.T) {
 		wantStatus(t, c.Do(t, "POST", exchangePath, `{"peer_public_key":"`+b64(make([]byte, 1120))+`"}`), 404, "NOT_FOUND")
 	})
 }
+
+// A session is usable until its tenth minute ends, by session_id and by
+// the peer's value, and gone at exactly ten minutes on both paths.
+func TestExchangeExpiryBoundary(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t)
+	_, alice := a.customer(t, quantumlock.PlanEnterprise, nil, nil)
+	_, bob := a.customer(t, quantumlock.PlanEnterprise, nil, nil)
+	for _, bySession := range []bool{true, false} {
+		for _, tc := range []struct {
+			after time.Duration
+			ok    bool
+		}{{10*time.Minute - time.Second, true}, {10 * time.Minute, false}} {
+			init := exchange(t, alice, map[string]any{"algorithm": "ML-KEM-768"})
+			resp := exchange(t, bob, map[string]any{"peer_public_key": init["public_key"]})
+			a.Clock.Add(tc.after)
+			fin := map[string]any{"peer_public_key": resp["public_key"]}
+			if bySession {
+				fin["session_id"] = init["session_id"]
+			}
+			r := alice.Do(t, "POST", exchangePath, fin)
+			if tc.ok {
+				wantStatus(t, r, 200, "")
+				if r.JSON(t)["shared_secret"] != resp["shared_secret"] {
+					t.Fatal("secrets differ")
+				}
+			} else {
+				wantStatus(t, r, 404, "NOT_FOUND")
+			}
+		}
+	}
+}

@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"crypto"
 	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha3"
 	"crypto/x509"
@@ -297,4 +298,56 @@ func TestSignVerifyErrors(t *testing.T) {
 			t.Fatal("a saved public key no longer verifies")
 		}
 	})
+}
+
+// A replayed nonce is valid false with key_version null, as openapi.yaml
+// says of any answer that is not valid by key_id.
+func TestVerifyReplayHasNoVersion(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t)
+	_, c := a.customer(t, quantumlock.PlanEnterprise, nil, nil)
+	k := createKey(t, c, map[string]any{"algorithm": "Ed25519"})
+	s := call(t, c, "POST", signPath, map[string]any{"message": "", "key_id": k["key_id"]}, http.StatusOK)
+	body := verifyBody(s, nil)
+	body["consume_nonce"] = true
+	call(t, c, "POST", verifyPath, body, http.StatusOK)
+	if v := call(t, c, "POST", verifyPath, body, http.StatusOK); v["valid"] != false || v["key_version"] != nil {
+		t.Fatalf("replay %v", v)
+	}
+}
+
+// Two PEM blocks are the hybrid only as Ed25519 then ML-DSA-65. An
+// Ed25519 key followed by another is refused; were it taken for the
+// hybrid, a bare Ed25519 signature would verify as Ed25519+ML-DSA-65.
+func TestVerifyHybridPEMNeedsMLDSA(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t)
+	_, c := a.customer(t, quantumlock.PlanEnterprise, nil, nil)
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	der, _ := x509.MarshalPKIXPublicKey(pub)
+	block := string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+	nonce := make([]byte, 32)
+	rand.Read(nonce)
+	sig := ed25519.Sign(priv, nonce)
+	for _, alg := range []any{nil, "Ed25519+ML-DSA-65"} {
+		r := c.Do(t, "POST", verifyPath, map[string]any{"message": "", "signature": b64(sig), "quantum_nonce": b64(nonce),
+			"public_key": block + block, "algorithm": alg})
+		wantError(t, r, 400, "INVALID_REQUEST", "public_key")
+	}
+}
+
+// docs/crypto.md's limit on public_key: over 16 KiB of text is refused
+// even when it would decode to a key (Go's base64 skips line breaks).
+func TestVerifyPublicKeyLimit(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t)
+	_, c := a.customer(t, quantumlock.PlanEnterprise, nil, nil)
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	nonce := make([]byte, 32)
+	rand.Read(nonce)
+	raw := b64(pub)
+	padded := raw[:4] + strings.Repeat("\n", 16<<10) + raw[4:]
+	r := c.Do(t, "POST", verifyPath, map[string]any{"message": "", "signature": b64(ed25519.Sign(priv, nonce)),
+		"quantum_nonce": b64(nonce), "public_key": padded})
+	wantError(t, r, 400, "INVALID_REQUEST", "public_key")
 }

@@ -5,10 +5,15 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/quantumlock/quantumlock"
+	"github.com/quantumlock/quantumlock/httpapi"
+	"github.com/quantumlock/quantumlock/internal/apitest"
+	"github.com/quantumlock/quantumlock/keyring"
 )
 
 // pemKey parses the single PEM block of s with the given type.
@@ -85,4 +90,32 @@ func TestRSA(t *testing.T) {
 			wantError(t, c.Do(t, "POST", "/api/v1/quantum/rsa", tc.body), 400, "INVALID_REQUEST", tc.detail)
 		})
 	}
+}
+
+// A customer at its key limit is refused RSA generation before the gate
+// (docs/crypto.md: it "checks it before it spends the CPU"): many
+// concurrent requests with room for one at a time are all 403, none is
+// told the gate is full.
+func TestRSAKeyLimitBeforeGate(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t)
+	_, c := a.customer(t, quantumlock.PlanEnterprise, nil, nil)
+	few, err := keyring.New(keyring.Config{Keys: a.DB, Nonces: a.DB, Exchanges: a.DB, Randomness: a.Deps.Entropy,
+		MasterKey: a.Master, Clock: a.Clock.Now, MaxKeys: 1, RSAConcurrency: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deps := a.Deps
+	deps.Keyring, deps.Metrics = few, nil
+	srv := httptest.NewServer(httpapi.NewServer(deps))
+	t.Cleanup(srv.Close)
+	c = &apitest.Client{BaseURL: srv.URL, APIKey: c.APIKey}
+	createKey(t, c, map[string]any{"algorithm": "Ed25519"})
+	var wg sync.WaitGroup
+	for range 6 {
+		wg.Go(func() {
+			wantError(t, c.Do(t, "POST", "/api/v1/quantum/rsa", map[string]any{"bits": 4096}), 403, "FORBIDDEN", "at most 1 keys")
+		})
+	}
+	wg.Wait()
 }
