@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -103,5 +104,32 @@ func TestStalledKeepAliveLosesItsSlot(t *testing.T) {
 	defer c.Close()
 	if !health(c, 3*time.Second) {
 		t.Fatal("a health probe waits: the only slot is held by a connection 7 s into its headers (ReadHeaderTimeout 5 s), which is never reclaimed; it is dropped only at IdleTimeout (120 s)")
+	}
+}
+
+// SPEC §4: every response carries X-Request-ID. "OPTIONS *" is a
+// well-formed request that net/http would answer itself with a bare 200;
+// it reaches the API and gets its error body instead.
+func TestOptionsStarAnsweredByTheAPI(t *testing.T) {
+	t.Parallel()
+	inst := serve(t, env("QUANTUMLOCK_MASTER_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="),
+		"--db", filepath.Join(t.TempDir(), "q.db"))
+	c, err := net.Dial("tcp", strings.TrimPrefix(inst.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, "OPTIONS * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var e struct{ Code string }
+	if resp.StatusCode != 404 || resp.Header.Get("X-Request-ID") == "" || json.Unmarshal(body, &e) != nil || e.Code != "NOT_FOUND" {
+		t.Errorf("OPTIONS *: %d, X-Request-ID %q, body %q; want the 404 error body with an X-Request-ID",
+			resp.StatusCode, resp.Header.Get("X-Request-ID"), body)
 	}
 }

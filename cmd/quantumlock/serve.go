@@ -227,6 +227,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		MaxHeaderBytes:    serverMaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 		ConnState:         limited.ConnState,
+		// "OPTIONS *" goes to the API like any request (a 404 with the
+		// error body and X-Request-ID), not to net/http's bare 200.
+		DisableGeneralOptionsHandler: true,
 	}
 	// A kept-alive connection that has sent the start of its next request
 	// gets no longer than the server's own header timeout for the rest.
