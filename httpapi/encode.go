@@ -61,10 +61,13 @@ type errorBody struct {
 	RequestID string `json:"request_id"`
 }
 
-// encode writes v as JSON with status.
+// encode writes v as JSON with status. Strings are not HTML-escaped:
+// JSON needs no escaping of <, > and &, and a license's metadata is
+// answered byte for byte as it was stored.
 func encode(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
+	e := encoders.Get().(*encoder)
+	defer func() { e.buf.Reset(); encoders.Put(e) }()
+	if err := e.enc.Encode(v); err != nil { // ends the value with a newline
 		// Only unencodable types reach here, a programming error.
 		panic(fmt.Sprintf("httpapi: encoding %T: %v", v, err))
 	}
@@ -72,8 +75,22 @@ func encode(w http.ResponseWriter, status int, v any) {
 	h["Content-Type"] = jsonContentType
 	h["Cache-Control"] = noStore
 	w.WriteHeader(status)
-	w.Write(append(b, '\n'))
+	w.Write(e.buf.Bytes())
 }
+
+// encoder is a response encoder and its buffer, kept in encoders between
+// responses.
+type encoder struct {
+	buf bytes.Buffer
+	enc *json.Encoder
+}
+
+var encoders = sync.Pool{New: func() any {
+	e := new(encoder)
+	e.enc = json.NewEncoder(&e.buf)
+	e.enc.SetEscapeHTML(false)
+	return e
+}}
 
 // Header values every JSON response carries, shared instead of allocated
 // per response. Their capacity equals their length, so a later Add makes

@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"bytes"
 	"database/sql"
 	"fmt"
 	"net/http"
@@ -551,4 +552,21 @@ func TestQuota(t *testing.T) {
 			t.Errorf("%d licenses stored, want %d", list.Total, limit)
 		}
 	})
+}
+
+// README: metadata "is stored and answered byte for byte"; JSON's
+// encoder would otherwise answer <, > and & as \u003c, \u003e, \u0026.
+func TestMetadataAnsweredByteForByte(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t)
+	_, c := a.customer(t, quantumlock.PlanEnterprise, nil, nil)
+	const meta = `{"company":"Tom & Jerry <Ltd>","note":"a>b"}`
+	key := generate(t, c, `{"end_customer_id":"x","metadata":`+meta+`}`)["license_key"].(string)
+	for _, p := range [][2]string{{"GET", "/api/v1/licenses/" + key}, {"POST", "/api/v1/licenses/" + key + "/revoke"}} {
+		r := c.Do(t, p[0], p[1], nil)
+		wantStatus(t, r, 200, "")
+		if !bytes.Contains(r.Body, []byte(`"metadata":`+meta)) {
+			t.Errorf("%s %s: metadata not answered as stored %s; body: %s", p[0], p[1], meta, r.Body)
+		}
+	}
 }
