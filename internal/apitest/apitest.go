@@ -29,10 +29,16 @@ var (
 	loadErr  error
 )
 
+// dateTimeZ is an RFC 3339 date-time in UTC, written with a Z.
+const dateTimeZ = `^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?Z$`
+
 // Doc returns the parsed, validated openapi.yaml.
 func Doc(tb testing.TB) (*openapi3.T, routers.Router) {
 	tb.Helper()
 	loadOnce.Do(func() {
+		// SPEC §4: times are RFC 3339 UTC with a Z; the format's own
+		// check would let any offset through.
+		openapi3.DefineStringFormatValidator("date-time", openapi3.NewRegexpFormatValidator(dateTimeZ))
 		loader := openapi3.NewLoader()
 		doc, loadErr = loader.LoadFromData(httpapi.OpenAPI)
 		if loadErr != nil {
@@ -163,6 +169,20 @@ func Check(tb testing.TB, req *http.Request, r *Response) {
 		} else if e.RequestID != r.Header.Get("X-Request-ID") {
 			tb.Errorf("%s %s: body request_id %q, header %q", req.Method, req.URL.Path, e.RequestID, r.Header.Get("X-Request-ID"))
 		}
+	}
+	// SPEC §4: every authenticated response carries the rate-limit
+	// headers, and a 429 adds Retry-After. Under /api/v1/ only a 401 is
+	// unauthenticated, and a 500 may be the limiter itself failing.
+	if p := path.Clean(req.URL.Path); (p == "/api/v1" || strings.HasPrefix(p, "/api/v1/")) &&
+		r.Status != http.StatusUnauthorized && r.Status != http.StatusInternalServerError {
+		for _, h := range []string{"X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"} {
+			if r.Header.Get(h) == "" {
+				tb.Errorf("%s %s -> %d: no %s", req.Method, req.URL.Path, r.Status, h)
+			}
+		}
+	}
+	if r.Status == http.StatusTooManyRequests && r.Header.Get("Retry-After") == "" {
+		tb.Errorf("%s %s -> 429 without Retry-After", req.Method, req.URL.Path)
 	}
 	_, rt := Doc(tb)
 	route, params, err := rt.FindRoute(req)
