@@ -58,6 +58,11 @@ func TestDecodeStrict(t *testing.T) {
 		{`{"name":"a"}`, "application/json; charset=us-ascii", "", "", ""},
 		{`{"name":"a"}`, "", "", "", "identity"},
 		{``, "", "", "", ""},
+		{" \r\n\t ", "", "", "", ""}, // only whitespace: no value, as no body
+		{`{"name":"a"}`, "application/merge-patch+json", "", "", ""},
+		{`{"name":"a"}`, "application/problem+json; charset=utf-8", "", "", ""},
+		{`{"name":"a"}`, "text/plain", quantumlock.EMEDIATYPE, "application/json", ""},
+		{`{"name":"a"}`, "application/jsonx", quantumlock.EMEDIATYPE, "application/json", ""},
 		{`null`, "", quantumlock.EINVALID, "null", ""},
 		{" \n null ", "", quantumlock.EINVALID, "null", ""},
 		{`{"name":"a"}`, "", quantumlock.EMEDIATYPE, "gzip", "gzip"},

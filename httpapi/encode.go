@@ -146,11 +146,12 @@ func (s *server) errorBodyOf(r *http.Request, code, detail string) errorBody {
 // twice, wrong types, trailing data, malformed JSON and bytes that are not
 // UTF-8 are EINVALID naming the problem; an oversized body is ETOOLARGE; a
 // body declared as anything but JSON, or in a charset other than UTF-8, is
-// EMEDIATYPE, and so is a body sent compressed (any Content-Encoding but
-// identity), which would otherwise be read as malformed JSON. An empty
-// body decodes as {} so endpoints whose fields are all optional accept a
-// bare POST, whatever Content-Type a client adds to it by default; a JSON
-// null is not an object, and is refused.
+// EMEDIATYPE (application/json or any type ending in +json is JSON), and
+// so is a body sent compressed (any Content-Encoding but identity), which
+// would otherwise be read as malformed JSON. An empty body, or one of only
+// whitespace, decodes as {} so endpoints whose fields are all optional
+// accept a bare POST, whatever Content-Type a client adds to it by
+// default; a JSON null is not an object, and is refused.
 func decode(r *http.Request, dst any) error {
 	if r.ContentLength == 0 {
 		return nil
