@@ -284,3 +284,29 @@ func TestHealthStoreDown(t *testing.T) {
 		t.Errorf("request_id %v, X-Request-ID %q", h["request_id"], r.Header.Get("X-Request-ID"))
 	}
 }
+
+// openapi.yaml: every GET route also answers HEAD, with the same status
+// and headers and no body; a route without GET answers HEAD 405.
+func TestHeadAnswersAsGet(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t)
+	_, c := a.customer(t, quantumlock.PlanEnterprise, nil, nil)
+	key := generate(t, c, `{"end_customer_id":"x"}`)["license_key"].(string)
+	for _, p := range []string{"/health", "/openapi.yaml", "/api/v1/customers/me", "/api/v1/customers/stats",
+		"/api/v1/licenses?limit=5", "/api/v1/licenses/" + key, "/api/v1/licenses/QLOCK-0000-0000-0000", "/api/v1/quantum/keys"} {
+		get := c.Do(t, "GET", p, nil)
+		head := c.Do(t, "HEAD", p, nil)
+		if head.Status != get.Status || len(head.Body) != 0 {
+			t.Errorf("HEAD %s: %d with %d bytes, GET %d", p, head.Status, len(head.Body), get.Status)
+		}
+		for _, h := range []string{"Content-Type", "X-RateLimit-Limit", "Cache-Control"} {
+			if head.Header.Get(h) != get.Header.Get(h) {
+				t.Errorf("HEAD %s: %s %q, GET %q", p, h, head.Header.Get(h), get.Header.Get(h))
+			}
+		}
+	}
+	r := c.Do(t, "HEAD", "/api/v1/quantum/crypto/encrypt", nil)
+	if r.Status != 405 || !strings.Contains(r.Header.Get("Allow"), "POST") {
+		t.Errorf("HEAD on a POST route: %d, Allow %q", r.Status, r.Header.Get("Allow"))
+	}
+}

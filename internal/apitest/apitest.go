@@ -145,6 +145,28 @@ func (c *Client) Do(tb testing.TB, method, path string, body any, headers ...str
 	return r
 }
 
+// checkHead checks a HEAD response: openapi.yaml says every GET route
+// also answers HEAD with the same status and headers and no body, so it
+// must be a status the GET allows, with no body.
+func checkHead(tb testing.TB, rt routers.Router, req *http.Request, r *Response) {
+	tb.Helper()
+	if len(r.Body) > 0 {
+		tb.Errorf("HEAD %s: a body of %d bytes", req.URL.Path, len(r.Body))
+	}
+	get := req.Clone(req.Context())
+	get.Method = http.MethodGet
+	route, _, err := rt.FindRoute(get)
+	if err != nil {
+		if r.Status != http.StatusNotFound && r.Status != http.StatusMethodNotAllowed && r.Status != http.StatusUnauthorized {
+			tb.Errorf("HEAD %s: no GET in openapi.yaml (%v) but answered %d", req.URL.Path, err, r.Status)
+		}
+		return
+	}
+	if route.Operation.Responses.Status(r.Status) == nil && route.Operation.Responses.Default() == nil {
+		tb.Errorf("HEAD %s -> %d: not a status openapi.yaml gives its GET", req.URL.Path, r.Status)
+	}
+}
+
 // noRedirects is the client Do uses by default. The API never redirects on
 // purpose, so a redirect is an answer to check, not one to follow.
 var noRedirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -158,8 +180,8 @@ func Check(tb testing.TB, req *http.Request, r *Response) {
 		tb.Errorf("%s %s: no X-Request-ID", req.Method, req.URL.Path)
 	}
 	// Every error is the error body, except /health, whose 503 is the
-	// health body saying what is down.
-	if r.Status >= 400 && req.URL.Path != "/health" {
+	// health body saying what is down, and any answer to HEAD.
+	if r.Status >= 400 && req.URL.Path != "/health" && req.Method != http.MethodHead {
 		var e struct {
 			Detail, Code, Timestamp string
 			RequestID               string `json:"request_id"`
@@ -185,6 +207,10 @@ func Check(tb testing.TB, req *http.Request, r *Response) {
 		tb.Errorf("%s %s -> 429 without Retry-After", req.Method, req.URL.Path)
 	}
 	_, rt := Doc(tb)
+	if req.Method == http.MethodHead {
+		checkHead(tb, rt, req, r)
+		return
+	}
 	route, params, err := rt.FindRoute(req)
 	if err != nil {
 		// Unknown paths and methods are answered by the server's fallback
