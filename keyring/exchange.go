@@ -350,8 +350,9 @@ func (s *Service) finish(ctx context.Context, sess *quantumlock.ExchangeSession,
 		}
 	}
 	// The request was at fault (an X25519 value of low order shows only in
-	// the computation): put the session back.
-	if err := s.exchanges.CreateExchangeSession(ctx, sess); err != nil {
+	// the computation): put the session back, even if the caller has gone
+	// meanwhile, or its mistake would cost the session.
+	if err := s.exchanges.CreateExchangeSession(context.WithoutCancel(ctx), sess); err != nil {
 		// The session is lost: that, not the request's fault, is the
 		// answer (a 500, logged), since the client must start over.
 		return nil, fmt.Errorf("keyring: put back session %s after %q: %w", sess.ID, quantumlock.ErrorMessage(reqErr), err)

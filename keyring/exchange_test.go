@@ -396,3 +396,36 @@ func TestExchangeShareEditRefused(t *testing.T) {
 	_, err := f.svc.KeyExchange(ctx, custA, ExchangeRequest{SessionID: a.SessionID, PeerPublicKey: b.PublicKey})
 	wantAltered(t, "finish after the share was edited", err)
 }
+
+// cancelAfterTake is an ExchangeStore that cancels the request's context
+// once a session is taken: a client gone while its final step runs.
+type cancelAfterTake struct {
+	quantumlock.ExchangeStore
+	cancel context.CancelFunc
+}
+
+func (s *cancelAfterTake) TakeExchangeSession(ctx context.Context, customerID, id string, peer []byte, now time.Time) (*quantumlock.ExchangeSession, error) {
+	sess, err := s.ExchangeStore.TakeExchangeSession(ctx, customerID, id, peer, now)
+	s.cancel()
+	return sess, err
+}
+
+// A mistaken final step whose client has gone still puts the session
+// back: the mistake is the request's, and must not cost the session.
+func TestKeyExchangePutBackOutlivesTheRequest(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	store := &cancelAfterTake{ExchangeStore: f.db, cancel: func() {}}
+	svc := f.service(t, f.db, f.mk, func(c *Config) { c.Exchanges = store })
+	a := must[*ExchangeResponse](t)(svc.KeyExchange(context.Background(), custA, ExchangeRequest{}))
+	b := must[*ExchangeResponse](t)(svc.KeyExchange(context.Background(), custB, ExchangeRequest{PeerPublicKey: a.PublicKey}))
+	store.cancel = cancel
+	_, err := svc.KeyExchange(ctx, custA, ExchangeRequest{SessionID: a.SessionID, PeerPublicKey: b.PublicKey, KeyBits: 128})
+	wantCode(t, err, quantumlock.EINVALID)
+	store.cancel = func() {}
+	fin, err := svc.KeyExchange(context.Background(), custA, ExchangeRequest{SessionID: a.SessionID, PeerPublicKey: b.PublicKey})
+	if err != nil || !bytes.Equal(fin.SharedSecret, b.SharedSecret) {
+		t.Fatalf("session lost to a mistaken final step whose client went: %v", err)
+	}
+}
