@@ -140,8 +140,9 @@ func (s *server) handleKeyGet() authedHandler {
 	}
 }
 
-// handleKeyRotate serves POST /api/v1/quantum/keys/{key_id}/rotate. A
-// rotation that loses a race with another is 409 CONFLICT; retrying is safe.
+// handleKeyRotate serves POST /api/v1/quantum/keys/{key_id}/rotate.
+// Concurrent rotations each get a version of their own (the keyring takes
+// the next one when another rotation won the race).
 func (s *server) handleKeyRotate() authedHandler {
 	return func(w http.ResponseWriter, r *http.Request, c *quantumlock.Customer) {
 		var req struct{}
