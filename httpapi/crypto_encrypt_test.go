@@ -294,3 +294,21 @@ func TestDecryptInputChecks(t *testing.T) {
 	body["aad"] = b64(make([]byte, 64<<10+1))
 	wantError(t, c.Do(t, "POST", decryptPath, body), 400, "INVALID_REQUEST", "aad")
 }
+
+// README: base64 in a request skips line breaks and does not check the
+// last character's unused bits; anything else outside the alphabet, or
+// unpadded, is refused naming the field.
+func TestBase64AsDocumented(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t)
+	_, c := a.customer(t, quantumlock.PlanEnterprise, nil, nil)
+	for v, ok := range map[string]bool{"AAAA\nAAAA": true, "AAAA\r\n": true, "AB==": true, "AA==": true,
+		"AA": false, "AA=": false, "AA AA": false, "AA-_": false, "AA\tA=": false} {
+		r := c.Do(t, "POST", encryptPath, map[string]any{"plaintext": v})
+		if ok {
+			wantStatus(t, r, 200, "")
+		} else {
+			wantError(t, r, 400, "INVALID_REQUEST", "plaintext")
+		}
+	}
+}

@@ -449,6 +449,8 @@ func (f *fields) base64(name string, s *string) []byte {
 	if f.err != nil {
 		return nil
 	}
+	// Go's decoder skips line breaks, which MIME encoders write, and does
+	// not check the last character's unused bits (README says both).
 	b, err := base64.StdEncoding.DecodeString(v)
 	if err != nil {
 		f.fail("%s must be standard base64 with padding.", name)
