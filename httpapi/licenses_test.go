@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"bytes"
+	"context"
 	"database/sql"
 	"fmt"
 	"net/http"
@@ -568,5 +569,84 @@ func TestMetadataAnsweredByteForByte(t *testing.T) {
 		if !bytes.Contains(r.Body, []byte(`"metadata":`+meta)) {
 			t.Errorf("%s %s: metadata not answered as stored %s; body: %s", p[0], p[1], meta, r.Body)
 		}
+	}
+}
+
+// SPEC §5's bounds are inclusive and counted in characters, not bytes:
+// generate at every upper bound with two-byte characters, validate with
+// the same end_customer_id, the list's default and largest limit, and a
+// revocation reason of 1024 characters.
+func TestLicenseBoundsInclusiveInCharacters(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t)
+	_, c := a.customer(t, quantumlock.PlanEnterprise, nil, nil)
+	fs := make([]string, 64)
+	for i := range fs {
+		fs[i] = strings.Repeat("é", 64)
+	}
+	l := generate(t, c, map[string]any{"end_customer_id": strings.Repeat("é", 256), "features": fs, "valid_days": 3650})
+	key := l["license_key"].(string)
+	v := call(t, c, "POST", "/api/v1/licenses/validate", map[string]any{"license_key": key, "end_customer_id": strings.Repeat("é", 256)}, http.StatusOK)
+	if v["code"] != "VALID" {
+		t.Errorf("validate: %v", v)
+	}
+	if b := call(t, c, "GET", "/api/v1/licenses", nil, http.StatusOK); b["limit"] != 100.0 {
+		t.Errorf("default limit %v", b["limit"])
+	}
+	call(t, c, "GET", "/api/v1/licenses?limit=1000", nil, http.StatusOK)
+	call(t, c, "POST", "/api/v1/licenses/"+key+"/revoke", map[string]any{"reason": strings.Repeat("é", 1024)}, http.StatusOK)
+}
+
+// Revocation wins over expiry in every status shown.
+func TestRevokedAndExpiredIsRevoked(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t)
+	_, c := a.customer(t, quantumlock.PlanEnterprise, nil, nil)
+	key := generate(t, c, map[string]any{"end_customer_id": "x", "valid_days": 1})["license_key"].(string)
+	call(t, c, "POST", "/api/v1/licenses/"+key+"/revoke", nil, http.StatusOK)
+	a.Clock.Add(48 * time.Hour)
+	if s := call(t, c, "GET", "/api/v1/licenses/"+key, nil, http.StatusOK)["status"]; s != "revoked" {
+		t.Errorf("record status %v", s)
+	}
+	ls := call(t, c, "GET", "/api/v1/licenses?status=revoked", nil, http.StatusOK)["licenses"].([]any)
+	if len(ls) != 1 || ls[0].(map[string]any)["status"] != "revoked" {
+		t.Errorf("listed %v", ls)
+	}
+}
+
+// A page of a status filter is its newest licenses.
+func TestStatusPageNewestFirst(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t)
+	_, c := a.customer(t, quantumlock.PlanEnterprise, nil, nil)
+	var keys []string
+	for range 4 {
+		keys = append(keys, generate(t, c, map[string]any{"end_customer_id": "x"})["license_key"].(string))
+	}
+	ls := call(t, c, "GET", "/api/v1/licenses?status=active&limit=2", nil, http.StatusOK)["licenses"].([]any)
+	if len(ls) != 2 || ls[0].(map[string]any)["license_key"] != keys[3] || ls[1].(map[string]any)["license_key"] != keys[2] {
+		t.Errorf("page %v, want %s, %s", ls, keys[3], keys[2])
+	}
+}
+
+// A quota lowered below the month's count shows nothing negative, in
+// stats or in X-Quota-Remaining.
+func TestLoweredQuotaNeverNegative(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t)
+	cust, c := a.customer(t, quantumlock.PlanFree, ptr(int64(3)), ptr(int64(1000)))
+	for range 3 {
+		generate(t, c, `{"end_customer_id":"x"}`)
+	}
+	if _, err := a.Accounts.UpdateCustomer(context.Background(), cust.ID, quantumlock.CustomerUpdate{LicensesPerMonth: ptr(int64(1))}); err != nil {
+		t.Fatal(err)
+	}
+	if st := call(t, c, "GET", "/api/v1/customers/stats", nil, http.StatusOK); st["licenses_remaining_month"] != 0.0 {
+		t.Errorf("stats remaining %v", st["licenses_remaining_month"])
+	}
+	r := c.Do(t, "POST", "/api/v1/licenses/generate", `{}`)
+	wantStatus(t, r, http.StatusBadRequest, "INVALID_REQUEST")
+	if r.Header.Get("X-Quota-Limit") != "1" || r.Header.Get("X-Quota-Remaining") != "0" {
+		t.Errorf("X-Quota-Limit %q X-Quota-Remaining %q", r.Header.Get("X-Quota-Limit"), r.Header.Get("X-Quota-Remaining"))
 	}
 }
