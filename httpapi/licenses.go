@@ -46,12 +46,22 @@ type licenseSummary struct {
 	Status        string   `json:"status"`
 }
 
+// features is a license's features as answered: always a list. A stored
+// license has none (nil) only if its row was edited, which validate
+// reports as SIGNATURE_INVALID.
+func features(l *quantumlock.License) []string {
+	if l.Features == nil {
+		return []string{}
+	}
+	return l.Features
+}
+
 func issuedOf(l *quantumlock.License) licenseIssued {
 	return licenseIssued{
 		LicenseKey:       l.Key,
 		QuantumSignature: l.Signature,
 		EndCustomerID:    l.EndCustomerID,
-		Features:         l.Features,
+		Features:         features(l),
 		ValidUntil:       timeString(l.ValidUntil),
 		QuantumVerified:  l.QuantumVerified,
 		QCOSFidelity:     l.Fidelity,
@@ -235,7 +245,7 @@ func (s *server) handleLicenseList() authedHandler {
 			resp.Licenses[i] = licenseSummary{
 				LicenseKey:    l.Key,
 				EndCustomerID: l.EndCustomerID,
-				Features:      l.Features,
+				Features:      features(l),
 				ValidUntil:    timeString(l.ValidUntil),
 				CreatedAt:     timeString(l.GeneratedAt),
 				Status:        l.Status(now),

@@ -249,6 +249,26 @@ func TestLicenseValidate(t *testing.T) {
 		}
 		wantCode(t, validate(t, c, k3, "erin"), "VALID")
 
+		// Features edited into something that is no list of strings: the
+		// license stops validating, and the record and the list still
+		// answer (features as an empty list), with no error logged.
+		for _, bad := range []string{`{"basic":true}`, `["basic",1]`, `not json`} {
+			if _, err := raw.Exec(`UPDATE licenses SET features = ? WHERE key = ?`, bad, k3); err != nil {
+				t.Fatal(err)
+			}
+			wantCode(t, validate(t, c, k3, "erin"), "SIGNATURE_INVALID")
+			if rec := call(t, c, "GET", "/api/v1/licenses/"+k3, nil, http.StatusOK); len(rec["features"].([]any)) != 0 {
+				t.Errorf("features %s answered as %v", bad, rec["features"])
+			}
+			call(t, c, "GET", "/api/v1/licenses?end_customer_id=erin", nil, http.StatusOK)
+		}
+		if logs := a.Logs.String(); strings.Contains(logs, k3) || strings.Contains(logs, `"level":"ERROR"`) {
+			t.Errorf("an edited features column was logged: %s", logs)
+		}
+		if _, err := raw.Exec(`UPDATE licenses SET features = '[]' WHERE key = ?`, k3); err != nil {
+			t.Fatal(err)
+		}
+
 		// A valid row moved to another key's place answers for that key
 		// with its own, valid signature: the key it was issued under
 		// tells.
