@@ -82,7 +82,8 @@ func TestCustomers(t *testing.T) {
 		a.Clock.Add(25 * time.Hour)
 		st := c.Do(t, "GET", "/api/v1/customers/stats", nil).JSON(t)
 		want := map[string]any{"plan": "startup", "licenses_generated_month": 3.0, "licenses_remaining_month": 9997.0,
-			"max_licenses_month": 10000.0, "total_licenses_all_time": 3.0, "active_licenses": 1.0}
+			"max_licenses_month": 10000.0, "total_licenses_all_time": 3.0, "active_licenses": 1.0,
+			"requests_per_minute": 100.0, "period_resets_at": "2026-04-01T00:00:00Z"}
 		for k, v := range want {
 			if st[k] != v {
 				t.Errorf("%s = %v, want %v", k, st[k], v)
@@ -101,9 +102,9 @@ func TestCustomers(t *testing.T) {
 		}
 	})
 	t.Run("OverrideUnlimited", func(t *testing.T) {
-		_, c := a.customer(t, quantumlock.PlanFree, ptr(int64(0)), nil)
+		_, c := a.customer(t, quantumlock.PlanFree, ptr(int64(0)), ptr(int64(77)))
 		st := c.Do(t, "GET", "/api/v1/customers/stats", nil).JSON(t)
-		if st["max_licenses_month"] != nil || st["plan"] != "free" {
+		if st["max_licenses_month"] != nil || st["plan"] != "free" || st["requests_per_minute"] != 77.0 {
 			t.Errorf("free plan with unlimited override: %v", st)
 		}
 	})
