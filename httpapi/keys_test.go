@@ -157,12 +157,13 @@ func TestKeyList(t *testing.T) {
 	}
 }
 
-// Past a customer's key limit, every call that would make a key is 403.
-func TestKeyLimit(t *testing.T) {
-	t.Parallel()
-	a := newTestAPI(t)
-	_, c := a.customer(t, quantumlock.PlanEnterprise, nil, nil)
-	few, err := keyring.New(keyring.Config{Keys: a.DB, Nonces: a.DB, Exchanges: a.DB, Randomness: a.Deps.Entropy, MasterKey: a.Master, Clock: a.Clock.Now, MaxKeys: 1})
+// atKeyLimit serves a's API with a keyring that allows one key per
+// customer and rsaConcurrency RSA generations at once (0: the default),
+// makes c's customer its one key there, and returns c's client for it.
+func atKeyLimit(t *testing.T, a *testAPI, c *apitest.Client, rsaConcurrency int) *apitest.Client {
+	t.Helper()
+	few, err := keyring.New(keyring.Config{Keys: a.DB, Nonces: a.DB, Exchanges: a.DB, Randomness: a.Deps.Entropy,
+		MasterKey: a.Master, Clock: a.Clock.Now, MaxKeys: 1, RSAConcurrency: rsaConcurrency})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,6 +173,15 @@ func TestKeyLimit(t *testing.T) {
 	t.Cleanup(srv.Close)
 	c = &apitest.Client{BaseURL: srv.URL, APIKey: c.APIKey}
 	createKey(t, c, map[string]any{"algorithm": "Ed25519"})
+	return c
+}
+
+// Past a customer's key limit, every call that would make a key is 403.
+func TestKeyLimit(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t)
+	_, c := a.customer(t, quantumlock.PlanEnterprise, nil, nil)
+	c = atKeyLimit(t, a, c, 0)
 	for _, rq := range []struct {
 		path string
 		body any

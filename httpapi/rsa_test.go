@@ -5,15 +5,11 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/quantumlock/quantumlock"
-	"github.com/quantumlock/quantumlock/httpapi"
-	"github.com/quantumlock/quantumlock/internal/apitest"
-	"github.com/quantumlock/quantumlock/keyring"
 )
 
 // pemKey parses the single PEM block of s with the given type.
@@ -100,17 +96,7 @@ func TestRSAKeyLimitBeforeGate(t *testing.T) {
 	t.Parallel()
 	a := newTestAPI(t)
 	_, c := a.customer(t, quantumlock.PlanEnterprise, nil, nil)
-	few, err := keyring.New(keyring.Config{Keys: a.DB, Nonces: a.DB, Exchanges: a.DB, Randomness: a.Deps.Entropy,
-		MasterKey: a.Master, Clock: a.Clock.Now, MaxKeys: 1, RSAConcurrency: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	deps := a.Deps
-	deps.Keyring, deps.Metrics = few, nil
-	srv := httptest.NewServer(httpapi.NewServer(deps))
-	t.Cleanup(srv.Close)
-	c = &apitest.Client{BaseURL: srv.URL, APIKey: c.APIKey}
-	createKey(t, c, map[string]any{"algorithm": "Ed25519"})
+	c = atKeyLimit(t, a, c, 1)
 	var wg sync.WaitGroup
 	for range 6 {
 		wg.Go(func() {
