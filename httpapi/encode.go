@@ -66,7 +66,14 @@ type errorBody struct {
 // answered byte for byte as it was stored.
 func encode(w http.ResponseWriter, status int, v any) {
 	e := encoders.Get().(*encoder)
-	defer func() { e.buf.Reset(); encoders.Put(e) }()
+	defer func() {
+		// A buffer grown by a large answer (a page of a thousand
+		// licenses) is left to the collector, not kept for small ones.
+		if e.buf.Cap() <= maxPooledResponse {
+			e.buf.Reset()
+			encoders.Put(e)
+		}
+	}()
 	if err := e.enc.Encode(v); err != nil { // ends the value with a newline
 		// Only unencodable types reach here, a programming error.
 		panic(fmt.Sprintf("httpapi: encoding %T: %v", v, err))
@@ -77,6 +84,9 @@ func encode(w http.ResponseWriter, status int, v any) {
 	w.WriteHeader(status)
 	w.Write(e.buf.Bytes())
 }
+
+// maxPooledResponse is the largest buffer encoders keeps.
+const maxPooledResponse = 64 << 10
 
 // encoder is a response encoder and its buffer, kept in encoders between
 // responses.
