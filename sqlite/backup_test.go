@@ -340,9 +340,17 @@ func TestOpenNoticesReplacedFile(t *testing.T) {
 		}
 		opened <- err
 	}()
-	for {
+	for deadline := time.Now().Add(time.Minute); ; {
 		if _, err := os.Stat(path + "-shm"); err == nil {
 			break
+		}
+		select {
+		case err := <-opened: // Open ended before it made the file
+			t.Fatalf("Open before it made %s-shm: %v", path, err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Open made no -shm file within a minute")
 		}
 		time.Sleep(time.Millisecond)
 	}

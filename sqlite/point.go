@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"sync"
 	"sync/atomic"
 
 	zs "zombiezen.com/go/sqlite"
@@ -37,11 +38,15 @@ import (
 // checkpoints, so the checkpointer ends them and keeps new ones from
 // staying open while it runs (pause, resume).
 type pointReaders struct {
-	idle    chan *pointConn // every connection not in use
-	n       int             // connections opened
-	closing chan struct{}   // closed by close
-	wal     *walIndex       // nil: transactions are never kept
-	hold    atomic.Bool     // whether a quiet connection may keep its transaction
+	idle chan *pointConn // every connection not in use
+	n    int             // connections opened
+	// every is held by whoever takes every connection at once (takeAll):
+	// two such takers interleaving would each hold part of the pool and
+	// wait for the rest for ever.
+	every   sync.Mutex
+	closing chan struct{} // closed by close
+	wal     *walIndex     // nil: transactions are never kept
+	hold    atomic.Bool   // whether a quiet connection may keep its transaction
 }
 
 // pointConn is one connection and its prepared statements. It is used by
@@ -190,14 +195,30 @@ func (pc *pointConn) end() {
 // called once close has been.
 func (p *pointReaders) pause() {
 	p.hold.Store(false)
+	all := p.takeAll()
+	for _, pc := range all {
+		pc.end()
+	}
+	p.putAll(all)
+}
+
+// takeAll takes every connection, waiting for running reads, and keeps
+// any other takeAll waiting until putAll. Reads (get) are not kept out.
+func (p *pointReaders) takeAll() []*pointConn {
+	p.every.Lock()
 	all := make([]*pointConn, 0, p.n)
 	for range p.n {
 		all = append(all, <-p.idle)
 	}
+	return all
+}
+
+// putAll puts back what takeAll took and lets the next takeAll in.
+func (p *pointReaders) putAll(all []*pointConn) {
 	for _, pc := range all {
-		pc.end()
 		p.idle <- pc
 	}
+	p.every.Unlock()
 }
 
 // ping reads from the database on one point reader, as a validation
@@ -239,8 +260,7 @@ func (p *pointReaders) close() error {
 	}
 	close(p.closing)
 	var errs []error
-	for range p.n {
-		pc := <-p.idle
+	for _, pc := range p.takeAll() { // never put back: every stays locked
 		pc.end()
 		errs = append(errs, pc.conn.Close()) // finalizes its statements
 	}

@@ -23,15 +23,21 @@ func TestPointReadWaits(t *testing.T) {
 	c := newCustomer(t, db, "cust_00000000000b")
 	ctx := context.Background()
 	l := createLicense(t, db, c.ID, 1)
-	// Hold every connection.
-	var held []*pointConn
-	for range db.points.n {
-		pc, err := db.points.get(ctx)
-		if err != nil {
-			t.Fatal(err)
+	// Hold every connection, and keep the checkpointer's pause from
+	// queueing for them (it would take held[0] before the read below).
+	held := db.points.takeAll()
+	back := 0 // held[:back] are back in the pool
+	defer func() {
+		for _, pc := range held[back:] {
+			db.points.put(pc)
 		}
-		held = append(held, pc)
-	}
+		db.points.every.Unlock()
+	}()
+	// Let a checkpoint tick fall due while every connection is held, so
+	// that the checkpointer's pause waits to take them all before the
+	// reads below do: it must not take the one put back for the read
+	// (then neither could go on).
+	time.Sleep(checkpointEvery + 50*time.Millisecond)
 	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
 	if _, err := db.License(short, c.ID, l.Key); !errors.Is(err, context.DeadlineExceeded) {
@@ -49,11 +55,14 @@ func TestPointReadWaits(t *testing.T) {
 	case <-time.After(20 * time.Millisecond):
 	}
 	db.points.put(held[0])
-	if err := <-got; err != nil {
-		t.Fatal(err)
-	}
-	for _, pc := range held[1:] {
-		db.points.put(pc)
+	back = 1
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the waiting read did not get the connection put back: the checkpointer took it")
 	}
 }
 
@@ -120,17 +129,13 @@ func TestPointReadsDuringClose(t *testing.T) {
 func openCount(t *testing.T, p *pointReaders) int {
 	t.Helper()
 	n := 0
-	all := make([]*pointConn, 0, p.n)
-	for range p.n {
-		pc := <-p.idle
+	all := p.takeAll()
+	for _, pc := range all {
 		if pc.open {
 			n++
 		}
-		all = append(all, pc)
 	}
-	for _, pc := range all {
-		p.idle <- pc
-	}
+	p.putAll(all)
 	return n
 }
 
@@ -265,18 +270,13 @@ func TestPingPointReaders(t *testing.T) {
 	}
 	// With every point reader busy, Ping waits for one like a validation
 	// would, and reports it when it cannot get one.
-	var busy []*pointConn
-	for range db.points.n {
-		busy = append(busy, <-db.points.idle)
-	}
+	busy := db.points.takeAll()
 	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 	defer cancel()
 	if err := db.Ping(ctx); !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "point readers") {
 		t.Errorf("Ping with every point reader busy: %v", err)
 	}
-	for _, pc := range busy {
-		db.points.put(pc)
-	}
+	db.points.putAll(busy)
 	if err := db.Ping(t.Context()); err != nil {
 		t.Errorf("Ping once they are back: %v", err)
 	}
