@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -165,8 +166,17 @@ type nullable[T any] struct {
 // IsZero reports whether n is unset, for omitzero.
 func (n nullable[T]) IsZero() bool { return !n.set }
 
-// MarshalJSON writes the value, or null.
-func (n nullable[T]) MarshalJSON() ([]byte, error) { return json.Marshal(n.v) }
+// MarshalJSON writes the value, or null, as encode does: without HTML
+// escapes, which the encoder around it would keep.
+func (n nullable[T]) MarshalJSON() ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(n.v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+}
 
 func backendOf(st entropy.SourceStatus) backendJSON {
 	b := backendJSON{Available: st.Available, Healthy: st.Healthy, Quantum: st.Quantum, Fidelity: st.Fidelity,

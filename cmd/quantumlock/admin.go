@@ -116,6 +116,7 @@ var testHookAdminOpened func(*adminEnv)
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false) // a name such as "Tom & Jerry" as typed
 	return enc.Encode(v)
 }
 

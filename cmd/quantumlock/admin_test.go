@@ -61,3 +61,13 @@ func TestFailedCreateRemovesNewDatabase(t *testing.T) {
 		t.Errorf("an existing database lost its customer after a failed create: %s", out)
 	}
 }
+
+// The CLI prints names as typed, not with JSON's HTML escapes.
+func TestCLIOutputNotHTMLEscaped(t *testing.T) {
+	t.Parallel()
+	db := filepath.Join(t.TempDir(), "q.db")
+	out := cli(t, "customers", "create", "--name", "Tom & Jerry <Ltd>", "--email", "t@example.com", "--db", db)
+	if !strings.Contains(string(out), `"Tom & Jerry <Ltd>"`) {
+		t.Errorf("customers create printed %s", out)
+	}
+}

@@ -1,0 +1,20 @@
+package httpapi
+
+import (
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/quantumlock/quantumlock"
+	"github.com/quantumlock/quantumlock/entropy"
+)
+
+// No answer HTML-escapes its strings, those written by a field's own
+// marshaler included: the QRNG's URL in quantum/health keeps a path's &.
+func TestEncodeNoHTMLEscapes(t *testing.T) {
+	rec := httptest.NewRecorder()
+	encode(rec, 200, backendOf(entropy.SourceStatus{Name: quantumlock.SourceQCOSAPI, URL: "https://qrng.example/a&b<c>"}))
+	if body := rec.Body.String(); !strings.Contains(body, `"url":"https://qrng.example/a&b<c>"`) || !strings.HasSuffix(body, "}\n") {
+		t.Fatalf("encoded %q", body)
+	}
+}
