@@ -122,7 +122,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	devKey := cfg.masterKeyFile == "" && getenv("QUANTUMLOCK_MASTER_KEY") == "" && cfg.dev
 	var (
 		mk         *masterkey.Key
-		devCreated bool // this run made the --dev key file
+		devCreated os.FileInfo // the --dev key file, if this run made it
 		err        error
 	)
 	if devKey {
@@ -139,16 +139,23 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	defer db.Close()
 	if devKey {
-		if mk, devCreated, err = loadMasterKey(cfg, getenv, logger); err != nil {
+		var created bool
+		if mk, created, err = loadMasterKey(cfg, getenv, logger); err != nil {
 			return err
+		}
+		if created {
+			devCreated, _ = os.Stat(devKeyPath(cfg.db))
 		}
 	}
 	if err := db.BindMasterKey(ctx, mk.Fingerprint()); err != nil {
-		if devCreated {
-			// A key made just now for a database bound to another one
-			// would only fail the same way on every later --dev run.
-			os.Remove(devKeyPath(cfg.db))
-			return fmt.Errorf("%s: %s --dev made a new master key file for it and removed it again; pass the database's key with --master-key-file or QUANTUMLOCK_MASTER_KEY", cfg.db, quantumlock.ErrorMessage(err))
+		// A key made just now for a database bound to another one would
+		// only fail the same way on every later --dev run: remove it, if
+		// the file there is still the one this run made.
+		if quantumlock.ErrorCode(err) == quantumlock.EMASTERKEY && devCreated != nil {
+			if now, statErr := os.Stat(devKeyPath(cfg.db)); statErr == nil && os.SameFile(now, devCreated) {
+				os.Remove(devKeyPath(cfg.db))
+				return fmt.Errorf("%s: %s --dev made a new master key file for it and removed it again; pass the database's key with --master-key-file or QUANTUMLOCK_MASTER_KEY", cfg.db, quantumlock.ErrorMessage(err))
+			}
 		}
 		return fmt.Errorf("%s: %s", cfg.db, quantumlock.ErrorMessage(err))
 	}
