@@ -53,13 +53,13 @@ type KeyInfo struct {
 	KeyID          string           `json:"key_id"`
 	Algorithm      string           `json:"algorithm"`
 	Purpose        string           `json:"purpose"` // "encryption" or "signing"
-	Version        int              `json:"version"` // the latest, used by new operations
+	Version        int              `json:"version"` // the latest, used by new operations; in an export, the exported one
 	Exportable     bool             `json:"exportable"`
 	Label          string           `json:"label"`
 	CreatedAt      time.Time        `json:"created_at"`
-	PublicKey      string           `json:"public_key,omitempty"` // latest version's, PEM; empty for symmetric keys
+	PublicKey      string           `json:"public_key,omitempty"` // that version's, PEM; empty for symmetric keys
 	Key            string           `json:"key,omitempty"`        // exported material, see docs/crypto.md; secret
-	QuantumSecured bool             `json:"quantum_secured"`      // latest version's material came from verified quantum entropy
+	QuantumSecured bool             `json:"quantum_secured"`      // that version's material came from verified quantum entropy
 	Versions       []KeyVersionInfo `json:"versions,omitempty"`   // ascending; nil in a list's entries
 }
 

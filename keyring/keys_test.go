@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/cloudflare/circl/pki"
@@ -542,5 +543,38 @@ func TestRotateAfterLosingTheRace(t *testing.T) {
 				t.Fatalf("%d versions, want 3", len(got.Versions))
 			}
 		})
+	}
+}
+
+// switchableQuantum is quantumRandomness while on, the OS source while off.
+type switchableQuantum struct{ on atomic.Bool }
+
+func (q *switchableQuantum) Draw(ctx context.Context, n int, source string) (*quantumlock.Entropy, error) {
+	if q.on.Load() {
+		return quantumRandomness{}.Draw(ctx, n, source)
+	}
+	return entropy.System{}.Draw(ctx, n, source)
+}
+
+// An export's version, public key and provenance are the exported
+// version's: here version 1 drew quantum entropy and version 2 did not.
+func TestExportDescribesItsVersion(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	q := &switchableQuantum{}
+	q.on.Store(true)
+	f := newFixture(t, withRandomness(q))
+	k := must[*KeyInfo](t)(f.svc.CreateKey(ctx, custA, CreateKeyRequest{Algorithm: Ed25519, Exportable: true}))
+	q.on.Store(false)
+	rot := must[*KeyInfo](t)(f.svc.RotateKey(ctx, custA, k.KeyID))
+	for v, want := range map[int]*KeyInfo{1: k, 2: rot} {
+		e := must[*KeyInfo](t)(f.svc.ExportKey(ctx, custA, k.KeyID, v))
+		if e.Version != v || e.QuantumSecured != want.QuantumSecured || e.PublicKey != want.PublicKey || e.Key != want.Key {
+			t.Errorf("export of version %d: version %d, quantum_secured %v (want %v), public key or material not that version's",
+				v, e.Version, e.QuantumSecured, want.QuantumSecured)
+		}
+	}
+	if !k.QuantumSecured || rot.QuantumSecured {
+		t.Fatalf("provenance of the two versions: %v, %v", k.QuantumSecured, rot.QuantumSecured)
 	}
 }
