@@ -334,6 +334,25 @@ func TestVerifyHybridPEMNeedsMLDSA(t *testing.T) {
 			"public_key": block + block, "algorithm": alg})
 		wantError(t, r, 400, "INVALID_REQUEST", "public_key")
 	}
+	// A hybrid key's two blocks in the other order, or its ML-DSA block
+	// twice, are no hybrid key.
+	hybrid := createKey(t, c, map[string]any{"algorithm": "Ed25519+ML-DSA-65"})
+	s := call(t, c, "POST", signPath, map[string]any{"message": "", "key_id": hybrid["key_id"]}, http.StatusOK)
+	ed, rest := pem.Decode([]byte(hybrid["public_key"].(string)))
+	if ed == nil || !strings.Contains(string(rest), "PUBLIC KEY") {
+		t.Fatalf("hybrid public key %q", hybrid["public_key"])
+	}
+	body := verifyBody(s, nil)
+	delete(body, "key_id")
+	body["public_key"] = hybrid["public_key"]
+	if v := call(t, c, "POST", verifyPath, body, http.StatusOK); v["valid"] != true {
+		t.Fatalf("the hybrid key in its order does not verify: %v", v)
+	}
+	ml := strings.TrimSpace(string(rest)) + "\n"
+	for _, swapped := range []string{ml + string(pem.EncodeToMemory(ed)), ml + ml} {
+		body["public_key"] = swapped
+		wantError(t, c.Do(t, "POST", verifyPath, body), 400, "INVALID_REQUEST", "public_key")
+	}
 }
 
 // docs/crypto.md's limit on public_key: over 16 KiB of text is refused

@@ -311,3 +311,18 @@ func TestHeadAnswersAsGet(t *testing.T) {
 		t.Errorf("HEAD on a POST route: %d, Allow %q", r.Status, r.Header.Get("Allow"))
 	}
 }
+
+// The month is the UTC calendar's: half an hour before March ends in UTC
+// (already April on the test clock's zone, an hour east), the stats still
+// count March.
+func TestStatsMonthIsUTC(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t)
+	a.Clock.Set(time.Date(2026, 3, 31, 23, 30, 0, 0, time.UTC))
+	_, c := a.customer(t, quantumlock.PlanStartup, nil, nil)
+	generate(t, c, `{"end_customer_id":"x"}`)
+	st := call(t, c, "GET", "/api/v1/customers/stats", nil, http.StatusOK)
+	if st["period_resets_at"] != "2026-04-01T00:00:00Z" || st["licenses_generated_month"] != 1.0 {
+		t.Errorf("stats at 23:30 UTC on March 31: %v", st)
+	}
+}
