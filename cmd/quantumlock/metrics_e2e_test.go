@@ -28,6 +28,14 @@ func TestMetrics(t *testing.T) {
 	if addr == "" {
 		t.Fatalf("no metrics listener logged:\n%s", inst.Stderr.String())
 	}
+	// The operator listener has the API's header bound.
+	req, _ := http.NewRequest("GET", "http://"+addr+"/metrics", nil)
+	req.Header.Set("X-Pad", strings.Repeat("p", 16<<10))
+	if resp, err := http.DefaultClient.Do(req); err != nil {
+		t.Fatal(err)
+	} else if resp.Body.Close(); resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("16 KiB of headers to the metrics listener: %d, want 431", resp.StatusCode)
+	}
 	key := demoKeyRE.FindString(inst.Stdout.String())
 	c := &apitest.Client{BaseURL: inst.URL, APIKey: key}
 	c.Do(t, "POST", "/api/v1/licenses/generate", `{"end_customer_id":"m"}`)

@@ -18,9 +18,8 @@ func (r *recorder) Helper()                   {}
 func (r *recorder) Errorf(f string, a ...any) { r.errs = append(r.errs, fmt.Sprintf(f, a...)) }
 func (r *recorder) Fatalf(f string, a ...any) { r.errs = append(r.errs, fmt.Sprintf(f, a...)) }
 
-// Each response but the first breaks SPEC §4/§8 or openapi.yaml's prose,
-// and Check must reject it; the first is the same response done right,
-// which it must accept.
+// Each response breaks SPEC §4/§8 or openapi.yaml's prose, and Check must
+// reject it, except those named "a valid …", which it must accept.
 func TestCheckRejectsResponsesThatBreakTheContract(t *testing.T) {
 	lic := `{"license_key":"QLOCK-7A3F-9B2C-4E1D","quantum_signature":"` + strings.Repeat("a", 128) +
 		`","end_customer_id":"x","features":[],"valid_until":"2027-03-15T12:00:00Z","quantum_verified":false,` +
@@ -46,6 +45,9 @@ func TestCheckRejectsResponsesThatBreakTheContract(t *testing.T) {
 		body               string
 	}{
 		{"a valid 201", "POST", "/api/v1/licenses/generate", 201, hdr(true), lic},
+		{"a valid HEAD", "HEAD", "/api/v1/licenses", 200, hdr(true), ""},
+		{"HEAD with a body", "HEAD", "/api/v1/licenses", 200, hdr(true), `{}`},
+		{"HEAD with a status its GET never has", "HEAD", "/api/v1/licenses", 201, hdr(true), ""},
 		{"201 without X-RateLimit-* (SPEC §4)", "POST", "/api/v1/licenses/generate", 201, hdr(false), lic},
 		{"429 without Retry-After (SPEC §4)", "POST", "/api/v1/quantum/entropy", 429, hdr(true), e429},
 		{"time not in Z (SPEC §4)", "POST", "/api/v1/licenses/generate", 201, hdr(true),
@@ -55,7 +57,7 @@ func TestCheckRejectsResponsesThatBreakTheContract(t *testing.T) {
 		req, _ := http.NewRequest(tc.method, "http://127.0.0.1:1"+tc.path, nil)
 		rec := &recorder{TB: t}
 		Check(rec, req, &Response{Status: tc.status, Header: tc.h, Body: []byte(tc.body)})
-		if valid := tc.name == "a valid 201"; valid != (len(rec.errs) == 0) {
+		if valid := strings.HasPrefix(tc.name, "a valid "); valid != (len(rec.errs) == 0) {
 			t.Errorf("%s: Check said %q", tc.name, rec.errs)
 		}
 	}
