@@ -118,6 +118,9 @@ type Store interface {
 	// different one is already recorded, so a wrong key fails at start-up
 	// instead of corrupting or losing data.
 	BindMasterKey(ctx context.Context, fingerprint string) error
+	// BoundMasterKey returns the fingerprint BindMasterKey recorded, or
+	// "" before the first.
+	BoundMasterKey(ctx context.Context) (string, error)
 	// Ping reports whether the store answers.
 	Ping(ctx context.Context) error
 	// Close releases the store's resources.

@@ -350,6 +350,19 @@ func (db *DB) Ping(ctx context.Context) error {
 // masterKeyMeta is the meta row that holds the master key's fingerprint.
 const masterKeyMeta = "master_key_fingerprint"
 
+// BoundMasterKey returns the fingerprint of the master key the database is
+// bound to, or "" if it is bound to none yet.
+func (db *DB) BoundMasterKey(ctx context.Context) (string, error) {
+	var bound string
+	err := db.w.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = ?1`, masterKeyMeta).Scan(&bound)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	} else if err != nil {
+		return "", fmt.Errorf("sqlite: read master key fingerprint: %w", err)
+	}
+	return bound, nil
+}
+
 // BindMasterKey records fingerprint on first use and returns EMASTERKEY
 // when a different one is recorded.
 func (db *DB) BindMasterKey(ctx context.Context, fingerprint string) error {

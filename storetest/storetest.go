@@ -232,11 +232,17 @@ func (s suite) storeTests() []test {
 		{"BindMasterKey", func(t *testing.T) {
 			st := s.store(t)
 			ctx := t.Context()
+			if fp, err := st.BoundMasterKey(ctx); err != nil || fp != "" {
+				t.Fatalf("BoundMasterKey before any bind: %q, %v", fp, err)
+			}
 			must(t, st.BindMasterKey(ctx, "fingerprint-one"))
 			must(t, st.BindMasterKey(ctx, "fingerprint-one"))
 			wantCode(t, st.BindMasterKey(ctx, "fingerprint-two"), quantumlock.EMASTERKEY)
 			// The refused key did not replace the bound one.
 			must(t, st.BindMasterKey(ctx, "fingerprint-one"))
+			if fp, err := st.BoundMasterKey(ctx); err != nil || fp != "fingerprint-one" {
+				t.Fatalf("BoundMasterKey after binding: %q, %v", fp, err)
+			}
 		}},
 		{"Ping", func(t *testing.T) {
 			must(t, s.store(t).Ping(t.Context()))

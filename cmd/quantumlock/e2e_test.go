@@ -229,17 +229,17 @@ func TestWrongMasterKeyFailsClearly(t *testing.T) {
 		t.Fatalf("wrong master key: err = %v", err)
 	}
 
-	// --dev on that database makes a key file that cannot match: it is
-	// removed again, or every later --dev run would load it and fail.
+	// --dev on that database makes no key file: one could not match, and
+	// every later --dev run would load it and fail.
 	err = run(context.Background(), []string{"serve", "--dev", "--addr", "127.0.0.1:0", "--db", db}, env(), nil, io.Discard, &errb)
 	if err == nil || !strings.Contains(err.Error(), "--master-key-file") {
 		t.Fatalf("--dev on a database of another key: err = %v", err)
 	}
 	devKey := filepath.Join(filepath.Dir(db), "q.masterkey")
 	if _, err := os.Stat(devKey); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("--dev left the key file it made: %v", err)
+		t.Errorf("--dev made a key file for a database of another key: %v", err)
 	}
-	// A key file it did not make is the operator's, and stays.
+	// A key file there is never removed, even one that does not match.
 	if err := os.WriteFile(devKey, []byte(k2+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -247,7 +247,7 @@ func TestWrongMasterKeyFailsClearly(t *testing.T) {
 		t.Fatal("--dev with a key file of another key succeeded")
 	}
 	if _, err := os.Stat(devKey); err != nil {
-		t.Errorf("--dev removed a key file it did not make: %v", err)
+		t.Errorf("--dev removed a key file: %v", err)
 	}
 
 	// The right key still works: nothing was lost.

@@ -121,15 +121,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	// so that a --db that is no database leaves no new key file behind.
 	devKey := cfg.masterKeyFile == "" && getenv("QUANTUMLOCK_MASTER_KEY") == "" && cfg.dev
 	var (
-		mk         *masterkey.Key
-		devCreated os.FileInfo // the --dev key file, if this run made it
-		err        error
+		mk  *masterkey.Key
+		err error
 	)
 	if devKey {
 		if devKeyPath(cfg.db) == cfg.db {
 			return fmt.Errorf("--db %s: --dev keeps its master key in a .masterkey file beside the database; name the database otherwise", cfg.db)
 		}
-	} else if mk, _, err = loadMasterKey(cfg, getenv, logger); err != nil {
+	} else if mk, err = loadMasterKey(cfg, getenv, logger); err != nil {
 		return err
 	}
 
@@ -139,24 +138,24 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	defer db.Close()
 	if devKey {
-		var created bool
-		if mk, created, err = loadMasterKey(cfg, getenv, logger); err != nil {
-			return err
+		// A database already bound to a master key, with no key file
+		// beside it, was made under a key given otherwise: a new key
+		// file could only fail to match, and would fail every later
+		// --dev run the same way. So none is made. (Nothing is ever
+		// removed: another --dev server may be using a key file made at
+		// the same path, which q.db and q.sqlite share.)
+		if _, statErr := os.Stat(devKeyPath(cfg.db)); errors.Is(statErr, os.ErrNotExist) {
+			if bound, err := db.BoundMasterKey(ctx); err != nil {
+				return err
+			} else if bound != "" {
+				return fmt.Errorf("%s: made under a master key --dev has no file for (%s); pass the database's key with --master-key-file or QUANTUMLOCK_MASTER_KEY", cfg.db, devKeyPath(cfg.db))
+			}
 		}
-		if created {
-			devCreated, _ = os.Stat(devKeyPath(cfg.db))
+		if mk, err = loadMasterKey(cfg, getenv, logger); err != nil {
+			return err
 		}
 	}
 	if err := db.BindMasterKey(ctx, mk.Fingerprint()); err != nil {
-		// A key made just now for a database bound to another one would
-		// only fail the same way on every later --dev run: remove it, if
-		// the file there is still the one this run made.
-		if quantumlock.ErrorCode(err) == quantumlock.EMASTERKEY && devCreated != nil {
-			if now, statErr := os.Stat(devKeyPath(cfg.db)); statErr == nil && os.SameFile(now, devCreated) {
-				os.Remove(devKeyPath(cfg.db))
-				return fmt.Errorf("%s: %s --dev made a new master key file for it and removed it again; pass the database's key with --master-key-file or QUANTUMLOCK_MASTER_KEY", cfg.db, quantumlock.ErrorMessage(err))
-			}
-		}
 		return fmt.Errorf("%s: %s", cfg.db, quantumlock.ErrorMessage(err))
 	}
 
@@ -348,32 +347,32 @@ func opsHandler(m *httpapi.Metrics) http.Handler {
 // loadMasterKey finds the master key: --master-key-file, then
 // QUANTUMLOCK_MASTER_KEY, then in dev mode a key file beside the database,
 // created if missing.
-func loadMasterKey(cfg serveConfig, getenv func(string) string, logger *slog.Logger) (k *masterkey.Key, created bool, err error) {
+func loadMasterKey(cfg serveConfig, getenv func(string) string, logger *slog.Logger) (*masterkey.Key, error) {
 	switch {
 	case cfg.masterKeyFile != "":
 		k, err := masterkey.Load(cfg.masterKeyFile)
 		if err != nil {
-			return nil, false, fmt.Errorf("--master-key-file: %w", err)
+			return nil, fmt.Errorf("--master-key-file: %w", err)
 		}
-		return k, false, nil
+		return k, nil
 	case getenv("QUANTUMLOCK_MASTER_KEY") != "":
 		k, err := masterkey.Parse(getenv("QUANTUMLOCK_MASTER_KEY"))
 		if err != nil {
-			return nil, false, fmt.Errorf("QUANTUMLOCK_MASTER_KEY: %w", err)
+			return nil, fmt.Errorf("QUANTUMLOCK_MASTER_KEY: %w", err)
 		}
-		return k, false, nil
+		return k, nil
 	case cfg.dev:
 		path := devKeyPath(cfg.db)
 		k, created, err := masterkey.LoadOrCreate(path)
 		if err != nil {
-			return nil, false, err
+			return nil, err
 		}
 		if created {
 			logger.Warn("created a new master key file", "path", path)
 		}
-		return k, created, nil
+		return k, nil
 	default:
-		return nil, false, errors.New("no master key: pass --master-key-file FILE or set QUANTUMLOCK_MASTER_KEY to 32 base64-encoded random bytes (e.g. `head -c32 /dev/urandom | base64`), or use --dev for a first try")
+		return nil, errors.New("no master key: pass --master-key-file FILE or set QUANTUMLOCK_MASTER_KEY to 32 base64-encoded random bytes (e.g. `head -c32 /dev/urandom | base64`), or use --dev for a first try")
 	}
 }
 
