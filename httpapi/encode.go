@@ -69,6 +69,8 @@ func encode(w http.ResponseWriter, status int, v any) {
 	defer func() {
 		// A buffer grown by a large answer (a page of a thousand
 		// licenses) is left to the collector, not kept for small ones.
+		// (encoding/json pools its own working buffer, of any size, as
+		// it did under json.Marshal.)
 		if e.buf.Cap() <= maxPooledResponse {
 			e.buf.Reset()
 			encoders.Put(e)

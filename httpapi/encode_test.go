@@ -18,3 +18,18 @@ func TestEncodeNoHTMLEscapes(t *testing.T) {
 		t.Fatalf("encoded %q", body)
 	}
 }
+
+// A buffer grown past maxPooledResponse is not kept for later answers.
+// (sync.Pool.Get on the same P returns what was just put there, so a kept
+// buffer would come straight back.)
+func TestEncodePoolDropsLargeBuffers(t *testing.T) {
+	for range 20 {
+		encode(httptest.NewRecorder(), 200, strings.Repeat("x", 2*maxPooledResponse))
+		e := encoders.Get().(*encoder)
+		c := e.buf.Cap()
+		encoders.Put(e)
+		if c > maxPooledResponse {
+			t.Fatalf("the pool kept a %d-byte buffer", c)
+		}
+	}
+}
