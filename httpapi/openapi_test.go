@@ -86,6 +86,7 @@ func TestOpenAPIRequestBoundsAgree(t *testing.T) {
 		{"POST", "/api/v1/quantum/crypto/key-exchange", `{"session_id":""}`, false},
 		{"POST", "/api/v1/quantum/crypto/key-exchange", `{"peer_public_key":""}`, false},
 		{"POST", "/api/v1/quantum/crypto/verify", `{"message":"","signature":"AAAA","quantum_nonce":"AAAA","public_key":""}`, false},
+		{"POST", "/api/v1/quantum/crypto/verify", `{"message":"","signature":"AAAA","quantum_nonce":"AAAA","key_id":""}`, false},
 		{"POST", "/api/v1/quantum/crypto/sign", `{"message":"aGk=","key_id":""}`, false},
 		{"POST", "/api/v1/quantum/rsa", `{"bits":2048}`, true},
 		{"POST", "/api/v1/quantum/rsa", `{"bits":1024}`, false},
