@@ -17,14 +17,43 @@ import (
 	"github.com/quantumlock/quantumlock/internal/apitest"
 )
 
-// Draws at a customer's asking through POST /api/v1/quantum/entropy take
-// from the qcos_api pool only what leaves half of it (docs/entropy.md), the
-// job id's bytes included: those used to come from the reserve, so one
+// Draws at a customer's asking take from the qcos_api pool only what
+// leaves half of it (docs/entropy.md): POST /api/v1/quantum/entropy, the
+// job id's bytes included (those used to come from the reserve, so one
 // customer calling at its rate limit kept the pool empty for everyone
-// else's licenses and keys. The QRNG here answers three requests (the
-// start-up run and a full pool) and then hangs, so that only the
-// customer's calls move the pool.
+// else's licenses and keys), and the test draw of GET /quantum/health.
 func TestEntropyCallsKeepThePoolsReserve(t *testing.T) {
+	for _, call := range []struct{ method, path, body string }{
+		{"POST", "/api/v1/quantum/entropy", `{"bits":8}`},
+		{"GET", "/api/v1/quantum/health", ""},
+	} {
+		pool, poolBytes := fullQCOSPool(t)
+		a := newTestAPI(t)
+		deps := a.Deps
+		deps.Entropy = pool
+		srv := httptest.NewServer(httpapi.NewServer(deps))
+		t.Cleanup(srv.Close)
+		_, c0 := a.customer(t, quantumlock.PlanEnterprise, nil, nil)
+		c := &apitest.Client{BaseURL: srv.URL, APIKey: c0.APIKey}
+		var body any
+		if call.body != "" {
+			body = call.body
+		}
+		for range 200 {
+			wantStatus(t, c.Do(t, call.method, call.path, body), 200, "")
+		}
+		if got := poolBytes(); got < 1024 {
+			t.Errorf("after 200 calls of %s %s the pool holds %d of 2048 bytes: the reserve half was spent on them", call.method, call.path, got)
+		}
+	}
+}
+
+// fullQCOSPool starts an entropy pool of 2,048 bytes on a fake QRNG and
+// waits until it is full. The QRNG answers three requests (the start-up
+// run and a full pool) and then hangs, so that only the draws of the test
+// move the pool. poolBytes reports what the pool holds.
+func fullQCOSPool(t *testing.T) (pool *entropy.Pool, poolBytes func() int) {
+	t.Helper()
 	var served atomic.Int64
 	release := make(chan struct{})
 	qrng := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -53,7 +82,7 @@ func TestEntropyCallsKeepThePoolsReserve(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { pool.Close() })
-	poolBytes := func() int {
+	poolBytes = func() int {
 		for _, st := range pool.Status() {
 			if st.Name == quantumlock.SourceQCOSAPI {
 				return st.PoolBytes
@@ -67,18 +96,5 @@ func TestEntropyCallsKeepThePoolsReserve(t *testing.T) {
 			t.Fatal("the pool never filled")
 		}
 	}
-
-	a := newTestAPI(t)
-	deps := a.Deps
-	deps.Entropy = pool
-	srv := httptest.NewServer(httpapi.NewServer(deps))
-	t.Cleanup(srv.Close)
-	_, c0 := a.customer(t, quantumlock.PlanEnterprise, nil, nil)
-	c := &apitest.Client{BaseURL: srv.URL, APIKey: c0.APIKey}
-	for range 200 {
-		wantStatus(t, c.Do(t, "POST", "/api/v1/quantum/entropy", `{"bits":8}`), 200, "")
-	}
-	if got := poolBytes(); got < 1024 {
-		t.Errorf("after 200 customer entropy calls the pool holds %d of 2048 bytes: the reserve half was spent on them", got)
-	}
+	return pool, poolBytes
 }
