@@ -56,11 +56,13 @@ func (f *scriptedEntropy) Draw(_ context.Context, n int, source string) (*quantu
 func (f *scriptedEntropy) Status() []entropy.SourceStatus { return f.status }
 func (f *scriptedEntropy) Available() bool                { return f.avail }
 
-func scriptedAPI(t *testing.T, f *scriptedEntropy) *apitest.Client {
+// entropyAPI serves the API with src as its entropy subsystem and returns
+// a client for a new enterprise customer.
+func entropyAPI(t *testing.T, src httpapi.EntropyService) *apitest.Client {
 	t.Helper()
 	a := newTestAPI(t)
 	deps := a.Deps
-	deps.Entropy = f
+	deps.Entropy = src
 	srv := httptest.NewServer(httpapi.NewServer(deps))
 	t.Cleanup(srv.Close)
 	_, c := a.customer(t, quantumlock.PlanEnterprise, nil, nil)
@@ -73,7 +75,7 @@ func scriptedAPI(t *testing.T, f *scriptedEntropy) *apitest.Client {
 func TestEntropyEncodingsAgree(t *testing.T) {
 	t.Parallel()
 	f := &scriptedEntropy{pattern: []byte{0xb5, 0x3c, 0xe1, 0x96}}
-	c := scriptedAPI(t, f)
+	c := entropyAPI(t, f)
 	lengths := []int{}
 	for b := 1; b <= 16; b++ {
 		lengths = append(lengths, b)
@@ -107,7 +109,7 @@ func TestEntropyEncodingsAgree(t *testing.T) {
 func TestEntropyFiguresAreTheSources(t *testing.T) {
 	t.Parallel()
 	f := &scriptedEntropy{pattern: []byte{1}}
-	c := scriptedAPI(t, f)
+	c := entropyAPI(t, f)
 	e := c.Do(t, "POST", "/api/v1/quantum/entropy", `{}`).JSON(t)
 	if e["fidelity"] != nil || e["qubits"] != nil || e["quantum_verified"] != false {
 		t.Errorf("no figures given: %v", e)
@@ -127,7 +129,7 @@ func TestEntropyFiguresAreTheSources(t *testing.T) {
 // SPEC §4 / README: routes that take no parameters refuse any.
 func TestEntropyRoutesRefuseQuery(t *testing.T) {
 	t.Parallel()
-	c := scriptedAPI(t, &scriptedEntropy{pattern: []byte{1}, avail: true})
+	c := entropyAPI(t, &scriptedEntropy{pattern: []byte{1}, avail: true})
 	wantError(t, c.Do(t, "POST", "/api/v1/quantum/entropy?bits=8", `{}`), 400, "INVALID_REQUEST", "bits")
 	wantError(t, c.Do(t, "GET", "/api/v1/quantum/health?verbose=1", nil), 400, "INVALID_REQUEST", "verbose")
 }
@@ -136,7 +138,7 @@ func TestEntropyRoutesRefuseQuery(t *testing.T) {
 func TestQuantumHealthUnavailable(t *testing.T) {
 	t.Parallel()
 	st := []entropy.SourceStatus{{Name: "qcos_api", Quantum: true}, {Name: "qiskit_local", Simulator: "s", Qubits: ptr(16)}, {Name: "cryptographic"}}
-	c := scriptedAPI(t, &scriptedEntropy{pattern: []byte{1}, status: st})
+	c := entropyAPI(t, &scriptedEntropy{pattern: []byte{1}, status: st})
 	h := c.Do(t, "GET", "/api/v1/quantum/health", nil).JSON(t)
 	if h["available"] != false || len(h["backends"].([]any)) != 0 {
 		t.Errorf("nothing available: %v", h)
@@ -172,13 +174,7 @@ func TestEntropyQCOSFidelityIsTheRemotes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	a := newTestAPI(t)
-	deps := a.Deps
-	deps.Entropy = pool
-	srv := httptest.NewServer(httpapi.NewServer(deps))
-	t.Cleanup(srv.Close)
-	_, c0 := a.customer(t, quantumlock.PlanEnterprise, nil, nil)
-	c := &apitest.Client{BaseURL: srv.URL, APIKey: c0.APIKey}
+	c := entropyAPI(t, pool)
 	r := c.Do(t, "POST", "/api/v1/quantum/entropy", `{"source":"qcos_api","bits":64}`)
 	wantStatus(t, r, 200, "")
 	e := r.JSON(t)
@@ -191,7 +187,7 @@ func TestEntropyQCOSFidelityIsTheRemotes(t *testing.T) {
 // encoding is one of the three names exactly (openapi.yaml's enum).
 func TestEntropyEncodingIsExact(t *testing.T) {
 	t.Parallel()
-	c := scriptedAPI(t, &scriptedEntropy{pattern: []byte{1}})
+	c := entropyAPI(t, &scriptedEntropy{pattern: []byte{1}})
 	for _, enc := range []string{"HEX", "Base64", "RAW", ""} {
 		wantError(t, c.Do(t, "POST", "/api/v1/quantum/entropy", `{"encoding":"`+enc+`"}`), 400, "INVALID_REQUEST", "encoding")
 	}

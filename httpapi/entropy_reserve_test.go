@@ -13,8 +13,6 @@ import (
 
 	"github.com/quantumlock/quantumlock"
 	"github.com/quantumlock/quantumlock/entropy"
-	"github.com/quantumlock/quantumlock/httpapi"
-	"github.com/quantumlock/quantumlock/internal/apitest"
 )
 
 // Draws at a customer's asking take from the qcos_api pool only what
@@ -28,13 +26,7 @@ func TestEntropyCallsKeepThePoolsReserve(t *testing.T) {
 		{"GET", "/api/v1/quantum/health", ""},
 	} {
 		pool, poolBytes := fullQCOSPool(t)
-		a := newTestAPI(t)
-		deps := a.Deps
-		deps.Entropy = pool
-		srv := httptest.NewServer(httpapi.NewServer(deps))
-		t.Cleanup(srv.Close)
-		_, c0 := a.customer(t, quantumlock.PlanEnterprise, nil, nil)
-		c := &apitest.Client{BaseURL: srv.URL, APIKey: c0.APIKey}
+		c := entropyAPI(t, pool)
 		var body any
 		if call.body != "" {
 			body = call.body
