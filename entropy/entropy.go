@@ -90,6 +90,15 @@ type Config struct {
 	BackoffMin time.Duration
 	BackoffMax time.Duration
 
+	// MaxRequestsPerMinute bounds the requests sent to the remote QRNG in
+	// any 60 seconds, failed ones included (0, the default: no bound), so
+	// that a remote with a request budget is not driven into refusing.
+	// Refills of the spare half of the pool, the part customers' own draws
+	// take from (SpareOnly), may use only half of it, rounded down; the
+	// rest is kept for refilling the reserve, which the service's own
+	// draws use.
+	MaxRequestsPerMinute int
+
 	// ClaimedEntropy is the min-entropy H, in bits per byte (0 < H ≤ 8),
 	// that the health tests hold every source to (SP 800-90B §4.4). The
 	// default, 3, gives cutoffs RCT 8 and APT 103 of 512: a stuck source
@@ -199,6 +208,7 @@ func newRemote(cfg Config) (*remote, error) {
 		capacity:   cfg.PoolSize,
 		backoffMin: cfg.BackoffMin,
 		backoffMax: cfg.BackoffMax,
+		perMinute:  cfg.MaxRequestsPerMinute,
 		mon:        newMonitor(cfg.ClaimedEntropy, cfg.Now),
 		log:        cfg.Logger,
 		now:        cfg.Now,
@@ -224,6 +234,9 @@ func newRemote(cfg Config) (*remote, error) {
 	}
 	if r.capacity <= 0 {
 		r.capacity = DefaultPoolSize
+	}
+	if r.perMinute < 0 {
+		return nil, fmt.Errorf("entropy: requests per minute %d is negative", r.perMinute)
 	}
 	if r.backoffMin <= 0 {
 		r.backoffMin = DefaultBackoffMin

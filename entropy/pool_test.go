@@ -28,6 +28,7 @@ func TestNewInvalid(t *testing.T) {
 		"URLScheme":       {QRNGURL: "ftp://qrng.example"},
 		"URLRelative":     {QRNGURL: "/qrng"},
 		"FetchSize":       {QRNGURL: "https://qrng.example", FetchSize: 1025},
+		"RequestBudget":   {QRNGURL: "https://qrng.example", MaxRequestsPerMinute: -1},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()

@@ -38,6 +38,7 @@ type remote struct {
 	capacity   int
 	backoffMin time.Duration
 	backoffMax time.Duration
+	perMinute  int // MaxRequestsPerMinute; 0: no bound
 	mon        *monitor
 	log        *slog.Logger
 	now        func() time.Time
@@ -56,6 +57,7 @@ type remote struct {
 	consecutive int
 	lastErr     string // why the last request failed
 	lastErrAt   time.Time
+	sent        []time.Time // when the requests of the last minute were sent, oldest first (kept only under a bound)
 }
 
 // fetchError is a failed fetch. Its text is safe to report: it never holds
@@ -226,12 +228,26 @@ func (r *remote) run(ctx context.Context) {
 		r.mu.Lock()
 		room := r.capacity - len(r.buf)
 		short := r.short
+		hold := r.budgetWait(r.now())
 		r.mu.Unlock()
 		if room < batch && !(short && room > 0) {
 			select {
 			case <-ctx.Done():
 			case <-r.need:
 			}
+			continue
+		}
+		if hold > 0 {
+			// Over the request budget: wait for a request to leave the
+			// minute, or for a draw that may have taken the pool into
+			// its reserve, whose refills have a larger share.
+			t := time.NewTimer(hold)
+			select {
+			case <-ctx.Done():
+			case <-r.need:
+			case <-t.C:
+			}
+			t.Stop()
 			continue
 		}
 		wait := r.fetchOnce(ctx, min(room, r.fetchSize))
@@ -249,6 +265,11 @@ func (r *remote) run(ctx context.Context) {
 // fetchOnce makes one request, tests and stores what it brings, and returns
 // how long to back off before the next (0 after a success).
 func (r *remote) fetchOnce(ctx context.Context, n int) time.Duration {
+	if r.perMinute > 0 {
+		r.mu.Lock()
+		r.sent = append(r.sent, r.now())
+		r.mu.Unlock()
+	}
 	b, latency, err := r.fetch(ctx, n)
 	if ctx.Err() != nil {
 		return 0
@@ -310,6 +331,38 @@ func (r *remote) backoff(err error) time.Duration {
 		d = max(d, min(fe.retryAfter, r.backoffMax))
 	}
 	return d
+}
+
+// budgetWait returns how long the fetcher must wait, from now, before its
+// next request keeps within perMinute requests in any 60 seconds: 0 if it
+// may send one at once. A refill while the pool holds at least half its
+// capacity only adds to the spare half, which customers' draws take, and
+// may use perMinute/2 of the budget; one below half refills the reserve
+// and may use all of it. r.mu is held.
+func (r *remote) budgetWait(now time.Time) time.Duration {
+	if r.perMinute <= 0 {
+		return 0
+	}
+	gone := 0
+	for gone < len(r.sent) && !r.sent[gone].After(now.Add(-time.Minute)) {
+		gone++
+	}
+	r.sent = r.sent[gone:]
+	limit := r.perMinute
+	if len(r.buf) >= r.capacity/2 {
+		limit /= 2
+	}
+	switch {
+	case len(r.sent) < limit:
+		return 0
+	case limit == 0:
+		// A budget of one request a minute has no share for the spare
+		// half: only a draw into the reserve (which wakes the fetcher)
+		// makes a refill due.
+		return time.Minute
+	}
+	// The request that must leave the minute before another may go.
+	return r.sent[len(r.sent)-limit].Add(time.Minute).Sub(now)
 }
 
 // usable reports whether pooled bytes may be handed out. r.mu is held.

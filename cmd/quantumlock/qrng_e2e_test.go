@@ -1,12 +1,15 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -140,5 +143,47 @@ func TestQRNG(t *testing.T) {
 	}
 	if e := c.Do(t, "POST", "/api/v1/quantum/entropy", `{}`).JSON(t); e["source"] != "cryptographic" {
 		t.Errorf("default source after the QRNG was dropped: %v", e["source"])
+	}
+}
+
+// TestQRNGRequestBudget serves with a budget of four requests a minute,
+// given through its environment twin: however much a customer draws, the
+// remote sees four requests (the start-up test's and three refills of the
+// reserve), and none for the spare half, whose two are spent.
+func TestQRNGRequestBudget(t *testing.T) {
+	t.Parallel()
+	anu := newANUServer(t, "anu-secret")
+	db := filepath.Join(t.TempDir(), "q.db")
+	inst := serve(t, env("QUANTUMLOCK_MASTER_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+		"QUANTUMLOCK_QRNG_MAX_REQUESTS_PER_MINUTE", "4"),
+		"--db", db, "--qrng-url", anu.URL, "--qrng-api-key", "anu-secret")
+	var cust struct {
+		APIKey string `json:"api_key"`
+	}
+	json.Unmarshal(cli(t, "customers", "create", "--name", "Q", "--email", "q@q.example", "--plan", "enterprise", "--db", db), &cust)
+	c := &apitest.Client{BaseURL: inst.URL, APIKey: cust.APIKey}
+	deadline := time.Now().Add(20 * time.Second)
+	for anu.requests.Load() < 4 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d requests to the remote, want 4", anu.requests.Load())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for range 30 {
+		c.Do(t, "POST", "/api/v1/quantum/entropy", `{"bits":4096}`).JSON(t)
+	}
+	time.Sleep(100 * time.Millisecond) // room for a request that should not be made
+	if n := anu.requests.Load(); n != 4 {
+		t.Fatalf("%d requests to the remote within a minute, want 4", n)
+	}
+	h := c.Do(t, "GET", "/api/v1/quantum/health", nil).JSON(t)["qcos_api"].(map[string]any)
+	if h["available"] != true || h["healthy"] != true {
+		t.Errorf("qcos_api under its request budget: %v", h)
+	}
+
+	err := run(context.Background(), []string{"serve", "--dev", "--addr", "127.0.0.1:0", "--db", filepath.Join(t.TempDir(), "x.db"),
+		"--qrng-max-requests-per-minute", "-1"}, env(), nil, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "--qrng-max-requests-per-minute") {
+		t.Fatalf("--qrng-max-requests-per-minute -1: %v", err)
 	}
 }

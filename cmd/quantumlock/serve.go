@@ -57,6 +57,7 @@ type serveConfig struct {
 	shutdownTimeout                                time.Duration
 	qrngURL, qrngAPIKey                            string
 	qrngTimeout                                    time.Duration
+	qrngPerMinute                                  int
 	qubits                                         int
 	maxConnections, maxKeys                        int
 }
@@ -75,6 +76,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	fs.StringVar(&cfg.qrngURL, "qrng-url", "", "remote QRNG speaking the ANU QRNG JSON API (the qcos_api source; off when empty)")
 	fs.StringVar(&cfg.qrngAPIKey, "qrng-api-key", "", "API key sent to the remote QRNG as x-api-key")
 	fs.DurationVar(&cfg.qrngTimeout, "qrng-timeout", entropy.DefaultRequestTimeout, "timeout of one request to the remote QRNG")
+	fs.IntVar(&cfg.qrngPerMinute, "qrng-max-requests-per-minute", 0, "most requests sent to the remote QRNG in any minute, half of them at most for refilling what customers' entropy calls took (0: no bound)")
 	fs.IntVar(&cfg.qubits, "qubits", entropy.DefaultQubits, "circuit width of the qiskit_local simulator (1-20)")
 	fs.IntVar(&cfg.maxConnections, "max-connections", DefaultMaxConnections, "most client connections the API holds open at once; more wait until one closes, and a keep-alive connection idle for a second is closed to make room")
 	fs.IntVar(&cfg.maxKeys, "max-keys", keyring.DefaultMaxKeys, "most managed keys one customer may have")
@@ -85,6 +87,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	if cfg.qubits < 1 || cfg.qubits > qsim.MaxQubits {
 		return fmt.Errorf("--qubits must be 1-%d, got %d", qsim.MaxQubits, cfg.qubits)
+	}
+	if cfg.qrngPerMinute < 0 {
+		return fmt.Errorf("--qrng-max-requests-per-minute must be 0 (no bound) or more, got %d", cfg.qrngPerMinute)
 	}
 	if cfg.maxConnections < 1 {
 		return fmt.Errorf("--max-connections must be at least 1, got %d", cfg.maxConnections)
@@ -161,7 +166,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 
 	pool, err := entropy.New(entropy.Config{
 		Qubits: cfg.qubits, QRNGURL: cfg.qrngURL, QRNGAPIKey: cfg.qrngAPIKey,
-		RequestTimeout: cfg.qrngTimeout, Logger: logger,
+		RequestTimeout: cfg.qrngTimeout, MaxRequestsPerMinute: cfg.qrngPerMinute, Logger: logger,
 	})
 	if err != nil {
 		return fmt.Errorf("entropy: %w", err)
