@@ -466,6 +466,64 @@ func Remove(path string) error {
 	return errors.Join(errs...)
 }
 
+// RemoveUnused removes the database at path as Remove does, but only if
+// no store has it open (its lock file can be taken exclusive) and it holds
+// nothing a store wrote: no customer and no master key binding. It is for
+// a command that made the file and then failed: between its making it and
+// its failing, another process (a server, another command) may have
+// opened the same new file and written to it, and removing that would
+// lose what it wrote. The lock file itself stays, as restore leaves it:
+// another process may be waiting on it, and after the removal it would
+// hold a lock on a file no one else finds. It reports whether it removed
+// the database.
+func RemoveUnused(path string) (bool, error) {
+	lock, err := openFileLock(path)
+	if err != nil {
+		return false, err
+	}
+	defer lock.close()
+	if ok, err := lock.try(true); err != nil || !ok {
+		return false, err
+	}
+	if empty, err := holdsNothing(path); err != nil || !empty {
+		return false, err
+	}
+	var errs []error
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		if err := os.Remove(path + suffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return len(errs) == 0, errors.Join(errs...)
+}
+
+// holdsNothing reports whether the database at path has no customer and
+// no master key binding: either no schema yet, or the schema and no rows
+// in either table. It opens the file directly, not as a store, so the
+// caller may hold the lock file exclusive.
+func holdsNothing(path string) (bool, error) {
+	c, err := sql.Open("sqlite", path+fmt.Sprintf("?_pragma=busy_timeout(%d)", BusyTimeout.Milliseconds()))
+	if err != nil {
+		return false, err
+	}
+	defer c.Close()
+	var tables int
+	if err := c.QueryRow(`SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('customers', 'meta')`).Scan(&tables); err != nil {
+		return false, err
+	}
+	switch tables {
+	case 0:
+		return true, nil
+	case 1:
+		return false, nil // a schema half there is not ours to judge
+	}
+	var rows int
+	if err := c.QueryRow(`SELECT (SELECT count(*) FROM customers) + (SELECT count(*) FROM meta WHERE key = ?1)`, masterKeyMeta).Scan(&rows); err != nil {
+		return false, err
+	}
+	return rows == 0, nil
+}
+
 // realPath is path with its symbolic links resolved, where SQLite keeps a
 // database's "-wal" and "-shm" files, and so its lock file; path itself if
 // it cannot be resolved (a file yet to be made).

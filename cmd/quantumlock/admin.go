@@ -95,7 +95,9 @@ func openAdmin(ctx context.Context, dbPath string, mayCreate bool) (env *adminEn
 	db, err := sqlite.Open(ctx, dbPath)
 	if err != nil {
 		if created {
-			sqlite.Remove(dbPath) // a failed open leaves no database behind
+			// A failed open leaves no database behind, unless another
+			// process has taken up the new file meanwhile.
+			sqlite.RemoveUnused(dbPath)
 		}
 		return nil, false, err
 	}
@@ -201,10 +203,12 @@ func runCustomers(ctx context.Context, args []string, getenv func(string) string
 		secret, err := env.accounts.CreateCustomer(ctx, c)
 		if err != nil {
 			// A failed create on a mistyped --db must not leave a
-			// database there.
+			// database there; but one another process has opened or
+			// written to since (a server started on the same new path,
+			// another create) is theirs.
 			if created {
 				env.db.Close()
-				sqlite.Remove(*dbPath)
+				sqlite.RemoveUnused(*dbPath)
 			}
 			return errors.New(quantumlock.ErrorMessage(err))
 		}

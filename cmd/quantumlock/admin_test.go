@@ -1,13 +1,17 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/quantumlock/quantumlock"
 )
@@ -44,7 +48,8 @@ func TestFailedCreateRemovesNewDatabase(t *testing.T) {
 	}
 	left, _ := os.ReadDir(dir)
 	for _, e := range left {
-		if strings.HasPrefix(e.Name(), "typo.db") {
+		// The empty lock file stays (sqlite.RemoveUnused).
+		if strings.HasPrefix(e.Name(), "typo.db") && e.Name() != "typo.db-lock" {
 			t.Errorf("left behind: %s", e.Name())
 		}
 	}
@@ -69,5 +74,87 @@ func TestCLIOutputNotHTMLEscaped(t *testing.T) {
 	out := cli(t, "customers", "create", "--name", "Tom & Jerry <Ltd>", "--email", "t@example.com", "--db", db)
 	if !strings.Contains(string(out), `"Tom & Jerry <Ltd>"`) {
 		t.Errorf("customers create printed %s", out)
+	}
+}
+
+// A "customers create" that made a new database and then fails removes
+// it, but not once another command has found the new file there and
+// created a customer in it, whose API key it has printed: only a database
+// no one else has used is removed. Not parallel: it sets the package's
+// hook.
+func TestFailedCreateKeepsAnotherCommandsCustomer(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "q.db")
+	var calls atomic.Int32
+	proceed := make(chan struct{})
+	testHookAdminOpened = func(env *adminEnv) {
+		if calls.Add(1) == 1 { // the first create: it made the file
+			<-proceed
+			env.accounts.Rand = noRandomness{} // it now fails (entropy, Ctrl-C, disk full...)
+		}
+	}
+	t.Cleanup(func() { testHookAdminOpened = nil })
+
+	first := make(chan error, 1)
+	go func() {
+		first <- run(context.Background(), []string{"customers", "create", "--name", "First", "--email", "f@example.com", "--db", db},
+			env(), nil, io.Discard, io.Discard)
+	}()
+	for i := 0; calls.Load() == 0; i++ {
+		if i > 1000 {
+			t.Fatal("first create never opened the database")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// Meanwhile another operator's create finds the database there and succeeds.
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"customers", "create", "--name", "Second", "--email", "s@example.com", "--db", db},
+		env(), nil, &out, io.Discard); err != nil {
+		t.Fatalf("second create: %v", err)
+	}
+	var second struct{ ID string }
+	json.Unmarshal(out.Bytes(), &second)
+	close(proceed)
+	if err := <-first; err == nil {
+		t.Fatal("first create succeeded with no randomness")
+	}
+	if _, err := os.Stat(db); err != nil {
+		t.Fatalf("the failed create removed a database another process had written (customer %s, its API key already printed): %v", second.ID, err)
+	}
+	var list bytes.Buffer
+	if err := run(context.Background(), []string{"customers", "list", "--db", db}, env(), nil, &list, io.Discard); err != nil || !strings.Contains(list.String(), second.ID) {
+		t.Fatalf("customer %s lost: %v %s", second.ID, err, list.String())
+	}
+}
+
+// Nor when a server has started on the new file meanwhile: removed from
+// under it, the server would go on writing to a deleted file, and lose
+// everything at its restart.
+func TestFailedCreateKeepsServersDatabase(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "q.db")
+	var calls atomic.Int32
+	proceed := make(chan struct{})
+	testHookAdminOpened = func(env *adminEnv) {
+		if calls.Add(1) == 1 {
+			<-proceed
+			env.accounts.Rand = noRandomness{}
+		}
+	}
+	t.Cleanup(func() { testHookAdminOpened = nil })
+	first := make(chan error, 1)
+	go func() {
+		first <- run(context.Background(), []string{"customers", "create", "--name", "First", "--email", "f@example.com", "--db", db},
+			env(), nil, io.Discard, io.Discard)
+	}()
+	for i := 0; calls.Load() == 0; i++ {
+		if i > 1000 {
+			t.Fatal("first create never opened the database")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	serve(t, env("QUANTUMLOCK_MASTER_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="), "--db", db)
+	close(proceed)
+	<-first
+	if _, err := os.Stat(db); err != nil {
+		t.Fatalf("a failed customers create removed the running server's database: %v", err)
 	}
 }
