@@ -3,16 +3,19 @@ package entropy
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -60,10 +63,13 @@ type remote struct {
 	sent        []time.Time // when the requests of the last minute were sent, oldest first (kept only under a bound)
 }
 
-// fetchError is a failed fetch. Its text is safe to report: it never holds
-// the API key or the configured URL's query.
+// fetchError is a failed fetch. Its text is safe to report to customers
+// (quantum/health shows it): it never holds the API key, the configured
+// URL's query, or what the network said of the remote's addresses; detail,
+// for the operator's log only, may.
 type fetchError struct {
 	reason     string
+	detail     string        // the transport's own error, when there is one
 	retryAfter time.Duration // from a 429's Retry-After
 }
 
@@ -175,8 +181,11 @@ func (r *remote) fetch(ctx context.Context, n int) ([]byte, time.Duration, error
 	return b, latency, nil
 }
 
-// transportError describes a failed round trip without the URL that
-// net/http puts in its errors.
+// transportError describes a failed round trip by its kind only. The
+// transport's own text names the address the remote's host resolved to,
+// or the resolver that failed to resolve it, which the redacted URL in
+// quantum/health keeps from customers; it goes to the log as detail,
+// without the URL that net/http puts in its errors.
 func transportError(ctx context.Context, err error, timeout time.Duration) error {
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return &fetchError{reason: fmt.Sprintf("no answer within %v (source stuck or too slow)", timeout)}
@@ -184,7 +193,26 @@ func transportError(ctx context.Context, err error, timeout time.Duration) error
 	if ue := (*url.Error)(nil); errors.As(err, &ue) {
 		err = ue.Err
 	}
-	return &fetchError{reason: "request failed: " + err.Error()}
+	reason := "request failed"
+	var (
+		dnsErr  *net.DNSError
+		certErr *tls.CertificateVerificationError
+		recErr  tls.RecordHeaderError
+		netErr  net.Error
+	)
+	switch {
+	case errors.As(err, &dnsErr):
+		reason = "request failed: host name not resolved"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		reason = "request failed: connection refused"
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		reason = "request failed: connection closed by the remote"
+	case errors.As(err, &certErr), errors.As(err, &recErr):
+		reason = "request failed: TLS handshake failed"
+	case errors.As(err, &netErr) && netErr.Timeout():
+		reason = "request failed: timed out"
+	}
+	return &fetchError{reason: reason, detail: err.Error()}
 }
 
 // retryAfter reads a Retry-After of delay-seconds. Past 2^31 seconds (68
@@ -288,7 +316,11 @@ func (r *remote) fetchOnce(ctx context.Context, n int) time.Duration {
 		r.failures++
 		r.consecutive++
 		r.lastErr, r.lastErrAt = err.Error(), r.now()
-		r.log.Warn("qcos_api fetch failed", "reason", r.lastErr, "consecutive", r.consecutive)
+		args := []any{"reason", r.lastErr, "consecutive", r.consecutive}
+		if fe := (*fetchError)(nil); errors.As(err, &fe) && fe.detail != "" {
+			args = append(args, "detail", fe.detail)
+		}
+		r.log.Warn("qcos_api fetch failed", args...)
 	case fail != "":
 		// The source answered but its bytes failed a health test: whatever
 		// is pooled came from the same source, so none of it is used.

@@ -1,10 +1,13 @@
 package entropy
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -529,5 +532,35 @@ func TestSpareOnlyLeavesHalf(t *testing.T) {
 	}
 	if _, ok := r.take(ctx, 100, 0, false); !ok {
 		t.Fatal("the reserve was not there for a take without the flag")
+	}
+}
+
+// TestTransportErrorsNameNoAddresses: what a failed round trip reports,
+// which quantum/health shows every customer, says what kind of failure it
+// was, not the address the remote's host resolved to; the operator's log
+// gets the transport's own words.
+func TestTransportErrorsNameNoAddresses(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	l.Close() // nothing listens there now
+	var logged bytes.Buffer
+	cfg := Config{QRNGURL: "http://localhost:" + port + "/qrng", QRNGAPIKey: testKey,
+		Logger: slog.New(slog.NewTextHandler(&logged, nil))}
+	p := newPool(t, cfg)
+	r := p.qcos
+	r.running = true
+	if d := r.fetchOnce(context.Background(), 16); d == 0 {
+		t.Fatal("a refused connection counted as a success")
+	}
+	st := statusOf(t, p, quantumlock.SourceQCOSAPI)
+	if st.LastError != "request failed: connection refused" {
+		t.Errorf("reported %q, want the kind of failure only", st.LastError)
+	}
+	if !strings.Contains(logged.String(), "127.0.0.1:"+port) && !strings.Contains(logged.String(), "[::1]:"+port) {
+		t.Errorf("the log does not give the transport's own error: %s", logged.String())
 	}
 }
