@@ -6,12 +6,14 @@ package httpapi
 
 import (
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"log/slog"
 	"net/http"
 	"path"
-	"strconv"
 	"strings"
 	"sync/atomic"
 
@@ -50,17 +52,11 @@ type server struct {
 	// whether its path exists under another method (405) or not at all
 	// (404).
 	known *http.ServeMux
-
-	idPrefix string
-	idSeq    atomic.Uint64
 }
 
 // NewServer returns the API as an http.Handler.
 func NewServer(d Deps) http.Handler {
 	s := &server{Deps: d, logger: d.Logger, now: d.Now, mux: http.NewServeMux(), known: http.NewServeMux()}
-	var b [6]byte
-	rand.Read(b[:])
-	s.idPrefix = hex.EncodeToString(b[:]) + "-"
 	for _, rt := range s.routes() {
 		s.mux.Handle(rt.Pattern, routed(rt.Pattern, rt.Handler))
 		s.known.Handle(rt.Pattern, matched)
@@ -181,8 +177,25 @@ func (r *statusRecorder) WriteHeader(status int) {
 	}
 }
 
-// newRequestID returns a unique request id. Request ids are not secrets, so
-// a per-process random prefix and a counter serve, and cost nothing.
+// Request ids are a process-wide counter enciphered under a key of the
+// process's own, so that every server in the process gives unique ids.
+var (
+	idSeq    atomic.Uint64
+	idCipher = func() cipher.Block {
+		var key [16]byte
+		rand.Read(key[:])
+		b, _ := aes.NewCipher(key[:]) // a 16-byte key is always valid
+		return b
+	}()
+)
+
+// newRequestID returns a unique request id: the next count, enciphered.
+// Ids are answered to every caller, so the counter itself would let one
+// customer count everyone else's requests between two of its own;
+// enciphered, ids stay unique (AES is a permutation) and say nothing.
 func (s *server) newRequestID() string {
-	return s.idPrefix + strconv.FormatUint(s.idSeq.Add(1), 10)
+	var b [aes.BlockSize]byte
+	binary.BigEndian.PutUint64(b[8:], idSeq.Add(1))
+	idCipher.Encrypt(b[:], b[:])
+	return hex.EncodeToString(b[:])
 }

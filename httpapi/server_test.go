@@ -326,3 +326,35 @@ func TestStatsMonthIsUTC(t *testing.T) {
 		t.Errorf("stats at 23:30 UTC on March 31: %v", st)
 	}
 }
+
+// TestAssignedRequestIDsCountNothing: the ids the service assigns are
+// answered to every caller, so they must not count requests: with a
+// counter in them, two of one customer's ids would tell how many requests
+// all the others made in between (SPEC §3: no customer sees another's
+// activity). They are unique, and consecutive ones share nothing.
+func TestAssignedRequestIDsCountNothing(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t)
+	_, alice := a.customer(t, quantumlock.PlanEnterprise, nil, nil)
+	_, bob := a.customer(t, quantumlock.PlanEnterprise, nil, nil)
+	seen := map[string]bool{}
+	prev := ""
+	for i := range 20 {
+		bob.Do(t, "GET", "/api/v1/customers/stats", nil)
+		id := alice.Do(t, "GET", "/api/v1/customers/me", nil).Header.Get("X-Request-ID")
+		if seen[id] || id == "" {
+			t.Fatalf("request id %q repeated or missing", id)
+		}
+		seen[id] = true
+		if i > 0 {
+			n := 0
+			for n < min(len(id), len(prev)) && id[n] == prev[n] {
+				n++
+			}
+			if n >= 8 {
+				t.Fatalf("consecutive request ids %q and %q share their first %d characters", prev, id, n)
+			}
+		}
+		prev = id
+	}
+}
