@@ -195,3 +195,40 @@ func unb64(t *testing.T, v any) []byte {
 	}
 	return b
 }
+
+// TestRevokedKeyTakesUnknownKeysPath: a revoked API key and an unknown
+// one are refused on the same path, so that no one holding an old key can
+// tell by timing that it once was valid: both read the database, neither
+// is answered from the authentication cache (seen through its counters).
+func TestRevokedKeyTakesUnknownKeysPath(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t)
+	ctx := context.Background()
+	c, cl := a.customer(t, quantumlock.PlanFree, nil, nil)
+	keys, err := a.DB.APIKeys(ctx, c.ID)
+	if err != nil || len(keys) != 1 {
+		t.Fatal(keys, err)
+	}
+	if _, err := a.DB.RevokeAPIKey(ctx, keys[0].ID, a.Clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	count := func(secret string) (hits, misses int64) {
+		h0, m0, on := a.DB.AuthCacheStats()
+		if !on {
+			t.Skip("auth cache off")
+		}
+		for range 10 {
+			if _, err := a.Accounts.Authenticate(ctx, secret); quantumlock.ErrorCode(err) != quantumlock.EUNAUTHORIZED {
+				t.Fatalf("Authenticate = %v", err)
+			}
+		}
+		h1, m1, _ := a.DB.AuthCacheStats()
+		return h1 - h0, m1 - m0
+	}
+	rh, rm := count(cl.APIKey)
+	uh, um := count("ql_live_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")
+	t.Logf("revoked key: %d cache hits, %d misses; unknown key: %d hits, %d misses", rh, rm, uh, um)
+	if rh != uh || rm != um {
+		t.Errorf("a revoked key is refused on another path than an unknown one (revoked: %d hits/%d DB reads; unknown: %d hits/%d DB reads)", rh, rm, uh, um)
+	}
+}

@@ -155,6 +155,11 @@ func TestAuthCache(t *testing.T) {
 			t.Errorf("plan %q after the update, want business", cu.Plan)
 		}
 	})
+	// An unrelated commit by this handle also ends the cached answer.
+	wantHit("lookup again", func() { lookup() })
+	createLicense(t, server, c.ID, 1)
+	wantMiss("lookup after an unrelated commit", func() { lookup() })
+
 	if _, err := cli.RevokeAPIKey(ctx, "ak_000000000001", time.Now()); err != nil {
 		t.Fatal(err)
 	}
@@ -163,10 +168,9 @@ func TestAuthCache(t *testing.T) {
 			t.Error("revoked key not seen as revoked")
 		}
 	})
-	// An unrelated commit by this handle also ends the cached answer.
-	wantHit("lookup again", func() { lookup() })
-	createLicense(t, server, c.ID, 1)
-	wantMiss("lookup after an unrelated commit", func() { lookup() })
+	// A revoked key is not cached: it is refused on the same path as an
+	// unknown one, so its holder cannot tell by timing that it was valid.
+	wantMiss("revoked key again", func() { lookup() })
 
 	// Unknown keys are never cached, so they cannot fill the cache.
 	other := sha256.Sum256([]byte("no such key"))
@@ -258,6 +262,13 @@ func TestAuthCacheCommitAfterRowRead(t *testing.T) {
 		}
 		if i > 0 && k.RevokedAt == nil {
 			t.Fatalf("lookup %d after the revocation committed saw the key unrevoked", i+1)
+		}
+	}
+	// The cache was on: a key nothing revokes is answered from it.
+	other := newAPIKey(t, cli, c.ID, "ak_000000000002")
+	for range 2 {
+		if _, _, err := server.APIKeyByHash(ctx, other); err != nil {
+			t.Fatal(err)
 		}
 	}
 	if h, _ := authStats(t, server); h == 0 {

@@ -177,7 +177,10 @@ func (db *DB) APIKeyByHash(ctx context.Context, hash []byte) (*quantumlock.APIKe
 	if db.afterRowRead != nil {
 		db.afterRowRead()
 	}
-	if err == nil && current && db.auth != nil {
+	// A revoked key is not kept: refused from memory, it would be refused
+	// faster than an unknown key, and its holder could tell by timing
+	// that it once was valid.
+	if err == nil && current && db.auth != nil && k.RevokedAt == nil {
 		db.auth.put(v, k, c)
 	}
 	return k, c, err
