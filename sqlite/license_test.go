@@ -71,3 +71,27 @@ func TestLicenseCounts(t *testing.T) {
 	createLicense(t, again, a.ID, 300)
 	check(again, "after an insert on the upgraded database")
 }
+
+// A generate whose client has already hung up (its context is done before
+// the insert is queued) issues no license and spends no quota unit nobody
+// would see: a select between the ready batch writer and the done context
+// alone would queue about half of them.
+func TestCreateLicenseCancelledIssuesNothing(t *testing.T) {
+	t.Parallel()
+	db, _ := openTemp(t)
+	c := newCustomer(t, db, "cust_000000000001")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	issued := 0
+	for i := range 100 {
+		l := newLicense(c.ID, 5000+i)
+		_, err := db.CreateLicense(ctx, l, quantumlock.Quota{Period: "2026-11", Limit: 1000})
+		if err == nil {
+			issued++
+		}
+	}
+	used, _ := db.LicenseUsage(context.Background(), c.ID, "2026-11")
+	if issued > 0 || used > 0 {
+		t.Errorf("with the caller's context already done: %d of 100 licenses issued, %d quota units spent; want 0", issued, used)
+	}
+}
