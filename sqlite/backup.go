@@ -147,6 +147,11 @@ func checkBackup(ctx context.Context, path string) (info BackupInfo, err error) 
 	if result != "ok" {
 		return info, fmt.Errorf("sqlite: check %s: %s", path, result)
 	}
+	if empty, err := ours(ctx, b); err != nil {
+		return info, fmt.Errorf("sqlite: check %s: %w", path, err)
+	} else if empty {
+		return info, fmt.Errorf("sqlite: check %s: an empty database, not a QuantumLock backup", path)
+	}
 	if err := b.QueryRowContext(ctx, `SELECT max(version) FROM schema_migrations`).Scan(&info.SchemaVersion); err != nil {
 		return info, fmt.Errorf("sqlite: check %s: %w", path, err)
 	}

@@ -782,3 +782,38 @@ func TestRestoreKeepsEarlierKeptDatabase(t *testing.T) {
 	}
 	wantHolds(t, "after the refused restore the database", path, c.ID, true)
 }
+
+// Restore refuses a SQLite file of another application, even one that
+// keeps a schema_migrations table of its own (golang-migrate's here):
+// accepted, it would replace the database with one no server can open.
+func TestRestoreRefusesForeignDatabase(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	db, path, c, _ := backedUp(t)
+	db.Close()
+
+	foreign := filepath.Join(t.TempDir(), "other-app.db")
+	w := openWriter(t, foreign)
+	for _, q := range []string{
+		`CREATE TABLE schema_migrations (version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL)`,
+		`INSERT INTO schema_migrations VALUES (1, false)`,
+		`CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)`,
+	} {
+		if _, err := w.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.Close()
+
+	info, err := Restore(ctx, foreign, path)
+	if err == nil {
+		t.Errorf("Restore of another application's database succeeded (previous %q)", info.Previous)
+		if s, err := Open(ctx, path); err != nil {
+			t.Errorf("and the restored database cannot be opened: %v", err)
+		} else {
+			s.Close()
+		}
+		return
+	}
+	wantHolds(t, "after the refused restore the database", path, c.ID, true)
+}

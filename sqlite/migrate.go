@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -131,13 +132,15 @@ func migrate(ctx context.Context, w *sql.DB, lk *fileLock, ms []migration, share
 }
 
 // schemaState returns the newest version recorded in schema_migrations
-// and how many of ms are not recorded there.
+// and how many of ms are not recorded there. A database some other program
+// made (ours) is an error: migrating it would add this schema's tables to
+// another application's file.
 func schemaState(ctx context.Context, w *sql.DB, ms []migration) (newest, pending int, err error) {
-	var tables int
-	if err := w.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'schema_migrations'`).Scan(&tables); err != nil {
-		return 0, 0, fmt.Errorf("sqlite: read schema version: %w", err)
+	empty, err := ours(ctx, w)
+	if err != nil {
+		return 0, 0, err
 	}
-	if tables == 0 {
+	if empty {
 		return 0, len(ms), nil
 	}
 	rows, err := w.QueryContext(ctx, `SELECT version FROM schema_migrations`)
@@ -163,6 +166,42 @@ func schemaState(ctx context.Context, w *sql.DB, ms []migration) (newest, pendin
 		}
 	}
 	return newest, pending, nil
+}
+
+// ours checks that the database behind q is one this package made, or is
+// empty, and reports whether it is empty (no table at all). Ours has a
+// schema_migrations table of this package's columns and, once version 1
+// is recorded, that migration's tables. Anything else, another
+// application's SQLite file with its own schema_migrations say, is
+// refused, naming what is missing.
+func ours(ctx context.Context, q *sql.DB) (empty bool, err error) {
+	var tables, migrationsTable int
+	if err := q.QueryRowContext(ctx, `SELECT count(*), count(*) FILTER (WHERE name = 'schema_migrations')
+		FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\_%' ESCAPE '\'`).Scan(&tables, &migrationsTable); err != nil {
+		return false, fmt.Errorf("sqlite: read schema: %w", err)
+	}
+	switch {
+	case tables == 0:
+		return true, nil
+	case migrationsTable == 0:
+		return false, errors.New("sqlite: not a QuantumLock database: it has tables but no schema_migrations table")
+	}
+	var cols string
+	if err := q.QueryRowContext(ctx, `SELECT group_concat(name, ',') FROM (SELECT name FROM pragma_table_info('schema_migrations') ORDER BY cid)`).Scan(&cols); err != nil {
+		return false, fmt.Errorf("sqlite: read schema: %w", err)
+	}
+	if cols != "version,applied_at" {
+		return false, fmt.Errorf("sqlite: not a QuantumLock database: its schema_migrations table has columns %s, not version,applied_at", cols)
+	}
+	var first, have int
+	if err := q.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM schema_migrations WHERE version = 1),
+		(SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN ('customers', 'api_keys', 'licenses', 'meta'))`).Scan(&first, &have); err != nil {
+		return false, fmt.Errorf("sqlite: read schema: %w", err)
+	}
+	if first == 1 && have != 4 {
+		return false, errors.New("sqlite: not a QuantumLock database: schema version 1 is recorded but its tables are not all there")
+	}
+	return false, nil
 }
 
 // applyAll applies every migration of ms not yet applied, in order.

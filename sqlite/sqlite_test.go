@@ -892,3 +892,37 @@ func TestDeletedKeyOverwritten(t *testing.T) {
 		})
 	}
 }
+
+// Open refuses another application's SQLite file rather than add this
+// schema's tables to it: one with tables but no schema_migrations, and one
+// with a schema_migrations table of another tool's columns.
+func TestOpenRefusesForeignDatabase(t *testing.T) {
+	t.Parallel()
+	for name, stmts := range map[string][]string{
+		"no schema_migrations": {`CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)`},
+		"another schema_migrations": {
+			`CREATE TABLE schema_migrations (version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL)`,
+			`INSERT INTO schema_migrations VALUES (1, false)`,
+		},
+		"version 1 without its tables": {
+			`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`,
+			`INSERT INTO schema_migrations VALUES (1, 0)`,
+		},
+	} {
+		path := filepath.Join(t.TempDir(), "other.db")
+		w := openWriter(t, path)
+		for _, q := range stmts {
+			if _, err := w.Exec(q); err != nil {
+				t.Fatal(err)
+			}
+		}
+		w.Close()
+		db, err := Open(t.Context(), path)
+		if err == nil {
+			db.Close()
+			t.Errorf("%s: Open migrated another application's database", name)
+		} else if !strings.Contains(err.Error(), "not a QuantumLock database") {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
