@@ -67,6 +67,18 @@ func (p *planFlag) Set(s string) error {
 	return nil
 }
 
+// cliMessage is what a command says of err: a domain error's own sentence,
+// anything else as it is. The API answers "Internal error." there, keeping
+// the service's internals from its customers; a command's user is the
+// operator, who needs to hear that the database is locked, read-only or
+// full.
+func cliMessage(err error) string {
+	if _, ok := errors.AsType[*quantumlock.Error](err); ok {
+		return quantumlock.ErrorMessage(err)
+	}
+	return err.Error()
+}
+
 // adminEnv is what the admin commands work with: the store and the account
 // service on it.
 type adminEnv struct {
@@ -189,7 +201,7 @@ func runCustomers(ctx context.Context, args []string, getenv func(string) string
 		}
 		// Checked before the database is opened, let alone made.
 		if err := c.Validate(); err != nil {
-			return errors.New(quantumlock.ErrorMessage(err))
+			return errors.New(cliMessage(err))
 		}
 	}
 	env, created, err := openAdmin(ctx, *dbPath, sub == "create")
@@ -210,7 +222,7 @@ func runCustomers(ctx context.Context, args []string, getenv func(string) string
 				env.db.Close()
 				sqlite.RemoveUnused(*dbPath)
 			}
-			return errors.New(quantumlock.ErrorMessage(err))
+			return errors.New(cliMessage(err))
 		}
 		if created {
 			fmt.Fprintf(stderr, "quantumlock: %s did not exist; created a new database\n", *dbPath)
@@ -232,7 +244,7 @@ func runCustomers(ctx context.Context, args []string, getenv func(string) string
 			Plan: plan.v, LicensesPerMonth: lpm.v, RequestsPerMinute: rpm.v,
 			ResetLicensesPerMonth: lpm.reset, ResetRequestsPerMinute: rpm.reset})
 		if err != nil {
-			return errors.New(quantumlock.ErrorMessage(err))
+			return errors.New(cliMessage(err))
 		}
 		return writeJSON(stdout, customerOut(c))
 	default:
@@ -310,12 +322,12 @@ func runAPIKeys(ctx context.Context, args []string, getenv func(string) string, 
 	case "create":
 		k, secret, err := env.accounts.CreateAPIKey(ctx, *customer)
 		if err != nil {
-			return errors.New(quantumlock.ErrorMessage(err))
+			return errors.New(cliMessage(err))
 		}
 		return writeJSON(stdout, apiKeyJSON{ID: k.ID, CustomerID: k.CustomerID, APIKey: secret, CreatedAt: k.CreatedAt.Format(time.RFC3339)})
 	case "list":
 		if _, err := env.db.Customer(ctx, *customer); err != nil {
-			return errors.New(quantumlock.ErrorMessage(err))
+			return errors.New(cliMessage(err))
 		}
 		ks, err := env.db.APIKeys(ctx, *customer)
 		if err != nil {
@@ -332,7 +344,7 @@ func runAPIKeys(ctx context.Context, args []string, getenv func(string) string, 
 		}
 		k, err := env.db.RevokeAPIKey(ctx, pos[0], time.Now().UTC())
 		if err != nil {
-			return errors.New(quantumlock.ErrorMessage(err))
+			return errors.New(cliMessage(err))
 		}
 		return writeJSON(stdout, apiKeyOut(k))
 	}

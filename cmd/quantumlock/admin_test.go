@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"io"
@@ -156,5 +157,44 @@ func TestFailedCreateKeepsServersDatabase(t *testing.T) {
 	<-first
 	if _, err := os.Stat(db); err != nil {
 		t.Fatalf("a failed customers create removed the running server's database: %v", err)
+	}
+}
+
+// A CLI write that the database refuses (here another process holds the
+// write lock past the 5 s busy timeout; a read-only file or a full disk
+// alike) says what went wrong, not the API's "Internal error.": the CLI's
+// user is the operator.
+func TestCLIStorageErrorIsDescribed(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "q.db")
+	var c struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(cli(t, "customers", "create", "--name", "A", "--email", "a@example.com", "--db", path), &c); err != nil {
+		t.Fatal(err)
+	}
+	other, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	other.SetMaxOpenConns(1)
+	conn, err := other.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(context.Background(), `BEGIN IMMEDIATE`); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.ExecContext(context.Background(), `ROLLBACK`)
+
+	var out, errb bytes.Buffer
+	err = run(context.Background(), []string{"apikeys", "create", "--customer", c.ID, "--db", path}, env(), nil, &out, &errb)
+	if err == nil {
+		t.Fatal("apikeys create succeeded under another process's write lock")
+	}
+	if msg := err.Error(); strings.Contains(msg, "Internal error") || !strings.Contains(strings.ToLower(msg), "lock") {
+		t.Errorf("apikeys create failed with %q; want a message that says the database is locked", msg)
 	}
 }

@@ -161,7 +161,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 	}
 	if err := db.BindMasterKey(ctx, mk.Fingerprint()); err != nil {
-		return fmt.Errorf("%s: %s", cfg.db, quantumlock.ErrorMessage(err))
+		return fmt.Errorf("%s: %s", cfg.db, cliMessage(err))
 	}
 
 	pool, err := entropy.New(entropy.Config{
