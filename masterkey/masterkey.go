@@ -14,6 +14,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 )
@@ -47,11 +48,24 @@ func Parse(s string) (*Key, error) {
 	return nil, errors.New("master key is not valid base64")
 }
 
+// maxFile bounds what Load reads: a key is 44 characters of base64, and a
+// path that never ends (a device, a pipe left open) must not be read until
+// memory runs out.
+const maxFile = 4 << 10
+
 // Load reads a master key from the file at path (base64 text).
 func Load(path string) (*Key, error) {
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxFile {
+		return nil, fmt.Errorf("%s: more than %d bytes, not a master key file", path, maxFile)
 	}
 	k, err := Parse(string(b))
 	if err != nil {

@@ -3,9 +3,12 @@ package masterkey
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/hex"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 )
 
 func TestParse(t *testing.T) {
@@ -91,5 +94,62 @@ func TestExpanderIsDerive(t *testing.T) {
 	}
 	if bytes.Equal(x("a", 32), k.Expander("other")("a", 32)) {
 		t.Error("two purposes gave the same subkey")
+	}
+}
+
+// A key file is read only so far: one that never ends (an operator typing
+// /dev/zero or /dev/urandom, a pipe left open) or is far too long is an
+// error, not a read until memory runs out.
+func TestLoadBounded(t *testing.T) {
+	t.Parallel()
+	long := filepath.Join(t.TempDir(), "long")
+	if err := os.WriteFile(long, bytes.Repeat([]byte("A"), 5000), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(long); err == nil || !strings.Contains(err.Error(), "not a master key file") {
+		t.Errorf("a 5,000-byte file: %v", err)
+	}
+	if _, err := os.Stat("/dev/zero"); err != nil {
+		t.Skip("no /dev/zero here")
+	}
+	done := make(chan error, 1)
+	go func() { _, err := Load("/dev/zero"); done <- err }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("/dev/zero was taken for a key")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Load still reading /dev/zero after 10 s")
+	}
+}
+
+// TestKnownAnswers pins what the key derives: every license signature and
+// every sealed key in a database depends on these bytes, so a change to
+// the salt, the info's layout or the fingerprint's label would make every
+// existing database refuse its own key, or its licenses stop validating.
+// The values were taken from this code and are never to change.
+func TestKnownAnswers(t *testing.T) {
+	t.Parallel()
+	raw := make([]byte, Size)
+	for i := range raw {
+		raw[i] = byte(i)
+	}
+	k, err := New(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const (
+		derived  = "7629bfdbe11f545b25d445b42ec73934e696bf3f586adf20f4dd23db6cec0700"
+		expanded = "6f51fbb5b83a8a9c3b50fe76896e93c62945e2c70a25a011ee5a37b61a1707d9"
+	)
+	if got := hex.EncodeToString(k.Derive("license-signing/v1", "cust_000000000001", 32)); got != derived {
+		t.Errorf("Derive = %s, want %s", got, derived)
+	}
+	if got := hex.EncodeToString(k.Expander("key-encryption/v1")("cust_000000000001", 32)); got != expanded {
+		t.Errorf("Expander = %s, want %s", got, expanded)
+	}
+	if got := k.Fingerprint(); got != "DEwd2Yf-mOk2oW9U" {
+		t.Errorf("Fingerprint = %s", got)
 	}
 }

@@ -6,9 +6,12 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -196,5 +199,32 @@ func TestCLIStorageErrorIsDescribed(t *testing.T) {
 	}
 	if msg := err.Error(); strings.Contains(msg, "Internal error") || !strings.Contains(strings.ToLower(msg), "lock") {
 		t.Errorf("apikeys create failed with %q; want a message that says the database is locked", msg)
+	}
+}
+
+// A master key file open to its group or others is used, but not without
+// a warning in the log naming its mode; one of mode 0600 is not warned of.
+func TestExposedKeyFileWarned(t *testing.T) {
+	t.Parallel()
+	if runtime.GOOS == "windows" {
+		t.Skip("file modes say nothing of access on Windows")
+	}
+	dir := t.TempDir()
+	for _, c := range []struct {
+		mode os.FileMode
+		warn bool
+	}{{0o644, true}, {0o640, true}, {0o600, false}, {0o400, false}} {
+		path := filepath.Join(dir, fmt.Sprintf("key-%04o", c.mode))
+		if err := os.WriteFile(path, []byte("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n"), c.mode); err != nil {
+			t.Fatal(err)
+		}
+		os.Chmod(path, c.mode) // whatever the umask
+		var log bytes.Buffer
+		if _, err := loadMasterKey(serveConfig{masterKeyFile: path}, env(), slog.New(slog.NewJSONHandler(&log, nil))); err != nil {
+			t.Fatal(err)
+		}
+		if warned := strings.Contains(log.String(), fmt.Sprintf(`"mode":"%04o"`, c.mode)); warned != c.warn {
+			t.Errorf("mode %04o: warned %v, want %v: %s", c.mode, warned, c.warn, log.String())
+		}
 	}
 }

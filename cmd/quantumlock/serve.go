@@ -12,6 +12,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -359,6 +360,7 @@ func loadMasterKey(cfg serveConfig, getenv func(string) string, logger *slog.Log
 		if err != nil {
 			return nil, fmt.Errorf("--master-key-file: %w", err)
 		}
+		warnExposedKeyFile(logger, cfg.masterKeyFile)
 		return k, nil
 	case getenv("QUANTUMLOCK_MASTER_KEY") != "":
 		k, err := masterkey.Parse(getenv("QUANTUMLOCK_MASTER_KEY"))
@@ -374,10 +376,27 @@ func loadMasterKey(cfg serveConfig, getenv func(string) string, logger *slog.Log
 		}
 		if created {
 			logger.Warn("created a new master key file", "path", path)
+		} else {
+			warnExposedKeyFile(logger, path)
 		}
 		return k, nil
 	default:
 		return nil, errors.New("no master key: pass --master-key-file FILE or set QUANTUMLOCK_MASTER_KEY to 32 base64-encoded random bytes (e.g. `head -c32 /dev/urandom | base64`), or use --dev for a first try")
+	}
+}
+
+// warnExposedKeyFile logs a warning when the master key file at path is
+// open to its group or to others. It warns rather than refuses: a key
+// mounted from a secret store (a Kubernetes secret volume, say) is often
+// 0644 by default, where the mount itself is what keeps it private. On
+// Windows file modes say nothing of access, and nothing is checked.
+func warnExposedKeyFile(logger *slog.Logger, path string) {
+	if runtime.GOOS == "windows" {
+		return
+	}
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		logger.Warn("the master key file is open to its group or others; chmod 600 it",
+			"path", path, "mode", fmt.Sprintf("%04o", fi.Mode().Perm()))
 	}
 }
 
