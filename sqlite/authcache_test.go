@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -476,5 +477,21 @@ func TestAuthCacheThroughSymlink(t *testing.T) {
 	}
 	if k, _, err := server.APIKeyByHash(ctx, hash); err != nil || k.RevokedAt == nil {
 		t.Fatalf("after revoking through the real path: %+v, %v; want revoked", k, err)
+	}
+}
+
+// The authentication cache holds at most authCacheSize keys and starts
+// over when full (docs/storage.md), rather than grow with every key ever
+// used.
+func TestAuthCacheBounded(t *testing.T) {
+	t.Parallel()
+	c := newAuthCache()
+	var v walVersion
+	for i := range authCacheSize + 10 {
+		k := &quantumlock.APIKey{ID: fmt.Sprint(i), Hash: []byte(fmt.Sprintf("hash-%d", i))}
+		c.put(v, k, &quantumlock.Customer{ID: "cust_000000000001"})
+	}
+	if n := len(c.entries); n > authCacheSize {
+		t.Errorf("cache holds %d entries, want at most %d", n, authCacheSize)
 	}
 }

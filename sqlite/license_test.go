@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"sync"
 	"testing"
 
 	"github.com/quantumlock/quantumlock"
@@ -94,4 +95,75 @@ func TestCreateLicenseCancelledIssuesNothing(t *testing.T) {
 	if issued > 0 || used > 0 {
 		t.Errorf("with the caller's context already done: %d of 100 licenses issued, %d quota units spent; want 0", issued, used)
 	}
+}
+
+// A batch whose transaction fails as a whole (here an insert refused by
+// something other than a missing customer, a duplicate key or the quota,
+// a trigger) reports success to no one whose license it did not commit:
+// every caller told "ok" has its license stored, every caller given an
+// error has none, and the quota counts exactly the stored ones.
+func TestFailedBatchAnswersEveryCaller(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, path := openTemp(t)
+	c := newCustomer(t, db, "cust_000000000001")
+	w := openWriter(t, path)
+	if _, err := w.Exec(`CREATE TRIGGER refuse_boom AFTER INSERT ON licenses WHEN NEW.end_customer_id = 'boom'
+		BEGIN SELECT RAISE(ABORT, 'boom'); END`); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+
+	type result struct {
+		l   *quantumlock.License
+		err error
+	}
+	var (
+		wg  sync.WaitGroup
+		mu  sync.Mutex
+		res []result
+	)
+	for i := range 200 {
+		wg.Go(func() {
+			l := newLicense(c.ID, 1000+i)
+			if i%10 == 0 {
+				l.EndCustomerID = "boom"
+			}
+			_, err := db.CreateLicense(ctx, l, quantumlock.Quota{Period: "2026-11"})
+			mu.Lock()
+			res = append(res, result{l, err})
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	var ok, failed int
+	for _, r := range res {
+		_, gerr := db.License(ctx, c.ID, r.l.Key)
+		stored := gerr == nil
+		if gerr != nil && quantumlock.ErrorCode(gerr) != quantumlock.ENOTFOUND {
+			t.Fatal(gerr)
+		}
+		switch {
+		case r.err == nil && !stored:
+			t.Errorf("license %s (end customer %q): CreateLicense said ok, but it is not stored", r.l.Key, r.l.EndCustomerID)
+		case r.err != nil && stored:
+			t.Errorf("license %s: CreateLicense failed (%v), but it is stored", r.l.Key, r.err)
+		}
+		if r.err == nil {
+			ok++
+		} else {
+			failed++
+		}
+		if r.l.EndCustomerID == "boom" && r.err == nil {
+			t.Errorf("license %s the trigger refuses: CreateLicense said ok", r.l.Key)
+		}
+	}
+	used, err := db.LicenseUsage(ctx, c.ID, "2026-11")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if used != int64(ok) {
+		t.Errorf("usage %d, successful callers %d", used, ok)
+	}
+	t.Logf("%d ok, %d failed", ok, failed)
 }
