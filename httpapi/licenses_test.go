@@ -670,3 +670,46 @@ func TestLoweredQuotaNeverNegative(t *testing.T) {
 		t.Errorf("X-Quota-Limit %q X-Quota-Remaining %q", r.Header.Get("X-Quota-Limit"), r.Header.Get("X-Quota-Remaining"))
 	}
 }
+
+// active_licenses is neither expired nor revoked at the request's moment:
+// stats, validate and the active list agree a millisecond before a
+// license's valid_until and at it.
+func TestStatsActiveAtExpiry(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t)
+	_, c := a.customer(t, quantumlock.PlanStartup, nil, nil)
+	l := generate(t, c, `{"end_customer_id":"x","valid_days":1}`)
+	generate(t, c, `{"end_customer_id":"x","valid_days":2}`)
+	until, _ := time.Parse(time.RFC3339, l["valid_until"].(string))
+	a.Clock.Set(until.Add(-time.Millisecond))
+	if st := call(t, c, "GET", "/api/v1/customers/stats", nil, 200); st["active_licenses"] != 2.0 {
+		t.Errorf("just before expiry: %v", st["active_licenses"])
+	}
+	a.Clock.Set(until)
+	st := call(t, c, "GET", "/api/v1/customers/stats", nil, 200)
+	v := call(t, c, "POST", "/api/v1/licenses/validate", map[string]any{"license_key": l["license_key"], "end_customer_id": "x"}, 200)
+	if st["active_licenses"] != 1.0 || v["code"] != "EXPIRED" {
+		t.Errorf("at expiry: active %v, validate %v", st["active_licenses"], v["code"])
+	}
+	ls := call(t, c, "GET", "/api/v1/licenses?status=active", nil, 200)
+	if ls["total"] != 1.0 {
+		t.Errorf("active listed %v", ls["total"])
+	}
+}
+
+// The quota headers of a generate that issued nothing (a 400) give the
+// start of the next UTC month as X-Quota-Reset, as a 201's do.
+func TestQuotaResetOnRefusal(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t)
+	a.Clock.Set(time.Date(2026, 3, 31, 23, 30, 0, 0, time.UTC))
+	_, c := a.customer(t, quantumlock.PlanFree, ptr(int64(2)), ptr(int64(1000)))
+	next := strconv.FormatInt(time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC).Unix(), 10)
+	for _, body := range []string{`{"end_customer_id":""}`, `{`} {
+		r := c.Do(t, "POST", "/api/v1/licenses/generate", body)
+		wantStatus(t, r, 400, "INVALID_REQUEST")
+		if r.Header.Get("X-Quota-Reset") != next || r.Header.Get("X-Quota-Remaining") != "2" {
+			t.Errorf("400: X-Quota-Reset %q (want %s), X-Quota-Remaining %q", r.Header.Get("X-Quota-Reset"), next, r.Header.Get("X-Quota-Remaining"))
+		}
+	}
+}
