@@ -164,3 +164,24 @@ func TestCanceledRequestIsNotAnAlarm(t *testing.T) {
 		t.Errorf("a real internal error logged as %s", logs2.String())
 	}
 }
+
+// saneRequestID lets through README's characters only, [A-Za-z0-9_.:-],
+// 1–128 of them: nothing that could break a header or a log line, or
+// quote or space its way into another field.
+func TestSaneRequestID(t *testing.T) {
+	t.Parallel()
+	for _, id := range []string{"a", "Z9", "trace-42.a:b_c", strings.Repeat("x", 128)} {
+		if !saneRequestID(id) {
+			t.Errorf("%q refused", id)
+		}
+	}
+	if saneRequestID("") || saneRequestID(strings.Repeat("x", 129)) {
+		t.Error("an empty or 129-character id accepted")
+	}
+	for c := 0; c < 256; c++ {
+		ok := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.ContainsRune("-_.:", rune(c))
+		if got := saneRequestID("ab" + string([]byte{byte(c)}) + "cd"); got != ok {
+			t.Errorf("byte %#x: sane %v, want %v", c, got, ok)
+		}
+	}
+}

@@ -203,6 +203,12 @@ func Check(tb testing.TB, req *http.Request, r *Response) {
 			}
 		}
 	}
+	// What the API answers is about one customer, key material included
+	// (an exportable key's GET): no cache may keep it. X-API-Key is not
+	// Authorization, so a shared cache would not know that by itself.
+	if p := path.Clean(req.URL.Path); (p == "/api/v1" || strings.HasPrefix(p, "/api/v1/")) && r.Header.Get("Cache-Control") != "no-store" {
+		tb.Errorf("%s %s -> %d: Cache-Control %q, want no-store", req.Method, req.URL.Path, r.Status, r.Header.Get("Cache-Control"))
+	}
 	if r.Status == http.StatusTooManyRequests && r.Header.Get("Retry-After") == "" {
 		tb.Errorf("%s %s -> 429 without Retry-After", req.Method, req.URL.Path)
 	}

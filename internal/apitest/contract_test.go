@@ -30,7 +30,7 @@ func TestCheckRejectsResponsesThatBreakTheContract(t *testing.T) {
 		`"key":"c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI=","quantum_secured":false,` +
 		`"versions":[{"version":1,"created_at":"2026-03-15T12:00:00Z","public_key":null,"quantum_secured":false}]}`
 	hdr := func(rl bool) http.Header {
-		h := http.Header{"Content-Type": {"application/json"}, "X-Request-Id": {"r1"}}
+		h := http.Header{"Content-Type": {"application/json"}, "X-Request-Id": {"r1"}, "Cache-Control": {"no-store"}}
 		if rl {
 			h.Set("X-RateLimit-Limit", "10")
 			h.Set("X-RateLimit-Remaining", "9")
@@ -52,6 +52,7 @@ func TestCheckRejectsResponsesThatBreakTheContract(t *testing.T) {
 		{"429 without Retry-After (SPEC §4)", "POST", "/api/v1/quantum/entropy", 429, hdr(true), e429},
 		{"time not in Z (SPEC §4)", "POST", "/api/v1/licenses/generate", 201, hdr(true),
 			strings.Replace(lic, `"2026-03-15T12:00:00Z"`, `"2026-03-15T13:00:00+01:00"`, 1)},
+		{"a cacheable answer", "POST", "/api/v1/licenses/generate", 201, func() http.Header { h := hdr(true); h.Del("Cache-Control"); return h }(), lic},
 		{"GET key with material (SPEC §8)", "GET", "/api/v1/quantum/keys/key_0123456789abcdef01234567", 200, hdr(true), key},
 	} {
 		req, _ := http.NewRequest(tc.method, "http://127.0.0.1:1"+tc.path, nil)
