@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/cloudflare/circl/pki"
 	"github.com/cloudflare/circl/sign/mldsa/mldsa65"
@@ -577,4 +578,24 @@ func TestExportDescribesItsVersion(t *testing.T) {
 	if !k.QuantumSecured || rot.QuantumSecured {
 		t.Fatalf("provenance of the two versions: %v, %v", k.QuantumSecured, rot.QuantumSecured)
 	}
+}
+
+// A customer exactly at the key limit is refused an RSA key before one is
+// made: not after waiting its turn at the RSA gate and spending seconds of
+// CPU on a key the store would then refuse. Here the gate is held by
+// another customer, so a call that reached it would wait out its context.
+func TestRSAAtLimitRefusedBeforeTheGate(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, withMaxKeys(1), withRSAConcurrency(1))
+	ctx := context.Background()
+	must[*KeyInfo](t)(f.svc.CreateKey(ctx, custA, CreateKeyRequest{}))
+	release, err := f.svc.rsaGate.acquire(ctx, custB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	short, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	_, err = f.svc.CreateKey(short, custA, CreateKeyRequest{Algorithm: RSA2048})
+	wantCode(t, err, quantumlock.EFORBIDDEN)
 }
