@@ -185,3 +185,25 @@ func TestSaneRequestID(t *testing.T) {
 		}
 	}
 }
+
+// A panic after the response has begun is logged, and nothing more is
+// written: an error body appended to the started one would corrupt it.
+func TestRecovererAfterResponseBegan(t *testing.T) {
+	t.Parallel()
+	var logs syncBuffer
+	s := testServer(&logs)
+	h := s.observe(s.recoverer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		infoFrom(r).route = "GET /boom"
+		w.WriteHeader(http.StatusOK)
+		w.Write([]byte(`{"partial":`))
+		panic("late")
+	})))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/boom", nil))
+	if rec.Code != http.StatusOK || rec.Body.String() != `{"partial":` {
+		t.Errorf("after the response began: %d %q", rec.Code, rec.Body.String())
+	}
+	if !strings.Contains(logs.String(), "late") {
+		t.Errorf("panic not logged: %s", logs.String())
+	}
+}
