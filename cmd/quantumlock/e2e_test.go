@@ -8,6 +8,7 @@ import (
 	"flag"
 	"io"
 	"io/fs"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -19,6 +20,8 @@ import (
 	"time"
 
 	"github.com/quantumlock/quantumlock/internal/apitest"
+	"github.com/quantumlock/quantumlock/masterkey"
+	"github.com/quantumlock/quantumlock/sqlite"
 )
 
 // lineWriter hands each complete line written to it to a function; run's
@@ -114,6 +117,7 @@ func serve(t *testing.T, getenv func(string) string, args ...string) *instance {
 	case a := <-addr:
 		inst.URL = "http://" + a
 	case err := <-done:
+		done <- err // for inst.stop, which the cleanup calls
 		t.Fatalf("serve exited: %v\n%s", err, inst.Stderr.String())
 	case <-time.After(30 * time.Second):
 		t.Fatalf("serve did not start\n%s", inst.Stderr.String())
@@ -582,5 +586,42 @@ func TestServeBadPaths(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "q.db")); err == nil {
 		t.Fatal("a database was made for a server without its master key")
+	}
+}
+
+// A master key given by flag wins over one in the environment (SPEC §2:
+// flags win), and --dev with a key in the environment uses that key and
+// makes no key file.
+func TestMasterKeySources(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	const fileKey, envKey = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", "HxwdHh8AAQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRo="
+	path := filepath.Join(dir, "key")
+	if err := os.WriteFile(path, []byte(fileKey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	k, err := loadMasterKey(serveConfig{masterKeyFile: path}, env("QUANTUMLOCK_MASTER_KEY", envKey), slog.New(slog.DiscardHandler))
+	if err != nil || k.String() != fileKey {
+		t.Fatalf("--master-key-file beside QUANTUMLOCK_MASTER_KEY: %v, %v", k, err)
+	}
+
+	db := filepath.Join(dir, "q.db")
+	for range 2 { // the second time on the database the first bound
+		inst := serve(t, env("QUANTUMLOCK_MASTER_KEY", envKey), "--dev", "--db", db)
+		if err := inst.stop(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := os.Stat(devKeyPath(db)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("--dev with QUANTUMLOCK_MASTER_KEY made a key file: %v", err)
+	}
+	want, _ := masterkey.Parse(envKey)
+	store, err := sqlite.Open(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	if bound, err := store.BoundMasterKey(context.Background()); err != nil || bound != want.Fingerprint() {
+		t.Errorf("database bound to %q (%v), want the environment's key %q", bound, err, want.Fingerprint())
 	}
 }
