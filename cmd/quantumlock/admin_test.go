@@ -228,3 +228,55 @@ func TestExposedKeyFileWarned(t *testing.T) {
 		}
 	}
 }
+
+// The admin commands' edges: a second id to customers update is an error,
+// not ignored; apikeys list of an unknown customer is an error, not [];
+// and a revoked key is listed with its revoked_at.
+func TestCLIEdges(t *testing.T) {
+	t.Parallel()
+	db := filepath.Join(t.TempDir(), "q.db")
+	var c struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(cli(t, "customers", "create", "--name", "A", "--email", "a@example.com", "--db", db), &c); err != nil {
+		t.Fatal(err)
+	}
+	fails := func(args ...string) {
+		t.Helper()
+		var out bytes.Buffer
+		if err := run(context.Background(), args, env(), nil, &out, io.Discard); err == nil || out.Len() > 0 {
+			t.Errorf("%v: err %v, stdout %q", args, err, out.String())
+		}
+	}
+	fails("customers", "update", c.ID, c.ID, "--plan", "startup", "--db", db)
+	fails("apikeys", "list", "--customer", "cust_000000000000", "--db", db)
+
+	var keys []struct {
+		ID        string  `json:"id"`
+		RevokedAt *string `json:"revoked_at"`
+	}
+	if err := json.Unmarshal(cli(t, "apikeys", "list", "--customer", c.ID, "--db", db), &keys); err != nil || len(keys) != 1 || keys[0].RevokedAt != nil {
+		t.Fatalf("apikeys list: %+v %v", keys, err)
+	}
+	cli(t, "apikeys", "revoke", keys[0].ID, "--db", db)
+	if err := json.Unmarshal(cli(t, "apikeys", "list", "--customer", c.ID, "--db", db), &keys); err != nil || len(keys) != 1 || keys[0].RevokedAt == nil {
+		t.Fatalf("apikeys list after revoke: %+v %v", keys, err)
+	}
+}
+
+// serve refuses a negative shutdown timeout and a QRNG timeout of 0 or
+// less, naming the flag, rather than take them for something else.
+func TestServeRefusesBadTimeouts(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{
+		{"--shutdown-timeout", "-1s"},
+		{"--qrng-timeout", "0s"},
+		{"--qrng-timeout", "-5s"},
+	} {
+		err := run(context.Background(), append([]string{"serve", "--dev", "--addr", "127.0.0.1:0", "--db", filepath.Join(t.TempDir(), "x.db")}, args...),
+			env(), nil, io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), args[0]) {
+			t.Errorf("%v: %v", args, err)
+		}
+	}
+}

@@ -89,6 +89,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if cfg.qubits < 1 || cfg.qubits > qsim.MaxQubits {
 		return fmt.Errorf("--qubits must be 1-%d, got %d", qsim.MaxQubits, cfg.qubits)
 	}
+	if cfg.shutdownTimeout < 0 {
+		return fmt.Errorf("--shutdown-timeout must be 0 or more, got %v", cfg.shutdownTimeout)
+	}
+	if cfg.qrngTimeout <= 0 {
+		return fmt.Errorf("--qrng-timeout must be more than 0, got %v", cfg.qrngTimeout)
+	}
 	if cfg.qrngPerMinute < 0 {
 		return fmt.Errorf("--qrng-max-requests-per-minute must be 0 (no bound) or more, got %d", cfg.qrngPerMinute)
 	}
