@@ -5,6 +5,8 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -145,6 +147,12 @@ func TestShutdownTimeoutThenStoreClosed(t *testing.T) {
 	defer lock.Close()
 	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		t.Errorf("the store still holds its lock after run returned: %v", err)
+	}
+	// The request still in flight past the timeout has lost its
+	// connection (README), rather than hold it open to a closed store.
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadAll(c); errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Error("the connection of the request in flight is still open after run returned")
 	}
 }
 
