@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 )
@@ -84,25 +85,56 @@ func Generate() *Key {
 }
 
 // LoadOrCreate loads the key at path, or when no file is there creates one
-// with a new key, mode 0600, and reports that it did.
+// with a new key, mode 0600, and reports that it did. The file appears
+// whole or not at all (written beside it, then hard-linked into place, which
+// fails if a file is there): of callers racing on a new path, one makes it
+// and the others load that one's key, never a half-written file.
 func LoadOrCreate(path string) (k *Key, created bool, err error) {
 	k, err = Load(path)
 	if err == nil || !errors.Is(err, os.ErrNotExist) {
 		return k, false, err
 	}
 	k = Generate()
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, false, err
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	tmp, err := os.CreateTemp(dir, ".masterkey-*") // mode 0600
 	if err != nil {
 		return nil, false, err
 	}
-	if _, err := f.WriteString(k.String() + "\n"); err != nil {
-		f.Close()
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.WriteString(k.String() + "\n"); err != nil {
+		tmp.Close()
 		return nil, false, err
 	}
-	return k, true, f.Close()
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return nil, false, err
+	}
+	if err := tmp.Close(); err != nil {
+		return nil, false, err
+	}
+	switch err := os.Link(tmp.Name(), path); {
+	case err == nil:
+		return k, true, nil
+	case errors.Is(err, fs.ErrExist):
+		// Another caller made it first: its key is the key.
+		k, err := Load(path)
+		return k, false, err
+	default:
+		// A file system without hard links: create it in place instead,
+		// exclusively, as the one caller that may.
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return nil, false, err
+		}
+		if _, err := f.WriteString(k.String() + "\n"); err != nil {
+			f.Close()
+			return nil, false, err
+		}
+		return k, true, f.Close()
+	}
 }
 
 // String returns the key in standard base64. It is the secret itself: never

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -151,5 +152,47 @@ func TestKnownAnswers(t *testing.T) {
 	}
 	if got := k.Fingerprint(); got != "DEwd2Yf-mOk2oW9U" {
 		t.Errorf("Fingerprint = %s", got)
+	}
+}
+
+// Two --dev servers may start together on databases that share a key file
+// (q.db and q.sqlite both keep q.masterkey): every LoadOrCreate racing on
+// a new path gets the one key that ends up in the file, and exactly one
+// reports making it.
+func TestLoadOrCreateRace(t *testing.T) {
+	t.Parallel()
+	for range 5 {
+		path := filepath.Join(t.TempDir(), "q.masterkey")
+		const n = 8
+		keys := make([]string, n)
+		made := make([]bool, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				k, created, err := LoadOrCreate(path)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				keys[i], made[i] = k.String(), created
+			})
+		}
+		wg.Wait()
+		onFile, err := Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		creators := 0
+		for i := range n {
+			if keys[i] != onFile.String() {
+				t.Errorf("caller %d got another key than the file's", i)
+			}
+			if made[i] {
+				creators++
+			}
+		}
+		if creators != 1 {
+			t.Errorf("%d callers report making the file", creators)
+		}
 	}
 }
