@@ -81,6 +81,36 @@ func TestCLIOutputNotHTMLEscaped(t *testing.T) {
 	}
 }
 
+// createHeldOpen starts a "customers create" on db, which does not exist,
+// and returns once it has made and opened the database. It then waits for
+// proceed to close, fails for want of randomness (as it would with no
+// entropy, a Ctrl-C or a full disk), and sends its error on first. It sets
+// the package's hook, so its callers cannot run in parallel.
+func createHeldOpen(t *testing.T, db string) (proceed chan struct{}, first chan error) {
+	t.Helper()
+	var calls atomic.Int32
+	proceed = make(chan struct{})
+	testHookAdminOpened = func(env *adminEnv) {
+		if calls.Add(1) == 1 { // this create; any later command goes on
+			<-proceed
+			env.accounts.Rand = noRandomness{}
+		}
+	}
+	t.Cleanup(func() { testHookAdminOpened = nil })
+	first = make(chan error, 1)
+	go func() {
+		first <- run(context.Background(), []string{"customers", "create", "--name", "First", "--email", "f@example.com", "--db", db},
+			env(), nil, io.Discard, io.Discard)
+	}()
+	for i := 0; calls.Load() == 0; i++ {
+		if i > 1000 {
+			t.Fatal("the create never opened the database")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return proceed, first
+}
+
 // A "customers create" that made a new database and then fails removes
 // it, but not once another command has found the new file there and
 // created a customer in it, whose API key it has printed: only a database
@@ -88,27 +118,7 @@ func TestCLIOutputNotHTMLEscaped(t *testing.T) {
 // hook.
 func TestFailedCreateKeepsAnotherCommandsCustomer(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "q.db")
-	var calls atomic.Int32
-	proceed := make(chan struct{})
-	testHookAdminOpened = func(env *adminEnv) {
-		if calls.Add(1) == 1 { // the first create: it made the file
-			<-proceed
-			env.accounts.Rand = noRandomness{} // it now fails (entropy, Ctrl-C, disk full...)
-		}
-	}
-	t.Cleanup(func() { testHookAdminOpened = nil })
-
-	first := make(chan error, 1)
-	go func() {
-		first <- run(context.Background(), []string{"customers", "create", "--name", "First", "--email", "f@example.com", "--db", db},
-			env(), nil, io.Discard, io.Discard)
-	}()
-	for i := 0; calls.Load() == 0; i++ {
-		if i > 1000 {
-			t.Fatal("first create never opened the database")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	proceed, first := createHeldOpen(t, db)
 	// Meanwhile another operator's create finds the database there and succeeds.
 	var out bytes.Buffer
 	if err := run(context.Background(), []string{"customers", "create", "--name", "Second", "--email", "s@example.com", "--db", db},
@@ -135,26 +145,7 @@ func TestFailedCreateKeepsAnotherCommandsCustomer(t *testing.T) {
 // everything at its restart.
 func TestFailedCreateKeepsServersDatabase(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "q.db")
-	var calls atomic.Int32
-	proceed := make(chan struct{})
-	testHookAdminOpened = func(env *adminEnv) {
-		if calls.Add(1) == 1 {
-			<-proceed
-			env.accounts.Rand = noRandomness{}
-		}
-	}
-	t.Cleanup(func() { testHookAdminOpened = nil })
-	first := make(chan error, 1)
-	go func() {
-		first <- run(context.Background(), []string{"customers", "create", "--name", "First", "--email", "f@example.com", "--db", db},
-			env(), nil, io.Discard, io.Discard)
-	}()
-	for i := 0; calls.Load() == 0; i++ {
-		if i > 1000 {
-			t.Fatal("first create never opened the database")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	proceed, first := createHeldOpen(t, db)
 	serve(t, env("QUANTUMLOCK_MASTER_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="), "--db", db)
 	close(proceed)
 	<-first
