@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -268,6 +269,24 @@ func TestServeRefusesBadTimeouts(t *testing.T) {
 			env(), nil, io.Discard, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), args[0]) {
 			t.Errorf("%v: %v", args, err)
+		}
+	}
+}
+
+// loopback tells the addresses only this machine reaches from the others,
+// the unspecified ones (every interface) included.
+func TestLoopback(t *testing.T) {
+	t.Parallel()
+	for addr, want := range map[string]bool{
+		"127.0.0.1:9090": true, "127.3.4.5:1": true, "[::1]:9090": true,
+		"0.0.0.0:9090": false, "[::]:9090": false, "10.0.0.7:9090": false, "192.0.2.1:80": false,
+	} {
+		a, err := net.ResolveTCPAddr("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := loopback(a); got != want {
+			t.Errorf("%s: loopback %v, want %v", addr, got, want)
 		}
 	}
 }

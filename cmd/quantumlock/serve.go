@@ -214,6 +214,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		go metricsSrv.Serve(ml)
 		defer metricsSrv.Close()
 		logger.Info("serving metrics", "addr", ml.Addr().String())
+		if !loopback(ml.Addr()) {
+			logger.Warn("the operator listener (metrics and the profiler) is not on loopback; keep it off public networks", "addr", ml.Addr().String())
+		}
 	}
 
 	ln, err := net.Listen("tcp", cfg.addr)
@@ -389,6 +392,13 @@ func loadMasterKey(cfg serveConfig, getenv func(string) string, logger *slog.Log
 	default:
 		return nil, errors.New("no master key: pass --master-key-file FILE or set QUANTUMLOCK_MASTER_KEY to 32 base64-encoded random bytes (e.g. `head -c32 /dev/urandom | base64`), or use --dev for a first try")
 	}
+}
+
+// loopback reports whether a is a loopback address: one only this machine
+// reaches. An unspecified address (0.0.0.0, ::) listens on every interface.
+func loopback(a net.Addr) bool {
+	t, ok := a.(*net.TCPAddr)
+	return ok && t.IP.IsLoopback()
 }
 
 // warnExposedKeyFile logs a warning when the master key file at path is
