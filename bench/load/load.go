@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -192,7 +193,10 @@ type workerResult struct {
 // drive runs one worker per sender until the deadline or maxRequests.
 func drive(ctx context.Context, senders []sender, t target, duration time.Duration, maxRequests int, keep bool) (phaseResult, error) {
 	conns := len(senders)
-	perWorker := (maxRequests + conns - 1) / conns
+	// One budget shared by the workers, so that maxRequests bounds the
+	// part's requests, not each worker's share rounded up.
+	var left atomic.Int64
+	left.Store(int64(maxRequests))
 	results := make([]workerResult, conns)
 	start := time.Now()
 	deadline := start.Add(duration)
@@ -201,7 +205,7 @@ func drive(ctx context.Context, senders []sender, t target, duration time.Durati
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[w] = worker(ctx, senders[w], t, uint64(w), deadline, perWorker, keep)
+			results[w] = worker(ctx, senders[w], t, uint64(w), deadline, &left, keep)
 		}()
 	}
 	wg.Wait()
@@ -247,7 +251,7 @@ func quantile(sorted []time.Duration, q float64) time.Duration {
 	return sorted[min(max(i, 0), len(sorted)-1)]
 }
 
-func worker(ctx context.Context, s sender, t target, id uint64, deadline time.Time, limit int, keep bool) workerResult {
+func worker(ctx context.Context, s sender, t target, id uint64, deadline time.Time, left *atomic.Int64, keep bool) workerResult {
 	var (
 		r    workerResult
 		rng  = rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), id))
@@ -255,9 +259,9 @@ func worker(ctx context.Context, s sender, t target, id uint64, deadline time.Ti
 		resp bytes.Buffer
 	)
 	if keep {
-		r.lat = make([]time.Duration, 0, min(limit, 1<<16))
+		r.lat = make([]time.Duration, 0, max(0, min(left.Load(), 1<<16)))
 	}
-	for n := 0; n < limit && ctx.Err() == nil && time.Now().Before(deadline); n++ {
+	for ctx.Err() == nil && time.Now().Before(deadline) && left.Add(-1) >= 0 {
 		body = t.body(rng, body[:0])
 		lat, status, err := s.send(body, &resp)
 		if err == nil && !t.ok(status, resp.Bytes()) {

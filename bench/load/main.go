@@ -94,7 +94,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&cfg.rounds, "rounds", 1, "passes over ceiling, validate, generate per size (the report gives medians)")
 	fs.IntVar(&cfg.conns, "conns", 32, "concurrent keep-alive connections")
 	fs.StringVar(&cfg.client, "client", clientNetHTTP, "how requests are sent: net/http (one shared http.Client), raw (each worker writes whole requests on its own connection and parses the answers with http.ReadResponse, at about half the client CPU) or wrk (the wrk program, one thread; phases in whole seconds, no -max-requests)")
-	fs.IntVar(&cfg.maxRequests, "max-requests", 5_000_000, "upper bound on requests per phase")
+	fs.IntVar(&cfg.maxRequests, "max-requests", 5_000_000, "upper bound on the requests of a phase's warm-up, and of its measured part (not with -client wrk)")
 	fs.IntVar(&cfg.seedWorkers, "seed-workers", 4, "goroutines seeding licenses")
 	fs.DurationVar(&cfg.timeout, "timeout", 45*time.Minute, "give up on the whole run after this long")
 	fs.StringVar(&cfg.repo, "repo", "", "module root to build cmd/quantumlock from (default: found with `go env GOMOD`)")

@@ -499,6 +499,11 @@ func verdict(ok bool) string {
 	return "NOT met"
 }
 
+// within15 reports whether a 1M/1k ratio is within 15% of 1, either way:
+// a million licenses served much faster than a thousand would be noise,
+// not a target met.
+func within15(q float64) bool { return q >= 0.85 && q <= 1.15 }
+
 func printSummary(w io.Writer, all []sizeResult) {
 	if len(all) == 0 {
 		return
@@ -513,9 +518,15 @@ func printSummary(w io.Writer, all []sizeResult) {
 		v := r.median(round.validateRatio)
 		g := r.median(round.generateRatio)
 		p99 := time.Duration(r.median(func(rd round) float64 { return float64(rd.Validate.P99) }))
+		// The clients' percentiles leave failed answers out (the Go
+		// clients) or take them in (wrk): with any, p99 says nothing.
+		verrs := 0
+		for _, rd := range r.Rounds {
+			verrs += rd.Validate.Errors
+		}
 		fmt.Fprintf(w, "| %s | validate ≥ 50%% of ceiling req/s | %.1f%% | %s |\n", n, 100*v, verdict(v >= 0.5))
 		fmt.Fprintf(w, "| %s | generate ≥ 20%% of ceiling req/s | %.1f%% | %s |\n", n, 100*g, verdict(g >= 0.2))
-		fmt.Fprintf(w, "| %s | validate p99 < 10 ms | %s ms | %s |\n", n, ms(p99), verdict(p99 < 10*time.Millisecond))
+		fmt.Fprintf(w, "| %s | validate p99 < 10 ms, with no failed validate | %s ms | %s |\n", n, ms(p99), verdict(p99 < 10*time.Millisecond && verrs == 0))
 		// Not a target: how much the service adds to the tail a bare
 		// handler has on this machine at this hour, round by round.
 		cp99 := time.Duration(r.median(func(rd round) float64 { return float64(rd.Ceiling.P99) }))
@@ -542,11 +553,11 @@ func printSummary(w io.Writer, all []sizeResult) {
 		lv, sv := large.median(vrps), small.median(vrps)
 		q := ratio(lv, sv)
 		fmt.Fprintf(w, "| %d vs %d | validate req/s within 15%% | %.3f× (%.0f vs %.0f req/s) | %s |\n",
-			large.Size, small.Size, q, lv, sv, verdict(q >= 0.85))
+			large.Size, small.Size, q, lv, sv, verdict(within15(q)))
 		// The ceiling moves with the machine's noise; the ratio of the
 		// ratios discounts it.
 		qn := ratio(large.median(round.validateRatio), small.median(round.validateRatio))
-		fmt.Fprintf(w, "| %d vs %d | same, each normalised by its own ceiling | %.3f× | %s |\n", large.Size, small.Size, qn, verdict(qn >= 0.85))
+		fmt.Fprintf(w, "| %d vs %d | same, each normalised by its own ceiling | %.3f× | %s |\n", large.Size, small.Size, qn, verdict(within15(qn)))
 	}
 	fmt.Fprintln(w)
 	printBaseline(w, all)

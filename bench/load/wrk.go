@@ -139,7 +139,7 @@ func (w *wrkRunner) run(ctx context.Context, t target, conns int, d time.Duratio
 		needle = "-"
 	}
 	secs := max(1, int((d+time.Second-1)/time.Second))
-	cmd := exec.CommandContext(ctx, "wrk",
+	cmd := command(ctx, "wrk",
 		"-t", strconv.Itoa(wrkThreads), "-c", strconv.Itoa(conns), "-d", strconv.Itoa(secs)+"s",
 		"--timeout", strconv.Itoa(int(requestTimeout/time.Second))+"s",
 		"-s", w.script, t.url, "--", corpus, key, strconv.Itoa(t.wantStatus), needle, strconv.Itoa(conns))

@@ -102,7 +102,10 @@ end
 -- that wrk's stats_correct adds before it calls done (for every sample of
 -- at least twice the mean time per request on a connection, one at each
 -- multiple of that time below it, against coordinated omission): the Go
--- clients' rule, over the real samples only. It reads wrk's histogram
+-- clients' rule, over the real samples only, but over every answer's, where
+-- the Go clients keep good answers' only (wrk records a latency before the
+-- script sees the answer; the summary does not judge p99 with failures in
+-- it). It reads wrk's histogram
 -- through the FFI, as wrk 4.1.0 lays it out (src/stats.h: count, limit,
 -- min, max, then a count per microsecond); done checks the count it finds
 -- against wrk's own, so another layout fails the phase instead of
