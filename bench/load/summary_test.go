@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -119,5 +120,44 @@ func TestMaxRequestsBoundsThePart(t *testing.T) {
 	}
 	if n := res.Requests + res.Errors; n != 10 {
 		t.Errorf("-max-requests 10 with 32 connections sent %d requests", n)
+	}
+}
+
+// drive merges the workers' samples before ranking them: each worker's
+// own are in rising order, and ranked unsorted, one after the other, the
+// percentiles would be wrong. The expected figures come from the same
+// multiset, sorted here.
+func TestDriveRanksMergedSamples(t *testing.T) {
+	t.Parallel()
+	tg := target{name: "v", wantStatus: 200, needle: `"valid":true`,
+		body: func(_ *rand.Rand, b []byte) []byte { return append(b, "{}"...) }}
+	fakes := make([]*fakeSender, 4)
+	senders := make([]sender, len(fakes))
+	for i := range fakes {
+		fakes[i] = &fakeSender{answer: func(int) (int, string, error) {
+			time.Sleep(100 * time.Microsecond) // so that the workers take turns
+			return 200, `{"valid":true}`, nil
+		}}
+		senders[i] = fakes[i]
+	}
+	res, err := drive(context.Background(), senders, tg, time.Hour, 400, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all []time.Duration
+	for _, f := range fakes {
+		for i := range f.n {
+			all = append(all, time.Duration(i+1)*time.Microsecond)
+		}
+	}
+	slices.Sort(all)
+	if len(all) != res.Requests || fakes[0].n == len(all) {
+		t.Fatalf("%d samples sent, %d counted, %d by the first worker", len(all), res.Requests, fakes[0].n)
+	}
+	if want := quantile(all, 0.5); res.P50 != want {
+		t.Errorf("p50 %v, want %v", res.P50, want)
+	}
+	if want := quantile(all, 0.99); res.P99 != want {
+		t.Errorf("p99 %v, want %v", res.P99, want)
 	}
 }
