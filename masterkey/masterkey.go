@@ -7,6 +7,7 @@
 package masterkey
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/hkdf"
 	"crypto/rand"
@@ -61,12 +62,25 @@ func Load(path string) (*Key, error) {
 		return nil, err
 	}
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxFile+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > maxFile {
-		return nil, fmt.Errorf("%s: more than %d bytes, not a master key file", path, maxFile)
+	r := bufio.NewReader(io.LimitReader(f, maxFile+1))
+	var b []byte
+	for {
+		line, err := r.ReadBytes('\n')
+		b = append(b, line...)
+		if len(b) > maxFile {
+			return nil, fmt.Errorf("%s: more than %d bytes, not a master key file", path, maxFile)
+		}
+		if err == io.EOF {
+			break
+		} else if err != nil {
+			return nil, err
+		}
+		// A key is one line, and a pipe left open after it
+		// (--master-key-file <(...)) sends no end of file: a whole key
+		// is enough. (A key wrapped over lines reads on.)
+		if k, err := Parse(string(b)); err == nil {
+			return k, nil
+		}
 	}
 	k, err := Parse(string(b))
 	if err != nil {

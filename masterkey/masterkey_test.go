@@ -196,3 +196,17 @@ func TestLoadOrCreateRace(t *testing.T) {
 		}
 	}
 }
+
+// A key wrapped over lines still loads: reading stops at a line's end only
+// once what has come is a whole key.
+func TestLoadWrappedKey(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "key")
+	if err := os.WriteFile(path, []byte("AAECAwQFBgcICQoLDA0O\nDxAREhMUFRYXGBkaGxwdHh8=\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	k, err := Load(path)
+	if err != nil || k.String() != "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=" {
+		t.Fatalf("Load = %v, %v", k, err)
+	}
+}
