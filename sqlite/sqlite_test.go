@@ -926,3 +926,71 @@ func TestOpenRefusesForeignDatabase(t *testing.T) {
 		}
 	}
 }
+
+// The check that refuses other programs' files accepts every state this
+// binary or an older one leaves a database in, and Open migrates each.
+func TestOpenAcceptsItsOwnDatabases(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	ms, err := migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk := func(name string, prep func(path string)) {
+		path := filepath.Join(t.TempDir(), "q.db")
+		prep(path)
+		db, err := Open(ctx, path)
+		if err != nil {
+			t.Errorf("%s: Open refused: %v", name, err)
+			return
+		}
+		db.Close()
+	}
+	mk("empty file", func(p string) { os.WriteFile(p, nil, 0o600) })
+	mk("schema_migrations only (crash before 0001)", func(p string) {
+		w := openWriter(t, p)
+		if _, err := w.Exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    INTEGER PRIMARY KEY,
+		applied_at INTEGER NOT NULL
+	)`); err != nil {
+			t.Fatal(err)
+		}
+		w.Close()
+	})
+	for n := 1; n < len(ms); n++ {
+		mk("migrations up to "+ms[n-1].name, func(p string) {
+			w := openWriter(t, p)
+			if err := applyAll(ctx, w, ms[:n]); err != nil {
+				t.Fatal(err)
+			}
+			w.Close()
+		})
+	}
+	mk("analyzed (sqlite_stat1)", func(p string) {
+		w := openWriter(t, p)
+		if err := applyAll(ctx, w, ms); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Exec(`ANALYZE`); err != nil {
+			t.Fatal(err)
+		}
+		w.Close()
+	})
+}
+
+// A backup made by an older binary (migration 0001 only) passes the check.
+func TestCheckBackupOfAnOlderSchema(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	ms, _ := migrations()
+	p := filepath.Join(t.TempDir(), "old.db")
+	w := openWriter(t, p)
+	if err := applyAll(ctx, w, ms[:1]); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	info, err := checkBackup(ctx, p)
+	if err != nil || info.SchemaVersion != 1 {
+		t.Errorf("checkBackup of a 0001-only database: %+v %v", info, err)
+	}
+}
