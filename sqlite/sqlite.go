@@ -132,6 +132,14 @@ func Open(ctx context.Context, path string) (_ *DB, err error) {
 	// be read from the path when first compared, which would be too late
 	// to notice the file being replaced (see below).
 	os.SameFile(opened, opened)
+	// Another program's file is refused before anything below changes it
+	// (the writer's connection puts a database into WAL mode for good) or
+	// leaves files beside it. migrate checks again under the lock.
+	if opened.Size() > 0 {
+		if err := checkOurs(ctx, path); err != nil {
+			return nil, err
+		}
+	}
 
 	busy := fmt.Sprintf("_pragma=busy_timeout(%d)", BusyTimeout.Milliseconds())
 	// synchronous=NORMAL is durable against application crashes in WAL
@@ -495,6 +503,20 @@ func RemoveUnused(path string) (bool, error) {
 		}
 	}
 	return len(errs) == 0, errors.Join(errs...)
+}
+
+// checkOurs refuses the file at path if another program made it (see
+// ours), reading it through a connection that changes nothing.
+func checkOurs(ctx context.Context, path string) error {
+	c, err := sql.Open("sqlite", path+"?_pragma=query_only(ON)")
+	if err != nil {
+		return fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	defer c.Close()
+	if _, err := ours(ctx, c); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
 }
 
 // holdsNothing reports whether the database at path has no customer and

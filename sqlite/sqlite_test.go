@@ -6,7 +6,9 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -908,6 +910,11 @@ func TestOpenRefusesForeignDatabase(t *testing.T) {
 			`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`,
 			`INSERT INTO schema_migrations VALUES (1, 0)`,
 		},
+		"version 1 with some of its tables": {
+			`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`,
+			`INSERT INTO schema_migrations VALUES (1, 0)`,
+			`CREATE TABLE customers (id TEXT PRIMARY KEY)`,
+		},
 	} {
 		path := filepath.Join(t.TempDir(), "other.db")
 		w := openWriter(t, path)
@@ -992,5 +999,97 @@ func TestCheckBackupOfAnOlderSchema(t *testing.T) {
 	info, err := checkBackup(ctx, p)
 	if err != nil || info.SchemaVersion != 1 {
 		t.Errorf("checkBackup of a 0001-only database: %+v %v", info, err)
+	}
+}
+
+// Open refuses another application's SQLite file before it changes
+// anything: its journal mode stays as it was (the writer's connection
+// would make it WAL for good), and no lock, WAL or shared-memory file is
+// left beside it.
+func TestRefusedForeignFileUntouched(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "other-app.db")
+	w, err := sql.Open("sqlite", path) // rollback journal, as most applications use
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Exec(`CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)`); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+
+	if db, err := Open(t.Context(), path); err == nil {
+		db.Close()
+		t.Fatal("Open accepted another application's file")
+	}
+	for _, s := range []string{"-lock", "-wal", "-shm"} {
+		if _, err := os.Stat(path + s); err == nil {
+			t.Errorf("Open left %s beside the refused file", filepath.Base(path+s))
+		}
+	}
+	r, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mode string
+	if err := r.QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	if mode != "delete" {
+		t.Errorf("the refused file's journal mode is now %q, was \"delete\"", mode)
+	}
+}
+
+// RemoveUnused removes a new database only while no store has it open and
+// it holds nothing a store wrote; else it leaves it, and says so.
+func TestRemoveUnused(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	gone := func(path string) bool {
+		_, err := os.Stat(path)
+		return errors.Is(err, fs.ErrNotExist)
+	}
+	dir := t.TempDir()
+
+	// Open in another store, before it has written anything.
+	held := filepath.Join(dir, "held.db")
+	db, err := Open(ctx, held)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if removed, err := RemoveUnused(held); removed || err != nil || gone(held) {
+		t.Errorf("a database a store holds: removed %v, %v", removed, err)
+	}
+	db.Close()
+	// Closed, its schema there and nothing in it: removed.
+	if removed, err := RemoveUnused(held); !removed || err != nil || !gone(held) {
+		t.Errorf("an unused empty database: removed %v, %v", removed, err)
+	}
+
+	// Bound to a master key, with no customer yet.
+	bound := filepath.Join(dir, "bound.db")
+	db, err = Open(ctx, bound)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.BindMasterKey(ctx, "fingerprint"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if removed, _ := RemoveUnused(bound); removed || gone(bound) {
+		t.Error("a database bound to a master key was removed")
+	}
+
+	// Half a schema: not this package's to judge.
+	half := filepath.Join(dir, "half.db")
+	w := openWriter(t, half)
+	if _, err := w.Exec(`CREATE TABLE customers (id TEXT PRIMARY KEY)`); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	if removed, _ := RemoveUnused(half); removed || gone(half) {
+		t.Error("a database with half a schema was removed")
 	}
 }
