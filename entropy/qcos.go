@@ -15,7 +15,6 @@ import (
 	"net/url"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -203,9 +202,9 @@ func transportError(ctx context.Context, err error, timeout time.Duration) error
 	switch {
 	case errors.As(err, &dnsErr):
 		reason = "request failed: host name not resolved"
-	case errors.Is(err, syscall.ECONNREFUSED):
+	case errors.Is(err, errConnRefused):
 		reason = "request failed: connection refused"
-	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+	case errors.Is(err, errConnReset), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
 		reason = "request failed: connection closed by the remote"
 	case errors.As(err, &certErr), errors.As(err, &recErr):
 		reason = "request failed: TLS handshake failed"
