@@ -131,6 +131,12 @@ func LoadOrCreate(path string) (k *Key, created bool, err error) {
 	}
 	switch err := os.Link(tmp.Name(), path); {
 	case err == nil:
+		// The new name lasts a power loss only once the directory
+		// holding it is on disk too (where a directory can be synced).
+		if d, err := os.Open(dir); err == nil {
+			d.Sync()
+			d.Close()
+		}
 		return k, true, nil
 	case errors.Is(err, fs.ErrExist):
 		// Another caller made it first: its key is the key.

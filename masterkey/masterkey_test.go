@@ -194,6 +194,10 @@ func TestLoadOrCreateRace(t *testing.T) {
 		if creators != 1 {
 			t.Errorf("%d callers report making the file", creators)
 		}
+		// Nothing else is left: no second name for the key.
+		if left, _ := os.ReadDir(filepath.Dir(path)); len(left) != 1 {
+			t.Errorf("beside the key file: %v", left)
+		}
 	}
 }
 
