@@ -84,16 +84,24 @@ func TestCreateLicenseCancelledIssuesNothing(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	issued := 0
-	for i := range 100 {
+	for i := range 1000 {
+		// Every tenth call, a live one first, so that the writer has just
+		// been at work and is waiting for the next insert again: a
+		// select would then find both it and the done context ready.
+		if i%10 == 0 {
+			if _, err := db.CreateLicense(context.Background(), newLicense(c.ID, 9000+i), quantumlock.Quota{Period: "2026-11", Limit: 1000}); err != nil {
+				t.Fatal(err)
+			}
+		}
 		l := newLicense(c.ID, 5000+i)
-		_, err := db.CreateLicense(ctx, l, quantumlock.Quota{Period: "2026-11", Limit: 1000})
+		_, err := db.CreateLicense(ctx, l, quantumlock.Quota{Period: "2026-11", Limit: 10000})
 		if err == nil {
 			issued++
 		}
 	}
 	used, _ := db.LicenseUsage(context.Background(), c.ID, "2026-11")
-	if issued > 0 || used > 0 {
-		t.Errorf("with the caller's context already done: %d of 100 licenses issued, %d quota units spent; want 0", issued, used)
+	if issued > 0 || used != 100 {
+		t.Errorf("with the caller's context already done: %d of 1,000 licenses issued, %d quota units spent; want 0 and 100 (the live ones)", issued, used)
 	}
 }
 

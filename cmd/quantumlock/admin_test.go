@@ -290,3 +290,36 @@ func TestLoopback(t *testing.T) {
 		}
 	}
 }
+
+// --dev warns of its existing key file open to others too, as of one
+// given with --master-key-file.
+func TestExposedDevKeyFileWarned(t *testing.T) {
+	t.Parallel()
+	if runtime.GOOS == "windows" {
+		t.Skip("file modes say nothing of access on Windows")
+	}
+	db := filepath.Join(t.TempDir(), "q.db")
+	if err := os.WriteFile(devKeyPath(db), []byte("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(devKeyPath(db), 0o644)
+	var log bytes.Buffer
+	if _, err := loadMasterKey(serveConfig{dev: true, db: db}, env(), slog.New(slog.NewJSONHandler(&log, nil))); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(log.String(), `"mode":"0644"`) {
+		t.Errorf("no warning: %s", log.String())
+	}
+}
+
+// A domain error reaches stderr as its own sentence, as the API gives it,
+// not as the error's Go form.
+func TestCLIDomainErrorSentence(t *testing.T) {
+	t.Parallel()
+	db := filepath.Join(t.TempDir(), "q.db")
+	cli(t, "customers", "create", "--name", "A", "--email", "a@example.com", "--db", db)
+	err := run(context.Background(), []string{"apikeys", "revoke", "ak_000000000000", "--db", db}, env(), nil, io.Discard, io.Discard)
+	if err == nil || err.Error() != "API key not found." {
+		t.Errorf("apikeys revoke of an unknown key: %v", err)
+	}
+}
