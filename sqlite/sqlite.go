@@ -506,9 +506,12 @@ func RemoveUnused(path string) (bool, error) {
 }
 
 // checkOurs refuses the file at path if another program made it (see
-// ours), reading it through a connection that changes nothing.
+// ours), reading it through a connection that changes nothing. It waits
+// out another process's lock as the store's own connections do: a store
+// starting beside another that is making the same new file finds it
+// locked for a moment.
 func checkOurs(ctx context.Context, path string) error {
-	c, err := sql.Open("sqlite", path+"?_pragma=query_only(ON)")
+	c, err := sql.Open("sqlite", path+fmt.Sprintf("?_pragma=busy_timeout(%d)&_pragma=query_only(ON)", BusyTimeout.Milliseconds()))
 	if err != nil {
 		return fmt.Errorf("sqlite: open %s: %w", path, err)
 	}

@@ -1093,3 +1093,36 @@ func TestRemoveUnused(t *testing.T) {
 		t.Error("a database with half a schema was removed")
 	}
 }
+
+// Open waits out another process's lock on the file while it checks whose
+// file it is, as its own connections do, rather than fail at once: here a
+// connection holds the database exclusively for a moment.
+func TestOpenWaitsForALockedFile(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "q.db")
+	db, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	other, err := sql.Open("sqlite", path+"?_pragma=locking_mode(EXCLUSIVE)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	other.SetMaxOpenConns(1)
+	if _, err := other.Exec(`BEGIN EXCLUSIVE`); err != nil {
+		t.Fatal(err)
+	}
+	release := time.AfterFunc(300*time.Millisecond, func() {
+		other.Exec(`COMMIT`)
+		other.Close()
+	})
+	defer release.Stop()
+	db, err = Open(ctx, path)
+	if err != nil {
+		t.Fatalf("Open beside a lock held for 300 ms: %v", err)
+	}
+	db.Close()
+}
