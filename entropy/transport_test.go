@@ -30,6 +30,7 @@ func TestTransportErrorKinds(t *testing.T) {
 		{op(os.NewSyscallError("connect", errConnRefused)), "request failed: connection refused"},
 		{op(os.NewSyscallError("read", errConnReset)), "request failed: connection closed by the remote"},
 		{&url.Error{Op: "Get", URL: "https://qrng.example/x", Err: io.ErrUnexpectedEOF}, "request failed: connection closed by the remote"},
+		{&url.Error{Op: "Get", URL: "https://qrng.example/x", Err: io.EOF}, "request failed: connection closed by the remote"},
 		{op(&tls.CertificateVerificationError{Err: errors.New("x509: unknown authority")}), "request failed: TLS handshake failed"},
 		{op(tls.RecordHeaderError{Msg: "first record does not look like a TLS handshake"}), "request failed: TLS handshake failed"},
 		{op(os.ErrDeadlineExceeded), "request failed: timed out"},

@@ -62,6 +62,10 @@ func Load(path string) (*Key, error) {
 		return nil, err
 	}
 	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
 	r := bufio.NewReader(io.LimitReader(f, maxFile+1))
 	var b []byte
 	for {
@@ -76,10 +80,14 @@ func Load(path string) (*Key, error) {
 			return nil, err
 		}
 		// A key is one line, and a pipe left open after it
-		// (--master-key-file <(...)) sends no end of file: a whole key
-		// is enough. (A key wrapped over lines reads on.)
-		if k, err := Parse(string(b)); err == nil {
-			return k, nil
+		// (--master-key-file <(...)) sends no end of file: from anything
+		// but a regular file a whole key is enough. (A key wrapped over
+		// lines reads on.) A regular file is read to its end, so that
+		// one holding more than a key is refused.
+		if !fi.Mode().IsRegular() {
+			if k, err := Parse(string(b)); err == nil {
+				return k, nil
+			}
 		}
 	}
 	k, err := Parse(string(b))

@@ -214,3 +214,23 @@ func TestLoadWrappedKey(t *testing.T) {
 		t.Fatalf("Load = %v, %v", k, err)
 	}
 }
+
+// A regular file holding more than a key, a second key (appended to rotate,
+// say) or a key and more text, is refused, not taken for its first line.
+func TestLoadRefusesMoreThanAKey(t *testing.T) {
+	t.Parallel()
+	const key, key2 = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", "HxwdHh8AAQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRo="
+	for name, b := range map[string][]byte{
+		"two keys":             []byte(key + "\n" + key2 + "\n"),
+		"key then 5,000 bytes": append([]byte(key+"\n"), bytes.Repeat([]byte("A"), 5000)...),
+		"key then a word":      []byte(key + "\nrotate\n"),
+	} {
+		path := filepath.Join(t.TempDir(), "key")
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if k, err := Load(path); err == nil {
+			t.Errorf("%s: Load took %s", name, k)
+		}
+	}
+}

@@ -443,7 +443,7 @@ func prepareSize(ctx context.Context, cfg config, client clients, bin, label, tm
 func printHeader(w io.Writer, cfg config) {
 	fmt.Fprintf(w, "# QuantumLock load harness\n\n")
 	fmt.Fprintf(w, "- %s/%s, %d CPUs, %s, harness GOMAXPROCS %d\n", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version(), runtime.GOMAXPROCS(0))
-	limit := fmt.Sprintf("at most %d requests per phase", cfg.maxRequests)
+	limit := fmt.Sprintf("at most %d requests per warm-up and per measured part", cfg.maxRequests)
 	if cfg.client == clientWrk {
 		limit = fmt.Sprintf("wrk %d thread, whole seconds, no request limit", wrkThreads)
 	}
