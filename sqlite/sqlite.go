@@ -464,9 +464,13 @@ func constraint(err error) int {
 // Remove deletes the database file at path and the files beside it that
 // SQLite and the store make ("-wal", "-shm", "-lock"). The database must
 // not be open. Files that are not there are no error.
-func Remove(path string) error {
+func Remove(path string) error { return removeFiles(path, "", "-wal", "-shm", "-lock") }
+
+// removeFiles deletes path with each suffix; files that are not there are
+// no error.
+func removeFiles(path string, suffixes ...string) error {
 	var errs []error
-	for _, suffix := range []string{"", "-wal", "-shm", "-lock"} {
+	for _, suffix := range suffixes {
 		if err := os.Remove(path + suffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			errs = append(errs, err)
 		}
@@ -496,13 +500,14 @@ func RemoveUnused(path string) (bool, error) {
 	if empty, err := holdsNothing(path); err != nil || !empty {
 		return false, err
 	}
-	var errs []error
-	for _, suffix := range []string{"", "-wal", "-shm"} {
-		if err := os.Remove(path + suffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			errs = append(errs, err)
-		}
-	}
-	return len(errs) == 0, errors.Join(errs...)
+	err = removeFiles(path, "", "-wal", "-shm")
+	return err == nil, err
+}
+
+// readConn opens the file at path for reading outside any store, waiting
+// out another process's lock as the store's own connections do.
+func readConn(path string) (*sql.DB, error) {
+	return sql.Open("sqlite", path+fmt.Sprintf("?_pragma=busy_timeout(%d)&_pragma=query_only(ON)", BusyTimeout.Milliseconds()))
 }
 
 // checkOurs refuses the file at path if another program made it (see
@@ -511,7 +516,7 @@ func RemoveUnused(path string) (bool, error) {
 // starting beside another that is making the same new file finds it
 // locked for a moment.
 func checkOurs(ctx context.Context, path string) error {
-	c, err := sql.Open("sqlite", path+fmt.Sprintf("?_pragma=busy_timeout(%d)&_pragma=query_only(ON)", BusyTimeout.Milliseconds()))
+	c, err := readConn(path)
 	if err != nil {
 		return fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
@@ -527,7 +532,7 @@ func checkOurs(ctx context.Context, path string) error {
 // in either table. It opens the file directly, not as a store, so the
 // caller may hold the lock file exclusive.
 func holdsNothing(path string) (bool, error) {
-	c, err := sql.Open("sqlite", path+fmt.Sprintf("?_pragma=busy_timeout(%d)", BusyTimeout.Milliseconds()))
+	c, err := readConn(path)
 	if err != nil {
 		return false, err
 	}
