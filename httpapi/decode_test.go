@@ -58,7 +58,22 @@ func TestDecodeStrict(t *testing.T) {
 		{`{"name":"a"}`, "application/json; charset=us-ascii", "", "", ""},
 		{`{"name":"a"}`, "", "", "", "identity"},
 		{``, "", "", "", ""},
-		{" \r\n\t ", "", "", "", ""}, // only whitespace: no value, as no body
+		{" \r\n\t ", "", "", "", ""},                            // only whitespace: no value, as no body
+		{" \n", "text/plain", "", "", ""},                       // whatever a client declares for it
+		{"  ", "application/x-www-form-urlencoded", "", "", ""}, // (curl's default)
+		{" ", "", "", "", "gzip"},
+		{`{"name":"\ud83d\ude00 \u00e9 \\ud800"}`, "", "", "", ""}, // a pair; an escaped backslash
+		{`{"name":"\ud800"}`, "", quantumlock.EINVALID, "name holds", ""},
+		{`{"name":"a\uDFFFb"}`, "", quantumlock.EINVALID, "name holds", ""},
+		{`{"name":"\ud800\u0041"}`, "", quantumlock.EINVALID, "name holds", ""},
+		{`{"name":"\ud800\n"}`, "", quantumlock.EINVALID, "name holds", ""},
+		{`{"name":"\\\ud800x"}`, "", quantumlock.EINVALID, "name holds", ""},
+		{`{"name":"a","extra":{"k":["\udbff"]}}`, "", quantumlock.EINVALID, "extra holds", ""},
+		{`{"extra":{"\ud800":1}}`, "", quantumlock.EINVALID, "extra holds", ""},
+		{`{"count":99999999999999999999999}`, "", quantumlock.EINVALID, "count is out of range: 99999999999999999999999", ""},
+		{`{"count":-99999999999999999999999}`, "", quantumlock.EINVALID, "count is out of range", ""},
+		{`{"count":1.5}`, "", quantumlock.EINVALID, "count must be an integer, not number 1.5", ""},
+		{`{"count":1e2}`, "", quantumlock.EINVALID, "count must be an integer", ""},
 		{`{"name":"a"}`, "application/merge-patch+json", "", "", ""},
 		{`{"name":"a"}`, "application/problem+json; charset=utf-8", "", "", ""},
 		{`{"name":"a"}`, "text/plain", quantumlock.EMEDIATYPE, "application/json", ""},
@@ -75,54 +90,63 @@ func TestDecodeStrict(t *testing.T) {
 		{"{\"extra\":{\"k\":\"\xff\"}}", "", quantumlock.EINVALID, "UTF-8", ""},
 		{`{"name":"a"}`, "application/json; charset=iso-8859-1", quantumlock.EMEDIATYPE, "iso-8859-1", ""},
 	} {
-		r := httptest.NewRequest("POST", "/", strings.NewReader(tc.body))
-		if tc.contentType != "" {
-			r.Header.Set("Content-Type", tc.contentType)
-		}
-		if tc.encoding != "" {
-			// "\x00" separates values of repeated headers.
-			r.Header["Content-Encoding"] = strings.Split(tc.encoding, "\x00")
-		}
-		var d dst
-		err := decode(r, &d)
-		if quantumlock.ErrorCode(err) != tc.code || (tc.code != "" && !strings.Contains(quantumlock.ErrorMessage(err), tc.detail)) {
-			t.Errorf("decode(%q, %q) = %v, want code %q naming %q", tc.body, tc.contentType, err, tc.code, tc.detail)
+		// Each body with its length declared, and of unknown length, as
+		// a chunked body is.
+		for _, length := range []int64{int64(len(tc.body)), -1} {
+			r := httptest.NewRequest("POST", "/", strings.NewReader(tc.body))
+			r.ContentLength = length
+			if tc.contentType != "" {
+				r.Header.Set("Content-Type", tc.contentType)
+			}
+			if tc.encoding != "" {
+				// "\x00" separates values of repeated headers.
+				r.Header["Content-Encoding"] = strings.Split(tc.encoding, "\x00")
+			}
+			var d dst
+			err := decode(r, &d)
+			if quantumlock.ErrorCode(err) != tc.code || (tc.code != "" && !strings.Contains(quantumlock.ErrorMessage(err), tc.detail)) {
+				t.Errorf("decode(%q, %q, length %d) = %v, want code %q naming %q", tc.body, tc.contentType, length, err, tc.code, tc.detail)
+			}
 		}
 	}
 }
 
 // tokenNames is objectNames's reference: the top-level names of a valid
-// JSON object as encoding/json's Decoder reads them.
-func tokenNames(t testing.TB, body []byte) []string {
+// JSON object as encoding/json's Decoder reads them, and their values'
+// bytes.
+func tokenNames(t testing.TB, body []byte) (names, values []string) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return nil
+		return nil, nil
 	}
-	var names []string
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
 			t.Fatalf("Token on valid JSON %q: %v", body, err)
 		}
 		names = append(names, tok.(string))
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
 			t.Fatalf("Decode on valid JSON %q: %v", body, err)
 		}
+		values = append(values, string(v))
 	}
-	return names
+	return names, values
 }
 
 func checkObjectNames(t testing.TB, body []byte) {
 	if !json.Valid(body) || !utf8.Valid(body) { // decode refuses the rest before
 		return
 	}
-	var got []string
-	if err := objectNames(body, func(name []byte) error { got = append(got, string(name)); return nil }); err != nil {
+	var got, gotValues []string
+	if err := objectNames(body, func(name, value []byte) error {
+		got, gotValues = append(got, string(name)), append(gotValues, string(value))
+		return nil
+	}); err != nil {
 		t.Fatalf("objectNames(%q): %v", body, err)
 	}
-	if want := tokenNames(t, body); !slices.Equal(got, want) {
-		t.Fatalf("objectNames(%q) = %q, want %q", body, got, want)
+	if want, wantValues := tokenNames(t, body); !slices.Equal(got, want) || !slices.Equal(gotValues, wantValues) {
+		t.Fatalf("objectNames(%q) = %q, %q, want %q, %q", body, got, gotValues, want, wantValues)
 	}
 }
 
@@ -163,11 +187,13 @@ func BenchmarkDecode(b *testing.B) {
 	r := httptest.NewRequest("POST", "/", nil)
 	r.Header.Set("Content-Type", "application/json")
 	b.ReportAllocs()
+	r.ContentLength = int64(len(body)) // as a client sends it; 0 is no body
 	for b.Loop() {
 		rd.Reset(body)
 		r.Body = io.NopCloser(rd)
-		if err := decode(r, &dst); err != nil {
-			b.Fatal(err)
+		dst.LicenseKey = ""
+		if err := decode(r, &dst); err != nil || dst.LicenseKey == "" {
+			b.Fatal(err, dst)
 		}
 	}
 }

@@ -110,6 +110,7 @@ var encoders = sync.Pool{New: func() any {
 var (
 	jsonContentType = []string{"application/json"}
 	noStore         = []string{"no-store"}
+	apiKeyChallenge = []string{`ApiKey header="X-API-Key"`}
 )
 
 // writeError writes err as the SPEC §4 error body. Internal errors are
@@ -134,6 +135,10 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	msg := quantumlock.ErrorMessage(err)
 	if code == quantumlock.EINTERNAL {
 		msg = "Internal error."
+	}
+	if code == quantumlock.EUNAUTHORIZED {
+		// RFC 9110 §11.6.1: a 401 names the scheme the client is to use.
+		w.Header()["Www-Authenticate"] = apiKeyChallenge
 	}
 	if h := w.Header(); code == quantumlock.ERATELIMIT && h.Get("Retry-After") == "" {
 		// Every 429 carries Retry-After (SPEC §4). The per-minute limit
@@ -161,11 +166,27 @@ func (s *server) errorBodyOf(r *http.Request, code, detail string) errorBody {
 // EMEDIATYPE (application/json or any type ending in +json is JSON), and
 // so is a body sent compressed (any Content-Encoding but identity), which
 // would otherwise be read as malformed JSON. An empty body, or one of only
-// whitespace, decodes as {} so endpoints whose fields are all optional
-// accept a bare POST, whatever Content-Type a client adds to it by
-// default; a JSON null is not an object, and is refused.
+// whitespace, however framed (no Content-Length, chunked), decodes as {} so
+// endpoints whose fields are all optional accept a bare POST, whatever
+// Content-Type or Content-Encoding a client adds to it by default; a JSON
+// null is not an object, and is refused. A \u escape of half a surrogate
+// pair with no other half is EINVALID naming its field: it is no
+// character, and JSON readers disagree about it (Go's reads it as U+FFFD,
+// others keep it or refuse the document), so end_customer_id "\ud800"
+// would otherwise be stored as "\ufffd", and metadata answered byte for
+// byte would be read differently by the vendor's own software.
 func decode(r *http.Request, dst any) error {
 	if r.ContentLength == 0 {
+		return nil
+	}
+	// The body is capped (routed), so reading it whole is bounded; the
+	// bytes are needed more than once, for the blank, UTF-8 and key
+	// checks.
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return decodeError(err)
+	}
+	if skipSpace(body, 0) == len(body) {
 		return nil
 	}
 	for _, v := range r.Header["Content-Encoding"] {
@@ -185,12 +206,6 @@ func decode(r *http.Request, dst any) error {
 			return quantumlock.Errorf(quantumlock.EMEDIATYPE, "JSON must be UTF-8, not %s.", cs)
 		}
 	}
-	// The body is capped (routed), so reading it whole is bounded; the
-	// bytes are needed twice, for the UTF-8 check and the key check.
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		return decodeError(err)
-	}
 	// encoding/json would replace bytes that are not UTF-8 with U+FFFD in
 	// strings, and keep them as they are in raw values such as metadata,
 	// which would then be stored and answered as invalid JSON.
@@ -199,9 +214,7 @@ func decode(r *http.Request, dst any) error {
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(dst); err == io.EOF {
-		return nil
-	} else if err != nil {
+	if err := dec.Decode(dst); err != nil {
 		return decodeError(err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
@@ -234,7 +247,8 @@ var fieldNames sync.Map // reflect.Type → map[string]uint64
 // appear once. encoding/json matches names without regard to case and
 // lets a repeated name's last value win, so {"END_CUSTOMER_ID":…} or a
 // field given twice would be read here one way and by a proxy in front of
-// the service perhaps another.
+// the service perhaps another. No value may hold a lone surrogate escape
+// (decode).
 func exactFields(body []byte, dst any) error {
 	t := reflect.TypeOf(dst).Elem()
 	names, ok := fieldNames.Load(t)
@@ -258,26 +272,29 @@ func exactFields(body []byte, dst any) error {
 	}
 	known := names.(map[string]uint64)
 	var seen uint64
-	return objectNames(body, func(name []byte) error {
+	return objectNames(body, func(name, value []byte) error {
 		bit := known[string(name)]
 		switch {
 		case bit == 0:
 			return quantumlock.Errorf(quantumlock.EINVALID, "Unknown field %q.", name)
 		case seen&bit != 0:
 			return quantumlock.Errorf(quantumlock.EINVALID, "Field %q is given more than once.", name)
+		case loneSurrogate(value):
+			return quantumlock.Errorf(quantumlock.EINVALID, "%s holds a \\u escape of half a surrogate pair (D800–DFFF) without the other half, which is no character.", name)
 		}
 		seen |= bit
 		return nil
 	})
 }
 
-// objectNames calls fn with each top-level name of body, in order, if body
-// is a JSON object; names with escapes are passed unescaped. body must be
+// objectNames calls fn with each top-level name of body and its value's
+// bytes, in order, if body is a JSON object; names with escapes are passed
+// unescaped, values as they stand in body. body must be
 // valid JSON (the decoder has read it), so this walks it without checking
 // it again and without allocating: it runs on every request with a body,
 // where a json.Decoder's Token would allocate for every name and value.
 // TestObjectNames and FuzzObjectNames hold it to the Decoder's reading.
-func objectNames(body []byte, fn func(name []byte) error) error {
+func objectNames(body []byte, fn func(name, value []byte) error) error {
 	i := skipSpace(body, 0)
 	if i >= len(body) || body[i] != '{' {
 		return nil // null: nothing was set
@@ -300,12 +317,77 @@ func objectNames(body []byte, fn func(name []byte) error) error {
 			}
 			name = []byte(s)
 		}
-		if err := fn(name); err != nil {
+		i = skipSpace(body, end) // at ':'
+		start := skipSpace(body, i+1)
+		i = skipValue(body, start)
+		if err := fn(name, trimSpace(body[start:i])); err != nil {
 			return err
 		}
-		i = skipSpace(body, end) // at ':'
-		i = skipValue(body, skipSpace(body, i+1))
 	}
+}
+
+// trimSpace returns b without JSON whitespace at its end (a number's
+// value runs to the ',' or '}' after it).
+func trimSpace(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t' || b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// loneSurrogate reports whether the valid JSON value b holds a \u escape of
+// a high surrogate (D800–DBFF) not followed at once by an escaped low one
+// (DC00–DFFF), or of a low surrogate not preceded by a high one.
+func loneSurrogate(b []byte) bool {
+	for i := bytes.IndexByte(b, '\\'); i >= 0 && i+1 < len(b); {
+		if b[i+1] != 'u' {
+			i = next(b, i+2) // a two-character escape, "\\" among them
+			continue
+		}
+		switch r := hex4(b[i+2 : i+6]); {
+		case r >= 0xD800 && r <= 0xDBFF:
+			if i+12 > len(b) || b[i+6] != '\\' || b[i+7] != 'u' {
+				return true
+			}
+			if lo := hex4(b[i+8 : i+12]); lo < 0xDC00 || lo > 0xDFFF {
+				return true
+			}
+			i = next(b, i+12)
+		case r >= 0xDC00 && r <= 0xDFFF:
+			return true
+		default:
+			i = next(b, i+6)
+		}
+	}
+	return false
+}
+
+// next returns the index of the first backslash in b at or after i, or -1.
+func next(b []byte, i int) int {
+	if i >= len(b) {
+		return -1
+	}
+	if j := bytes.IndexByte(b[i:], '\\'); j >= 0 {
+		return i + j
+	}
+	return -1
+}
+
+// hex4 reads four hex digits, which valid JSON has after every \u.
+func hex4(h []byte) rune {
+	var r rune
+	for _, c := range h {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c -= 'a' - 10
+		case c >= 'A' && c <= 'F':
+			c -= 'A' - 10
+		}
+		r = r<<4 | rune(c)
+	}
+	return r
 }
 
 // skipSpace returns the index of the first byte at or after i that is not
@@ -378,12 +460,31 @@ func decodeError(err error) error {
 		if typ.Field == "" {
 			return quantumlock.Errorf(quantumlock.EINVALID, "Request body must be a JSON object.")
 		}
+		if kind := jsonKind(typ.Type.Kind().String()); kind == "an integer" && integerLiteral(strings.TrimPrefix(typ.Value, "number ")) {
+			// An integer, of the right type, too large for the field.
+			return quantumlock.Errorf(quantumlock.EINVALID, "%s is out of range: %.40s.", typ.Field, strings.TrimPrefix(typ.Value, "number "))
+		}
 		return quantumlock.Errorf(quantumlock.EINVALID, "%s must be %s, not %s.", typ.Field, jsonKind(typ.Type.Kind().String()), typ.Value)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		return quantumlock.Errorf(quantumlock.EINVALID, "Unknown field %s.", strings.TrimPrefix(err.Error(), "json: unknown field "))
 	default:
 		return quantumlock.Errorf(quantumlock.EINVALID, "Request body is not valid JSON.")
 	}
+}
+
+// integerLiteral reports whether s is a JSON number with no fraction or
+// exponent.
+func integerLiteral(s string) bool {
+	s = strings.TrimPrefix(s, "-")
+	if s == "" {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // jsonKind names a Go kind the way a JSON client thinks of it.
@@ -522,7 +623,9 @@ func page(q map[string]string, defLimit int) (skip, limit int, err error) {
 	}{{"skip", &skip}, {"limit", &limit}} {
 		if v := q[p.name]; v != "" {
 			n, err := strconv.Atoi(v)
-			if err != nil {
+			// A number past int's range keeps Atoi's clamped value, so the
+			// caller's range check names the range.
+			if err != nil && !errors.Is(err, strconv.ErrRange) {
 				return 0, 0, quantumlock.Errorf(quantumlock.EINVALID, "%s must be an integer.", p.name)
 			}
 			*p.dst = n

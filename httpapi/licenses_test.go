@@ -397,6 +397,22 @@ func TestLicenseListGetRevoke(t *testing.T) {
 			wantStatus(t, c.Do(t, "GET", "/api/v1/licenses"+q, nil), 400, "INVALID_REQUEST")
 		})
 	}
+	t.Run("PastIntRange", func(t *testing.T) {
+		// An integer is an integer, however large: the range is named,
+		// and a skip past every license is an empty page.
+		for q, detail := range map[string]string{
+			"?limit=99999999999999999999":  "between 1 and 1000",
+			"?limit=-99999999999999999999": "between 1 and 1000",
+			"?skip=-99999999999999999999":  "skip",
+		} {
+			if d := wantError(t, c.Do(t, "GET", "/api/v1/licenses"+q, nil), 400, "INVALID_REQUEST", detail); strings.Contains(d, "integer") {
+				t.Errorf("%s: %q", q, d)
+			}
+		}
+		if total, page := list(t, c, "?skip=99999999999999999999"); total != len(keys) || len(page) != 0 {
+			t.Errorf("skip past int's range: total %d, %d licenses", total, len(page))
+		}
+	})
 	// A query Go's URL.Query would read in part, or by its first value,
 	// is refused whole, naming what is wrong with it.
 	for q, detail := range map[string]string{

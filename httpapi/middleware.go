@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/quantumlock/quantumlock"
@@ -188,7 +189,18 @@ func (s *server) authedWithQuery(h authedHandler) http.Handler { return s.authen
 // refuses an authenticated caller.
 func (s *server) authenticated(h, refused authedHandler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := s.Accounts.Authenticate(r.Context(), r.Header.Get("X-API-Key"))
+		keys := r.Header["X-Api-Key"]
+		if len(keys) > 1 {
+			// Which one a proxy in front of the service would read, for
+			// its own checks or its log, is anyone's guess.
+			s.writeError(w, r, quantumlock.Errorf(quantumlock.EUNAUTHORIZED, "Send one X-API-Key header, not %d.", len(keys)))
+			return
+		}
+		var key string
+		if len(keys) == 1 {
+			key = keys[0]
+		}
+		c, err := s.Accounts.Authenticate(r.Context(), key)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -219,6 +231,15 @@ func (s *server) authenticated(h, refused authedHandler) http.Handler {
 			hd.Set("Retry-After", strconv.FormatInt(retryAfter(now, d.Reset), 10))
 			s.writeError(w, r, quantumlock.Errorf(quantumlock.ERATELIMIT, "Rate limit exceeded (%d requests per minute).", limit))
 			return
+		}
+		if strings.Contains(infoFrom(r).route, "{") {
+			if allow, ok := s.literal[r.URL.Path]; ok {
+				// A wildcard route matched a path another route names
+				// (see server.literal): answered as that endpoint's
+				// wrong method.
+				s.methodNotAllowed(w, r, allow)
+				return
+			}
 		}
 		h(w, r, c)
 	})

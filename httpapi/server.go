@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path"
+	"slices"
 	"strings"
 	"sync/atomic"
 
@@ -52,14 +53,33 @@ type server struct {
 	// whether its path exists under another method (405) or not at all
 	// (404).
 	known *http.ServeMux
+	// literal maps each path that a route names without wildcards to the
+	// Allow value of its methods. Such a path can also match another
+	// method's wildcard route (GET /api/v1/licenses/{license_key} matches
+	// /api/v1/licenses/generate), which would answer it as a value of the
+	// wildcard ("License not found."), and ServeMux's own Allow for it
+	// would list that other route's methods; the endpoint the path names
+	// takes only its own.
+	literal map[string]string
 }
 
 // NewServer returns the API as an http.Handler.
 func NewServer(d Deps) http.Handler {
-	s := &server{Deps: d, logger: d.Logger, now: d.Now, mux: http.NewServeMux(), known: http.NewServeMux()}
+	s := &server{Deps: d, logger: d.Logger, now: d.Now, mux: http.NewServeMux(), known: http.NewServeMux(), literal: map[string]string{}}
+	methods := map[string][]string{}
 	for _, rt := range s.routes() {
 		s.mux.Handle(rt.Pattern, routed(rt.Pattern, rt.Handler))
 		s.known.Handle(rt.Pattern, matched)
+		if method, path, _ := strings.Cut(rt.Pattern, " "); !strings.Contains(path, "{") {
+			methods[path] = append(methods[path], method)
+			if method == http.MethodGet {
+				methods[path] = append(methods[path], http.MethodHead)
+			}
+		}
+	}
+	for path, ms := range methods {
+		slices.Sort(ms)
+		s.literal[path] = strings.Join(ms, ", ")
 	}
 	// Every route is more specific than "/" and "/api/v1/", so these catch
 	// only what no route matches, and a matched request is matched once.
@@ -147,15 +167,24 @@ func (s *server) noEndpoint(w http.ResponseWriter, r *http.Request) {
 func (s *server) unmatched(w http.ResponseWriter, r *http.Request) {
 	// The known routes' mux tells 404 from 405 and sets Allow; run its
 	// handler against a recorder and keep only those two facts.
+	if allow, ok := s.literal[r.URL.Path]; ok {
+		s.methodNotAllowed(w, r, allow)
+		return
+	}
 	h, _ := s.known.Handler(r)
 	rec := &statusRecorder{header: http.Header{}}
 	h.ServeHTTP(rec, r)
 	if rec.status == http.StatusMethodNotAllowed {
-		w.Header().Set("Allow", rec.header.Get("Allow"))
-		s.writeError(w, r, quantumlock.Errorf(quantumlock.EMETHOD, "Method %s is not allowed here; allowed: %s.", r.Method, rec.header.Get("Allow")))
+		s.methodNotAllowed(w, r, rec.header.Get("Allow"))
 		return
 	}
 	s.noEndpoint(w, r)
+}
+
+// methodNotAllowed answers 405 with allow, the methods the path takes.
+func (s *server) methodNotAllowed(w http.ResponseWriter, r *http.Request, allow string) {
+	w.Header().Set("Allow", allow)
+	s.writeError(w, r, quantumlock.Errorf(quantumlock.EMETHOD, "Method %s is not allowed here; allowed: %s.", r.Method, allow))
 }
 
 // statusRecorder is a ResponseWriter that keeps only the status and headers.

@@ -217,6 +217,46 @@ func TestFallbacksAndHeaders(t *testing.T) {
 		if r.Header.Get("Allow") != "GET, HEAD" {
 			t.Errorf("Allow %q", r.Header.Get("Allow"))
 		}
+		// A path a route names whose other methods a wildcard route
+		// matches (GET /licenses/{license_key}) is that route's, not a
+		// license key's: 405 allowing only its own methods.
+		for _, tc := range []struct{ method, path, allow string }{
+			{"GET", "/api/v1/licenses/generate", "POST"},
+			{"HEAD", "/api/v1/licenses/validate", "POST"},
+			{"PUT", "/api/v1/licenses/generate", "POST"},
+			{"DELETE", "/api/v1/licenses/validate", "POST"},
+			{"PUT", "/api/v1/quantum/keys", "GET, HEAD, POST"},
+			{"DELETE", "/api/v1/licenses/QLOCK-0000-0000-0000", "GET, HEAD"},
+			{"GET", "/api/v1/quantum/keys/k/rotate", "POST"},
+		} {
+			r := c.Do(t, tc.method, tc.path, nil)
+			if r.Status != 405 || r.Header.Get("Allow") != tc.allow {
+				t.Errorf("%s %s: %d, Allow %q, want 405 allowing %q", tc.method, tc.path, r.Status, r.Header.Get("Allow"), tc.allow)
+			}
+		}
+		// Counted and authenticated first, as every 405.
+		wantStatus(t, c.Do(t, "GET", "/api/v1/licenses/generate", nil, "X-API-Key", ""), 401, "UNAUTHORIZED")
+	})
+	t.Run("OneAPIKey", func(t *testing.T) {
+		// Two X-API-Key headers are refused, in either order, even when
+		// both are the same valid key: which one a proxy reads is
+		// anyone's guess.
+		for _, keys := range [][]string{{c.APIKey, "ql_live_unknown"}, {"ql_live_unknown", c.APIKey}, {c.APIKey, c.APIKey}} {
+			r := c.Do(t, "GET", "/api/v1/customers/me", nil, "X-API-Key", keys[0], "+X-API-Key", keys[1])
+			wantError(t, r, 401, "UNAUTHORIZED", "one X-API-Key")
+		}
+	})
+	t.Run("Challenge", func(t *testing.T) {
+		// RFC 9110: a 401 says which scheme to use.
+		for _, key := range []string{"", "ql_live_unknown"} {
+			r := c.Do(t, "GET", "/api/v1/customers/me", nil, "X-API-Key", key)
+			if got := r.Header.Get("WWW-Authenticate"); got != `ApiKey header="X-API-Key"` {
+				t.Errorf("401 with key %q: WWW-Authenticate %q", key, got)
+			}
+		}
+		if got := c.Do(t, "GET", "/api/v1/customers/me", nil).Header.Get("WWW-Authenticate"); got != "" {
+			t.Errorf("200 with WWW-Authenticate %q", got)
+		}
 	})
 	t.Run("RequestIDEchoed", func(t *testing.T) {
 		r := c.Do(t, "GET", "/api/v1/customers/me", nil, "X-Request-ID", "trace-42.a:b")

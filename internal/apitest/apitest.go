@@ -91,8 +91,10 @@ func (r *Response) Decode(tb testing.TB, v any) {
 }
 
 // Do sends method path with body (a string is sent as is, anything else
-// as JSON, nil as no body) and headers, checks the response against the
-// description, and returns it. It fails the test on transport errors and
+// as JSON, nil as no body) and headers, name and value pairs (a value
+// replaces the header's, "" deletes it, and a name written "+Name" adds
+// one more value), checks the response against the description, and
+// returns it. It fails the test on transport errors and
 // on responses the description does not allow.
 func (c *Client) Do(tb testing.TB, method, path string, body any, headers ...string) *Response {
 	tb.Helper()
@@ -121,10 +123,13 @@ func (c *Client) Do(tb testing.TB, method, path string, body any, headers ...str
 		req.Header.Set("X-API-Key", c.APIKey)
 	}
 	for i := 0; i+1 < len(headers); i += 2 {
-		if headers[i+1] == "" {
-			req.Header.Del(headers[i])
-		} else {
-			req.Header.Set(headers[i], headers[i+1])
+		switch name, value := headers[i], headers[i+1]; {
+		case strings.HasPrefix(name, "+"):
+			req.Header.Add(name[1:], value)
+		case value == "":
+			req.Header.Del(name)
+		default:
+			req.Header.Set(name, value)
 		}
 	}
 	hc := c.HTTP
@@ -155,7 +160,7 @@ func checkHead(tb testing.TB, rt routers.Router, req *http.Request, r *Response)
 	}
 	get := req.Clone(req.Context())
 	get.Method = http.MethodGet
-	route, _, err := rt.FindRoute(get)
+	route, _, err := findRoute(rt, get)
 	if err != nil {
 		if r.Status != http.StatusNotFound && r.Status != http.StatusMethodNotAllowed && r.Status != http.StatusUnauthorized {
 			tb.Errorf("HEAD %s: no GET in openapi.yaml (%v) but answered %d", req.URL.Path, err, r.Status)
@@ -165,6 +170,19 @@ func checkHead(tb testing.TB, rt routers.Router, req *http.Request, r *Response)
 	if route.Operation.Responses.Status(r.Status) == nil && route.Operation.Responses.Default() == nil {
 		tb.Errorf("HEAD %s -> %d: not a status openapi.yaml gives its GET", req.URL.Path, r.Status)
 	}
+}
+
+// findRoute is the router's FindRoute, except that a path the description
+// names without templates is that path's alone, as in OpenAPI (a concrete
+// path matches before a templated one): the router would match GET
+// /api/v1/licenses/generate, which has only a POST, to GET
+// /api/v1/licenses/{license_key}.
+func findRoute(rt routers.Router, req *http.Request) (*routers.Route, map[string]string, error) {
+	route, params, err := rt.FindRoute(req)
+	if err == nil && route.Path != req.URL.Path && doc.Paths.Value(req.URL.Path) != nil {
+		return nil, nil, routers.ErrMethodNotAllowed
+	}
+	return route, params, err
 }
 
 // noRedirects is the client Do uses by default. The API never redirects on
@@ -217,7 +235,7 @@ func Check(tb testing.TB, req *http.Request, r *Response) {
 		checkHead(tb, rt, req, r)
 		return
 	}
-	route, params, err := rt.FindRoute(req)
+	route, params, err := findRoute(rt, req)
 	if err != nil {
 		// Unknown paths and methods are answered by the server's fallback
 		// (404/405 with the error body), which has no entry to check;
