@@ -260,19 +260,27 @@ func runCustomers(ctx context.Context, args []string, getenv func(string) string
 	}
 }
 
-// apiKeyJSON is how the CLI shows an API key; the secret appears only on
-// creation.
+// apiKeyJSON is how apikeys create shows the key it made, with its secret,
+// which appears only there (SPEC §2 gives its four fields).
 type apiKeyJSON struct {
-	ID         string  `json:"id"`
-	CustomerID string  `json:"customer_id"`
-	APIKey     string  `json:"api_key,omitempty"`
-	Hint       string  `json:"hint,omitempty"`
-	CreatedAt  string  `json:"created_at"`
-	RevokedAt  *string `json:"revoked_at,omitempty"`
+	ID         string `json:"id"`
+	CustomerID string `json:"customer_id"`
+	APIKey     string `json:"api_key"`
+	CreatedAt  string `json:"created_at"`
 }
 
-func apiKeyOut(k *quantumlock.APIKey) apiKeyJSON {
-	out := apiKeyJSON{ID: k.ID, CustomerID: k.CustomerID, Hint: k.Hint + "…", CreatedAt: k.CreatedAt.Format(time.RFC3339)}
+// apiKeyInfoJSON is how apikeys list and revoke show a key: its hint
+// instead of the secret, and revoked_at, null while the key is active.
+type apiKeyInfoJSON struct {
+	ID         string  `json:"id"`
+	CustomerID string  `json:"customer_id"`
+	Hint       string  `json:"hint"`
+	CreatedAt  string  `json:"created_at"`
+	RevokedAt  *string `json:"revoked_at"`
+}
+
+func apiKeyOut(k *quantumlock.APIKey) apiKeyInfoJSON {
+	out := apiKeyInfoJSON{ID: k.ID, CustomerID: k.CustomerID, Hint: k.Hint + "…", CreatedAt: k.CreatedAt.Format(time.RFC3339)}
 	if k.RevokedAt != nil {
 		s := k.RevokedAt.Format(time.RFC3339)
 		out.RevokedAt = &s
@@ -333,7 +341,7 @@ func runAPIKeys(ctx context.Context, args []string, getenv func(string) string, 
 		if err != nil {
 			return err
 		}
-		out := make([]apiKeyJSON, len(ks))
+		out := make([]apiKeyInfoJSON, len(ks))
 		for i, k := range ks {
 			out[i] = apiKeyOut(k)
 		}

@@ -9,10 +9,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -243,16 +245,45 @@ func TestCLIEdges(t *testing.T) {
 	fails("customers", "update", c.ID, c.ID, "--plan", "startup", "--db", db)
 	fails("apikeys", "list", "--customer", "cust_000000000000", "--db", db)
 
-	var keys []struct {
-		ID        string  `json:"id"`
-		RevokedAt *string `json:"revoked_at"`
+	// create shows SPEC §2's four fields; list and revoke the same five,
+	// revoked_at null while the key is active, never left out.
+	names := func(out []byte) string {
+		t.Helper()
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(out, &m); err != nil {
+			t.Fatalf("%s: %v", out, err)
+		}
+		return strings.Join(slices.Sorted(maps.Keys(m)), ",")
 	}
-	if err := json.Unmarshal(cli(t, "apikeys", "list", "--customer", c.ID, "--db", db), &keys); err != nil || len(keys) != 1 || keys[0].RevokedAt != nil {
-		t.Fatalf("apikeys list: %+v %v", keys, err)
+	if got := names(cli(t, "apikeys", "create", "--customer", c.ID, "--db", db)); got != "api_key,created_at,customer_id,id" {
+		t.Errorf("apikeys create shows %s", got)
 	}
-	cli(t, "apikeys", "revoke", keys[0].ID, "--db", db)
-	if err := json.Unmarshal(cli(t, "apikeys", "list", "--customer", c.ID, "--db", db), &keys); err != nil || len(keys) != 1 || keys[0].RevokedAt == nil {
-		t.Fatalf("apikeys list after revoke: %+v %v", keys, err)
+	var keys []map[string]json.RawMessage
+	if err := json.Unmarshal(cli(t, "apikeys", "list", "--customer", c.ID, "--db", db), &keys); err != nil || len(keys) != 2 {
+		t.Fatalf("apikeys list: %s %v", keys, err)
+	}
+	var id string
+	json.Unmarshal(keys[0]["id"], &id)
+	for _, k := range keys {
+		if got, _ := json.Marshal(k); names(got) != "created_at,customer_id,hint,id,revoked_at" || string(k["revoked_at"]) != "null" {
+			t.Errorf("apikeys list shows %s", got)
+		}
+	}
+	revoked := cli(t, "apikeys", "revoke", id, "--db", db)
+	if got := names(revoked); got != "created_at,customer_id,hint,id,revoked_at" || strings.Contains(string(revoked), `"revoked_at": null`) {
+		t.Errorf("apikeys revoke shows %s", revoked)
+	}
+	if err := json.Unmarshal(cli(t, "apikeys", "list", "--customer", c.ID, "--db", db), &keys); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	for _, k := range keys {
+		if string(k["revoked_at"]) != "null" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("apikeys list after one revoke: %s", keys)
 	}
 }
 
