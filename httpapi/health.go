@@ -15,15 +15,27 @@ import (
 //go:embed openapi.yaml
 var OpenAPI []byte
 
+// writeFailer is a store that tells when a write failed for a reason of
+// the storage while it still reads (sqlite.DB.WriteFailure): "" when none
+// did lately.
+type writeFailer interface {
+	WriteFailure() (kind string, at time.Time)
+}
+
 // handleHealth serves GET /health: 200 when the store answers, else 503.
 // The 503 is an error, so it carries the SPEC §4 error body beside the
 // health fields, with INTERNAL_ERROR: a store that does not answer is the
-// service's own failure (SPEC names no other code for it).
+// service's own failure (SPEC names no other code for it). A store that
+// answers but where a write failed lately (a full disk) is 200 "degraded",
+// not 503: it still validates, which a load balancer taking the instance
+// out would stop, and the status tells a monitor that it is not "ok".
 func (s *server) handleHealth() http.Handler {
 	type response struct {
-		Status  string `json:"status"`
-		Version string `json:"version"`
-		Store   string `json:"store"`
+		Status           string  `json:"status"`
+		Version          string  `json:"version"`
+		Store            string  `json:"store"`
+		StoreError       string  `json:"store_error,omitempty"`
+		LastWriteFailure *string `json:"last_write_failure,omitempty"`
 	}
 	type unavailable struct {
 		response
@@ -39,6 +51,14 @@ func (s *server) handleHealth() http.Handler {
 				s.errorBodyOf(r, quantumlock.EINTERNAL, "The store does not answer."),
 			})
 			return
+		}
+		if wf, ok := s.Store.(writeFailer); ok {
+			if kind, at := wf.WriteFailure(); kind != "" {
+				t := timeString(at)
+				encode(w, http.StatusOK, response{Status: "degraded", Version: quantumlock.Version, Store: "writes_failing",
+					StoreError: kind, LastWriteFailure: &t})
+				return
+			}
 		}
 		encode(w, http.StatusOK, response{Status: "ok", Version: quantumlock.Version, Store: "ok"})
 	})

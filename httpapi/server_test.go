@@ -3,12 +3,14 @@ package httpapi_test
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/quantumlock/quantumlock"
+	"github.com/quantumlock/quantumlock/httpapi"
 	"github.com/quantumlock/quantumlock/internal/apitest"
 )
 
@@ -323,6 +325,36 @@ func TestHealthStoreDown(t *testing.T) {
 	wantError(t, r, http.StatusServiceUnavailable, "INTERNAL_ERROR", "store")
 	if h := r.JSON(t); h["request_id"] != r.Header.Get("X-Request-ID") {
 		t.Errorf("request_id %v, X-Request-ID %q", h["request_id"], r.Header.Get("X-Request-ID"))
+	}
+}
+
+// writesFailing is a store that answers but whose writes failed lately.
+type writesFailing struct {
+	httpapi.Pinger
+	at time.Time
+}
+
+func (w writesFailing) WriteFailure() (string, time.Time) { return "disk_full", w.at }
+
+// A store that reads but whose writes fail (a full disk) is 200 degraded,
+// not "ok": it still validates, and a monitor learns what failed and when.
+func TestHealthWritesFailing(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t)
+	d := a.Deps
+	d.Store = writesFailing{a.DB, time.Date(2026, 3, 15, 11, 59, 30, 0, time.UTC)}
+	srv := httptest.NewServer(httpapi.NewServer(d))
+	t.Cleanup(srv.Close)
+	r := (&apitest.Client{BaseURL: srv.URL}).Do(t, "GET", "/health", nil)
+	h := r.JSON(t)
+	if r.Status != http.StatusOK || h["status"] != "degraded" || h["store"] != "writes_failing" ||
+		h["store_error"] != "disk_full" || h["last_write_failure"] != "2026-03-15T11:59:30Z" {
+		t.Errorf("health with failing writes: %d %v", r.Status, h)
+	}
+	// The real store, whose writes succeed, is "ok" without the fields.
+	r = (&apitest.Client{BaseURL: a.URL}).Do(t, "GET", "/health", nil)
+	if h := r.JSON(t); h["status"] != "ok" || len(h) != 3 {
+		t.Errorf("health: %v", h)
 	}
 }
 

@@ -74,6 +74,10 @@ type DB struct {
 
 	nonceSweep atomic.Int64 // unix nanoseconds of the last sweep of expired nonces
 
+	// writes keeps the last write that failed for a reason of the
+	// storage (WriteFailure).
+	writes writeHealth
+
 	// afterRowRead, when set (by tests, before any use), runs in
 	// APIKeyByHash right after the row is read and before the answer is
 	// cached: a commit there must leave the cached answer stale.
@@ -398,8 +402,14 @@ func (db *DB) BindMasterKey(ctx context.Context, fingerprint string) error {
 func pointRead(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
 
 // write runs fn in an IMMEDIATE transaction on the writer connection and
-// commits it if fn returns nil.
+// commits it if fn returns nil, noting the outcome for WriteFailure.
 func (db *DB) write(ctx context.Context, fn func(*sql.Tx) error) error {
+	err := db.writeTx(ctx, fn)
+	db.writes.record(err)
+	return err
+}
+
+func (db *DB) writeTx(ctx context.Context, fn func(*sql.Tx) error) error {
 	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlite: begin: %w", err)
