@@ -389,6 +389,50 @@ func TestSignVerifyInvalid(t *testing.T) {
 	}
 }
 
+// Verify refuses an Ed25519 public key of small order, under which one
+// constant signature verifies every message, and one that is no point of
+// the curve: raw or PEM, alone or as the hybrid's first half.
+func TestVerifyRefusesWeakEd25519Keys(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t)
+	hybrid := must[*SignResponse](t)(f.svc.Sign(ctx, custA, SignRequest{Message: []byte("m"), Algorithm: Ed25519MLDSA65}))
+	mlHalf := strings.SplitAfter(hybrid.PublicKey, "-----END PUBLIC KEY-----\n")[1]
+	identity := make([]byte, Ed25519PublicKeySize) // y = 1: the neutral point
+	identity[0] = 1
+	orderFour := make([]byte, Ed25519PublicKeySize) // y = 0
+	notAPoint := make([]byte, Ed25519PublicKeySize) // y = 2 has no x on the curve
+	notAPoint[0] = 2
+	// R the neutral point, S 0: valid under the identity key for any
+	// message, by the cofactorless equation.
+	sig := make([]byte, Ed25519SignatureSize)
+	sig[0] = 1
+	for name, tc := range map[string]struct {
+		key  []byte
+		want string
+	}{
+		"Identity":  {identity, "small order"},
+		"OrderFour": {orderFour, "small order"},
+		"NotAPoint": {notAPoint, "not a point"},
+	} {
+		pemKey := string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: must[[]byte](t)(x509.MarshalPKIXPublicKey(ed25519.PublicKey(tc.key)))}))
+		for form, pub := range map[string]string{
+			"Raw":       base64.StdEncoding.EncodeToString(tc.key),
+			"PEM":       pemKey,
+			"HybridPEM": pemKey + mlHalf,
+		} {
+			_, err := f.svc.Verify(ctx, custA, VerifyRequest{Message: []byte("pay mallory"), Signature: sig, QuantumNonce: hybrid.QuantumNonce, PublicKey: pub})
+			if quantumlock.ErrorCode(err) != quantumlock.EINVALID || !strings.Contains(quantumlock.ErrorMessage(err), tc.want) {
+				t.Errorf("%s, %s: %v, want 400 saying %q", name, form, err, tc.want)
+			}
+		}
+	}
+	// A key the service made is of the whole group's prime order.
+	if _, err := f.svc.Verify(ctx, custA, VerifyRequest{Message: []byte("m"), Signature: hybrid.Signature, QuantumNonce: hybrid.QuantumNonce, PublicKey: hybrid.PublicKey}); err != nil {
+		t.Errorf("the service's own hybrid key: %v", err)
+	}
+}
+
 // TestOpenSSLVerifies runs the commands docs/crypto.md gives for checking
 // signatures with openssl.
 func TestOpenSSLVerifies(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"strings"
 
+	"filippo.io/edwards25519"
 	"github.com/cloudflare/circl/pki"
 	"github.com/cloudflare/circl/sign/mldsa/mldsa65"
 )
@@ -296,6 +297,37 @@ func (p *publicKey) pem() string {
 // writes it (one block, or two for the hybrid: Ed25519 then ML-DSA-65), or
 // standard base64 of keyring's raw encoding (RSA: PKIX DER).
 func parsePublicKey(s string) (*publicKey, error) {
+	p, err := parseAnyPublicKey(s)
+	if err != nil {
+		return nil, err
+	}
+	if p.ed != nil {
+		if err := checkEd25519(p.ed); err != nil {
+			return nil, invalid("public_key: %s.", err)
+		}
+	}
+	return p, nil
+}
+
+// checkEd25519 refuses an Ed25519 public key that is no point of the
+// curve, or a point of small order. crypto/ed25519 verifies with the
+// cofactorless equation, under which a small-order key (the identity
+// point, say) makes one constant signature valid for every message: a
+// "valid" anyone can forge for a key no one holds. X25519 peers of low
+// order are refused alike (exchange.go).
+func checkEd25519(pk ed25519.PublicKey) error {
+	p, err := new(edwards25519.Point).SetBytes(pk)
+	if err != nil {
+		return errors.New("not a point of Ed25519's curve")
+	}
+	if new(edwards25519.Point).MultByCofactor(p).Equal(edwards25519.NewIdentityPoint()) == 1 {
+		return errors.New("Ed25519 public key of small order")
+	}
+	return nil
+}
+
+// parseAnyPublicKey is parsePublicKey without the checks of the point.
+func parseAnyPublicKey(s string) (*publicKey, error) {
 	s = strings.TrimSpace(s)
 	if len(s) > MaxPublicKeySize {
 		return nil, invalid("public_key: longer than %d bytes.", MaxPublicKeySize)
