@@ -89,6 +89,9 @@ func TestDecodeStrict(t *testing.T) {
 		{"{\"name\":\"\xe9\"}", "", quantumlock.EINVALID, "UTF-8", ""},
 		{"{\"extra\":{\"k\":\"\xff\"}}", "", quantumlock.EINVALID, "UTF-8", ""},
 		{`{"name":"a"}`, "application/json; charset=iso-8859-1", quantumlock.EMEDIATYPE, "iso-8859-1", ""},
+		{`{"name":"a"}`, "application/json\x00application/json", quantumlock.EMEDIATYPE, "one Content-Type", ""},
+		{`{"name":"a"}`, "application/json\x00text/plain", quantumlock.EMEDIATYPE, "one Content-Type", ""},
+		{" ", "application/json\x00text/plain", "", "", ""}, // a blank body is no body, whatever is declared
 	} {
 		// Each body with its length declared, and of unknown length, as
 		// a chunked body is.
@@ -96,7 +99,8 @@ func TestDecodeStrict(t *testing.T) {
 			r := httptest.NewRequest("POST", "/", strings.NewReader(tc.body))
 			r.ContentLength = length
 			if tc.contentType != "" {
-				r.Header.Set("Content-Type", tc.contentType)
+				// "\x00" separates values of repeated headers.
+				r.Header["Content-Type"] = strings.Split(tc.contentType, "\x00")
 			}
 			if tc.encoding != "" {
 				// "\x00" separates values of repeated headers.

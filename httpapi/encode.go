@@ -196,6 +196,11 @@ func decode(r *http.Request, dst any) error {
 			}
 		}
 	}
+	if len(r.Header["Content-Type"]) > 1 {
+		// Which one a proxy in front of the service would go by is
+		// anyone's guess.
+		return quantumlock.Errorf(quantumlock.EMEDIATYPE, "Send one Content-Type header, not %d.", len(r.Header["Content-Type"]))
+	}
 	// The exact common value skips the parser and its allocations.
 	if ct := r.Header.Get("Content-Type"); ct != "" && ct != "application/json" {
 		mt, params, err := mime.ParseMediaType(ct)

@@ -195,6 +195,10 @@ func TestFallbacksAndHeaders(t *testing.T) {
 		wantError(t, c.Do(t, "POST", "/api/v1/licenses/generate?valid_days=5", `{"end_customer_id":"q"}`), 400, "INVALID_REQUEST", "valid_days")
 		wantError(t, c.Do(t, "GET", "/api/v1/customers/me?x=1", nil), 400, "INVALID_REQUEST", "x")
 		wantStatus(t, c.Do(t, "GET", "/api/v1/nothing?x=1", nil), 404, "NOT_FOUND")
+		// A trailing slash names no route: no wildcard matches an empty
+		// segment.
+		wantStatus(t, c.Do(t, "GET", "/api/v1/licenses/", nil), 404, "NOT_FOUND")
+		wantStatus(t, c.Do(t, "GET", "/api/v1/quantum/keys/", nil), 404, "NOT_FOUND")
 		wantStatus(t, c.Do(t, "GET", "/api/v1/customers/me?x=1", nil, "X-API-Key", ""), 401, "UNAUTHORIZED")
 	})
 	t.Run("EncodedSlashCountsOnce", func(t *testing.T) {

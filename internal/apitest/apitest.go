@@ -172,15 +172,23 @@ func checkHead(tb testing.TB, rt routers.Router, req *http.Request, r *Response)
 	}
 }
 
-// findRoute is the router's FindRoute, except that a path the description
-// names without templates is that path's alone, as in OpenAPI (a concrete
-// path matches before a templated one): the router would match GET
-// /api/v1/licenses/generate, which has only a POST, to GET
-// /api/v1/licenses/{license_key}.
+// findRoute is the router's FindRoute, held to OpenAPI's matching where
+// the router is looser: a path the description names without templates is
+// that path's alone (a concrete path matches before a templated one; the
+// router would match GET /api/v1/licenses/generate, which has only a POST,
+// to GET /api/v1/licenses/{license_key}), and a path matches only a route
+// of as many segments (the router reads /api/v1/licenses/ as
+// /api/v1/licenses).
 func findRoute(rt routers.Router, req *http.Request) (*routers.Route, map[string]string, error) {
 	route, params, err := rt.FindRoute(req)
-	if err == nil && route.Path != req.URL.Path && doc.Paths.Value(req.URL.Path) != nil {
+	if err != nil || route.Path == req.URL.Path {
+		return route, params, err
+	}
+	if doc.Paths.Value(req.URL.Path) != nil {
 		return nil, nil, routers.ErrMethodNotAllowed
+	}
+	if strings.Count(route.Path, "/") != strings.Count(req.URL.Path, "/") {
+		return nil, nil, routers.ErrPathNotFound
 	}
 	return route, params, err
 }
