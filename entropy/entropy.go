@@ -26,8 +26,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -193,10 +195,27 @@ func New(cfg Config) (*Pool, error) {
 	return p, nil
 }
 
+// loopbackHost reports whether host names this machine: localhost or a
+// loopback address, where plain http is what a local proxy or test double
+// speaks, and no network lies between.
+func loopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 func newRemote(cfg Config) (*remote, error) {
 	u, err := url.Parse(cfg.QRNGURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, errors.New("entropy: QRNG URL must be an absolute http or https URL")
+		return nil, errors.New("entropy: QRNG URL must be an absolute https URL")
+	}
+	if u.Scheme == "http" && !loopbackHost(u.Hostname()) {
+		// SPEC §7: over HTTPS. Over plain http the API key crosses the
+		// network in clear, and anyone on the way could supply bytes the
+		// service would call quantum.
+		return nil, errors.New("entropy: QRNG URL must be https (plain http only to this machine: localhost, 127.0.0.0/8, ::1)")
 	}
 	r := &remote{
 		base:       u,

@@ -21,14 +21,17 @@ func newPool(t testing.TB, cfg Config) *Pool {
 func TestNewInvalid(t *testing.T) {
 	t.Parallel()
 	for name, cfg := range map[string]Config{
-		"QubitsZeroWidth": {Qubits: -1},
-		"QubitsTooMany":   {Qubits: 21},
-		"Entropy":         {ClaimedEntropy: 9},
-		"NegativeEntropy": {ClaimedEntropy: -1},
-		"URLScheme":       {QRNGURL: "ftp://qrng.example"},
-		"URLRelative":     {QRNGURL: "/qrng"},
-		"FetchSize":       {QRNGURL: "https://qrng.example", FetchSize: 1025},
-		"RequestBudget":   {QRNGURL: "https://qrng.example", MaxRequestsPerMinute: -1},
+		"QubitsZeroWidth":    {Qubits: -1},
+		"QubitsTooMany":      {Qubits: 21},
+		"Entropy":            {ClaimedEntropy: 9},
+		"NegativeEntropy":    {ClaimedEntropy: -1},
+		"URLScheme":          {QRNGURL: "ftp://qrng.example"},
+		"URLRelative":        {QRNGURL: "/qrng"},
+		"PlainHTTP":          {QRNGURL: "http://qrng.example/API/jsonI.php"},
+		"PlainHTTPByIP":      {QRNGURL: "http://192.0.2.7/qrng"},
+		"PlainHTTPLookAlike": {QRNGURL: "http://localhost.example/qrng"},
+		"FetchSize":          {QRNGURL: "https://qrng.example", FetchSize: 1025},
+		"RequestBudget":      {QRNGURL: "https://qrng.example", MaxRequestsPerMinute: -1},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -36,6 +39,19 @@ func TestNewInvalid(t *testing.T) {
 				t.Errorf("New(%+v) succeeded", cfg)
 			}
 		})
+	}
+}
+
+// Plain http reaches only this machine; https anywhere.
+func TestQRNGURLLoopbackHTTP(t *testing.T) {
+	t.Parallel()
+	for _, u := range []string{"http://localhost:8443/qrng", "http://127.0.0.1/qrng", "http://127.9.9.9:1/qrng", "http://[::1]:80/qrng", "https://qrng.example/API/jsonI.php"} {
+		p, err := New(Config{QRNGURL: u})
+		if err != nil {
+			t.Errorf("%s: %v", u, err)
+			continue
+		}
+		p.Close()
 	}
 }
 

@@ -88,7 +88,9 @@ func (f *flexInt) UnmarshalJSON(b []byte) error {
 	}
 	n, err := strconv.Atoi(string(b))
 	if err != nil {
-		return fmt.Errorf("length %s is not an integer", b)
+		// Not quoted: quantum/health shows the reason to every customer,
+		// and the remote's text is the remote's.
+		return errors.New("answer length is not an integer")
 	}
 	*f = flexInt(n)
 	return nil
@@ -114,7 +116,7 @@ func parseAnswer(body []byte, n int) ([]byte, error) {
 	case !*a.Success:
 		return nil, errors.New("answer reports success: false")
 	case a.Type != "uint8":
-		return nil, fmt.Errorf("answer type %q, want uint8", a.Type)
+		return nil, errors.New("answer type is not uint8")
 	case a.Length == nil || int(*a.Length) != n:
 		return nil, fmt.Errorf("answer length does not match the %d bytes asked for", n)
 	case len(a.Data) != n:

@@ -194,12 +194,19 @@ func TestParseAnswer(t *testing.T) {
 		{"Fraction", `{"type":"uint8","length":3,"data":[1,2.5,3],"success":true}`, false},
 		{"Null", `null`, false},
 		{"Array", `[1,2,3]`, false},
+		{"LongType", `{"type":"` + strings.Repeat("A", 60000) + `","length":3,"data":[1,2,3],"success":true}`, false},
+		{"LongLength", `{"type":"uint8","length":"` + strings.Repeat("9x", 30000) + `","data":[1,2,3],"success":true}`, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			b, err := parseAnswer([]byte(tt.body), 3)
 			if (err == nil) != tt.ok || tt.ok && len(b) != 3 {
 				t.Errorf("parseAnswer = %v, %v; want ok %v", b, err, tt.ok)
+			}
+			// The reason is shown in quantum/health to every customer:
+			// it does not carry the remote's text along.
+			if err != nil && len(err.Error()) > 200 {
+				t.Errorf("a reason of %d bytes: %.80s…", len(err.Error()), err)
 			}
 		})
 	}
