@@ -98,6 +98,11 @@ type ExchangeStore interface {
 	// initiator will. That is all it reads back: the peer may be another
 	// customer.
 	SetExchangePeer(ctx context.Context, publicKey, peer []byte, keyBits int, now time.Time) (bits int, recorded bool, err error)
+	// ExchangeSession returns, without removing it, the session
+	// TakeExchangeSession would take, or ENOTFOUND: the final step checks
+	// its request against the session before it takes it, so that a
+	// mistaken request never has the session out of the store.
+	ExchangeSession(ctx context.Context, customerID, id string, peer []byte, now time.Time) (*ExchangeSession, error)
 	// TakeExchangeSession removes and returns the customer's unexpired
 	// session with the given id, or when id is empty the one whose recorded
 	// peer is peer. Of concurrent calls for one session exactly one gets it;

@@ -91,16 +91,16 @@ func (s *Service) KeyExchange(ctx context.Context, customerID string, req Exchan
 	case req.SessionID == "" && len(req.PeerPublicKey) == 0:
 		return s.initiate(ctx, customerID, req, now)
 	case req.SessionID != "":
-		sess, err := s.exchanges.TakeExchangeSession(ctx, customerID, req.SessionID, nil, now)
+		sess, err := s.exchanges.ExchangeSession(ctx, customerID, req.SessionID, nil, now)
 		if err != nil {
 			return nil, sessionErr(err)
 		}
-		return s.finish(ctx, sess, req)
+		return s.finish(ctx, sess, req, now)
 	}
-	sess, err := s.exchanges.TakeExchangeSession(ctx, customerID, "", req.PeerPublicKey, now)
+	sess, err := s.exchanges.ExchangeSession(ctx, customerID, "", req.PeerPublicKey, now)
 	switch {
 	case err == nil:
-		return s.finish(ctx, sess, req)
+		return s.finish(ctx, sess, req, now)
 	case quantumlock.ErrorCode(err) != quantumlock.ENOTFOUND:
 		return nil, err
 	}
@@ -312,10 +312,12 @@ func responderShareSize(alg string) int {
 	return HybridResponderShareSize
 }
 
-// finish is step 4 on a session already taken from the store. When the
-// request itself is at fault the session is put back, so a client's
-// mistake does not burn it.
-func (s *Service) finish(ctx context.Context, sess *quantumlock.ExchangeSession, req ExchangeRequest) (*ExchangeResponse, error) {
+// finish is step 4 on sess, read from the store and still there. The
+// request is checked against it, and the secret computed, before the
+// session is taken: a request at fault leaves it in place, so a client's
+// mistake neither burns it nor hides it, for a moment, from a responder
+// recording its answer or from a correct final step.
+func (s *Service) finish(ctx context.Context, sess *quantumlock.ExchangeSession, req ExchangeRequest, now time.Time) (*ExchangeResponse, error) {
 	// The final step needs the peer's value from the caller. The answer
 	// recorded on the session only finds the session: anyone who saw the
 	// initiator's public value can answer first, so trusting the recorded
@@ -332,32 +334,27 @@ func (s *Service) finish(ctx context.Context, sess *quantumlock.ExchangeSession,
 	case len(peer) != responderShareSize(sess.Algorithm):
 		reqErr = invalid("peer_public_key: a %s answer is %d bytes, got %d.", sess.Algorithm, responderShareSize(sess.Algorithm), len(peer))
 	}
-	if reqErr == nil {
-		var raw []byte
-		raw, reqErr = s.rawSecret(sess, peer)
-		if reqErr == nil {
-			defer clear(raw)
-			return &ExchangeResponse{
-				SessionID:    sess.ID,
-				PublicKey:    sess.PublicKey,
-				SharedSecret: deriveSecret(sess.Algorithm, sess.KeyBits, sess.PublicKey, peer, raw),
-				Algorithm:    sess.Algorithm,
-				KeyBits:      sess.KeyBits,
-			}, nil
-		}
-		if quantumlock.ErrorCode(reqErr) != quantumlock.EINVALID {
-			return nil, reqErr
-		}
+	if reqErr != nil {
+		return nil, reqErr
 	}
-	// The request was at fault (an X25519 value of low order shows only in
-	// the computation): put the session back, even if the caller has gone
-	// meanwhile, or its mistake would cost the session.
-	if err := s.exchanges.CreateExchangeSession(context.WithoutCancel(ctx), sess); err != nil {
-		// The session is lost: that, not the request's fault, is the
-		// answer (a 500, logged), since the client must start over.
-		return nil, fmt.Errorf("keyring: put back session %s after %q: %w", sess.ID, quantumlock.ErrorMessage(reqErr), err)
+	// An X25519 value of low order shows only in the computation.
+	raw, err := s.rawSecret(sess, peer)
+	if err != nil {
+		return nil, err
 	}
-	return nil, reqErr
+	defer clear(raw)
+	// Single use: of concurrent final steps, the one that takes it answers;
+	// the others find it gone, as after it.
+	if _, err := s.exchanges.TakeExchangeSession(ctx, sess.CustomerID, sess.ID, nil, now); err != nil {
+		return nil, sessionErr(err)
+	}
+	return &ExchangeResponse{
+		SessionID:    sess.ID,
+		PublicKey:    sess.PublicKey,
+		SharedSecret: deriveSecret(sess.Algorithm, sess.KeyBits, sess.PublicKey, peer, raw),
+		Algorithm:    sess.Algorithm,
+		KeyBits:      sess.KeyBits,
+	}, nil
 }
 
 // rawSecret computes the initiator's raw secret of sess with the

@@ -10,7 +10,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"sync/atomic"
 	"testing"
@@ -351,81 +350,66 @@ func BenchmarkKeyExchange(b *testing.B) {
 	}
 }
 
-// failingPutBack is an ExchangeStore whose session inserts fail once armed:
-// the put-back after a finish the request was at fault for.
-type failingPutBack struct {
+// takeCounter is an ExchangeStore that counts the sessions taken.
+type takeCounter struct {
 	quantumlock.ExchangeStore
-	armed atomic.Bool
+	takes atomic.Int32
 }
 
-func (s *failingPutBack) CreateExchangeSession(ctx context.Context, sess *quantumlock.ExchangeSession) error {
-	if s.armed.Load() {
-		return errors.New("disk full")
-	}
-	return s.ExchangeStore.CreateExchangeSession(ctx, sess)
+func (s *takeCounter) TakeExchangeSession(ctx context.Context, customerID, id string, peer []byte, now time.Time) (*quantumlock.ExchangeSession, error) {
+	s.takes.Add(1)
+	return s.ExchangeStore.TakeExchangeSession(ctx, customerID, id, peer, now)
 }
 
-// A session that cannot be put back after a bad finish is a server error,
-// not the request's 400: the client has to start over.
-func TestKeyExchangeLostSessionIsInternal(t *testing.T) {
+// A final step the request is at fault for never takes the session out of
+// the store, not even for a moment (it used to take it and put it back): a
+// responder answering meanwhile would not have found it, and derived with
+// its own key bits instead of the initiator's, and a correct final step
+// would have been told the session was gone. After the mistakes the
+// responder takes the initiator's key bits, and the final step finishes.
+func TestKeyExchangeMistakeLeavesSession(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	f := newFixture(t)
-	store := &failingPutBack{ExchangeStore: f.db}
-	svc := f.service(t, f.db, f.mk, func(c *Config) { c.Exchanges = store })
-	a := must[*ExchangeResponse](t)(svc.KeyExchange(ctx, custA, ExchangeRequest{}))
-	must[*ExchangeResponse](t)(svc.KeyExchange(ctx, custB, ExchangeRequest{PeerPublicKey: a.PublicKey}))
-	store.armed.Store(true)
-	_, err := svc.KeyExchange(ctx, custA, ExchangeRequest{SessionID: a.SessionID, KeyBits: 128})
-	wantCode(t, err, quantumlock.EINTERNAL)
-}
-
-// An exchange session's stored share is bound by its seal (docs/crypto.md:
-// the stored public key is "an exchange session's share"): a writer who
-// swaps it for another session's share cannot have A finish against it.
-func TestExchangeShareEditRefused(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	f := newFixture(t)
-	a := must[*ExchangeResponse](t)(f.svc.KeyExchange(ctx, custA, ExchangeRequest{Algorithm: X25519}))
-	other := must[*ExchangeResponse](t)(f.svc.KeyExchange(ctx, custA, ExchangeRequest{Algorithm: X25519}))
-	b := must[*ExchangeResponse](t)(f.svc.KeyExchange(ctx, custB, ExchangeRequest{PeerPublicKey: a.PublicKey}))
-	w := newForger(t, f.path)
-	w.exec(`DELETE FROM exchange_sessions WHERE id = ?`, other.SessionID)
-	w.exec(`UPDATE exchange_sessions SET public_key = ? WHERE id = ?`, other.PublicKey, a.SessionID)
-	_, err := f.svc.KeyExchange(ctx, custA, ExchangeRequest{SessionID: a.SessionID, PeerPublicKey: b.PublicKey})
-	wantAltered(t, "finish after the share was edited", err)
-}
-
-// cancelAfterTake is an ExchangeStore that cancels the request's context
-// once a session is taken: a client gone while its final step runs.
-type cancelAfterTake struct {
-	quantumlock.ExchangeStore
-	cancel context.CancelFunc
-}
-
-func (s *cancelAfterTake) TakeExchangeSession(ctx context.Context, customerID, id string, peer []byte, now time.Time) (*quantumlock.ExchangeSession, error) {
-	sess, err := s.ExchangeStore.TakeExchangeSession(ctx, customerID, id, peer, now)
-	s.cancel()
-	return sess, err
-}
-
-// A mistaken final step whose client has gone still puts the session
-// back: the mistake is the request's, and must not cost the session.
-func TestKeyExchangePutBackOutlivesTheRequest(t *testing.T) {
-	t.Parallel()
-	f := newFixture(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	store := &cancelAfterTake{ExchangeStore: f.db, cancel: func() {}}
-	svc := f.service(t, f.db, f.mk, func(c *Config) { c.Exchanges = store })
-	a := must[*ExchangeResponse](t)(svc.KeyExchange(context.Background(), custA, ExchangeRequest{}))
-	b := must[*ExchangeResponse](t)(svc.KeyExchange(context.Background(), custB, ExchangeRequest{PeerPublicKey: a.PublicKey}))
-	store.cancel = cancel
-	_, err := svc.KeyExchange(ctx, custA, ExchangeRequest{SessionID: a.SessionID, PeerPublicKey: b.PublicKey, KeyBits: 128})
-	wantCode(t, err, quantumlock.EINVALID)
-	store.cancel = func() {}
-	fin, err := svc.KeyExchange(context.Background(), custA, ExchangeRequest{SessionID: a.SessionID, PeerPublicKey: b.PublicKey})
-	if err != nil || !bytes.Equal(fin.SharedSecret, b.SharedSecret) {
-		t.Fatalf("session lost to a mistaken final step whose client went: %v", err)
+	for _, alg := range ExchangeAlgorithms {
+		t.Run(alg, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			f := newFixture(t)
+			store := &takeCounter{ExchangeStore: f.db}
+			svc := f.service(t, f.db, f.mk, func(c *Config) { c.Exchanges = store })
+			a := must[*ExchangeResponse](t)(svc.KeyExchange(ctx, custA, ExchangeRequest{Algorithm: alg, KeyBits: 128}))
+			other := X25519
+			if alg == X25519 {
+				other = MLKEM768
+			}
+			zeros := make([]byte, responderShareSize(alg))
+			mistakes := []ExchangeRequest{
+				{SessionID: a.SessionID}, // a poll: no peer value
+				{SessionID: a.SessionID, PeerPublicKey: zeros[:5]},
+				{SessionID: a.SessionID, PeerPublicKey: zeros, KeyBits: 256},
+				{SessionID: a.SessionID, PeerPublicKey: zeros, Algorithm: other},
+			}
+			if alg != MLKEM768 {
+				// An X25519 value of low order, found only by computing.
+				mistakes = append(mistakes, ExchangeRequest{SessionID: a.SessionID, PeerPublicKey: zeros})
+			}
+			for _, m := range mistakes {
+				_, err := svc.KeyExchange(ctx, custA, m)
+				wantCode(t, err, quantumlock.EINVALID)
+			}
+			if n := store.takes.Load(); n != 0 {
+				t.Fatalf("%d mistaken final steps took the session %d times", len(mistakes), n)
+			}
+			b := must[*ExchangeResponse](t)(svc.KeyExchange(ctx, custB, ExchangeRequest{PeerPublicKey: a.PublicKey}))
+			if b.KeyBits != 128 {
+				t.Errorf("the responder derived %d bits; the session was initiated with 128", b.KeyBits)
+			}
+			fin := must[*ExchangeResponse](t)(svc.KeyExchange(ctx, custA, ExchangeRequest{PeerPublicKey: b.PublicKey}))
+			if fin.SessionID != a.SessionID || !bytes.Equal(fin.SharedSecret, b.SharedSecret) {
+				t.Errorf("final step answered as session %s (initiated %s), secrets equal: %v", fin.SessionID, a.SessionID, bytes.Equal(fin.SharedSecret, b.SharedSecret))
+			}
+			if n := store.takes.Load(); n != 1 {
+				t.Errorf("the final step took the session %d times", n)
+			}
+		})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/quantumlock/quantumlock"
@@ -62,22 +63,40 @@ func (db *DB) SetExchangePeer(ctx context.Context, publicKey, peer []byte, keyBi
 	return bits, false, nil
 }
 
+// sessionByID and sessionByPeer select the customer's unexpired session
+// by its id, or by the peer recorded on it (the oldest, should two have
+// the same).
+const (
+	sessionByID   = `id = ?1 AND customer_id = ?2 AND expires_at > ?3`
+	sessionByPeer = `id = (SELECT id FROM exchange_sessions
+		WHERE customer_id = ?2 AND peer_public_key = ?1 AND expires_at > ?3
+		ORDER BY created_at LIMIT 1)`
+)
+
+// ExchangeSession returns the session TakeExchangeSession would take,
+// leaving it in place, or ENOTFOUND.
+func (db *DB) ExchangeSession(ctx context.Context, customerID, id string, peer []byte, now time.Time) (*quantumlock.ExchangeSession, error) {
+	return db.session(ctx, `SELECT `+exchangeColumns+` FROM exchange_sessions WHERE `, customerID, id, peer, now)
+}
+
 // TakeExchangeSession deletes and returns the customer's unexpired session
 // with id, or when id is empty the one whose recorded peer is peer, or
 // returns ENOTFOUND. DELETE … RETURNING makes the take a single statement:
 // of concurrent calls exactly one gets the row.
 func (db *DB) TakeExchangeSession(ctx context.Context, customerID, id string, peer []byte, now time.Time) (*quantumlock.ExchangeSession, error) {
+	return db.session(ctx, `DELETE FROM exchange_sessions WHERE `, customerID, id, peer, now)
+}
+
+// session runs stmt, a SELECT or DELETE up to its WHERE, on the writer
+// (so that a read after a take sees it) for the session of id, or of peer
+// when id is empty, and scans the row it returns.
+func (db *DB) session(ctx context.Context, stmt, customerID, id string, peer []byte, now time.Time) (*quantumlock.ExchangeSession, error) {
 	var row *sql.Row
 	switch {
 	case id != "":
-		row = db.w.QueryRowContext(ctx, `DELETE FROM exchange_sessions
-			WHERE id = ?1 AND customer_id = ?2 AND expires_at > ?3 RETURNING `+exchangeColumns, id, customerID, micros(now))
+		row = db.w.QueryRowContext(ctx, stmt+sessionByID+returning(stmt), id, customerID, micros(now))
 	case len(peer) > 0:
-		row = db.w.QueryRowContext(ctx, `DELETE FROM exchange_sessions WHERE id = (
-				SELECT id FROM exchange_sessions
-				WHERE customer_id = ?1 AND peer_public_key = ?2 AND expires_at > ?3
-				ORDER BY created_at LIMIT 1)
-			RETURNING `+exchangeColumns, customerID, peer, micros(now))
+		row = db.w.QueryRowContext(ctx, stmt+sessionByPeer+returning(stmt), peer, customerID, micros(now))
 	default:
 		return nil, exchangeNotFound()
 	}
@@ -89,9 +108,17 @@ func (db *DB) TakeExchangeSession(ctx context.Context, customerID, id string, pe
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, exchangeNotFound()
 	} else if err != nil {
-		return nil, fmt.Errorf("sqlite: take exchange session: %w", err)
+		return nil, fmt.Errorf("sqlite: exchange session: %w", err)
 	}
 	s.CreatedAt = fromMicros(created)
 	s.ExpiresAt = fromMicros(expires)
 	return &s, nil
+}
+
+// returning is the RETURNING clause a DELETE needs to give back its row.
+func returning(stmt string) string {
+	if strings.HasPrefix(stmt, "DELETE") {
+		return ` RETURNING ` + exchangeColumns
+	}
+	return ""
 }

@@ -76,6 +76,52 @@ func (s suite) exchangeTests() []test {
 			must(t, err)
 			sameSession(t, got, x)
 		}},
+		{"ReadLeavesSession", func(t *testing.T) {
+			// ExchangeSession finds what TakeExchangeSession would take,
+			// by id or by recorded peer, for the customer only, until
+			// expiry, and leaves it in place.
+			st := s.store(t)
+			a := newCustomer(t, st, "cust_00000000000a")
+			b := newCustomer(t, st, "cust_00000000000b")
+			x := newSession("kx_000000000000000000000001", a.ID)
+			must(t, st.CreateExchangeSession(t.Context(), x))
+			for range 2 {
+				got, err := st.ExchangeSession(t.Context(), a.ID, x.ID, nil, during)
+				must(t, err)
+				sameSession(t, got, x)
+			}
+			peer := []byte("responder public key")
+			_, err := st.ExchangeSession(t.Context(), a.ID, "", peer, during)
+			wantCode(t, err, quantumlock.ENOTFOUND) // nobody answered yet
+			ok, err := setPeer(st, x.PublicKey, peer, during)
+			must(t, err)
+			if !ok {
+				t.Fatal("SetExchangePeer on a fresh session reported false")
+			}
+			x.PeerPublicKey = peer
+			got, err := st.ExchangeSession(t.Context(), a.ID, "", peer, during)
+			must(t, err)
+			sameSession(t, got, x)
+			for _, tc := range []struct {
+				customer, id string
+				peer         []byte
+				now          time.Time
+			}{
+				{b.ID, x.ID, nil, during},
+				{b.ID, "", peer, during},
+				{a.ID, x.ID, nil, x.ExpiresAt},
+				{a.ID, "", peer, x.ExpiresAt},
+				{a.ID, "", nil, during},
+			} {
+				_, err := st.ExchangeSession(t.Context(), tc.customer, tc.id, tc.peer, tc.now)
+				wantCode(t, err, quantumlock.ENOTFOUND)
+			}
+			got, err = st.TakeExchangeSession(t.Context(), a.ID, x.ID, nil, during)
+			must(t, err)
+			sameSession(t, got, x)
+			_, err = st.ExchangeSession(t.Context(), a.ID, x.ID, nil, during)
+			wantCode(t, err, quantumlock.ENOTFOUND) // taken
+		}},
 		{"TakeNeitherIDNorPeer", func(t *testing.T) {
 			st := s.store(t)
 			a := newCustomer(t, st, "cust_00000000000a")
