@@ -92,6 +92,12 @@ func (s *Service) KeyExchange(ctx context.Context, customerID string, req Exchan
 		return s.initiate(ctx, customerID, req, now)
 	case req.SessionID != "":
 		sess, err := s.exchanges.ExchangeSession(ctx, customerID, req.SessionID, nil, now)
+		if quantumlock.ErrorCode(err) == quantumlock.ENOTFOUND {
+			// A take sweeps expired sessions: a late final step deletes
+			// its own, sealed private value and all. (No session of this
+			// id can come into being meanwhile: ids are random.)
+			s.exchanges.TakeExchangeSession(ctx, customerID, req.SessionID, nil, now)
+		}
 		if err != nil {
 			return nil, sessionErr(err)
 		}

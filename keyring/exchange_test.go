@@ -413,3 +413,21 @@ func TestKeyExchangeMistakeLeavesSession(t *testing.T) {
 		})
 	}
 }
+
+// A final step after expiry is NOT_FOUND and deletes the session, sealed
+// private value and all, rather than leave it until someone else's step.
+func TestKeyExchangeLateFinishDeletesSession(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t)
+	created := f.clock.Now()
+	a := must[*ExchangeResponse](t)(f.svc.KeyExchange(ctx, custA, ExchangeRequest{Algorithm: X25519}))
+	b := must[*ExchangeResponse](t)(f.svc.KeyExchange(ctx, custB, ExchangeRequest{PeerPublicKey: a.PublicKey}))
+	f.clock.Add(SessionTTL)
+	_, err := f.svc.KeyExchange(ctx, custA, ExchangeRequest{SessionID: a.SessionID, PeerPublicKey: b.PublicKey})
+	wantCode(t, err, quantumlock.ENOTFOUND)
+	// Asked as of its creation, the session is gone, not merely expired.
+	if _, err := f.db.ExchangeSession(ctx, custA, a.SessionID, nil, created); quantumlock.ErrorCode(err) != quantumlock.ENOTFOUND {
+		t.Errorf("the expired session is still stored: %v", err)
+	}
+}

@@ -43,6 +43,9 @@ func (db *DB) SetExchangePeer(ctx context.Context, publicKey, peer []byte, keyBi
 	if len(peer) == 0 {
 		return 0, false, quantumlock.Errorf(quantumlock.EINVALID, "The peer public key is empty.")
 	}
+	if err := db.sweepSessions(ctx, now); err != nil {
+		return 0, false, err
+	}
 	err = db.w.QueryRowContext(ctx, `UPDATE exchange_sessions SET peer_public_key = ?2
 		WHERE public_key = ?1 AND peer_public_key IS NULL AND expires_at > ?3 AND (?4 = 0 OR key_bits = ?4)
 		RETURNING key_bits`, publicKey, peer, micros(now), keyBits).Scan(&bits)
@@ -82,9 +85,26 @@ func (db *DB) ExchangeSession(ctx context.Context, customerID, id string, peer [
 // TakeExchangeSession deletes and returns the customer's unexpired session
 // with id, or when id is empty the one whose recorded peer is peer, or
 // returns ENOTFOUND. DELETE … RETURNING makes the take a single statement:
-// of concurrent calls exactly one gets the row.
+// of concurrent calls exactly one gets the row. Expired sessions are
+// deleted first, a late final step's own among them.
 func (db *DB) TakeExchangeSession(ctx context.Context, customerID, id string, peer []byte, now time.Time) (*quantumlock.ExchangeSession, error) {
+	if err := db.sweepSessions(ctx, now); err != nil {
+		return nil, err
+	}
 	return db.session(ctx, `DELETE FROM exchange_sessions WHERE `, customerID, id, peer, now)
+}
+
+// sweepSessions deletes the sessions expired at now, and with them their
+// sealed private values: an expired session can never be finished, and
+// its private value should not outlive it in the file and its backups.
+// Every write to sessions sweeps (the expiry index makes it one probe when
+// there is nothing to delete), so a session lasts past its expiry only
+// until the next exchange step anyone takes.
+func (db *DB) sweepSessions(ctx context.Context, now time.Time) error {
+	if _, err := db.w.ExecContext(ctx, `DELETE FROM exchange_sessions WHERE expires_at <= ?1`, micros(now)); err != nil {
+		return fmt.Errorf("sqlite: sweep exchange sessions: %w", err)
+	}
+	return nil
 }
 
 // session runs stmt, a SELECT or DELETE up to its WHERE, on the writer

@@ -28,6 +28,14 @@ func newSession(id, customerID string) *quantumlock.ExchangeSession {
 	}
 }
 
+// ignoreNotFound returns err unless it is ENOTFOUND.
+func ignoreNotFound(err error) error {
+	if quantumlock.ErrorCode(err) == quantumlock.ENOTFOUND {
+		return nil
+	}
+	return err
+}
+
 // setPeer is SetExchangePeer for any key bits, reporting whether it
 // recorded the answer.
 func setPeer(st quantumlock.Store, publicKey, peer []byte, now time.Time) (bool, error) {
@@ -187,6 +195,39 @@ func (s suite) exchangeTests() []test {
 			}
 			_, err = st.TakeExchangeSession(t.Context(), a.ID, "", peer, y.ExpiresAt.Add(time.Microsecond))
 			wantCode(t, err, quantumlock.ENOTFOUND)
+		}},
+		{"ExpiredSwept", func(t *testing.T) {
+			// Every step deletes the sessions expired by its time, sealed
+			// private values and all: asked again as of before their
+			// expiry, they are gone, not merely refused.
+			for name, step := range map[string]func(st quantumlock.Store, a *quantumlock.Customer, now time.Time) error{
+				"Take": func(st quantumlock.Store, a *quantumlock.Customer, now time.Time) error {
+					_, err := st.TakeExchangeSession(t.Context(), a.ID, "kx_0000000000000000000000ff", nil, now)
+					return ignoreNotFound(err)
+				},
+				"SetPeer": func(st quantumlock.Store, _ *quantumlock.Customer, now time.Time) error {
+					_, err := setPeer(st, []byte("no such session"), []byte("peer"), now)
+					return err
+				},
+				"Create": func(st quantumlock.Store, a *quantumlock.Customer, now time.Time) error {
+					y := newSession(fmt.Sprintf("kx_%024d", now.UnixMicro()%1e12), a.ID)
+					y.CreatedAt, y.ExpiresAt = now, now.Add(sessionTTL)
+					return st.CreateExchangeSession(t.Context(), y)
+				},
+			} {
+				t.Run(name, func(t *testing.T) {
+					st := s.store(t)
+					a := newCustomer(t, st, "cust_00000000000a")
+					x := newSession("kx_000000000000000000000001", a.ID)
+					must(t, st.CreateExchangeSession(t.Context(), x))
+					must(t, step(st, a, x.ExpiresAt.Add(-time.Microsecond)))
+					_, err := st.ExchangeSession(t.Context(), a.ID, x.ID, nil, during)
+					must(t, err) // not yet expired: kept
+					must(t, step(st, a, x.ExpiresAt))
+					_, err = st.ExchangeSession(t.Context(), a.ID, x.ID, nil, during)
+					wantCode(t, err, quantumlock.ENOTFOUND)
+				})
+			}
 		}},
 		{"SetPeerOnce", func(t *testing.T) {
 			st := s.store(t)
