@@ -13,6 +13,8 @@ import (
 
 	"github.com/quantumlock/quantumlock"
 	"github.com/quantumlock/quantumlock/entropy"
+	"github.com/quantumlock/quantumlock/httpapi"
+	"github.com/quantumlock/quantumlock/keyring"
 )
 
 // Draws at a customer's asking take from the qcos_api pool only what
@@ -89,4 +91,42 @@ func fullQCOSPool(t *testing.T) (pool *entropy.Pool, poolBytes func() int) {
 		}
 	}
 	return pool, poolBytes
+}
+
+// The service's own draws that no answer claims quantum for (ids, IVs,
+// signature nonces, seal salts, key-exchange private values) take only the
+// spare half too: one customer's exchanges, encryptions and signatures
+// used to spend the reserve, about 130 bytes an exchange, and another
+// customer's new key then came out without quantum_secured.
+func TestUnclaimedDrawsKeepThePoolsReserve(t *testing.T) {
+	pool, poolBytes := fullQCOSPool(t)
+	a := newTestAPI(t)
+	keys, err := keyring.New(keyring.Config{Keys: a.DB, Nonces: a.DB, Exchanges: a.DB, Randomness: pool, MasterKey: a.Master, Clock: a.Clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deps := a.Deps
+	deps.Keyring, deps.Entropy = keys, pool
+	srv := httptest.NewServer(httpapi.NewServer(deps))
+	t.Cleanup(srv.Close)
+	_, ca := a.customer(t, quantumlock.PlanEnterprise, nil, nil)
+	_, cb := a.customer(t, quantumlock.PlanEnterprise, nil, nil)
+	ca.BaseURL, cb.BaseURL = srv.URL, srv.URL
+	var aes, ed struct {
+		KeyID string `json:"key_id"`
+	}
+	ca.Do(t, "POST", "/api/v1/quantum/keys", `{}`).Decode(t, &aes)
+	ca.Do(t, "POST", "/api/v1/quantum/keys", `{"algorithm":"Ed25519"}`).Decode(t, &ed)
+	for range 40 {
+		wantStatus(t, ca.Do(t, "POST", "/api/v1/quantum/crypto/key-exchange", `{}`), 200, "")
+		wantStatus(t, ca.Do(t, "POST", "/api/v1/quantum/crypto/encrypt", `{"plaintext":"aGk=","key_id":"`+aes.KeyID+`"}`), 200, "")
+		wantStatus(t, ca.Do(t, "POST", "/api/v1/quantum/crypto/sign", `{"message":"aGk=","key_id":"`+ed.KeyID+`"}`), 200, "")
+	}
+	if got := poolBytes(); got < 1024-2*64 {
+		t.Errorf("after 120 exchanges, encryptions and signatures the pool holds %d of 2048 bytes", got)
+	}
+	r := cb.Do(t, "POST", "/api/v1/quantum/keys", `{}`)
+	if wantStatus(t, r, 201, ""); r.JSON(t)["quantum_secured"] != true {
+		t.Errorf("another customer's new key: %s", r.Body)
+	}
 }

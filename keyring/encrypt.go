@@ -126,7 +126,7 @@ func (s *Service) Encrypt(ctx context.Context, customerID string, req EncryptReq
 	if err != nil {
 		return nil, err
 	}
-	iv, _, err := s.draw(ctx, IVSize)
+	iv, _, err := s.draw(unclaimed(ctx), IVSize)
 	if err != nil {
 		return nil, err
 	}

@@ -166,7 +166,7 @@ func (s *Service) initiate(ctx context.Context, customerID string, req ExchangeR
 	if req.KeyBits == 0 {
 		req.KeyBits = 256
 	}
-	private, _, err := s.draw(ctx, exchangePrivateSize(req.Algorithm))
+	private, _, err := s.draw(unclaimed(ctx), exchangePrivateSize(req.Algorithm))
 	if err != nil {
 		return nil, err
 	}
@@ -176,7 +176,7 @@ func (s *Service) initiate(ctx context.Context, customerID string, req ExchangeR
 		return nil, err
 	}
 	for attempt := 0; ; attempt++ {
-		id, err := quantumlock.NewID(ctx, s.rand, "kx_", 12)
+		id, err := quantumlock.NewID(unclaimed(ctx), s.rand, "kx_", 12)
 		if err != nil {
 			return nil, err
 		}
@@ -253,7 +253,7 @@ func (s *Service) respond(ctx context.Context, req ExchangeRequest, now time.Tim
 		share, raw = append(share, ct...), append(raw, ss...)
 	}
 	if alg != MLKEM768 {
-		ours, _, err := s.draw(ctx, 32)
+		ours, _, err := s.draw(unclaimed(ctx), 32)
 		if err != nil {
 			return nil, err
 		}
@@ -273,7 +273,7 @@ func (s *Service) respond(ctx context.Context, req ExchangeRequest, now time.Tim
 		share, raw = append(share, k.PublicKey().Bytes()...), append(raw, ss...)
 	}
 	defer clear(raw)
-	id, err := quantumlock.NewID(ctx, s.rand, "kx_", 12)
+	id, err := quantumlock.NewID(unclaimed(ctx), s.rand, "kx_", 12)
 	if err != nil {
 		return nil, err
 	}

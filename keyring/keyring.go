@@ -42,6 +42,7 @@ import (
 	"time"
 
 	"github.com/quantumlock/quantumlock"
+	"github.com/quantumlock/quantumlock/entropy"
 	"github.com/quantumlock/quantumlock/masterkey"
 	"golang.org/x/crypto/chacha20poly1305"
 )
@@ -218,6 +219,16 @@ func New(c Config) (*Service, error) {
 
 // draw returns n random bytes from the best healthy source and reports
 // whether a verified quantum source contributed.
+// unclaimed marks ctx for draws whose provenance no answer claims (ids,
+// IVs, signature nonces, seal salts, key-exchange private values): they
+// take from the qcos_api pool only its spare half (entropy.SpareOnly), and
+// fall back to cryptographic past it. The reserve is kept for what does
+// claim it, license keys and key material (quantum_verified,
+// quantum_secured), so that one customer's encryptions, signatures and
+// exchanges, at whatever rate, cannot leave other customers' keys without
+// it.
+func unclaimed(ctx context.Context) context.Context { return entropy.SpareOnly(ctx) }
+
 func (s *Service) draw(ctx context.Context, n int) ([]byte, bool, error) {
 	e, err := s.rand.Draw(ctx, n, "")
 	if err != nil {

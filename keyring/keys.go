@@ -122,7 +122,7 @@ func (s *Service) createKey(ctx context.Context, customerID string, req CreateKe
 		return nil, nil, false, err
 	}
 	for attempt := 0; ; attempt++ {
-		id, err := quantumlock.NewID(ctx, s.rand, "key_", 12)
+		id, err := quantumlock.NewID(unclaimed(ctx), s.rand, "key_", 12)
 		if err != nil {
 			clear(material)
 			return nil, nil, false, err

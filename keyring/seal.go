@@ -125,7 +125,7 @@ func (sc scope) ad(header []byte) []byte {
 // seal encrypts material for sc in format 5, recording whether it came
 // from quantum-verified entropy.
 func (s *Service) seal(ctx context.Context, sc scope, material []byte, quantum bool) ([]byte, error) {
-	salt, _, err := s.draw(ctx, sealSalt)
+	salt, _, err := s.draw(unclaimed(ctx), sealSalt)
 	if err != nil {
 		return nil, err
 	}

@@ -103,7 +103,7 @@ func (s *Service) Sign(ctx context.Context, customerID string, req SignRequest) 
 	if err != nil {
 		return nil, err
 	}
-	nonce, _, err := s.draw(ctx, NonceSize)
+	nonce, _, err := s.draw(unclaimed(ctx), NonceSize)
 	if err != nil {
 		return nil, err
 	}
