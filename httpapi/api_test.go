@@ -127,6 +127,26 @@ func newTestAPI(t *testing.T) *testAPI {
 	return &testAPI{URL: srv.URL, DBPath: path, DB: db, Accounts: accounts, Clock: clk, Master: mk, Logs: logs, Deps: deps}
 }
 
+// serveKeyring serves a's API, without metrics, with a keyring made from
+// cfg on a's store, master key and clock (and a's entropy unless cfg names
+// other randomness), and returns the server's URL.
+func (a *testAPI) serveKeyring(t *testing.T, cfg keyring.Config) string {
+	t.Helper()
+	cfg.Keys, cfg.Nonces, cfg.Exchanges, cfg.MasterKey, cfg.Clock = a.DB, a.DB, a.DB, a.Master, a.Clock.Now
+	if cfg.Randomness == nil {
+		cfg.Randomness = a.Deps.Entropy
+	}
+	keys, err := keyring.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deps := a.Deps
+	deps.Keyring, deps.Metrics = keys, nil
+	srv := httptest.NewServer(httpapi.NewServer(deps))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
 // customer creates a customer and returns a client holding its API key.
 func (a *testAPI) customer(t *testing.T, plan quantumlock.Plan, lpm, rpm *int64) (*quantumlock.Customer, *apitest.Client) {
 	t.Helper()

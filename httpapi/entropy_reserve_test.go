@@ -13,7 +13,6 @@ import (
 
 	"github.com/quantumlock/quantumlock"
 	"github.com/quantumlock/quantumlock/entropy"
-	"github.com/quantumlock/quantumlock/httpapi"
 	"github.com/quantumlock/quantumlock/keyring"
 )
 
@@ -101,17 +100,10 @@ func fullQCOSPool(t *testing.T) (pool *entropy.Pool, poolBytes func() int) {
 func TestUnclaimedDrawsKeepThePoolsReserve(t *testing.T) {
 	pool, poolBytes := fullQCOSPool(t)
 	a := newTestAPI(t)
-	keys, err := keyring.New(keyring.Config{Keys: a.DB, Nonces: a.DB, Exchanges: a.DB, Randomness: pool, MasterKey: a.Master, Clock: a.Clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	deps := a.Deps
-	deps.Keyring, deps.Entropy = keys, pool
-	srv := httptest.NewServer(httpapi.NewServer(deps))
-	t.Cleanup(srv.Close)
+	url := a.serveKeyring(t, keyring.Config{Randomness: pool})
 	_, ca := a.customer(t, quantumlock.PlanEnterprise, nil, nil)
 	_, cb := a.customer(t, quantumlock.PlanEnterprise, nil, nil)
-	ca.BaseURL, cb.BaseURL = srv.URL, srv.URL
+	ca.BaseURL, cb.BaseURL = url, url
 	var aes, ed struct {
 		KeyID string `json:"key_id"`
 	}

@@ -162,16 +162,7 @@ func TestKeyList(t *testing.T) {
 // makes c's customer its one key there, and returns c's client for it.
 func atKeyLimit(t *testing.T, a *testAPI, c *apitest.Client, rsaConcurrency int) *apitest.Client {
 	t.Helper()
-	few, err := keyring.New(keyring.Config{Keys: a.DB, Nonces: a.DB, Exchanges: a.DB, Randomness: a.Deps.Entropy,
-		MasterKey: a.Master, Clock: a.Clock.Now, MaxKeys: 1, RSAConcurrency: rsaConcurrency})
-	if err != nil {
-		t.Fatal(err)
-	}
-	deps := a.Deps
-	deps.Keyring, deps.Metrics = few, nil
-	srv := httptest.NewServer(httpapi.NewServer(deps))
-	t.Cleanup(srv.Close)
-	c = &apitest.Client{BaseURL: srv.URL, APIKey: c.APIKey}
+	c = &apitest.Client{BaseURL: a.serveKeyring(t, keyring.Config{MaxKeys: 1, RSAConcurrency: rsaConcurrency}), APIKey: c.APIKey}
 	createKey(t, c, map[string]any{"algorithm": "Ed25519"})
 	return c
 }
