@@ -62,7 +62,14 @@ func TestDecodeStrict(t *testing.T) {
 		{" \n", "text/plain", "", "", ""},                       // whatever a client declares for it
 		{"  ", "application/x-www-form-urlencoded", "", "", ""}, // (curl's default)
 		{" ", "", "", "", "gzip"},
-		{`{"name":"\ud83d\ude00 \u00e9 \\ud800"}`, "", "", "", ""}, // a pair; an escaped backslash
+		{strings.Repeat(" ", maxBlankBody), "text/plain", "", "", ""},
+		{strings.Repeat(" ", maxBlankBody+1), "text/plain", quantumlock.EMEDIATYPE, "application/json", ""},
+		{strings.Repeat(" ", 2*MaxBodyBytes), "text/plain", quantumlock.EMEDIATYPE, "application/json", ""}, // 415, not 413: the headers say why
+		{strings.Repeat(" ", maxBlankBody+1), "", "", "", ""},                                               // declared JSON: blank at any length
+		{`{"name":"\ud800\uE000"}`, "", quantumlock.EINVALID, "name holds", ""},                             // a high half, then no low one
+		{`{"name":"\udc00"}`, "", quantumlock.EINVALID, "name holds", ""},
+		{`{"name":"\ud800\\uDC00"}`, "", quantumlock.EINVALID, "name holds", ""}, // the "pair" is a backslash and text
+		{`{"name":"\ud83d\ude00 \u00e9 \\ud800"}`, "", "", "", ""},               // a pair; an escaped backslash
 		{`{"name":"\ud800"}`, "", quantumlock.EINVALID, "name holds", ""},
 		{`{"name":"a\uDFFFb"}`, "", quantumlock.EINVALID, "name holds", ""},
 		{`{"name":"\ud800\u0041"}`, "", quantumlock.EINVALID, "name holds", ""},

@@ -168,8 +168,9 @@ func (s *server) errorBodyOf(r *http.Request, code, detail string) errorBody {
 // would otherwise be read as malformed JSON. An empty body, or one of only
 // whitespace, however framed (no Content-Length, chunked), decodes as {} so
 // endpoints whose fields are all optional accept a bare POST, whatever
-// Content-Type or Content-Encoding a client adds to it by default; a JSON
-// null is not an object, and is refused. A \u escape of half a surrogate
+// Content-Type or Content-Encoding a client adds to it by default (under
+// headers that refuse any other body, up to maxBlankBody bytes of it); a
+// JSON null is not an object, and is refused. A \u escape of half a surrogate
 // pair with no other half is EINVALID naming its field: it is no
 // character, and JSON readers disagree about it (Go's reads it as U+FFFD,
 // others keep it or refuse the document), so end_customer_id "\ud800"
@@ -178,6 +179,16 @@ func (s *server) errorBodyOf(r *http.Request, code, detail string) errorBody {
 func decode(r *http.Request, dst any) error {
 	if r.ContentLength == 0 {
 		return nil
+	}
+	if err := declaredJSON(r.Header); err != nil {
+		// Refused by its headers alone, unless there is no body to speak
+		// of: a blank one is looked for in the first bytes only, not read
+		// whole (up to the limit) for a request that is refused anyway.
+		head, rerr := io.ReadAll(io.LimitReader(r.Body, maxBlankBody+1))
+		if rerr == nil && len(head) <= maxBlankBody && skipSpace(head, 0) == len(head) {
+			return nil
+		}
+		return err
 	}
 	// The body is capped (routed), so reading it whole is bounded; the
 	// bytes are needed more than once, for the blank, UTF-8 and key
@@ -188,28 +199,6 @@ func decode(r *http.Request, dst any) error {
 	}
 	if skipSpace(body, 0) == len(body) {
 		return nil
-	}
-	for _, v := range r.Header["Content-Encoding"] {
-		for ce := range strings.SplitSeq(v, ",") {
-			if ce = strings.TrimSpace(ce); ce != "" && !strings.EqualFold(ce, "identity") {
-				return quantumlock.Errorf(quantumlock.EMEDIATYPE, "Content-Encoding %s is not supported; send the body uncompressed.", ce)
-			}
-		}
-	}
-	if len(r.Header["Content-Type"]) > 1 {
-		// Which one a proxy in front of the service would go by is
-		// anyone's guess.
-		return quantumlock.Errorf(quantumlock.EMEDIATYPE, "Send one Content-Type header, not %d.", len(r.Header["Content-Type"]))
-	}
-	// The exact common value skips the parser and its allocations.
-	if ct := r.Header.Get("Content-Type"); ct != "" && ct != "application/json" {
-		mt, params, err := mime.ParseMediaType(ct)
-		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-			return quantumlock.Errorf(quantumlock.EMEDIATYPE, "Content-Type must be application/json.")
-		}
-		if cs, ok := params["charset"]; ok && !utf8Charset(cs) {
-			return quantumlock.Errorf(quantumlock.EMEDIATYPE, "JSON must be UTF-8, not %s.", cs)
-		}
 	}
 	// encoding/json would replace bytes that are not UTF-8 with U+FFFD in
 	// strings, and keep them as they are in raw values such as metadata,
@@ -231,6 +220,40 @@ func decode(r *http.Request, dst any) error {
 		return quantumlock.Errorf(quantumlock.EINVALID, "Request body must be a JSON object, not null.")
 	}
 	return exactFields(body, dst)
+}
+
+// maxBlankBody is the longest body of whitespace a request refused by its
+// headers is still taken as blank by: what a client adds by default is a
+// line break or two.
+const maxBlankBody = 512
+
+// declaredJSON returns EMEDIATYPE unless h declares a body that is JSON, in
+// UTF-8, uncompressed, with one Content-Type (none counts as JSON).
+func declaredJSON(h http.Header) error {
+	for _, v := range h["Content-Encoding"] {
+		for ce := range strings.SplitSeq(v, ",") {
+			if ce = strings.TrimSpace(ce); ce != "" && !strings.EqualFold(ce, "identity") {
+				return quantumlock.Errorf(quantumlock.EMEDIATYPE, "Content-Encoding %s is not supported; send the body uncompressed.", ce)
+			}
+		}
+	}
+	cts := h["Content-Type"]
+	if len(cts) > 1 {
+		// Which one a proxy in front of the service would go by is
+		// anyone's guess.
+		return quantumlock.Errorf(quantumlock.EMEDIATYPE, "Send one Content-Type header, not %d.", len(cts))
+	}
+	// The exact common value skips the parser and its allocations.
+	if len(cts) == 1 && cts[0] != "" && cts[0] != "application/json" {
+		mt, params, err := mime.ParseMediaType(cts[0])
+		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+			return quantumlock.Errorf(quantumlock.EMEDIATYPE, "Content-Type must be application/json.")
+		}
+		if cs, ok := params["charset"]; ok && !utf8Charset(cs) {
+			return quantumlock.Errorf(quantumlock.EMEDIATYPE, "JSON must be UTF-8, not %s.", cs)
+		}
+	}
+	return nil
 }
 
 // utf8Charset reports whether a declared charset is UTF-8, by its name or
@@ -325,15 +348,15 @@ func objectNames(body []byte, fn func(name, value []byte) error) error {
 		i = skipSpace(body, end) // at ':'
 		start := skipSpace(body, i+1)
 		i = skipValue(body, start)
-		if err := fn(name, trimSpace(body[start:i])); err != nil {
+		if err := fn(name, trimTrailingSpace(body[start:i])); err != nil {
 			return err
 		}
 	}
 }
 
-// trimSpace returns b without JSON whitespace at its end (a number's
+// trimTrailingSpace returns b without JSON whitespace at its end (a number's
 // value runs to the ',' or '}' after it).
-func trimSpace(b []byte) []byte {
+func trimTrailingSpace(b []byte) []byte {
 	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t' || b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
 		b = b[:len(b)-1]
 	}
@@ -346,7 +369,7 @@ func trimSpace(b []byte) []byte {
 func loneSurrogate(b []byte) bool {
 	for i := bytes.IndexByte(b, '\\'); i >= 0 && i+1 < len(b); {
 		if b[i+1] != 'u' {
-			i = next(b, i+2) // a two-character escape, "\\" among them
+			i = nextBackslash(b, i+2) // a two-character escape, "\\" among them
 			continue
 		}
 		switch r := hex4(b[i+2 : i+6]); {
@@ -357,18 +380,19 @@ func loneSurrogate(b []byte) bool {
 			if lo := hex4(b[i+8 : i+12]); lo < 0xDC00 || lo > 0xDFFF {
 				return true
 			}
-			i = next(b, i+12)
+			i = nextBackslash(b, i+12)
 		case r >= 0xDC00 && r <= 0xDFFF:
 			return true
 		default:
-			i = next(b, i+6)
+			i = nextBackslash(b, i+6)
 		}
 	}
 	return false
 }
 
-// next returns the index of the first backslash in b at or after i, or -1.
-func next(b []byte, i int) int {
+// nextBackslash returns the index of the first backslash in b at or after
+// i, or -1.
+func nextBackslash(b []byte, i int) int {
 	if i >= len(b) {
 		return -1
 	}
@@ -465,9 +489,9 @@ func decodeError(err error) error {
 		if typ.Field == "" {
 			return quantumlock.Errorf(quantumlock.EINVALID, "Request body must be a JSON object.")
 		}
-		if kind := jsonKind(typ.Type.Kind().String()); kind == "an integer" && integerLiteral(strings.TrimPrefix(typ.Value, "number ")) {
+		if n := strings.TrimPrefix(typ.Value, "number "); jsonKind(typ.Type.Kind().String()) == "an integer" && integerLiteral(n) {
 			// An integer, of the right type, too large for the field.
-			return quantumlock.Errorf(quantumlock.EINVALID, "%s is out of range: %.40s.", typ.Field, strings.TrimPrefix(typ.Value, "number "))
+			return quantumlock.Errorf(quantumlock.EINVALID, "%s is out of range: %.40s.", typ.Field, n)
 		}
 		return quantumlock.Errorf(quantumlock.EINVALID, "%s must be %s, not %s.", typ.Field, jsonKind(typ.Type.Kind().String()), typ.Value)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):

@@ -15,10 +15,10 @@ import (
 //go:embed openapi.yaml
 var OpenAPI []byte
 
-// writeFailer is a store that tells when a write failed for a reason of
+// WriteFailer is a store that tells when a write failed for a reason of
 // the storage while it still reads (sqlite.DB.WriteFailure): "" when none
-// did lately.
-type writeFailer interface {
+// did lately. A Store that is one has /health say so.
+type WriteFailer interface {
 	WriteFailure() (kind string, at time.Time)
 }
 
@@ -52,7 +52,7 @@ func (s *server) handleHealth() http.Handler {
 			})
 			return
 		}
-		if wf, ok := s.Store.(writeFailer); ok {
+		if wf, ok := s.Store.(WriteFailer); ok {
 			if kind, at := wf.WriteFailure(); kind != "" {
 				t := timeString(at)
 				encode(w, http.StatusOK, response{Status: "degraded", Version: quantumlock.Version, Store: "writes_failing",

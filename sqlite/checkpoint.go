@@ -149,7 +149,7 @@ func (db *DB) restart() bool {
 // the WAL grow on, and the checkpointer asks again on its next tick.
 func (db *DB) catchUpWAL() {
 	if db.wrapWAL.Swap(false) {
-		if _, _, busy := checkpointOn(db.w, "PASSIVE"); busy {
+		if _, _, busy := checkpointOn(db.w, "PASSIVE", db.writes.record); busy {
 			// Another checkpoint was under way (another process's,
 			// say): try again after the next batch.
 			db.wrapWAL.Store(true)
@@ -160,7 +160,7 @@ func (db *DB) catchUpWAL() {
 // checkpoint runs one checkpoint of the given mode on the checkpointer's
 // connection (see checkpointOn).
 func (db *DB) checkpoint(mode string) (frames, done int64, busy bool) {
-	return checkpointOn(db.pin, mode)
+	return checkpointOn(db.pin, mode, db.writes.record)
 }
 
 // checkpointOn runs one checkpoint of the given mode on q and returns the
@@ -172,11 +172,12 @@ func (db *DB) checkpoint(mode string) (frames, done int64, busy bool) {
 // was.
 func checkpointOn(q interface {
 	QueryRowContext(context.Context, string, ...any) *sql.Row
-}, mode string) (frames, done int64, busy bool) {
+}, mode string, record func(error)) (frames, done int64, busy bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var blocked int64
 	if err := q.QueryRowContext(ctx, "PRAGMA wal_checkpoint("+mode+")").Scan(&blocked, &frames, &done); err != nil {
+		record(err) // copying pages into a file that cannot grow fails too
 		return 0, 0, true
 	}
 	return frames, done, blocked != 0

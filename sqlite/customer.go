@@ -98,6 +98,7 @@ func (db *DB) UpdateCustomer(ctx context.Context, id string, upd quantumlock.Cus
 		WHERE id = ?1 RETURNING `+customerColumns,
 		id, plan, nullInt64(upd.LicensesPerMonth), nullInt64(upd.RequestsPerMinute),
 		upd.ResetLicensesPerMonth, upd.ResetRequestsPerMinute))
+	db.writes.record(err)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, customerNotFound()
 	} else if err != nil {

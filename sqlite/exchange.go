@@ -49,6 +49,7 @@ func (db *DB) SetExchangePeer(ctx context.Context, publicKey, peer []byte, keyBi
 	err = db.w.QueryRowContext(ctx, `UPDATE exchange_sessions SET peer_public_key = ?2
 		WHERE public_key = ?1 AND peer_public_key IS NULL AND expires_at > ?3 AND (?4 = 0 OR key_bits = ?4)
 		RETURNING key_bits`, publicKey, peer, micros(now), keyBits).Scan(&bits)
+	db.writes.record(err)
 	if err == nil {
 		return bits, true, nil
 	} else if !errors.Is(err, sql.ErrNoRows) {
@@ -102,6 +103,7 @@ func (db *DB) TakeExchangeSession(ctx context.Context, customerID, id string, pe
 // until the next exchange step anyone takes.
 func (db *DB) sweepSessions(ctx context.Context, now time.Time) error {
 	if _, err := db.w.ExecContext(ctx, `DELETE FROM exchange_sessions WHERE expires_at <= ?1`, micros(now)); err != nil {
+		db.writes.record(err)
 		return fmt.Errorf("sqlite: sweep exchange sessions: %w", err)
 	}
 	return nil
@@ -125,6 +127,7 @@ func (db *DB) session(ctx context.Context, stmt, customerID, id string, peer []b
 		created, expires int64
 	)
 	err := row.Scan(&s.ID, &s.CustomerID, &s.Algorithm, &s.KeyBits, &s.PublicKey, &s.Sealed, &s.PeerPublicKey, &created, &expires)
+	db.writes.record(err)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, exchangeNotFound()
 	} else if err != nil {

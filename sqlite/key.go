@@ -160,6 +160,7 @@ func (db *DB) AddKeyVersion(ctx context.Context, customerID, id string, v quantu
 // returns ENOTFOUND.
 func (db *DB) DeleteKey(ctx context.Context, customerID, id string) error {
 	res, err := db.w.ExecContext(ctx, `DELETE FROM keys WHERE id = ?1 AND customer_id = ?2`, id, customerID)
+	db.writes.record(err)
 	if err != nil {
 		return fmt.Errorf("sqlite: delete key: %w", err)
 	}

@@ -20,11 +20,13 @@ func (db *DB) ConsumeNonce(ctx context.Context, customerID string, nonce []byte,
 	if now := time.Now(); now.UnixNano()-db.nonceSweep.Load() >= int64(nonceSweepEvery) {
 		db.nonceSweep.Store(now.UnixNano())
 		if _, err := db.w.ExecContext(ctx, `DELETE FROM nonces WHERE expires_at <= ?1`, micros(now)); err != nil {
+			db.writes.record(err)
 			return false, fmt.Errorf("sqlite: sweep nonces: %w", err)
 		}
 	}
 	res, err := db.w.ExecContext(ctx, `INSERT INTO nonces (customer_id, nonce, expires_at) VALUES (?1, ?2, ?3)
 		ON CONFLICT (customer_id, nonce) DO NOTHING`, customerID, nonce, micros(expiresAt))
+	db.writes.record(err)
 	if err != nil {
 		return false, insertError(err, "Nonce", "Customer")
 	}

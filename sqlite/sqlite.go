@@ -409,6 +409,7 @@ func (db *DB) write(ctx context.Context, fn func(*sql.Tx) error) error {
 	return err
 }
 
+// writeTx is write without the note of its outcome.
 func (db *DB) writeTx(ctx context.Context, fn func(*sql.Tx) error) error {
 	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {

@@ -668,7 +668,7 @@ func TestCatchUpRetriesAfterAnotherCheckpoint(t *testing.T) {
 	}
 	defer probe.Close()
 	held := func() bool {
-		_, _, busy := checkpointOn(probe, "PASSIVE")
+		_, _, busy := checkpointOn(probe, "PASSIVE", func(error) {})
 		return busy
 	}
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {

@@ -23,8 +23,12 @@ type writeFailure struct {
 // writeFailureKind names the failures of the storage itself in err's
 // chain, or returns "" for every other error (busy, constraint, context),
 // which says nothing about whether writes can succeed.
-func writeFailureKind(err error) string {
-	switch resultCode(err) & 0xff {
+func writeFailureKind(err error) string { return failureKind(resultCode(err)) }
+
+// failureKind names an (extended) SQLite result code of a failure of the
+// storage itself, or returns "".
+func failureKind(code int) string {
+	switch code & 0xff {
 	case sqlite3.SQLITE_FULL:
 		return "disk_full"
 	case sqlite3.SQLITE_READONLY:
@@ -48,8 +52,9 @@ type writeHealth struct {
 	last atomic.Pointer[writeFailure]
 }
 
-// record notes the outcome of one write transaction; a success costs
-// nothing.
+// record notes the outcome of one write: a transaction (DB.write), a
+// statement that writes on its own, or a checkpoint. Every error but one
+// of the storage, and a success, costs nothing.
 func (h *writeHealth) record(err error) {
 	if err == nil {
 		return

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/quantumlock/quantumlock"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // A store whose writes fail for a reason of the storage (here a full
@@ -89,15 +90,75 @@ func TestWriteFailure(t *testing.T) {
 	}
 }
 
-// Only failures of the storage itself count: a refused or canceled write
-// says nothing about whether writes can succeed.
+// Only failures of the storage itself count, extended codes by their
+// primary one: a refused, busy or canceled write says nothing about whether
+// writes can succeed.
 func TestWriteFailureKind(t *testing.T) {
 	t.Parallel()
+	for code, want := range map[int]string{
+		sqlite3.SQLITE_FULL: "disk_full", sqlite3.SQLITE_READONLY: "read_only", sqlite3.SQLITE_READONLY_DBMOVED: "read_only",
+		sqlite3.SQLITE_IOERR: "io_error", sqlite3.SQLITE_IOERR_WRITE: "io_error", sqlite3.SQLITE_IOERR_FSYNC: "io_error",
+		sqlite3.SQLITE_CORRUPT: "corrupt", sqlite3.SQLITE_NOTADB: "corrupt", sqlite3.SQLITE_CANTOPEN: "cannot_open",
+		0: "", sqlite3.SQLITE_BUSY: "", sqlite3.SQLITE_LOCKED: "", sqlite3.SQLITE_CONSTRAINT_UNIQUE: "", sqlite3.SQLITE_INTERRUPT: "",
+	} {
+		if got := failureKind(code); got != want {
+			t.Errorf("code %d: %q, want %q", code, got, want)
+		}
+	}
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	for _, err := range []error{nil, errors.New("x"), quantumlock.Errorf(quantumlock.ECONFLICT, "x"), ctx.Err()} {
 		if k := writeFailureKind(err); k != "" {
 			t.Errorf("%v: %q", err, k)
 		}
+	}
+}
+
+// Every kind of write records its failure, not only transactions: the
+// statements that write on their own too (a nonce, a customer's update, a
+// key's deletion, the exchange sessions' steps).
+func TestWriteFailureEveryWrite(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	for name, write := range map[string]func(ctx context.Context, db *DB, c *quantumlock.Customer) error{
+		"ConsumeNonce": func(ctx context.Context, db *DB, c *quantumlock.Customer) error {
+			_, err := db.ConsumeNonce(ctx, c.ID, []byte("nonce"), now.Add(time.Hour))
+			return err
+		},
+		"UpdateCustomer": func(ctx context.Context, db *DB, c *quantumlock.Customer) error {
+			_, err := db.UpdateCustomer(ctx, c.ID, quantumlock.CustomerUpdate{ResetRequestsPerMinute: true})
+			return err
+		},
+		"DeleteKey": func(ctx context.Context, db *DB, c *quantumlock.Customer) error {
+			return db.DeleteKey(ctx, c.ID, "key_000000000000000000000000")
+		},
+		"SetExchangePeer": func(ctx context.Context, db *DB, _ *quantumlock.Customer) error {
+			_, _, err := db.SetExchangePeer(ctx, []byte("public"), []byte("peer"), 0, now)
+			return err
+		},
+		"TakeExchangeSession": func(ctx context.Context, db *DB, c *quantumlock.Customer) error {
+			_, err := db.TakeExchangeSession(ctx, c.ID, "kx_000000000000000000000001", nil, now)
+			return err
+		},
+		"CreateLicense": func(ctx context.Context, db *DB, c *quantumlock.Customer) error {
+			_, err := db.CreateLicense(ctx, newLicense(c.ID, 1), quantumlock.Quota{Period: "2026-03"})
+			return err
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			db, _ := openTemp(t)
+			c := newCustomer(t, db, "cust_000000000001")
+			if _, err := db.w.ExecContext(ctx, `PRAGMA query_only = ON`); err != nil {
+				t.Fatal(err)
+			}
+			if err := write(ctx, db, c); err == nil {
+				t.Fatal("a write on a read-only connection succeeded")
+			}
+			if k, _ := db.WriteFailure(); k != "read_only" {
+				t.Errorf("WriteFailure %q, want read_only", k)
+			}
+		})
 	}
 }

@@ -63,6 +63,10 @@ type serveConfig struct {
 	maxConnections, maxKeys                        int
 }
 
+// The store /health reports on: a store that stopped telling of its failed
+// writes would leave /health "ok" on a full disk without any test failing.
+var _ httpapi.WriteFailer = (*sqlite.DB)(nil)
+
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var cfg serveConfig
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
