@@ -98,6 +98,9 @@ type ExchangeStore interface {
 	// initiator will. That is all it reads back: the peer may be another
 	// customer.
 	SetExchangePeer(ctx context.Context, publicKey, peer []byte, keyBits int, now time.Time) (bits int, recorded bool, err error)
+	// DeleteExpiredExchangeSessions deletes every session expired at now,
+	// sealed private value and all. CreateExchangeSession does it too.
+	DeleteExpiredExchangeSessions(ctx context.Context, now time.Time) error
 	// ExchangeSession returns, without removing it, the session
 	// TakeExchangeSession would take, or ENOTFOUND: the final step checks
 	// its request against the session before it takes it, so that a

@@ -29,7 +29,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strings"
 	"sync"
 	"time"
 
@@ -199,7 +198,10 @@ func New(cfg Config) (*Pool, error) {
 // loopback address, where plain http is what a local proxy or test double
 // speaks, and no network lies between.
 func loopbackHost(host string) bool {
-	if strings.EqualFold(host, "localhost") {
+	if host == "localhost" {
+		// Lower case only: Go's HTTP client passes "LOCALHOST" to a
+		// proxy set in the environment, API key and all, and keeps only
+		// "localhost" and loopback addresses to itself.
 		return true
 	}
 	ip := net.ParseIP(host)

@@ -30,6 +30,9 @@ func TestNewInvalid(t *testing.T) {
 		"PlainHTTP":          {QRNGURL: "http://qrng.example/API/jsonI.php"},
 		"PlainHTTPByIP":      {QRNGURL: "http://192.0.2.7/qrng"},
 		"PlainHTTPLookAlike": {QRNGURL: "http://localhost.example/qrng"},
+		"PlainHTTPUpperCase": {QRNGURL: "http://LOCALHOST/qrng"}, // proxied by Go's client
+		"PlainHTTPPrivate":   {QRNGURL: "http://10.0.0.1/qrng"},
+		"PlainHTTPAny":       {QRNGURL: "http://0.0.0.0/qrng"},
 		"FetchSize":          {QRNGURL: "https://qrng.example", FetchSize: 1025},
 		"RequestBudget":      {QRNGURL: "https://qrng.example", MaxRequestsPerMinute: -1},
 	} {

@@ -74,6 +74,12 @@ type fetchError struct {
 
 func (e *fetchError) Error() string { return e.reason }
 
+// answerError is an answer that is not one, with the decoder's own words
+// for the log only.
+type answerError struct{ reason, detail string }
+
+func (e *answerError) Error() string { return e.reason }
+
 // flexInt is the ANU answer's length, which some servers send as a number
 // and others as a string.
 type flexInt int
@@ -108,7 +114,10 @@ type anuAnswer struct {
 func parseAnswer(body []byte, n int) ([]byte, error) {
 	var a anuAnswer
 	if err := json.Unmarshal(body, &a); err != nil {
-		return nil, fmt.Errorf("malformed answer: %v", err)
+		// encoding/json's reasons quote the answer's own values (a number
+		// of any length), and quantum/health shows the reason to every
+		// customer: the operator's log gets them (fetchError.detail).
+		return nil, &answerError{"malformed answer", err.Error()}
 	}
 	switch {
 	case a.Success == nil:
@@ -177,7 +186,11 @@ func (r *remote) fetch(ctx context.Context, n int) ([]byte, time.Duration, error
 	}
 	b, err := parseAnswer(bytes.TrimSpace(body), n)
 	if err != nil {
-		return nil, 0, &fetchError{reason: err.Error()}
+		fe := &fetchError{reason: err.Error()}
+		if ae := (*answerError)(nil); errors.As(err, &ae) {
+			fe.detail = ae.detail
+		}
+		return nil, 0, fe
 	}
 	return b, latency, nil
 }

@@ -196,6 +196,7 @@ func TestParseAnswer(t *testing.T) {
 		{"Array", `[1,2,3]`, false},
 		{"LongType", `{"type":"` + strings.Repeat("A", 60000) + `","length":3,"data":[1,2,3],"success":true}`, false},
 		{"LongLength", `{"type":"uint8","length":"` + strings.Repeat("9x", 30000) + `","data":[1,2,3],"success":true}`, false},
+		{"LongNumber", `{"type":"uint8","length":3,"data":[1,2,0.` + strings.Repeat("5", 60000) + `],"success":true}`, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()

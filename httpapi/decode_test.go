@@ -122,6 +122,35 @@ func TestDecodeStrict(t *testing.T) {
 	}
 }
 
+// countingReader counts the bytes read from it.
+type countingReader struct {
+	r io.Reader
+	n int
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += n
+	return n, err
+}
+
+// A request its headers refuse is not read whole to see whether its body
+// is blank: a megabyte of spaces under text/plain is 415 after reading
+// just past maxBlankBody.
+func TestDecodeRefusedReadsLittle(t *testing.T) {
+	body := &countingReader{r: strings.NewReader(strings.Repeat(" ", MaxBodyBytes))}
+	r := httptest.NewRequest("POST", "/", body)
+	r.ContentLength = -1
+	r.Header.Set("Content-Type", "text/plain")
+	var dst struct{}
+	if err := decode(r, &dst); quantumlock.ErrorCode(err) != quantumlock.EMEDIATYPE {
+		t.Fatalf("decode: %v", err)
+	}
+	if body.n > maxBlankBody+1 {
+		t.Errorf("read %d bytes of a body its headers refuse", body.n)
+	}
+}
+
 // tokenNames is objectNames's reference: the top-level names of a valid
 // JSON object as encoding/json's Decoder reads them, and their values'
 // bytes.

@@ -110,12 +110,15 @@ func TestUnclaimedDrawsKeepThePoolsReserve(t *testing.T) {
 	ca.Do(t, "POST", "/api/v1/quantum/keys", `{}`).Decode(t, &aes)
 	ca.Do(t, "POST", "/api/v1/quantum/keys", `{"algorithm":"Ed25519"}`).Decode(t, &ed)
 	for range 40 {
-		wantStatus(t, ca.Do(t, "POST", "/api/v1/quantum/crypto/key-exchange", `{}`), 200, "")
+		// A initiates, B answers (the responder's own value and id).
+		r := ca.Do(t, "POST", "/api/v1/quantum/crypto/key-exchange", `{}`)
+		wantStatus(t, r, 200, "")
+		wantStatus(t, cb.Do(t, "POST", "/api/v1/quantum/crypto/key-exchange", map[string]any{"peer_public_key": r.JSON(t)["public_key"]}), 200, "")
 		wantStatus(t, ca.Do(t, "POST", "/api/v1/quantum/crypto/encrypt", `{"plaintext":"aGk=","key_id":"`+aes.KeyID+`"}`), 200, "")
 		wantStatus(t, ca.Do(t, "POST", "/api/v1/quantum/crypto/sign", `{"message":"aGk=","key_id":"`+ed.KeyID+`"}`), 200, "")
 	}
 	if got := poolBytes(); got < 1024-2*64 {
-		t.Errorf("after 120 exchanges, encryptions and signatures the pool holds %d of 2048 bytes", got)
+		t.Errorf("after 40 exchanges, encryptions and signatures the pool holds %d of 2048 bytes", got)
 	}
 	r := cb.Do(t, "POST", "/api/v1/quantum/keys", `{}`)
 	if wantStatus(t, r, 201, ""); r.JSON(t)["quantum_secured"] != true {

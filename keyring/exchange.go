@@ -92,13 +92,8 @@ func (s *Service) KeyExchange(ctx context.Context, customerID string, req Exchan
 		return s.initiate(ctx, customerID, req, now)
 	case req.SessionID != "":
 		sess, err := s.exchanges.ExchangeSession(ctx, customerID, req.SessionID, nil, now)
-		if quantumlock.ErrorCode(err) == quantumlock.ENOTFOUND {
-			// A take sweeps expired sessions: a late final step deletes
-			// its own, sealed private value and all. (No session of this
-			// id can come into being meanwhile: ids are random.)
-			s.exchanges.TakeExchangeSession(ctx, customerID, req.SessionID, nil, now)
-		}
 		if err != nil {
+			s.sweep(ctx, err, now)
 			return nil, sessionErr(err)
 		}
 		return s.finish(ctx, sess, req, now)
@@ -110,7 +105,19 @@ func (s *Service) KeyExchange(ctx context.Context, customerID string, req Exchan
 	case quantumlock.ErrorCode(err) != quantumlock.ENOTFOUND:
 		return nil, err
 	}
+	// Step 3, or a final step by the peer's value alone too late.
+	s.sweep(ctx, err, now)
 	return s.respond(ctx, req, now)
+}
+
+// sweep deletes the sessions expired at now when a step found none of its
+// own (err ENOTFOUND): a late final step deletes its session, sealed
+// private value and all, rather than leave it for whoever initiates next.
+// A sweep that fails leaves them for the next; the step's answer stands.
+func (s *Service) sweep(ctx context.Context, err error, now time.Time) {
+	if quantumlock.ErrorCode(err) == quantumlock.ENOTFOUND {
+		s.exchanges.DeleteExpiredExchangeSessions(ctx, now)
+	}
 }
 
 func isExchangeAlgorithm(alg string) bool {

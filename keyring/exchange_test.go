@@ -431,3 +431,22 @@ func TestKeyExchangeLateFinishDeletesSession(t *testing.T) {
 		t.Errorf("the expired session is still stored: %v", err)
 	}
 }
+
+// A final step by the peer's value alone after expiry deletes its session
+// too: it finds no session, is then taken for a responder's step and
+// refused, and the sweep before that has deleted the expired one.
+func TestKeyExchangeLateFinishByPeerDeletesSession(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t)
+	created := f.clock.Now()
+	a := must[*ExchangeResponse](t)(f.svc.KeyExchange(ctx, custA, ExchangeRequest{}))
+	b := must[*ExchangeResponse](t)(f.svc.KeyExchange(ctx, custB, ExchangeRequest{PeerPublicKey: a.PublicKey}))
+	f.clock.Add(SessionTTL)
+	if _, err := f.svc.KeyExchange(ctx, custA, ExchangeRequest{PeerPublicKey: b.PublicKey}); err == nil {
+		t.Fatal("a final step after expiry succeeded")
+	}
+	if _, err := f.db.ExchangeSession(ctx, custA, a.SessionID, nil, created); quantumlock.ErrorCode(err) != quantumlock.ENOTFOUND {
+		t.Errorf("the expired session is still stored: %v", err)
+	}
+}

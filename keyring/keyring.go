@@ -217,8 +217,6 @@ func New(c Config) (*Service, error) {
 	}, nil
 }
 
-// draw returns n random bytes from the best healthy source and reports
-// whether a verified quantum source contributed.
 // unclaimed marks ctx for draws whose provenance no answer claims (ids,
 // IVs, signature nonces, seal salts, key-exchange private values): they
 // take from the qcos_api pool only its spare half (entropy.SpareOnly), and
@@ -229,6 +227,8 @@ func New(c Config) (*Service, error) {
 // it.
 func unclaimed(ctx context.Context) context.Context { return entropy.SpareOnly(ctx) }
 
+// draw returns n random bytes from the best healthy source and reports
+// whether a verified quantum source contributed.
 func (s *Service) draw(ctx context.Context, n int) ([]byte, bool, error) {
 	e, err := s.rand.Draw(ctx, n, "")
 	if err != nil {

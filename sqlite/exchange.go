@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/quantumlock/quantumlock"
@@ -43,9 +42,6 @@ func (db *DB) SetExchangePeer(ctx context.Context, publicKey, peer []byte, keyBi
 	if len(peer) == 0 {
 		return 0, false, quantumlock.Errorf(quantumlock.EINVALID, "The peer public key is empty.")
 	}
-	if err := db.sweepSessions(ctx, now); err != nil {
-		return 0, false, err
-	}
 	err = db.w.QueryRowContext(ctx, `UPDATE exchange_sessions SET peer_public_key = ?2
 		WHERE public_key = ?1 AND peer_public_key IS NULL AND expires_at > ?3 AND (?4 = 0 OR key_bits = ?4)
 		RETURNING key_bits`, publicKey, peer, micros(now), keyBits).Scan(&bits)
@@ -80,28 +76,22 @@ const (
 // ExchangeSession returns the session TakeExchangeSession would take,
 // leaving it in place, or ENOTFOUND.
 func (db *DB) ExchangeSession(ctx context.Context, customerID, id string, peer []byte, now time.Time) (*quantumlock.ExchangeSession, error) {
-	return db.session(ctx, `SELECT `+exchangeColumns+` FROM exchange_sessions WHERE `, customerID, id, peer, now)
+	return db.session(ctx, false, customerID, id, peer, now)
 }
 
 // TakeExchangeSession deletes and returns the customer's unexpired session
 // with id, or when id is empty the one whose recorded peer is peer, or
 // returns ENOTFOUND. DELETE … RETURNING makes the take a single statement:
-// of concurrent calls exactly one gets the row. Expired sessions are
-// deleted first, a late final step's own among them.
+// of concurrent calls exactly one gets the row.
 func (db *DB) TakeExchangeSession(ctx context.Context, customerID, id string, peer []byte, now time.Time) (*quantumlock.ExchangeSession, error) {
-	if err := db.sweepSessions(ctx, now); err != nil {
-		return nil, err
-	}
-	return db.session(ctx, `DELETE FROM exchange_sessions WHERE `, customerID, id, peer, now)
+	return db.session(ctx, true, customerID, id, peer, now)
 }
 
-// sweepSessions deletes the sessions expired at now, and with them their
-// sealed private values: an expired session can never be finished, and
-// its private value should not outlive it in the file and its backups.
-// Every write to sessions sweeps (the expiry index makes it one probe when
-// there is nothing to delete), so a session lasts past its expiry only
-// until the next exchange step anyone takes.
-func (db *DB) sweepSessions(ctx context.Context, now time.Time) error {
+// DeleteExpiredExchangeSessions deletes the sessions expired at now, and
+// with them their sealed private values: an expired session can never be
+// finished, and its private value should not outlive it in the file and
+// its backups. The expiry index makes it one probe when nothing is due.
+func (db *DB) DeleteExpiredExchangeSessions(ctx context.Context, now time.Time) error {
 	if _, err := db.w.ExecContext(ctx, `DELETE FROM exchange_sessions WHERE expires_at <= ?1`, micros(now)); err != nil {
 		db.writes.record(err)
 		return fmt.Errorf("sqlite: sweep exchange sessions: %w", err)
@@ -109,25 +99,31 @@ func (db *DB) sweepSessions(ctx context.Context, now time.Time) error {
 	return nil
 }
 
-// session runs stmt, a SELECT or DELETE up to its WHERE, on the writer
-// (so that a read after a take sees it) for the session of id, or of peer
-// when id is empty, and scans the row it returns.
-func (db *DB) session(ctx context.Context, stmt, customerID, id string, peer []byte, now time.Time) (*quantumlock.ExchangeSession, error) {
-	var row *sql.Row
+// session reads, or when take deletes, the customer's unexpired session
+// of id, or of peer when id is empty, on the writer (so that a read after
+// a take sees it).
+func (db *DB) session(ctx context.Context, take bool, customerID, id string, peer []byte, now time.Time) (*quantumlock.ExchangeSession, error) {
+	where, key := sessionByID, any(id)
 	switch {
 	case id != "":
-		row = db.w.QueryRowContext(ctx, stmt+sessionByID+returning(stmt), id, customerID, micros(now))
 	case len(peer) > 0:
-		row = db.w.QueryRowContext(ctx, stmt+sessionByPeer+returning(stmt), peer, customerID, micros(now))
+		where, key = sessionByPeer, peer
 	default:
 		return nil, exchangeNotFound()
 	}
+	q := `SELECT ` + exchangeColumns + ` FROM exchange_sessions WHERE ` + where
+	if take {
+		q = `DELETE FROM exchange_sessions WHERE ` + where + ` RETURNING ` + exchangeColumns
+	}
+	row := db.w.QueryRowContext(ctx, q, key, customerID, micros(now))
 	var (
 		s                quantumlock.ExchangeSession
 		created, expires int64
 	)
 	err := row.Scan(&s.ID, &s.CustomerID, &s.Algorithm, &s.KeyBits, &s.PublicKey, &s.Sealed, &s.PeerPublicKey, &created, &expires)
-	db.writes.record(err)
+	if take {
+		db.writes.record(err)
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, exchangeNotFound()
 	} else if err != nil {
@@ -136,12 +132,4 @@ func (db *DB) session(ctx context.Context, stmt, customerID, id string, peer []b
 	s.CreatedAt = fromMicros(created)
 	s.ExpiresAt = fromMicros(expires)
 	return &s, nil
-}
-
-// returning is the RETURNING clause a DELETE needs to give back its row.
-func returning(stmt string) string {
-	if strings.HasPrefix(stmt, "DELETE") {
-		return ` RETURNING ` + exchangeColumns
-	}
-	return ""
 }

@@ -11,9 +11,9 @@ import (
 // storage the store still reports it (WriteFailure).
 const writeFailedRecently = time.Minute
 
-// writeFailure is a write transaction that failed for a reason of the
-// storage itself: a full disk, a file system remounted read-only, an I/O
-// error. A store in that state still reads, so it answers Ping and every
+// writeFailure is a write (a transaction, a statement, a checkpoint) that
+// failed for a reason of the storage itself: a full disk, a file system
+// remounted read-only, an I/O error. A store in that state still reads, so it answers Ping and every
 // validation, while issuing and revoking fail.
 type writeFailure struct {
 	kind string // disk_full, read_only, io_error, corrupt or cannot_open
@@ -64,9 +64,9 @@ func (h *writeHealth) record(err error) {
 	}
 }
 
-// WriteFailure returns the kind of the last write transaction that failed
-// for a reason of the storage (disk_full, read_only, io_error, corrupt or
-// cannot_open) and when, if that was less than a minute ago; else "".
+// WriteFailure returns the kind of the last write that failed for a reason
+// of the storage (disk_full, read_only, io_error, corrupt or cannot_open)
+// and when, if that was less than a minute ago; else "".
 func (db *DB) WriteFailure() (kind string, at time.Time) {
 	if f := db.writes.last.Load(); f != nil && time.Since(f.at) < writeFailedRecently {
 		return f.kind, f.at

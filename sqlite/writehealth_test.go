@@ -125,6 +125,14 @@ func TestWriteFailureEveryWrite(t *testing.T) {
 			_, err := db.ConsumeNonce(ctx, c.ID, []byte("nonce"), now.Add(time.Hour))
 			return err
 		},
+		"ConsumeNonceUnswept": func(ctx context.Context, db *DB, c *quantumlock.Customer) error {
+			db.nonceSweep.Store(time.Now().UnixNano()) // the insert, not the sweep
+			_, err := db.ConsumeNonce(ctx, c.ID, []byte("nonce"), now.Add(time.Hour))
+			return err
+		},
+		"DeleteExpiredExchangeSessions": func(ctx context.Context, db *DB, _ *quantumlock.Customer) error {
+			return db.DeleteExpiredExchangeSessions(ctx, now)
+		},
 		"UpdateCustomer": func(ctx context.Context, db *DB, c *quantumlock.Customer) error {
 			_, err := db.UpdateCustomer(ctx, c.ID, quantumlock.CustomerUpdate{ResetRequestsPerMinute: true})
 			return err
