@@ -12,6 +12,9 @@ import (
 
 const exchangeColumns = `id, customer_id, algorithm, key_bits, public_key, sealed, peer_public_key, created_at, expires_at`
 
+// deleteExpiredSessions deletes the sessions expired at ?1.
+const deleteExpiredSessions = `DELETE FROM exchange_sessions WHERE expires_at <= ?1`
+
 func exchangeNotFound() error {
 	return quantumlock.Errorf(quantumlock.ENOTFOUND, "Key exchange session not found.")
 }
@@ -21,7 +24,7 @@ func exchangeNotFound() error {
 // transaction: Take never returns them, so nothing else would.
 func (db *DB) CreateExchangeSession(ctx context.Context, s *quantumlock.ExchangeSession) error {
 	return db.write(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM exchange_sessions WHERE expires_at <= ?1`, micros(s.CreatedAt)); err != nil {
+		if _, err := tx.ExecContext(ctx, deleteExpiredSessions, micros(s.CreatedAt)); err != nil {
 			return fmt.Errorf("sqlite: sweep exchange sessions: %w", err)
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO exchange_sessions (`+exchangeColumns+`) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)`,
@@ -92,7 +95,7 @@ func (db *DB) TakeExchangeSession(ctx context.Context, customerID, id string, pe
 // finished, and its private value should not outlive it in the file and
 // its backups. The expiry index makes it one probe when nothing is due.
 func (db *DB) DeleteExpiredExchangeSessions(ctx context.Context, now time.Time) error {
-	if _, err := db.w.ExecContext(ctx, `DELETE FROM exchange_sessions WHERE expires_at <= ?1`, micros(now)); err != nil {
+	if _, err := db.w.ExecContext(ctx, deleteExpiredSessions, micros(now)); err != nil {
 		db.writes.record(err)
 		return fmt.Errorf("sqlite: sweep exchange sessions: %w", err)
 	}

@@ -164,12 +164,7 @@ func TestFailedCreateKeepsServersDatabase(t *testing.T) {
 func TestCLIStorageErrorIsDescribed(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "q.db")
-	var c struct {
-		ID string `json:"id"`
-	}
-	if err := json.Unmarshal(cli(t, "customers", "create", "--name", "A", "--email", "a@example.com", "--db", path), &c); err != nil {
-		t.Fatal(err)
-	}
+	c := struct{ ID string }{newCustomerID(t, path)}
 	other, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(5000)")
 	if err != nil {
 		t.Fatal(err)
@@ -223,18 +218,26 @@ func TestExposedKeyFileWarned(t *testing.T) {
 	}
 }
 
-// The admin commands' edges: a second id to customers update is an error,
-// not ignored; apikeys list of an unknown customer is an error, not [];
-// and a revoked key is listed with its revoked_at.
-func TestCLIEdges(t *testing.T) {
-	t.Parallel()
-	db := filepath.Join(t.TempDir(), "q.db")
+// newCustomerID creates customer "A" in the database db with the CLI and
+// returns its id.
+func newCustomerID(t *testing.T, db string) string {
+	t.Helper()
 	var c struct {
 		ID string `json:"id"`
 	}
 	if err := json.Unmarshal(cli(t, "customers", "create", "--name", "A", "--email", "a@example.com", "--db", db), &c); err != nil {
 		t.Fatal(err)
 	}
+	return c.ID
+}
+
+// The admin commands' edges: a second id to customers update is an error,
+// not ignored; apikeys list of an unknown customer is an error, not [];
+// and a revoked key is listed with its revoked_at.
+func TestCLIEdges(t *testing.T) {
+	t.Parallel()
+	db := filepath.Join(t.TempDir(), "q.db")
+	c := struct{ ID string }{newCustomerID(t, db)}
 	fails := func(args ...string) {
 		t.Helper()
 		var out bytes.Buffer
