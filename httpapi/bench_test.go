@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -198,7 +197,7 @@ func BenchmarkValidateLoopback(b *testing.B) {
 		body, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if err != nil || resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte(`"valid":true`)) {
-			b.Fatal(fmt.Sprintf("validate: status %d err %v body %s", resp.StatusCode, err, body))
+			b.Fatalf("validate: status %d err %v body %s", resp.StatusCode, err, body)
 		}
 	}
 }
