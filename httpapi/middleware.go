@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/quantumlock/quantumlock"
+	"github.com/quantumlock/quantumlock/account"
 )
 
 // requestInfo is what the outermost middleware learns about a request as
@@ -34,7 +35,10 @@ func infoFrom(r *http.Request) *requestInfo {
 }
 
 // saneRequestID reports whether a client's X-Request-ID can be echoed: short
-// and of characters that cannot break a log line or a header.
+// and of characters that cannot break a log line or a header, and not
+// holding what looks like one of our API keys (ql_live_…, in any case),
+// which a misconfigured client or proxy may put there: the id is written
+// to the access log, which never holds an API key.
 func saneRequestID(id string) bool {
 	if len(id) == 0 || len(id) > 128 {
 		return false
@@ -42,6 +46,11 @@ func saneRequestID(id string) bool {
 	for i := 0; i < len(id); i++ {
 		c := id[i]
 		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == ':') {
+			return false
+		}
+	}
+	for i := 0; i+len(account.KeyPrefix) <= len(id); i++ {
+		if strings.EqualFold(id[i:i+len(account.KeyPrefix)], account.KeyPrefix) {
 			return false
 		}
 	}

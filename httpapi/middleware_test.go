@@ -111,6 +111,24 @@ func TestAccessLogHasNoSecrets(t *testing.T) {
 	if strings.Contains(logs2.String(), "SUPERSECRET") || !strings.Contains(logs2.String(), `"method":"OTHER"`) {
 		t.Errorf("a made-up method logged as sent: %s", logs2.String())
 	}
+
+	// An API key sent as the request id (a client or proxy set up wrong)
+	// is neither echoed nor logged: the request gets an id of its own.
+	for _, id := range []string{"ql_live_supersecretsupersecretsupersecre", "trace:QL_LIVE_SUPERSECRET"} {
+		var logs3 syncBuffer
+		s = testServer(&logs3)
+		h = s.observe(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) }))
+		req = httptest.NewRequest("GET", "/api/v1/customers/me", nil)
+		req.Header.Set("X-Request-ID", id)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if got := rec.Header().Get("X-Request-ID"); got == "" || strings.Contains(strings.ToLower(got), "supersecret") {
+			t.Errorf("X-Request-ID %q answered with %q", id, got)
+		}
+		if strings.Contains(strings.ToLower(logs3.String()), "supersecret") {
+			t.Errorf("X-Request-ID %q logged: %s", id, logs3.String())
+		}
+	}
 }
 
 func TestRetryAfter(t *testing.T) {
@@ -177,6 +195,14 @@ func TestSaneRequestID(t *testing.T) {
 	}
 	if saneRequestID("") || saneRequestID(strings.Repeat("x", 129)) {
 		t.Error("an empty or 129-character id accepted")
+	}
+	for _, id := range []string{"ql_live_abc", "x-QL_Live_abc", "ql_live_"} {
+		if saneRequestID(id) {
+			t.Errorf("%q, which holds an API key's prefix, accepted", id)
+		}
+	}
+	if !saneRequestID("ql_livE") || !saneRequestID("qllive_abc") {
+		t.Error("an id near the API key prefix refused")
 	}
 	for c := 0; c < 256; c++ {
 		ok := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.ContainsRune("-_.:", rune(c))
