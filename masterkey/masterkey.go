@@ -92,6 +92,14 @@ func Load(path string) (*Key, error) {
 	}
 	k, err := Parse(string(b))
 	if err != nil {
+		// A file appended to (>> for >) holds a key on its first line and
+		// more after it: say so, rather than send the operator looking for
+		// a bad character.
+		if first, _, ok := bytes.Cut(bytes.TrimSpace(b), []byte("\n")); ok {
+			if _, ferr := Parse(string(first)); ferr == nil {
+				return nil, fmt.Errorf("%s: holds more than one key (a whole key on its first line, and more after it)", path)
+			}
+		}
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return k, nil
