@@ -40,15 +40,19 @@ type fileLock struct {
 // whatever the umask and, made by root, its owner, as SQLite does with the
 // "-wal" and "-shm" files: a CLI command run as root must not leave a file
 // the server's own user cannot open.
-func openFileLock(path string) (*fileLock, error) {
+func openFileLock(path string) (*fileLock, error) { return openSideLock(path, "-lock") }
+
+// openSideLock is openFileLock for the lock file named path+suffix: "-lock",
+// or "-serve" for the lock a server holds (DB.ClaimServing).
+func openSideLock(path, suffix string) (*fileLock, error) {
 	path = realPath(path)
 	db, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: lock file: %w", err)
 	}
-	f, err := os.OpenFile(path+"-lock", os.O_RDWR|os.O_CREATE, db.Mode().Perm())
+	f, err := os.OpenFile(path+suffix, os.O_RDWR|os.O_CREATE, db.Mode().Perm())
 	if errors.Is(err, fs.ErrPermission) {
-		f, err = os.OpenFile(path+"-lock", os.O_RDONLY, 0)
+		f, err = os.OpenFile(path+suffix, os.O_RDONLY, 0)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: lock file: %w", err)

@@ -56,6 +56,9 @@ type DB struct {
 	auth *authCache // nil when wal is
 	// lock is held shared from Open to Close (see fileLock).
 	lock *fileLock
+	// serving, once ClaimServing has taken it, is held exclusive until
+	// Close.
+	serving *fileLock
 	// points run the reads of every validation (see pointReaders).
 	points *pointReaders
 
@@ -293,6 +296,9 @@ func (db *DB) Close() error {
 	// every pool, and only then the WAL index, whose descriptor must not
 	// be closed under a live connection (see walIndex).
 	db.pinOnce.Do(func() {
+		// The claim to serve goes first: a server that is stopping takes
+		// no more requests, and another may start on the file.
+		errs = append(errs, db.serving.close())
 		if db.pin != nil {
 			errs = append(errs, db.pin.Close())
 		}
@@ -473,9 +479,9 @@ func constraint(err error) int {
 }
 
 // Remove deletes the database file at path and the files beside it that
-// SQLite and the store make ("-wal", "-shm", "-lock"). The database must
+// SQLite and the store make ("-wal", "-shm", "-lock", "-serve"). The database must
 // not be open. Files that are not there are no error.
-func Remove(path string) error { return removeFiles(path, "", "-wal", "-shm", "-lock") }
+func Remove(path string) error { return removeFiles(path, "", "-wal", "-shm", "-lock", "-serve") }
 
 // removeFiles deletes path with each suffix; files that are not there are
 // no error.

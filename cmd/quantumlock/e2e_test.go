@@ -587,6 +587,59 @@ func TestServeBadPaths(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "q.db")); err == nil {
 		t.Fatal("a database was made for a server without its master key")
 	}
+	// Nor for one whose other flags are wrong: the addresses and the
+	// QRNG URL are checked, and the addresses taken, before the database
+	// is touched, so a typo leaves no new file bound to the key given.
+	const key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	for _, tc := range []struct{ flag, value, says string }{
+		{"--addr", "nope", "--addr"},
+		{"--addr", busy.Addr().String(), "--addr"},
+		{"--metrics-addr", "nope", "--metrics-addr"},
+		{"--qrng-url", "http://example.com/qrng", "https"},
+	} {
+		db := filepath.Join(dir, "typo.db")
+		args := []string{"serve", "--addr", "127.0.0.1:0", "--db", db, tc.flag, tc.value}
+		err := run(context.Background(), args, env("QUANTUMLOCK_MASTER_KEY", key), nil, io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tc.says) || strings.Contains(err.Error(), "entropy: entropy:") {
+			t.Errorf("%s %s: %v", tc.flag, tc.value, err)
+		}
+		if _, err := os.Stat(db); err == nil {
+			t.Fatalf("%s %s: a database was made for a server that did not start", tc.flag, tc.value)
+		}
+	}
+}
+
+// One server per database file: a second serve on a file another server
+// has open is refused at once, saying why, since per-minute request counts
+// are each process's own and two servers would let every customer through
+// twice. The admin commands still work beside the server, and once the
+// first server stops, another may start.
+func TestSecondServerRefused(t *testing.T) {
+	t.Parallel()
+	db := filepath.Join(t.TempDir(), "q.db")
+	getenv := env("QUANTUMLOCK_MASTER_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
+	first := serve(t, getenv, "--db", db)
+	// A second server that started would serve until ctx ends, and then
+	// return nil.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--db", db}, getenv, nil, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "another quantumlock server has this database open") {
+		t.Fatalf("a second server on the database: %v", err)
+	}
+	cli(t, "customers", "list", "--db", db)
+	if err := first.stop(); err != nil {
+		t.Fatal(err)
+	}
+	second := serve(t, getenv, "--db", db)
+	if err := second.stop(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // A master key given by flag wins over one in the environment (SPEC §2:

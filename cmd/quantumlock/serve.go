@@ -147,12 +147,40 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	} else if mk, err = loadMasterKey(cfg, getenv, logger); err != nil {
 		return err
 	}
+	// So is the rest of the configuration that can be wrong (the entropy
+	// sources', the QRNG URL among them) and the addresses, which are
+	// taken now: a flag mistyped must leave no new database behind, bound
+	// to whatever master key came with it. Until Serve, connections wait
+	// in the listen queue.
+	pool, err := entropy.New(entropy.Config{
+		Qubits: cfg.qubits, QRNGURL: cfg.qrngURL, QRNGAPIKey: cfg.qrngAPIKey,
+		RequestTimeout: cfg.qrngTimeout, MaxRequestsPerMinute: cfg.qrngPerMinute, Logger: logger,
+	})
+	if err != nil {
+		return err // entropy's errors name it
+	}
+	defer pool.Close()
+	var ml net.Listener
+	if cfg.metricsAddr != "" {
+		if ml, err = net.Listen("tcp", cfg.metricsAddr); err != nil {
+			return fmt.Errorf("--metrics-addr: %w", err)
+		}
+		defer ml.Close() // the metrics server closes it too
+	}
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fmt.Errorf("--addr: %w", err)
+	}
+	defer ln.Close() // Serve closes it too; this covers the returns before Serve
 
 	db, err := sqlite.Open(ctx, cfg.db)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
+	if err := db.ClaimServing(); err != nil {
+		return fmt.Errorf("%s: %w", cfg.db, err)
+	}
 	if devKey {
 		// A database already bound to a master key, with no key file
 		// beside it, was made under a key given otherwise: a new key
@@ -175,19 +203,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return fmt.Errorf("%s: %s", cfg.db, cliMessage(err))
 	}
 
-	pool, err := entropy.New(entropy.Config{
-		Qubits: cfg.qubits, QRNGURL: cfg.qrngURL, QRNGAPIKey: cfg.qrngAPIKey,
-		RequestTimeout: cfg.qrngTimeout, MaxRequestsPerMinute: cfg.qrngPerMinute, Logger: logger,
-	})
-	if err != nil {
-		return fmt.Errorf("entropy: %w", err)
-	}
 	// The pool's background work outlives the request context but not the
-	// server: it stops when serve returns.
-	poolCtx, stopPool := context.WithCancel(context.WithoutCancel(ctx))
-	defer func() { stopPool(); pool.Close() }()
-	if err := pool.Start(poolCtx); err != nil {
-		return fmt.Errorf("entropy: %w", err)
+	// server: it stops when serve returns (pool.Close, deferred above).
+	if err := pool.Start(context.WithoutCancel(ctx)); err != nil {
+		return err
 	}
 	var rnd quantumlock.Randomness = pool
 	now := quantumlock.SystemClock
@@ -207,10 +226,6 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		deps.Metrics = httpapi.NewMetrics()
 		registerStoreMetrics(deps.Metrics.Registry(), db)
 		deps.Metrics.Registry().MustRegister(entropyCollector{pool})
-		ml, err := net.Listen("tcp", cfg.metricsAddr)
-		if err != nil {
-			return fmt.Errorf("--metrics-addr: %w", err)
-		}
 		// Operator-only, but bounded all the same. The write timeout
 		// leaves room for a CPU profile's default 30 s.
 		metricsSrv = &http.Server{Handler: opsHandler(deps.Metrics), ReadHeaderTimeout: 5 * time.Second,
@@ -223,11 +238,6 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 	}
 
-	ln, err := net.Listen("tcp", cfg.addr)
-	if err != nil {
-		return fmt.Errorf("--addr: %w", err)
-	}
-	defer ln.Close() // Serve closes it too; this covers the returns before Serve
 	// At the bound, a connection idle between requests for a second is
 	// closed to make room (internal/connlimit).
 	limited := connlimit.New(ln, cfg.maxConnections)
