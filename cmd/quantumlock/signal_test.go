@@ -40,7 +40,44 @@ func TestSecondSignalEndsAtOnce(t *testing.T) {
 		t.Fatal("the first signal did not wait for the request in flight")
 	case <-time.After(500 * time.Millisecond):
 	}
-	secondSignalEnds(t, cmd, exited)
+	secondSignalEnds(t, cmd, exited, syscall.SIGINT)
+}
+
+// A copy of the first signal sent with it, as timeout(1) sends SIGTERM to
+// its child and again to its process group, is the same request: the
+// shutdown still waits for the request in flight. The same signal sent
+// again later ends the process.
+func TestEchoOfFirstSignalStillGraceful(t *testing.T) {
+	t.Parallel()
+	cmd, exited := serveChildWithRequestInFlight(t)
+	cmd.Process.Signal(syscall.SIGTERM)
+	time.Sleep(2 * time.Millisecond) // apart, so that the kernel does not merge them
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+		t.Fatalf("two SIGTERMs 2 ms apart ended the process (%v) with a request in flight", cmd.ProcessState)
+	case <-time.After(time.Second):
+	}
+	secondSignalEnds(t, cmd, exited, syscall.SIGTERM)
+}
+
+func TestEcho(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		s     os.Signal
+		after time.Duration
+		want  bool
+	}{
+		{syscall.SIGTERM, 0, true},
+		{syscall.SIGTERM, echoWindow - time.Nanosecond, true},
+		{syscall.SIGTERM, echoWindow, false},
+		{syscall.SIGINT, 0, false},
+	} {
+		if got := echo(syscall.SIGTERM, at, tc.s, at.Add(tc.after)); got != tc.want {
+			t.Errorf("%v %v after SIGTERM: echo %v, want %v", tc.s, tc.after, got, tc.want)
+		}
+	}
 }
 
 // A second signal right behind the first is not lost while the first
@@ -50,7 +87,7 @@ func TestSecondSignalAtOnceIsNotLost(t *testing.T) {
 	t.Parallel()
 	cmd, exited := serveChildWithRequestInFlight(t)
 	cmd.Process.Signal(syscall.SIGTERM)
-	secondSignalEnds(t, cmd, exited)
+	secondSignalEnds(t, cmd, exited, syscall.SIGINT)
 }
 
 // serveChildWithRequestInFlight starts the real main serving in a child
@@ -97,12 +134,12 @@ func serveChildWithRequestInFlight(t *testing.T) (cmd *exec.Cmd, exited chan str
 	return cmd, exited
 }
 
-// secondSignalEnds sends SIGINT after a SIGTERM and checks that the
-// process ends within seconds.
-func secondSignalEnds(t *testing.T, cmd *exec.Cmd, exited chan struct{}) {
+// secondSignalEnds sends sig after a SIGTERM and checks that the process
+// ends within seconds.
+func secondSignalEnds(t *testing.T, cmd *exec.Cmd, exited chan struct{}, sig syscall.Signal) {
 	t.Helper()
 	start := time.Now()
-	cmd.Process.Signal(syscall.SIGINT)
+	cmd.Process.Signal(sig)
 	select {
 	case <-exited:
 	case <-time.After(10 * time.Second):

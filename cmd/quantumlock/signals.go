@@ -14,6 +14,10 @@ import (
 // shutdownSignals are the signals that stop the service.
 var shutdownSignals = []os.Signal{os.Interrupt, syscall.SIGTERM}
 
+// echoWindow is how soon after the first signal a second of the same kind
+// is taken as a copy of it (see shutdownContext).
+const echoWindow = 100 * time.Millisecond
+
 // shutdownContext returns a context cancelled by the first SIGINT or
 // SIGTERM, which starts a graceful shutdown. A second signal ends the
 // process at once rather than waiting out --shutdown-timeout: its default
@@ -22,6 +26,13 @@ var shutdownSignals = []os.Signal{os.Interrupt, syscall.SIGTERM}
 // not lost. (Two of the same kind sent together can still arrive as one:
 // the kernel keeps one of each kind pending.) release stops catching them
 // and gives them their default action again.
+//
+// A second signal of the first's kind within echoWindow of it is not a
+// second request but the same one sent twice: timeout(1), for one, sends
+// SIGTERM to its child and then to its whole process group, the child
+// included, and a graceful stop must not turn into a kill by chance of
+// whether the kernel merged the two. A person pressing Ctrl-C twice is
+// slower than that, and any other signal counts at once.
 //
 // With secondEnds false, the signals after the first are caught too, and
 // each only writes ignored to stderr: for restore, which stops at the first
@@ -33,8 +44,11 @@ func shutdownContext(stderr io.Writer, secondEnds bool, ignored string) (ctx con
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
+		var first os.Signal
+		var firstAt time.Time
 		select {
-		case <-sigs:
+		case first = <-sigs:
+			firstAt = time.Now()
 			cancel()
 		case <-done:
 			return
@@ -42,6 +56,9 @@ func shutdownContext(stderr io.Writer, secondEnds bool, ignored string) (ctx con
 		for {
 			select {
 			case s := <-sigs:
+				if echo(first, firstAt, s, time.Now()) {
+					continue
+				}
 				if secondEnds {
 					signal.Reset(shutdownSignals...)
 					raise(s)
@@ -60,6 +77,12 @@ func shutdownContext(stderr io.Writer, secondEnds bool, ignored string) (ctx con
 			cancel()
 		})
 	}
+}
+
+// echo reports whether signal s, caught at now, is a copy of the first
+// signal, caught at firstAt (see shutdownContext).
+func echo(first os.Signal, firstAt time.Time, s os.Signal, now time.Time) bool {
+	return s == first && now.Sub(firstAt) < echoWindow
 }
 
 // raise sends s to this process, whose handler for it is the default one
