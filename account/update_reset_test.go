@@ -8,8 +8,7 @@ import (
 )
 
 // quantumlock.CustomerUpdate: a Reset flag wins over a value given for the
-// same field, so the value is not what gets validated. (Mutation A3, not
-// applying the reset before ValidateTerms, survived.)
+// same field, so the value is not what gets validated.
 func TestUpdateResetWinsOverAnInvalidValue(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()

@@ -17,7 +17,7 @@ import (
 
 // A validation for the wrong end customer answers with the end customer the
 // caller named, never the one the license was issued to: the key's holder
-// must not learn who the license belongs to. (Mutation H16 survived.)
+// must not learn who the license belongs to.
 func TestValidateMismatchEchoesRequestedEndCustomer(t *testing.T) {
 	t.Parallel()
 	a := newTestAPI(t)
@@ -45,9 +45,8 @@ func (quantumRand) Draw(ctx context.Context, n int, src string) (*quantumlock.En
 
 // README "Validation": on an invalid result quantum_verified still
 // describes the entropy the key was made from, except SIGNATURE_INVALID.
-// No test had a quantum license, so answering false on every invalid result
-// survived (mutation H4); SPEC §5's QUANTUM_SECURED for quantum_verified
-// was unguarded as well (mutation G2).
+// A quantum license through the API, which also carries SPEC §5's
+// QUANTUM_SECURED.
 func TestQuantumLicenseThroughTheAPI(t *testing.T) {
 	t.Parallel()
 	a := newTestAPI(t)
@@ -81,8 +80,7 @@ func TestQuantumLicenseThroughTheAPI(t *testing.T) {
 
 // The listing labels every license by the same instant its filter used: a
 // status=active page never shows a license labelled "expired", even when the
-// clock moves during the request. (Mutation H9, reading the clock per
-// license, survived.)
+// clock moves during the request (a clock read per license would show one).
 func TestListLabelsByTheFiltersInstant(t *testing.T) {
 	t.Parallel()
 	a := newTestAPI(t)

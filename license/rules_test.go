@@ -23,7 +23,7 @@ func (quantumRand) Draw(ctx context.Context, n int, src string) (*quantumlock.En
 }
 
 // SPEC §5: security_level is QUANTUM_SECURED only when quantum_verified,
-// otherwise CRYPTOGRAPHIC. (Mutation G2: never upgrading survived.)
+// otherwise CRYPTOGRAPHIC.
 func TestSecurityLevelFollowsQuantumVerified(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -44,7 +44,7 @@ func TestSecurityLevelFollowsQuantumVerified(t *testing.T) {
 }
 
 // end_customer_id is an exact match: another spelling of it is another end
-// customer. (Mutation V5: a case-insensitive comparison survived.)
+// customer.
 func TestEndCustomerMatchIsExact(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -78,8 +78,7 @@ func (e editedStore) License(ctx context.Context, customerID, key string) (*quan
 
 // A signature column edited to the wrong length (longer, shorter, with the
 // right signature as its prefix) is SIGNATURE_INVALID, never a panic or a
-// pass. (Mutation C13: dropping the length check survived, and with it a
-// longer signature panics in hex.Decode.)
+// pass: without the length check, a longer one would panic in hex.Decode.
 func TestSignatureOfWrongLengthIsInvalid(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
