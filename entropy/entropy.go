@@ -331,7 +331,8 @@ func (p *Pool) Draw(ctx context.Context, n int, source string) (*quantumlock.Ent
 	spare := spareOnly(ctx)
 	switch source {
 	case "":
-		if p.qcos != nil {
+		// No bytes, no quantum claim: an empty draw is cryptographic's.
+		if p.qcos != nil && n > 0 {
 			if raw, ok := p.qcos.take(ctx, n, 0, spare); ok {
 				return p.remoteEntropy(raw, n), nil
 			}
@@ -402,9 +403,10 @@ func (p *Pool) drawLocal(s *localSource, n int) (*quantumlock.Entropy, error) {
 func (p *Pool) remoteEntropy(raw []byte, n int) *quantumlock.Entropy {
 	// The ANU format reports no qubit count, so Qubits stays nil.
 	return &quantumlock.Entropy{
-		Bytes:           conditioned(quantumlock.SourceQCOSAPI, raw, n),
-		Source:          quantumlock.SourceQCOSAPI,
-		QuantumVerified: true,
+		Bytes:  conditioned(quantumlock.SourceQCOSAPI, raw, n),
+		Source: quantumlock.SourceQCOSAPI,
+		// Nothing is claimed for no bytes (qcos_api named, n = 0).
+		QuantumVerified: n > 0,
 		Fidelity:        p.qcos.mon.fidelity(),
 	}
 }

@@ -351,6 +351,13 @@ func TestRemoteDraw(t *testing.T) {
 		e, err := p.Draw(context.Background(), 32, "")
 		return err == nil && e.Source == quantumlock.SourceQCOSAPI && e.QuantumVerified
 	})
+	// An empty draw claims no quantum provenance: it holds no byte of it.
+	if e, err := p.Draw(context.Background(), 0, ""); err != nil || e.QuantumVerified || e.Source != quantumlock.SourceCryptographic {
+		t.Errorf("an empty unnamed draw: %+v, %v", e, err)
+	}
+	if e, err := p.Draw(context.Background(), 0, quantumlock.SourceQCOSAPI); err != nil || e.QuantumVerified || len(e.Bytes) != 0 {
+		t.Errorf("an empty qcos_api draw: %+v, %v", e, err)
+	}
 	st := statusOf(t, p, quantumlock.SourceQCOSAPI)
 	if !st.Available || !st.Healthy || !st.Quantum || st.URL != srv.URL || st.LatencyMS == nil || st.Requests == 0 {
 		t.Errorf("qcos_api status: %+v", st)
