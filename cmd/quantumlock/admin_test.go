@@ -305,6 +305,25 @@ func TestServeRefusesBadTimeouts(t *testing.T) {
 			t.Errorf("%v: %v", args, err)
 		}
 	}
+	// A value that does not parse says what the flag wants, from a flag
+	// or from its environment twin.
+	for _, tc := range []struct {
+		args   []string
+		getenv func(string) string
+		want   string
+	}{
+		{[]string{"--shutdown-timeout", "5"}, env(), "want a duration such as 15s"},
+		{nil, env("QUANTUMLOCK_QRNG_TIMEOUT", "10"), "want a duration such as 15s"},
+		{[]string{"--qubits", "abc"}, env(), "want a whole number"},
+		{nil, env("QUANTUMLOCK_QUBITS", "abc"), "want a whole number"},
+		{[]string{"--dev=maybe"}, env(), "want true or false"},
+	} {
+		err := run(context.Background(), append([]string{"serve", "--addr", "127.0.0.1:0", "--db", filepath.Join(t.TempDir(), "x.db")}, tc.args...),
+			tc.getenv, nil, io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v; want it to say %q", tc.args, err, tc.want)
+		}
+	}
 }
 
 // loopback tells the addresses only this machine reaches from the others,

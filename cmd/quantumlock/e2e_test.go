@@ -381,6 +381,14 @@ func TestCLI(t *testing.T) {
 		!strings.Contains(help.String(), "-licenses-per-month") || errb.Len() > 0 {
 		t.Errorf("customers create -h: %v, stdout %q, stderr %q", err, help.String(), errb.String())
 	}
+	// serve's usage names each flag's kind and default, and nothing
+	// else: its flags' values are their own again by the time it prints.
+	help.Reset()
+	if err := run(context.Background(), []string{"serve", "-h"}, env(), nil, &help, &errb); !errors.Is(err, flag.ErrHelp) ||
+		!strings.Contains(help.String(), "-shutdown-timeout duration") || !strings.Contains(help.String(), "(default 15s)") ||
+		!strings.Contains(help.String(), "-qubits int") || strings.Contains(help.String(), "panic") || errb.Len() > 0 {
+		t.Errorf("serve -h: %v, stdout %q, stderr %q", err, help.String(), errb.String())
+	}
 	// The usage text says to run "quantumlock <command> -h".
 	for _, args := range [][]string{{"customers", "-h"}, {"apikeys", "--help"}, {"customers", "help"}} {
 		help.Reset()

@@ -20,6 +20,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 )
 
 func main() {
@@ -96,12 +97,17 @@ func isHelp(arg string) bool {
 // message and usage text would make it several lines on stderr. -h prints
 // the usage to fs's output and returns flag.ErrHelp.
 func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) ([]string, error) {
+	// Put back before the usage is printed, which names each flag's
+	// kind and default from its own value.
+	restore := explainValues(fs)
+	defer restore()
 	out := fs.Output()
 	fs.SetOutput(io.Discard)
 	defer fs.SetOutput(out)
 	var positional []string
 	for {
 		if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+			restore()
 			fs.SetOutput(out)
 			fs.Usage()
 			return nil, err
@@ -132,6 +138,61 @@ func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) ([]
 	})
 	return positional, err
 }
+
+// explainValues makes each of fs's number, duration and boolean flags say
+// what it wants when its value does not parse: the flag package's own
+// "parse error" does not ("--shutdown-timeout 5" needs a unit). restore
+// puts the flags' own values back.
+func explainValues(fs *flag.FlagSet) (restore func()) {
+	own := map[*flag.Flag]flag.Value{}
+	fs.VisitAll(func(f *flag.Flag) {
+		g, ok := f.Value.(flag.Getter)
+		switch f.Value.(type) {
+		case explained, explainedBool:
+			ok = false // explained already
+		}
+		if !ok {
+			return
+		}
+		own[f] = f.Value
+		switch g.Get().(type) {
+		case time.Duration:
+			f.Value = explained{g, "a duration such as 15s, 500ms or 2m"}
+		case int, int64, uint, uint64:
+			f.Value = explained{g, "a whole number"}
+		case bool:
+			f.Value = explainedBool{explained{g, "true or false"}}
+		}
+	})
+	return func() {
+		for f, v := range own {
+			f.Value = v
+		}
+	}
+}
+
+// explained is a flag value whose parse errors say what it wants.
+type explained struct {
+	flag.Getter
+	want string
+}
+
+// Set sets the value, or says what it wants. (The flag package's errors
+// are unexported: "parse error" is told by its text. Its other one, "value
+// out of range", says enough.)
+func (e explained) Set(s string) error {
+	err := e.Getter.Set(s)
+	if err != nil && err.Error() == "parse error" {
+		return fmt.Errorf("%w; want %s", err, e.want)
+	}
+	return err
+}
+
+// explainedBool is explained for a boolean flag, which takes no value.
+type explainedBool struct{ explained }
+
+// IsBoolFlag tells the flag package that the flag takes no value.
+func (explainedBool) IsBoolFlag() bool { return true }
 
 // noArguments returns an error naming the first of pos, for commands that
 // take flags only: a stray word (an unquoted name, say) would otherwise be
