@@ -33,6 +33,9 @@ import (
 
 var _ quantumlock.Store = (*DB)(nil)
 
+// The driver's errors tell their SQLite result code (resultCode).
+var _ interface{ Code() int } = (*sqlite.Error)(nil)
+
 // BusyTimeout is how long a connection waits for another connection or
 // process to release a lock before failing with SQLITE_BUSY.
 const BusyTimeout = 5 * time.Second
@@ -108,6 +111,7 @@ func Open(ctx context.Context, path string) (_ *DB, err error) {
 	defer func() {
 		if err != nil {
 			db.Close()
+			err = openHint(path, err)
 		}
 	}()
 
@@ -462,8 +466,11 @@ func (db *DB) read(ctx context.Context, fn func(*sql.Tx) error) error {
 // resultCode returns the extended result code of the SQLite error in err's
 // chain, or 0; its low byte is the primary code.
 func resultCode(err error) int {
-	var e *sqlite.Error
-	if errors.As(err, &e) {
+	// *sqlite.Error, or anything else that tells its SQLite code.
+	if e, ok := errors.AsType[interface {
+		error
+		Code() int
+	}](err); ok {
 		return e.Code()
 	}
 	return 0
