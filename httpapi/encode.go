@@ -195,7 +195,14 @@ func decode(r *http.Request, dst any) error {
 	// checks.
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
-		return decodeError(err)
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return decodeError(err)
+		}
+		// The connection ended, failed or timed out before the body did:
+		// no fault of its JSON. The access log marks the request cut
+		// off, as whatever is answered may never arrive.
+		infoFrom(r).cutOff = true
+		return quantumlock.Errorf(quantumlock.EINVALID, "The request body could not be read to its end: the connection closed or timed out first.")
 	}
 	if skipSpace(body, 0) == len(body) {
 		return nil

@@ -22,6 +22,9 @@ type requestInfo struct {
 	route      string
 	customerID string
 	errCode    string
+	// cutOff is set when the request's body could not be read to its
+	// end (see decode).
+	cutOff bool
 }
 
 type infoKey struct{}
@@ -122,6 +125,11 @@ func (s *server) observe(next http.Handler) http.Handler {
 		}
 		if info.errCode != "" {
 			attrs = append(attrs, slog.String("code", info.errCode))
+		}
+		if info.cutOff {
+			// The status is what was answered; the client, gone or
+			// timed out, may not have received it.
+			attrs = append(attrs, slog.Bool("cut_off", true))
 		}
 		// Straight to the handler: Logger.LogAttrs would also record the
 		// caller's program counter, which nothing prints (1% of CPU).

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -231,5 +232,58 @@ func TestRecovererAfterResponseBegan(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "late") {
 		t.Errorf("panic not logged: %s", logs.String())
+	}
+}
+
+// failingBody is a request body whose connection fails partway.
+type failingBody struct{ sent bool }
+
+func (b *failingBody) Read(p []byte) (int, error) {
+	if !b.sent {
+		b.sent = true
+		return copy(p, `{"license_key": "QLOCK-`), nil
+	}
+	return 0, io.ErrUnexpectedEOF
+}
+
+func (b *failingBody) Close() error { return nil }
+
+// A body the connection cut off is not answered as bad JSON, and the access
+// line marks the request cut off: the answer may never have arrived.
+func TestCutOffBodyLogged(t *testing.T) {
+	t.Parallel()
+	var logs syncBuffer
+	s := testServer(&logs)
+	h := s.observe(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var v map[string]any
+		if err := decode(r, &v); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		w.WriteHeader(204)
+	}))
+	req := httptest.NewRequest("POST", "/api/v1/licenses/validate", &failingBody{})
+	req.Header.Set("Content-Type", "application/json")
+	req.ContentLength = 100
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != 400 || !strings.Contains(rec.Body.String(), "could not be read to its end") {
+		t.Errorf("answered %d %s", rec.Code, rec.Body.String())
+	}
+	if !strings.Contains(logs.String(), `"cut_off":true`) {
+		t.Errorf("access line: %s", logs.String())
+	}
+	// A whole body that is bad JSON is not cut off.
+	var logs2 syncBuffer
+	s = testServer(&logs2)
+	h = s.observe(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var v map[string]any
+		s.writeError(w, r, decode(r, &v))
+	}))
+	req = httptest.NewRequest("POST", "/api/v1/licenses/validate", strings.NewReader(`{"a":`))
+	req.Header.Set("Content-Type", "application/json")
+	h.ServeHTTP(httptest.NewRecorder(), req)
+	if strings.Contains(logs2.String(), "cut_off") {
+		t.Errorf("bad JSON logged as cut off: %s", logs2.String())
 	}
 }
