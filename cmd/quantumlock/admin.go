@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/quantumlock/quantumlock"
@@ -226,6 +227,16 @@ func runCustomers(ctx context.Context, args []string, getenv func(string) string
 		}
 		if created {
 			fmt.Fprintf(stderr, "quantumlock: %s did not exist; created a new database\n", *dbPath)
+		}
+		// Customers are not unique by e-mail (one company may hold two
+		// accounts), but a create run twice, a retried script say, is
+		// worth a word: there is no command to delete the second.
+		if cs, err := env.db.Customers(ctx); err == nil {
+			for _, o := range cs {
+				if o.ID != c.ID && strings.EqualFold(o.Email, c.Email) {
+					fmt.Fprintf(stderr, "quantumlock: note: %s has this e-mail too\n", o.ID)
+				}
+			}
 		}
 		// SPEC §2's fields, in its order.
 		return writeJSON(stdout, struct {

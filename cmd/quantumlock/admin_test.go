@@ -376,3 +376,34 @@ func TestCLIDomainErrorSentence(t *testing.T) {
 		t.Errorf("apikeys revoke of an unknown key: %v", err)
 	}
 }
+
+// A customer created with the e-mail of another is made (customers are not
+// unique by e-mail), with a note on stderr naming the other; a new e-mail
+// gets none.
+func TestCreateNotesSameEmail(t *testing.T) {
+	t.Parallel()
+	db := filepath.Join(t.TempDir(), "q.db")
+	first := newCustomerID(t, db)
+	create := func(email string) (id, note string) {
+		var out, errb bytes.Buffer
+		if err := run(context.Background(), []string{"customers", "create", "--name", "N", "--email", email, "--db", db}, env(), nil, &out, &errb); err != nil {
+			t.Fatal(err)
+		}
+		var c struct{ ID string }
+		if err := json.Unmarshal(out.Bytes(), &c); err != nil || c.ID == "" {
+			t.Fatalf("%v: %s", err, out.String())
+		}
+		return c.ID, errb.String()
+	}
+	cs := cli(t, "customers", "list", "--db", db)
+	var list []struct{ ID, Email string }
+	if err := json.Unmarshal(cs, &list); err != nil || len(list) != 1 {
+		t.Fatalf("%v: %s", err, cs)
+	}
+	if id, note := create(strings.ToUpper(list[0].Email)); id == first || !strings.Contains(note, first+" has this e-mail too") {
+		t.Errorf("a second customer with the first's e-mail: %s, note %q", id, note)
+	}
+	if _, note := create("someone.else@example.com"); strings.Contains(note, "e-mail too") {
+		t.Errorf("a new e-mail noted: %q", note)
+	}
+}
