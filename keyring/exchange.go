@@ -7,7 +7,9 @@ import (
 	"crypto/mlkem"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -187,7 +189,7 @@ func (s *Service) initiate(ctx context.Context, customerID string, req ExchangeR
 		if err != nil {
 			return nil, err
 		}
-		sealed, err := s.seal(ctx, scope{kindExchange, customerID, id, 0, keyAttrs{}, share}, private, false)
+		sealed, err := s.seal(ctx, scope{kindExchange, customerID, id, 0, exchangeAttrs(req.Algorithm, req.KeyBits), share}, private, false)
 		if err != nil {
 			return nil, err
 		}
@@ -370,11 +372,28 @@ func (s *Service) finish(ctx context.Context, sess *quantumlock.ExchangeSession,
 	}, nil
 }
 
+// exchangeAttrs are the attributes an exchange session's seal binds: its
+// algorithm and, in the purpose's place, its key_bits. A writer of the
+// database who relabels a session (another algorithm, fewer bits) makes
+// its private value no longer open.
+func exchangeAttrs(algorithm string, keyBits int) keyAttrs {
+	return keyAttrs{algorithm: algorithm, purpose: "key_bits=" + strconv.Itoa(keyBits)}
+}
+
 // rawSecret computes the initiator's raw secret of sess with the
 // responder's value peer, of the right size. A peer value the computation
 // rejects is EINVALID.
 func (s *Service) rawSecret(sess *quantumlock.ExchangeSession, peer []byte) ([]byte, error) {
-	private, _, err := s.open(scope{kindExchange, sess.CustomerID, sess.ID, 0, keyAttrs{}, sess.PublicKey}, sess.Sealed)
+	sc := scope{kindExchange, sess.CustomerID, sess.ID, 0, exchangeAttrs(sess.Algorithm, sess.KeyBits), sess.PublicKey}
+	private, _, err := s.open(sc, sess.Sealed)
+	if errors.Is(err, ErrUnseal) {
+		// A session sealed before its algorithm and key_bits were bound,
+		// with empty attributes: one begun by an older binary at most
+		// SessionTTL before this one started. A session sealed with them
+		// never opens this way, so an edited row still fails.
+		sc.attrs = keyAttrs{}
+		private, _, err = s.open(sc, sess.Sealed)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("keyring: open exchange session %s: %w", sess.ID, err)
 	}
