@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"syscall"
 	"testing"
+	"time"
 )
 
 func TestReadSyscalls(t *testing.T) {
@@ -86,5 +87,39 @@ func TestSwitchesPerRequest(t *testing.T) {
 		if got := c.p.switchesPerRequest(); got != c.want {
 			t.Errorf("%d · %d switches over %d requests: %q, want %q", c.p.ServerVol, c.p.ServerInvol, c.p.Requests, got, c.want)
 		}
+	}
+}
+
+// TestReadCPUSelf: readCPU(0) moves with this process's user+system time
+// (getrusage), not with another field of /proc/self/stat.
+func TestReadCPUSelf(t *testing.T) {
+	ru := func() time.Duration {
+		var r syscall.Rusage
+		if err := syscall.Getrusage(syscall.RUSAGE_SELF, &r); err != nil {
+			t.Fatal(err)
+		}
+		return time.Duration(r.Utime.Nano() + r.Stime.Nano())
+	}
+	c0, err := readCPU(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r0 := ru()
+	x := 0
+	for end := time.Now().Add(300 * time.Millisecond); time.Now().Before(end); {
+		x++
+	}
+	_ = x
+	c1, err := readCPU(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r1 := ru()
+	got, want := c1-c0, r1-r0
+	if got < want-40*time.Millisecond || got > want+40*time.Millisecond {
+		t.Errorf("readCPU moved %v; getrusage moved %v", got, want)
+	}
+	if pc, err := readCPU(os.Getpid()); err != nil || pc < c1 {
+		t.Errorf("readCPU(own pid) %v, %v; readCPU(0) %v", pc, err, c1)
 	}
 }
