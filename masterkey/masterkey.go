@@ -97,7 +97,7 @@ func Load(path string) (*Key, error) {
 		// a bad character.
 		if first, _, ok := bytes.Cut(bytes.TrimSpace(b), []byte("\n")); ok {
 			if _, ferr := Parse(string(first)); ferr == nil {
-				return nil, fmt.Errorf("%s: holds more than one key (a whole key on its first line, and more after it)", path)
+				return nil, fmt.Errorf("%s: holds more than a key: a whole key on its first line, and more after it (a key file holds one key)", path)
 			}
 		}
 		return nil, fmt.Errorf("%s: %w", path, err)

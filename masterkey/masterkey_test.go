@@ -236,7 +236,7 @@ func TestLoadRefusesMoreThanAKey(t *testing.T) {
 		}
 		// Said as what it is, not as a bad character (the 5,000 bytes
 		// are refused by size first).
-		if name != "key then 5,000 bytes" && !strings.Contains(err.Error(), "more than one key") {
+		if name != "key then 5,000 bytes" && !strings.Contains(err.Error(), "holds more than a key") {
 			t.Errorf("%s: %v; want it to say the file holds more than one key", name, err)
 		}
 	}

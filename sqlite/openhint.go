@@ -20,7 +20,9 @@ func openHint(path string, err error) error {
 	var hint string
 	switch code := resultCode(err); code {
 	case sqlite3.SQLITE_IOERR_SHMOPEN, sqlite3.SQLITE_IOERR_SHMSIZE, sqlite3.SQLITE_IOERR_SHMMAP, sqlite3.SQLITE_READONLY_CANTINIT:
-		hint = fmt.Sprintf("SQLite could not make or grow %s-shm beside the database: is the disk full, or the file system read-only?", path)
+		// CANTINIT, and SHMOPEN at times, is a -shm file this process
+		// may not write, which no other process has open.
+		hint = fmt.Sprintf("SQLite could not open, make or grow %s-shm beside the database: is the disk full, the file system read-only, or that file another user's (check its owner and mode)?", path)
 	case sqlite3.SQLITE_READONLY_DIRECTORY:
 		hint = fmt.Sprintf("the directory holding %s is not writable by this user, and SQLite makes %[1]s-wal and %[1]s-shm in it", path)
 	default:

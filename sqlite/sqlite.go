@@ -300,9 +300,6 @@ func (db *DB) Close() error {
 	// every pool, and only then the WAL index, whose descriptor must not
 	// be closed under a live connection (see walIndex).
 	db.pinOnce.Do(func() {
-		// The claim to serve goes first: a server that is stopping takes
-		// no more requests, and another may start on the file.
-		errs = append(errs, db.serving.close())
 		if db.pin != nil {
 			errs = append(errs, db.pin.Close())
 		}
@@ -313,9 +310,11 @@ func (db *DB) Close() error {
 			}
 		}
 		if drained(closeWait, db.r, db.c, db.w) {
-			errs = append(errs, db.wal.release(), db.lock.close())
+			// The claim to serve goes with the lock: while connections
+			// are still in use, the file is not free for another server.
+			errs = append(errs, db.wal.release(), db.lock.close(), db.serving.close())
 		} else {
-			errs = append(errs, fmt.Errorf("connections still in use after %v; the WAL index and the lock file are left open", closeWait))
+			errs = append(errs, fmt.Errorf("connections still in use after %v; the WAL index and the lock files are left open", closeWait))
 		}
 	})
 	if err := errors.Join(errs...); err != nil {
