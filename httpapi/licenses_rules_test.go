@@ -1,7 +1,6 @@
 package httpapi_test
 
 import (
-	"context"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -9,9 +8,9 @@ import (
 	"time"
 
 	"github.com/quantumlock/quantumlock"
-	"github.com/quantumlock/quantumlock/entropy"
 	"github.com/quantumlock/quantumlock/httpapi"
 	"github.com/quantumlock/quantumlock/internal/apitest"
+	"github.com/quantumlock/quantumlock/internal/entropytest"
 	"github.com/quantumlock/quantumlock/license"
 )
 
@@ -30,19 +29,6 @@ func TestValidateMismatchEchoesRequestedEndCustomer(t *testing.T) {
 	}
 }
 
-// quantumRand is the system source labelled as a verified quantum one.
-type quantumRand struct{}
-
-func (quantumRand) Draw(ctx context.Context, n int, src string) (*quantumlock.Entropy, error) {
-	e, err := entropy.System{}.Draw(ctx, n, src)
-	if err != nil {
-		return nil, err
-	}
-	f := 0.99
-	e.QuantumVerified, e.Source, e.Fidelity = true, "qcos_api", &f
-	return e, nil
-}
-
 // README "Validation": on an invalid result quantum_verified still
 // describes the entropy the key was made from, except SIGNATURE_INVALID.
 // A quantum license through the API, which also carries SPEC §5's
@@ -51,7 +37,7 @@ func TestQuantumLicenseThroughTheAPI(t *testing.T) {
 	t.Parallel()
 	a := newTestAPI(t)
 	deps := a.Deps
-	deps.Licenses = &license.Service{Store: a.DB, Rand: quantumRand{}, Now: a.Clock.Now, Secret: license.Secrets(a.Master)}
+	deps.Licenses = &license.Service{Store: a.DB, Rand: entropytest.Quantum{}, Now: a.Clock.Now, Secret: license.Secrets(a.Master)}
 	deps.Metrics = nil
 	srv := httptest.NewServer(httpapi.NewServer(deps))
 	t.Cleanup(srv.Close)

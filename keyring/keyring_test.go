@@ -45,19 +45,6 @@ func (c *testClock) Add(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-// quantumRandomness is OS randomness labelled as coming from a healthy
-// quantum source, to check what the service claims about provenance.
-type quantumRandomness struct{}
-
-func (quantumRandomness) Draw(ctx context.Context, n int, source string) (*quantumlock.Entropy, error) {
-	e, err := entropy.System{}.Draw(ctx, n, "")
-	if err != nil {
-		return nil, err
-	}
-	e.Source, e.QuantumVerified = quantumlock.SourceQCOSAPI, true
-	return e, nil
-}
-
 // openStore opens a SQLite store at path holding the three test customers.
 func openStore(t testing.TB, path string) *sqlite.DB {
 	t.Helper()

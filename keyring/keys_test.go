@@ -19,6 +19,7 @@ import (
 	"github.com/cloudflare/circl/sign/mldsa/mldsa65"
 	"github.com/quantumlock/quantumlock"
 	"github.com/quantumlock/quantumlock/entropy"
+	"github.com/quantumlock/quantumlock/internal/entropytest"
 	"github.com/quantumlock/quantumlock/masterkey"
 	"github.com/quantumlock/quantumlock/sqlite"
 )
@@ -215,7 +216,7 @@ func TestCreateKeyInvalid(t *testing.T) {
 func TestQuantumSecured(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	q := newFixture(t, withRandomness(quantumRandomness{}))
+	q := newFixture(t, withRandomness(entropytest.Quantum{}))
 	os := newFixture(t)
 	for _, tc := range []struct {
 		f    *fixture
@@ -547,12 +548,12 @@ func TestRotateAfterLosingTheRace(t *testing.T) {
 	}
 }
 
-// switchableQuantum is quantumRandomness while on, the OS source while off.
+// switchableQuantum is entropytest.Quantum while on, the OS source while off.
 type switchableQuantum struct{ on atomic.Bool }
 
 func (q *switchableQuantum) Draw(ctx context.Context, n int, source string) (*quantumlock.Entropy, error) {
 	if q.on.Load() {
-		return quantumRandomness{}.Draw(ctx, n, source)
+		return entropytest.Quantum{}.Draw(ctx, n, source)
 	}
 	return entropy.System{}.Draw(ctx, n, source)
 }

@@ -11,13 +11,14 @@ import (
 	"time"
 
 	"github.com/quantumlock/quantumlock"
+	"github.com/quantumlock/quantumlock/internal/entropytest"
 )
 
 func TestGenerateRSA(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	// Verified quantum randomness, to check RSA keys still do not claim it.
-	f := newFixture(t, withRandomness(quantumRandomness{}))
+	f := newFixture(t, withRandomness(entropytest.Quantum{}))
 	sizes := []int{0, 2048}
 	if !testing.Short() {
 		sizes = append(sizes, 4096)

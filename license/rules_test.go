@@ -6,21 +6,8 @@ import (
 	"testing"
 
 	"github.com/quantumlock/quantumlock"
-	"github.com/quantumlock/quantumlock/entropy"
+	"github.com/quantumlock/quantumlock/internal/entropytest"
 )
-
-// quantumRand is the system source, labelled as a verified quantum one.
-type quantumRand struct{}
-
-func (quantumRand) Draw(ctx context.Context, n int, src string) (*quantumlock.Entropy, error) {
-	e, err := entropy.System{}.Draw(ctx, n, src)
-	if err != nil {
-		return nil, err
-	}
-	f := 0.99
-	e.QuantumVerified, e.Source, e.Fidelity = true, "qcos_api", &f
-	return e, nil
-}
 
 // SPEC §5: security_level is QUANTUM_SECURED only when quantum_verified,
 // otherwise CRYPTOGRAPHIC.
@@ -33,7 +20,7 @@ func TestSecurityLevelFollowsQuantumVerified(t *testing.T) {
 	if err != nil || l.QuantumVerified || l.SecurityLevel != quantumlock.SecurityCryptographic {
 		t.Fatalf("system source: %+v, %v; want CRYPTOGRAPHIC", l, err)
 	}
-	s.Rand = quantumRand{}
+	s.Rand = entropytest.Quantum{}
 	l, _, err = s.Generate(ctx, c, Params{EndCustomerID: "x"})
 	if err != nil || !l.QuantumVerified || l.SecurityLevel != quantumlock.SecurityQuantum {
 		t.Fatalf("quantum source: %+v, %v; want QUANTUM_SECURED", l, err)
