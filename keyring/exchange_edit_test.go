@@ -3,23 +3,8 @@ package keyring
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"testing"
 )
-
-// editSession runs an UPDATE of exchange_sessions on f's database file, as
-// someone who can write to the database but has no master key would.
-func editSession(t *testing.T, f *fixture, set string, args ...any) {
-	t.Helper()
-	raw, err := sql.Open("sqlite", f.path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
-	if _, err := raw.Exec(`UPDATE exchange_sessions SET `+set, args...); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // An exchange session's seal binds its algorithm and key_bits: a session
 // relabelled in the database (another algorithm, fewer bits) fails its
@@ -38,7 +23,7 @@ func TestExchangeSessionEditRefused(t *testing.T) {
 		{"key_bits", "key_bits = ?", 128, 32},
 	} {
 		a := must[*ExchangeResponse](t)(f.svc.KeyExchange(ctx, custA, ExchangeRequest{Algorithm: X25519}))
-		editSession(t, f, tc.set+" WHERE id = ?", tc.value, a.SessionID)
+		f.exec(t, `UPDATE exchange_sessions SET `+tc.set+` WHERE id = ?`, tc.value, a.SessionID)
 		func() {
 			defer func() {
 				if r := recover(); r != nil {
@@ -77,7 +62,7 @@ func TestExchangeSessionSealedUnboundFinishes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	editSession(t, f, "sealed = ? WHERE id = ?", old, a.SessionID)
+	f.exec(t, `UPDATE exchange_sessions SET sealed = ? WHERE id = ?`, old, a.SessionID)
 
 	b := must[*ExchangeResponse](t)(f.svc.KeyExchange(ctx, custB, ExchangeRequest{PeerPublicKey: a.PublicKey}))
 	fin := must[*ExchangeResponse](t)(f.svc.KeyExchange(ctx, custA, ExchangeRequest{SessionID: a.SessionID, PeerPublicKey: b.PublicKey}))

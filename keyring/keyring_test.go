@@ -2,6 +2,7 @@ package keyring
 
 import (
 	"context"
+	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"os"
@@ -87,6 +88,20 @@ func newFixture(t testing.TB, opts ...option) *fixture {
 	f := &fixture{db: openStore(t, path), path: path, mk: masterkey.Generate(), clock: newTestClock()}
 	f.svc = f.service(t, f.db, f.mk, opts...)
 	return f
+}
+
+// exec runs q on f's database file through a connection of its own, as
+// someone who can write to the database but has no master key would.
+func (f *fixture) exec(t testing.TB, q string, args ...any) {
+	t.Helper()
+	raw, err := sql.Open("sqlite", f.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.Exec(q, args...); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // service returns a new Service over db with master key mk.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto"
 	"crypto/x509"
-	"database/sql"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -350,14 +349,7 @@ func TestExportAfterStoreEdit(t *testing.T) {
 	_, err := f.svc.ExportKey(ctx, custA, key.KeyID, 0)
 	wantCode(t, err, quantumlock.EFORBIDDEN)
 
-	raw, err := sql.Open("sqlite", f.path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
-	if _, err := raw.Exec(`UPDATE keys SET exportable = 1 WHERE id = ?`, key.KeyID); err != nil {
-		t.Fatal(err)
-	}
+	f.exec(t, `UPDATE keys SET exportable = 1 WHERE id = ?`, key.KeyID)
 	exp, err := f.svc.ExportKey(ctx, custA, key.KeyID, 0)
 	if exp != nil || !errors.Is(err, ErrUnseal) {
 		t.Fatalf("export after the edit: %+v, %v; want ErrUnseal", exp, err)
@@ -409,17 +401,6 @@ func TestSealBindsScope(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t)
-	raw, err := sql.Open("sqlite", f.path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
-	exec := func(q string, args ...any) {
-		t.Helper()
-		if _, err := raw.Exec(q, args...); err != nil {
-			t.Fatal(err)
-		}
-	}
 	wantUnseal := func(what string, err error) {
 		t.Helper()
 		if !errors.Is(err, ErrUnseal) {
@@ -432,26 +413,26 @@ func TestSealBindsScope(t *testing.T) {
 	other := must[*KeyInfo](t)(f.svc.CreateKey(ctx, custA, CreateKeyRequest{Exportable: true}))
 
 	// Another customer.
-	exec(`UPDATE keys SET customer_id = ? WHERE id = ?`, custB, k.KeyID)
-	_, err = f.svc.ExportKey(ctx, custB, k.KeyID, 1)
+	f.exec(t, `UPDATE keys SET customer_id = ? WHERE id = ?`, custB, k.KeyID)
+	_, err := f.svc.ExportKey(ctx, custB, k.KeyID, 1)
 	wantUnseal("a key moved to another customer", err)
-	exec(`UPDATE keys SET customer_id = ? WHERE id = ?`, custA, k.KeyID)
+	f.exec(t, `UPDATE keys SET customer_id = ? WHERE id = ?`, custA, k.KeyID)
 	must[*KeyInfo](t)(f.svc.ExportKey(ctx, custA, k.KeyID, 1))
 
 	// Another version.
-	exec(`UPDATE key_versions SET sealed = (SELECT sealed FROM key_versions WHERE key_id = ?1 AND version = 2) WHERE key_id = ?1 AND version = 1`, k.KeyID)
+	f.exec(t, `UPDATE key_versions SET sealed = (SELECT sealed FROM key_versions WHERE key_id = ?1 AND version = 2) WHERE key_id = ?1 AND version = 1`, k.KeyID)
 	_, err = f.svc.ExportKey(ctx, custA, k.KeyID, 1)
 	wantUnseal("version 2's material as version 1", err)
 
 	// Another key.
-	exec(`UPDATE key_versions SET sealed = (SELECT sealed FROM key_versions WHERE key_id = ?1 AND version = 2) WHERE key_id = ?2 AND version = 1`, k.KeyID, other.KeyID)
+	f.exec(t, `UPDATE key_versions SET sealed = (SELECT sealed FROM key_versions WHERE key_id = ?1 AND version = 2) WHERE key_id = ?2 AND version = 1`, k.KeyID, other.KeyID)
 	_, err = f.svc.ExportKey(ctx, custA, other.KeyID, 1)
 	wantUnseal("another key's material", err)
 
 	// Another exchange session.
 	s1 := must[*ExchangeResponse](t)(f.svc.KeyExchange(ctx, custA, ExchangeRequest{Algorithm: X25519}))
 	s2 := must[*ExchangeResponse](t)(f.svc.KeyExchange(ctx, custA, ExchangeRequest{Algorithm: X25519}))
-	exec(`UPDATE exchange_sessions SET sealed = (SELECT sealed FROM exchange_sessions WHERE id = ?1) WHERE id = ?2`, s1.SessionID, s2.SessionID)
+	f.exec(t, `UPDATE exchange_sessions SET sealed = (SELECT sealed FROM exchange_sessions WHERE id = ?1) WHERE id = ?2`, s1.SessionID, s2.SessionID)
 	b := must[*ExchangeResponse](t)(f.svc.KeyExchange(ctx, custB, ExchangeRequest{PeerPublicKey: s2.PublicKey}))
 	_, err = f.svc.KeyExchange(ctx, custA, ExchangeRequest{PeerPublicKey: b.PublicKey, SessionID: s2.SessionID})
 	wantUnseal("another session's private key", err)
