@@ -147,10 +147,6 @@ func explainValues(fs *flag.FlagSet) (restore func()) {
 	own := map[*flag.Flag]flag.Value{}
 	fs.VisitAll(func(f *flag.Flag) {
 		g, ok := f.Value.(flag.Getter)
-		switch f.Value.(type) {
-		case explained, explainedBool:
-			ok = false // explained already
-		}
 		if !ok {
 			return
 		}
