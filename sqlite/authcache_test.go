@@ -156,10 +156,20 @@ func TestAuthCache(t *testing.T) {
 			t.Errorf("plan %q after the update, want business", cu.Plan)
 		}
 	})
-	// An unrelated commit by this handle also ends the cached answer.
+	// A commit that changes no key and no customer leaves the answer good,
+	// after one read of the auth epoch, which the next lookups share.
 	wantHit("lookup again", func() { lookup() })
 	createLicense(t, server, c.ID, 1)
-	wantMiss("lookup after an unrelated commit", func() { lookup() })
+	e0 := server.AuthEpochReads()
+	wantHit("lookup after issuing a license", func() { lookup() })
+	wantHit("next lookup after issuing a license", func() { lookup() })
+	if n := server.AuthEpochReads() - e0; n != 1 {
+		t.Errorf("%d auth epoch reads for two lookups after one commit, want 1", n)
+	}
+	// Any change to a key or a customer, even another customer's, ends it.
+	newAPIKey(t, cli, newCustomer(t, cli, "cust_000000000002").ID, "ak_000000000002")
+	wantMiss("lookup after another customer and key were made", func() { lookup() })
+	wantHit("lookup again", func() { lookup() })
 
 	if _, err := cli.RevokeAPIKey(ctx, "ak_000000000001", time.Now()); err != nil {
 		t.Fatal(err)
@@ -184,6 +194,92 @@ func TestAuthCache(t *testing.T) {
 	}
 	if n := len(server.auth.entries); n != 1 {
 		t.Errorf("%d cache entries, want 1", n)
+	}
+}
+
+// TestAuthCacheOwnSQL changes keys and customers with SQL of its own, as an
+// operator might with the sqlite3 shell, bypassing the store's methods:
+// the triggers behind the auth epoch still end the cached answers.
+func TestAuthCacheOwnSQL(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	server, cli := openTwo(t)
+	c := newCustomer(t, cli, "cust_000000000001")
+	hash := newAPIKey(t, cli, c.ID, "ak_000000000001")
+	for _, step := range []struct {
+		sql   string
+		check func(*quantumlock.APIKey, *quantumlock.Customer) bool
+	}{
+		{`UPDATE customers SET plan = 'business'`, func(_ *quantumlock.APIKey, c *quantumlock.Customer) bool { return c.Plan == quantumlock.PlanBusiness }},
+		{`UPDATE customers SET requests_per_minute = 7`, func(_ *quantumlock.APIKey, c *quantumlock.Customer) bool {
+			return c.RequestsPerMinute != nil && *c.RequestsPerMinute == 7
+		}},
+		{`UPDATE api_keys SET hint = 'ql_live_zzzz'`, func(k *quantumlock.APIKey, _ *quantumlock.Customer) bool { return k.Hint == "ql_live_zzzz" }},
+		{`UPDATE api_keys SET revoked_at = 1`, func(k *quantumlock.APIKey, _ *quantumlock.Customer) bool { return k.RevokedAt != nil }},
+	} {
+		h0, _ := authStats(t, server)
+		if h := lookupTwice(t, server, hash) - h0; h == 0 {
+			t.Fatalf("before %q: no cache hit in two lookups: the cache was not exercised", step.sql)
+		}
+		if _, err := cli.w.ExecContext(ctx, step.sql); err != nil {
+			t.Fatal(err)
+		}
+		k, cu, err := server.APIKeyByHash(ctx, hash)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !step.check(k, cu) {
+			t.Errorf("after %q the lookup answered %+v %+v", step.sql, k, cu)
+		}
+	}
+	// A key deleted while cached (revoked keys are not cached).
+	other := newAPIKey(t, cli, c.ID, "ak_000000000002")
+	h0, _ := authStats(t, server)
+	if h := lookupTwice(t, server, other) - h0; h == 0 {
+		t.Fatal("before the delete: no cache hit in two lookups: the cache was not exercised")
+	}
+	if _, err := cli.w.ExecContext(ctx, `DELETE FROM api_keys WHERE id = 'ak_000000000002'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := server.APIKeyByHash(ctx, other); quantumlock.ErrorCode(err) != quantumlock.ENOTFOUND {
+		t.Errorf("after the key's row was deleted: %v, want ENOTFOUND", err)
+	}
+}
+
+// TestAuthCacheWithoutEpoch checks that a database whose auth epoch row is
+// gone still authenticates, from the database every time, and that a
+// database from before the epoch gets it on upgrade.
+func TestAuthCacheWithoutEpoch(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	db, path := openTemp(t)
+	c := newCustomer(t, db, "cust_000000000001")
+	hash := newAPIKey(t, db, c.ID, "ak_000000000001")
+	if _, err := db.w.ExecContext(ctx, `DELETE FROM auth_epoch`); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, _, err := db.APIKeyByHash(ctx, hash); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if h, m := authStats(t, db); h != 0 || m != 3 {
+		t.Errorf("without the epoch row: %d hits and %d misses, want 0 and 3", h, m)
+	}
+
+	downgrade(t, db, 3)
+	db.Close()
+	again, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { again.Close() })
+	if h := lookupTwice(t, again, hash); h != 1 {
+		t.Errorf("after the upgrade: %d cache hits in two lookups, want 1", h)
+	}
+	createLicense(t, again, c.ID, 1)
+	if h := lookupTwice(t, again, hash) - 1; h != 2 {
+		t.Errorf("after the upgrade and a license: %d cache hits in two lookups, want 2", h)
 	}
 }
 
@@ -486,10 +582,9 @@ func TestAuthCacheThroughSymlink(t *testing.T) {
 func TestAuthCacheBounded(t *testing.T) {
 	t.Parallel()
 	c := newAuthCache()
-	var v walVersion
 	for i := range authCacheSize + 10 {
 		k := &quantumlock.APIKey{ID: fmt.Sprint(i), Hash: []byte(fmt.Sprintf("hash-%d", i))}
-		c.put(v, k, &quantumlock.Customer{ID: "cust_000000000001"})
+		c.put(0, k, &quantumlock.Customer{ID: "cust_000000000001"})
 	}
 	if n := len(c.entries); n > authCacheSize {
 		t.Errorf("cache holds %d entries, want at most %d", n, authCacheSize)

@@ -156,39 +156,81 @@ func (db *DB) CreateCustomerWithKey(ctx context.Context, c *quantumlock.Customer
 
 // apiKeyByHashSQL reads a key and its customer in one statement: it runs on
 // every authenticated request, and one read transaction instead of two is
-// a tenth of a validate's CPU. The hash is not read back.
+// a tenth of a validate's CPU. The hash is not read back. The last column
+// is the auth epoch in the same snapshot, which the authentication cache
+// keeps with the answer (see authCache); NULL if its row is missing.
 const apiKeyByHashSQL = `SELECT k.id, k.customer_id, k.hint, k.created_at, k.revoked_at,
-	c.id, c.name, c.email, c.plan, c.licenses_per_month, c.requests_per_minute, c.created_at
+	c.id, c.name, c.email, c.plan, c.licenses_per_month, c.requests_per_minute, c.created_at,
+	(SELECT n FROM auth_epoch WHERE id = 1)
 	FROM api_keys k JOIN customers c ON c.id = k.customer_id WHERE k.hash = ?1`
 
+// authEpochSQL reads the auth epoch alone.
+const authEpochSQL = `SELECT n FROM auth_epoch WHERE id = 1`
+
 // APIKeyByHash returns the key whose hash is hash, revoked or not, and its
-// customer, or ENOTFOUND. One indexed lookup on a point reader, or
-// none while nothing has committed since the same key was last read (see
-// authCache).
+// customer, or ENOTFOUND. One indexed lookup on a point reader, or none
+// while no key and no customer has changed since the same key was last
+// read (see authCache).
 func (db *DB) APIKeyByHash(ctx context.Context, hash []byte) (*quantumlock.APIKey, *quantumlock.Customer, error) {
-	// The version is read before the row, so a row cached with it is never
-	// older than the version says.
+	// The version is read before anything else, so neither an epoch nor a
+	// row is ever taken for older than it is.
 	v, current := db.wal.version()
-	if current && db.auth != nil {
-		if k, c, ok := db.auth.get(hash, v); ok {
-			return k, c, nil
+	cache := current && db.auth != nil
+	if cache {
+		if e := db.auth.entry(hash); e != nil {
+			epoch, ok := db.auth.epochAt(v)
+			if !ok {
+				// Something committed since the last check: whether it
+				// touched keys or customers is one small read, shared by
+				// every lookup until the next commit. A failed read falls
+				// through to the row's own read, which will say why.
+				db.auth.epochReads.Add(1)
+				if epoch, ok = db.readAuthEpoch(ctx); ok {
+					db.auth.check(v, epoch)
+				}
+			}
+			if ok && e.epoch == epoch {
+				db.auth.hits.Add(1)
+				k, c := e.answer()
+				return k, c, nil
+			}
 		}
+		db.auth.misses.Add(1)
 	}
-	k, c, err := db.readAPIKeyByHash(ctx, hash)
+	k, c, epoch, hasEpoch, err := db.readAPIKeyByHash(ctx, hash)
 	if db.afterRowRead != nil {
 		db.afterRowRead()
 	}
-	// A revoked key is not kept: refused from memory, it would be refused
-	// faster than an unknown key, and its holder could tell by timing
-	// that it once was valid.
-	if err == nil && current && db.auth != nil && k.RevokedAt == nil {
-		db.auth.put(v, k, c)
+	if err == nil && cache && hasEpoch {
+		db.auth.check(v, epoch)
+		// A revoked key is not kept: refused from memory, it would be
+		// refused faster than an unknown key, and its holder could tell by
+		// timing that it once was valid.
+		if k.RevokedAt == nil {
+			db.auth.put(epoch, k, c)
+		}
 	}
 	return k, c, err
 }
 
-// readAPIKeyByHash is APIKeyByHash's database read.
-func (db *DB) readAPIKeyByHash(ctx context.Context, hash []byte) (*quantumlock.APIKey, *quantumlock.Customer, error) {
+// readAuthEpoch reads the auth epoch on a point reader; ok is false if it
+// could not be read.
+func (db *DB) readAuthEpoch(ctx context.Context) (epoch int64, ok bool) {
+	err := db.points.run(ctx, func(pc *pointConn) (err error) {
+		ok, err = query(pc.authEpoch, func(st *zs.Stmt) {
+			if st.ColumnIsNull(0) {
+				return
+			}
+			epoch = st.ColumnInt64(0)
+		})
+		return err
+	})
+	return epoch, ok && err == nil
+}
+
+// readAPIKeyByHash is APIKeyByHash's database read. hasEpoch is false when
+// the auth epoch's row is missing.
+func (db *DB) readAPIKeyByHash(ctx context.Context, hash []byte) (_ *quantumlock.APIKey, _ *quantumlock.Customer, epoch int64, hasEpoch bool, _ error) {
 	var (
 		k                 quantumlock.APIKey
 		c                 quantumlock.Customer
@@ -207,13 +249,14 @@ func (db *DB) readAPIKeyByHash(ctx context.Context, hash []byte) (*quantumlock.A
 			lpm = sql.NullInt64{Int64: st.ColumnInt64(9), Valid: !st.ColumnIsNull(9)}
 			rpm = sql.NullInt64{Int64: st.ColumnInt64(10), Valid: !st.ColumnIsNull(10)}
 			cCreated = st.ColumnInt64(11)
+			epoch, hasEpoch = st.ColumnInt64(12), !st.ColumnIsNull(12)
 		})
 		return err
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("sqlite: api key by hash: %w", err)
+		return nil, nil, 0, false, fmt.Errorf("sqlite: api key by hash: %w", err)
 	} else if !found {
-		return nil, nil, apiKeyNotFound()
+		return nil, nil, 0, false, apiKeyNotFound()
 	}
 	k.Hash = append([]byte(nil), hash...)
 	k.CreatedAt = fromMicros(created)
@@ -221,7 +264,7 @@ func (db *DB) readAPIKeyByHash(ctx context.Context, hash []byte) (*quantumlock.A
 	c.LicensesPerMonth = fromNullInt64(lpm)
 	c.RequestsPerMinute = fromNullInt64(rpm)
 	c.CreatedAt = fromMicros(cCreated)
-	return &k, &c, nil
+	return &k, &c, epoch, hasEpoch, nil
 }
 
 // APIKeys returns the customer's keys, oldest first.
