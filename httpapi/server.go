@@ -103,13 +103,16 @@ func NewServer(d Deps) http.Handler {
 // "/api/v1//licenses", "/api/v1/licenses/x%2F%2Fy/revoke" once decoded)
 // with an HTML redirect to the cleaned path, before authentication and
 // whatever the key, or match the encoded path to a route: so such a path
-// is no endpoint here, for any method. Under the API's base path it is
-// authenticated and counted like any unknown path (api), elsewhere
-// answered 404 (other).
+// is no endpoint here, for any method. So is a path with an encoded slash
+// ("/api%2Fv1/customers/me"): the mux splits the path where it is written
+// with "/", so no API route matches it, while the decoded path names one.
+// No route's path has a slash within a segment. Under the API's base path
+// (decoded) such a path is authenticated and counted like any unknown
+// path (api), elsewhere answered 404 (other).
 func canonical(next, api, other http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path
-		if clean := cleanPath(p); clean != p {
+		if clean := cleanPath(p); clean != p || encodedSlash(r.URL.RawPath) {
 			if clean == "/api/v1" || strings.HasPrefix(clean, "/api/v1/") {
 				api.ServeHTTP(w, r)
 			} else {
@@ -119,6 +122,17 @@ func canonical(next, api, other http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// encodedSlash reports whether an escaped path holds a slash written as
+// %2F (in either case).
+func encodedSlash(raw string) bool {
+	for i := 0; i+2 < len(raw); i++ {
+		if raw[i] == '%' && raw[i+1] == '2' && (raw[i+2] == 'F' || raw[i+2] == 'f') {
+			return true
+		}
+	}
+	return false
 }
 
 // cleanPath is ServeMux's canonical form of p: rooted, with "." and ".."

@@ -217,6 +217,24 @@ func TestFallbacksAndHeaders(t *testing.T) {
 			t.Errorf("after four requests of five: X-RateLimit-Remaining %q, want 1", got)
 		}
 	})
+	t.Run("EncodedSlashInBase", func(t *testing.T) {
+		// The decoded path names a route, the path as written none: it is
+		// an unknown path under the API, so 401 without a key (not the
+		// route's 405, allowing the very method it refused) and counted
+		// with one.
+		for _, p := range []string{"/api%2Fv1/customers/me", "/api/v1%2fcustomers/me", "/api%2Fv1/quantum/keys"} {
+			wantStatus(t, c.Do(t, "GET", p, nil, "X-API-Key", ""), 401, "UNAUTHORIZED")
+		}
+		_, slow := a.customer(t, quantumlock.PlanEnterprise, nil, ptr(int64(3)))
+		wantStatus(t, slow.Do(t, "GET", "/api%2Fv1/customers/me", nil), 404, "NOT_FOUND")
+		wantStatus(t, slow.Do(t, "GET", "/api/v1%2Fcustomers/me", nil), 404, "NOT_FOUND")
+		r := slow.Do(t, "GET", "/api/v1/customers/me", nil)
+		if got := r.Header.Get("X-RateLimit-Remaining"); got != "0" {
+			t.Errorf("after three requests of three: X-RateLimit-Remaining %q, want 0", got)
+		}
+		// Outside the API it is any unknown path.
+		wantStatus(t, c.Do(t, "GET", "/health%2F", nil), 404, "NOT_FOUND")
+	})
 	t.Run("MethodNotAllowed", func(t *testing.T) {
 		r := c.Do(t, "DELETE", "/api/v1/customers/me", nil)
 		wantStatus(t, r, 405, "METHOD_NOT_ALLOWED")

@@ -178,8 +178,12 @@ func checkHead(tb testing.TB, rt routers.Router, req *http.Request, r *Response)
 // router would match GET /api/v1/licenses/generate, which has only a POST,
 // to GET /api/v1/licenses/{license_key}), and a path matches only a route
 // of as many segments (the router reads /api/v1/licenses/ as
-// /api/v1/licenses).
+// /api/v1/licenses), and a path with a slash written as %2F matches none
+// (the router reads the decoded path, which may name a route).
 func findRoute(rt routers.Router, req *http.Request) (*routers.Route, map[string]string, error) {
+	if raw := strings.ToUpper(req.URL.RawPath); strings.Contains(raw, "%2F") {
+		return nil, nil, routers.ErrPathNotFound
+	}
 	route, params, err := rt.FindRoute(req)
 	if err != nil || route.Path == req.URL.Path {
 		return route, params, err
