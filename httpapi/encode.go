@@ -80,6 +80,16 @@ func encode(w http.ResponseWriter, status int, v any) {
 		// Only unencodable types reach here, a programming error.
 		panic(fmt.Sprintf("httpapi: encoding %T: %v", v, err))
 	}
+	if n := int64(e.buf.Cap()); e.buf.Len() >= largeResponse {
+		if rw, ok := w.(*responseWriter); ok && rw.s != nil {
+			customer := infoFrom(rw.r).customerID
+			if !rw.s.budget.take(customer, n) {
+				rw.refuseLarge()
+				return
+			}
+			defer rw.s.budget.give(customer, n)
+		}
+	}
 	h := w.Header()
 	h["Content-Type"] = jsonContentType
 	h["Cache-Control"] = noStore

@@ -65,6 +65,16 @@ type responseWriter struct {
 	http.ResponseWriter
 	status int
 	bytes  int
+	// s and r are the server and the request as the handlers see it, for
+	// encode to refuse an answer over the response budget.
+	s *server
+	r *http.Request
+}
+
+// refuseLarge answers 429 in place of an answer over the response budget.
+func (w *responseWriter) refuseLarge() {
+	w.s.writeError(w, w.r, quantumlock.Errorf(quantumlock.ERATELIMIT,
+		"Too many large answers are being sent at once; retry when your clients have read theirs."))
 }
 
 func (w *responseWriter) WriteHeader(status int) {
@@ -102,8 +112,9 @@ func (s *server) observe(next http.Handler) http.Handler {
 		// then skips re-canonicalising, an allocation per header per
 		// request. HTTP header names are case-insensitive.
 		w.Header().Set("X-Request-Id", info.requestID)
-		rw := &responseWriter{ResponseWriter: w}
-		next.ServeHTTP(rw, r.WithContext(context.WithValue(r.Context(), infoKey{}, info)))
+		rw := &responseWriter{ResponseWriter: w, s: s}
+		rw.r = r.WithContext(context.WithValue(r.Context(), infoKey{}, info))
+		next.ServeHTTP(rw, rw.r)
 
 		d := time.Since(start)
 		route := info.route

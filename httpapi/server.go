@@ -41,6 +41,10 @@ type Deps struct {
 	Store    Pinger
 	Now      quantumlock.Clock
 	Metrics  *Metrics // nil: no metrics
+	// ResponseBytes and CustomerResponseBytes bound the bytes of large
+	// answers being written at once, in all and per customer (see
+	// largeResponse); 0 means the defaults, 512 MiB and 64 MiB.
+	ResponseBytes, CustomerResponseBytes int64
 }
 
 type server struct {
@@ -61,11 +65,20 @@ type server struct {
 	// would list that other route's methods; the endpoint the path names
 	// takes only its own.
 	literal map[string]string
+	budget  *responseBudget
 }
 
 // NewServer returns the API as an http.Handler.
 func NewServer(d Deps) http.Handler {
 	s := &server{Deps: d, logger: d.Logger, now: d.Now, mux: http.NewServeMux(), known: http.NewServeMux(), literal: map[string]string{}}
+	all, per := d.ResponseBytes, d.CustomerResponseBytes
+	if all <= 0 {
+		all = serverResponseBudget
+	}
+	if per <= 0 {
+		per = customerResponseBudget
+	}
+	s.budget = newResponseBudget(per, all)
 	methods := map[string][]string{}
 	for _, rt := range s.routes() {
 		s.mux.Handle(rt.Pattern, routed(rt.Pattern, rt.Handler))

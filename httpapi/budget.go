@@ -1,0 +1,61 @@
+package httpapi
+
+import "sync"
+
+// An answer is encoded whole before it is written, so a client that reads
+// it slowly holds it in the server's memory until the write timeout: a
+// page of a thousand licenses is megabytes, and a few hundred connections
+// that never read theirs took a server past 2 GB. Answers of
+// largeResponse bytes or more therefore count against two budgets while
+// they are written: their customer's, so that one customer's slow readers
+// cannot take the memory every customer's answers need, and the server's,
+// a bound on all of them. An answer that would exceed either is refused
+// with 429 and Retry-After; one answer is always let through when its
+// customer (or the server) has none in flight, however large, so no
+// answer the API can give is refused for its size alone.
+const (
+	largeResponse          = 64 << 10
+	customerResponseBudget = 64 << 20
+	serverResponseBudget   = 512 << 20
+)
+
+// responseBudget counts the bytes of large answers being written, per
+// customer and in all. The zero value is not usable; see
+// newResponseBudget.
+type responseBudget struct {
+	perCustomer, all int64
+
+	mu         sync.Mutex
+	total      int64
+	byCustomer map[string]int64 // "" for answers without a customer
+}
+
+func newResponseBudget(perCustomer, all int64) *responseBudget {
+	return &responseBudget{perCustomer: perCustomer, all: all, byCustomer: map[string]int64{}}
+}
+
+// take reserves n bytes for an answer to customer, or reports false if
+// that would exceed a budget.
+func (b *responseBudget) take(customer string, n int64) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	mine := b.byCustomer[customer]
+	if (mine > 0 && mine+n > b.perCustomer) || (b.total > 0 && b.total+n > b.all) {
+		return false
+	}
+	b.byCustomer[customer] = mine + n
+	b.total += n
+	return true
+}
+
+// give returns n bytes taken for customer.
+func (b *responseBudget) give(customer string, n int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if left := b.byCustomer[customer] - n; left > 0 {
+		b.byCustomer[customer] = left
+	} else {
+		delete(b.byCustomer, customer)
+	}
+	b.total -= n
+}
