@@ -456,11 +456,12 @@ type SourceStatus struct {
 	Simulator string
 
 	// URL is the remote's endpoint without query or credentials, and
-	// LatencyMS the duration of its last successful request (nil before
-	// one). PoolBytes is how many tested bytes wait to be used. qcos_api
-	// only.
+	// LatencyMS the duration of its last successful request in whole
+	// milliseconds, rounded (nil before one): an integer, as the API
+	// reference shows it. PoolBytes is how many tested bytes wait to be
+	// used. qcos_api only.
 	URL       string
-	LatencyMS *float64
+	LatencyMS *int64
 	PoolBytes int
 
 	// SamplesTested counts raw bytes run through the health tests;
@@ -530,7 +531,7 @@ func (p *Pool) remoteStatus() SourceStatus {
 	st.PoolBytes = len(r.buf)
 	st.Requests, st.RequestFailures = r.fetches, r.failures
 	if r.latency > 0 {
-		ms := float64(r.latency.Microseconds()) / 1000
+		ms := int64((r.latency + time.Millisecond/2) / time.Millisecond)
 		st.LatencyMS = &ms
 	}
 	if r.lastErr != "" && !r.lastErrAt.Before(st.LastErrorAt) {

@@ -140,18 +140,18 @@ func (s *server) handleEntropy() authedHandler {
 // they would count another customer's licenses. They are the operator's,
 // as metrics (cmd/quantumlock, entropyCollector).
 type backendJSON struct {
-	Available   bool              `json:"available"`
-	Healthy     bool              `json:"healthy"`
-	Quantum     bool              `json:"quantum"`
-	Fidelity    *float64          `json:"fidelity"`
-	URL         nullable[string]  `json:"url,omitzero"`
-	LatencyMS   nullable[float64] `json:"latency_ms,omitzero"`
-	Simulator   *string           `json:"simulator,omitempty"`
-	Qubits      *int              `json:"qubits,omitempty"`
-	RCTFailures uint64            `json:"rct_failures"`
-	APTFailures uint64            `json:"apt_failures"`
-	LastError   *string           `json:"last_error"`
-	LastErrorAt *string           `json:"last_error_at"`
+	Available   bool             `json:"available"`
+	Healthy     bool             `json:"healthy"`
+	Quantum     bool             `json:"quantum"`
+	Fidelity    *float64         `json:"fidelity"`
+	URL         nullable[string] `json:"url,omitzero"`
+	LatencyMS   nullable[int64]  `json:"latency_ms,omitzero"`
+	Simulator   *string          `json:"simulator,omitempty"`
+	Qubits      *int             `json:"qubits,omitempty"`
+	RCTFailures uint64           `json:"rct_failures"`
+	APTFailures uint64           `json:"apt_failures"`
+	LastError   *string          `json:"last_error"`
+	LastErrorAt *string          `json:"last_error_at"`
 }
 
 // nullable is a field a source's object has or lacks: absent when not
@@ -183,7 +183,7 @@ func backendOf(st entropy.SourceStatus) backendJSON {
 		RCTFailures: st.RCTFailures, APTFailures: st.APTFailures}
 	switch st.Name {
 	case quantumlock.SourceQCOSAPI:
-		b.URL, b.LatencyMS = nullable[string]{set: true}, nullable[float64]{set: true, v: st.LatencyMS}
+		b.URL, b.LatencyMS = nullable[string]{set: true}, nullable[int64]{set: true, v: st.LatencyMS}
 		if st.URL != "" {
 			b.URL.v = &st.URL
 		}

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -92,6 +93,10 @@ func TestQRNG(t *testing.T) {
 	}
 	if q := qcos(); q["url"] != anu.URL || q["latency_ms"] == nil {
 		t.Errorf("qcos_api health %v", q)
+	} else if ms, ok := q["latency_ms"].(float64); !ok || ms != math.Trunc(ms) || ms < 0 {
+		// An integer, as the reference shows it ("latency_ms": 45): a
+		// client that reads it into one must be able to.
+		t.Errorf("qcos_api latency_ms %v, want a whole number of milliseconds", q["latency_ms"])
 	}
 
 	e := c.Do(t, "POST", "/api/v1/quantum/entropy", `{"source":"qcos_api","bits":128}`).JSON(t)
