@@ -495,7 +495,11 @@ func decodeError(err error) error {
 		typ *json.UnmarshalTypeError
 		mbe *http.MaxBytesError
 	)
+	var qe *quantumlock.Error
 	switch {
+	case errors.As(err, &qe):
+		// A type's own UnmarshalJSON said what is wrong (featureList).
+		return qe
 	case errors.As(err, &mbe):
 		return quantumlock.Errorf(quantumlock.ETOOLARGE, "Request body must be at most %d bytes.", MaxBodyBytes)
 	case errors.As(err, &syn):
@@ -515,6 +519,57 @@ func decodeError(err error) error {
 		return quantumlock.Errorf(quantumlock.EINVALID, "Unknown field %s.", strings.TrimPrefix(err.Error(), "json: unknown field "))
 	default:
 		return quantumlock.Errorf(quantumlock.EINVALID, "Request body is not valid JSON.")
+	}
+}
+
+// featureList is a generate request's features, decoded element by
+// element so that an element of the wrong type is named (features[1]), as
+// the length check names it, and a null element is refused rather than
+// read as "". A null list is no features.
+type featureList []string
+
+func (l *featureList) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*l = nil
+		return nil
+	}
+	var raw []json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return quantumlock.Errorf(quantumlock.EINVALID, "features must be an array, not %s.", jsonValueKind(b))
+	}
+	out := make([]string, len(raw))
+	for i, e := range raw {
+		if jsonValueKind(e) != "string" {
+			return quantumlock.Errorf(quantumlock.EINVALID, "features[%d] must be a string, not %s.", i, jsonValueKind(e))
+		}
+		if err := json.Unmarshal(e, &out[i]); err != nil {
+			return quantumlock.Errorf(quantumlock.EINVALID, "features[%d] is not a valid JSON string.", i)
+		}
+	}
+	*l = out
+	return nil
+}
+
+// jsonValueKind names the kind of the JSON value b as encoding/json's
+// type errors do: object, array, string, number, bool or null.
+func jsonValueKind(b []byte) string {
+	b = bytes.TrimLeft(b, " \t\r\n")
+	if len(b) == 0 {
+		return "nothing"
+	}
+	switch b[0] {
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	case '"':
+		return "string"
+	case 't', 'f':
+		return "bool"
+	case 'n':
+		return "null"
+	default:
+		return "number"
 	}
 }
 

@@ -116,7 +116,7 @@ func (s *server) setCurrentQuota(w http.ResponseWriter, r *http.Request, c *quan
 func (s *server) handleLicenseGenerate() authedHandler {
 	type request struct {
 		EndCustomerID string          `json:"end_customer_id"`
-		Features      []string        `json:"features"`
+		Features      featureList     `json:"features"`
 		ValidDays     *int            `json:"valid_days"`
 		Metadata      json.RawMessage `json:"metadata"`
 	}
@@ -129,7 +129,7 @@ func (s *server) handleLicenseGenerate() authedHandler {
 		}
 		l, usage, err := s.Licenses.Generate(r.Context(), c, license.Params{
 			EndCustomerID: req.EndCustomerID,
-			Features:      req.Features,
+			Features:      []string(req.Features),
 			ValidDays:     req.ValidDays,
 			Metadata:      req.Metadata,
 		})

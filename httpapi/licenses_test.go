@@ -88,7 +88,13 @@ func TestLicenseGenerate(t *testing.T) {
 		{"ErrValidDaysHigh", `{"end_customer_id":"x","valid_days":3651}`, "INVALID_REQUEST", "valid_days", 400},
 		{"ErrValidDaysType", `{"end_customer_id":"x","valid_days":"30"}`, "INVALID_REQUEST", "valid_days", 400},
 		{"ErrValidDaysFraction", `{"end_customer_id":"x","valid_days":1.5}`, "INVALID_REQUEST", "valid_days", 400},
-		{"ErrFeaturesType", `{"end_customer_id":"x","features":"premium"}`, "INVALID_REQUEST", "features", 400},
+		{"ErrFeaturesType", `{"end_customer_id":"x","features":"premium"}`, "INVALID_REQUEST", "features must be an array, not string", 400},
+		{"ErrFeaturesObject", `{"end_customer_id":"x","features":{"a":1}}`, "INVALID_REQUEST", "features must be an array, not object", 400},
+		// A wrong element is named, as a wrong length is.
+		{"ErrFeatureNumber", `{"end_customer_id":"x","features":["ok",1]}`, "INVALID_REQUEST", "features[1] must be a string, not number", 400},
+		{"ErrFeatureArray", `{"end_customer_id":"x","features":["ok",["a"]]}`, "INVALID_REQUEST", "features[1] must be a string, not array", 400},
+		{"ErrFeatureBool", `{"end_customer_id":"x","features":[true]}`, "INVALID_REQUEST", "features[0] must be a string, not bool", 400},
+		{"ErrFeatureNull", `{"end_customer_id":"x","features":["ok", null]}`, "INVALID_REQUEST", "features[1] must be a string, not null", 400},
 		{"ErrMetadataArray", `{"end_customer_id":"x","metadata":[1]}`, "INVALID_REQUEST", "metadata", 400},
 		{"ErrMetadataLarge", `{"end_customer_id":"x","metadata":{"a":"` + strings.Repeat("m", 16<<10) + `"}}`, "INVALID_REQUEST", "metadata", 400},
 		{"ErrUnknownField", `{"end_customer_id":"x","colour":"red"}`, "INVALID_REQUEST", "colour", 400},
@@ -110,6 +116,14 @@ func TestLicenseGenerate(t *testing.T) {
 		})
 	}
 
+	t.Run("FeaturesNull", func(t *testing.T) {
+		// A null list is no features, as leaving it out is.
+		r := c.Do(t, "POST", "/api/v1/licenses/generate", `{"end_customer_id":"x","features":null}`)
+		wantStatus(t, r, 201, "")
+		if f, ok := r.JSON(t)["features"].([]any); !ok || len(f) != 0 {
+			t.Errorf("features %v, want []", r.JSON(t)["features"])
+		}
+	})
 	t.Run("ErrMediaType", func(t *testing.T) {
 		r := c.Do(t, "POST", "/api/v1/licenses/generate", `end_customer_id=x`, "Content-Type", "application/x-www-form-urlencoded")
 		wantStatus(t, r, http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE")
