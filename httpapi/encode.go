@@ -697,8 +697,11 @@ func query(r *http.Request, names ...string) (map[string]string, error) {
 	if err != nil {
 		return nil, quantumlock.Errorf(quantumlock.EINVALID, "The query string is malformed: %s.", strings.TrimPrefix(err.Error(), "invalid "))
 	}
+	// The parameters are checked in the order they first appear, so that
+	// a query with two faults is always answered with the first.
 	q := make(map[string]string, len(vs))
-	for name, v := range vs {
+	for _, name := range queryOrder(r.URL.RawQuery, len(vs)) {
+		v := vs[name]
 		switch {
 		case !slices.Contains(names, name):
 			return nil, quantumlock.Errorf(quantumlock.EINVALID, "Unknown query parameter %q.", name)
@@ -712,6 +715,22 @@ func query(r *http.Request, names ...string) (map[string]string, error) {
 		q[name] = v[0]
 	}
 	return q, nil
+}
+
+// queryOrder returns the names of a query string that url.ParseQuery
+// accepted, each once, in the order they first appear.
+func queryOrder(raw string, n int) []string {
+	names := make([]string, 0, n)
+	for part := range strings.SplitSeq(raw, "&") {
+		if part == "" {
+			continue
+		}
+		key, _, _ := strings.Cut(part, "=")
+		if name, err := url.QueryUnescape(key); err == nil && !slices.Contains(names, name) {
+			names = append(names, name)
+		}
+	}
+	return names
 }
 
 // page reads the skip and limit parameters of a list's query q, limit

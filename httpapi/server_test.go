@@ -189,6 +189,21 @@ func TestFallbacksAndHeaders(t *testing.T) {
 			t.Error("429 without Retry-After")
 		}
 	})
+	t.Run("QueryFirstFaultNamed", func(t *testing.T) {
+		// A query with two faults is answered with the first, every time,
+		// not with whichever a map's order reaches first.
+		for _, tc := range []struct{ path, first string }{
+			{"/api/v1/licenses?alpha=1&omega=1", `"alpha"`},
+			{"/api/v1/licenses?omega=1&alpha=1", `"omega"`},
+			{"/api/v1/licenses?limit=&skip=", "limit"},
+			{"/api/v1/licenses?skip=&limit=", "skip"},
+			{"/api/v1/customers/me?b=1&a=1", `"b"`},
+		} {
+			for range 20 {
+				wantError(t, c.Do(t, "GET", tc.path, nil), 400, "INVALID_REQUEST", tc.first)
+			}
+		}
+	})
 	t.Run("QueryRefusedWhereNoneTaken", func(t *testing.T) {
 		// A route that takes no parameters says so rather than answer
 		// as if it had heard them; an unknown path is still 404.
