@@ -510,8 +510,12 @@ func removeFiles(path string, suffixes ...string) error {
 // lose what it wrote. The lock file itself stays, as restore leaves it:
 // another process may be waiting on it, and after the removal it would
 // hold a lock on a file no one else finds. It reports whether it removed
-// the database.
+// the database. A path Open refuses (plainPath) is refused here too, before
+// anything is made: the lock file of "" would be ".-lock".
 func RemoveUnused(path string) (bool, error) {
+	if err := plainPath(path); err != nil {
+		return false, err
+	}
 	lock, err := openFileLock(path)
 	if err != nil {
 		return false, err

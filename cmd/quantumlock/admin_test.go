@@ -75,6 +75,26 @@ func TestFailedCreateRemovesNewDatabase(t *testing.T) {
 }
 
 // The CLI prints names as typed, not with JSON's HTML escapes.
+// TestCreateRefusedPathLeavesNothing gives customers create a --db that is
+// no file path: refused, it makes nothing in the working directory (it made
+// ".-lock" and a file named after SQLite's options). Not parallel: it
+// changes directory.
+func TestCreateRefusedPathLeavesNothing(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	for _, db := range []string{"", "q.db?mode=ro"} {
+		err := run(context.Background(), []string{"customers", "create", "--name", "X", "--email", "x@example.com", "--db", db},
+			env(), nil, io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "not a plain file path") {
+			t.Errorf("--db %q: %v, want refused as not a plain file path", db, err)
+		}
+		left, _ := os.ReadDir(dir)
+		for _, e := range left {
+			t.Errorf("--db %q left %q behind", db, e.Name())
+		}
+	}
+}
+
 func TestCLIOutputNotHTMLEscaped(t *testing.T) {
 	t.Parallel()
 	db := filepath.Join(t.TempDir(), "q.db")
