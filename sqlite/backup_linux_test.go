@@ -99,3 +99,56 @@ func TestKeptDatabaseNamedLast(t *testing.T) {
 		t.Error("inotify saw nothing: the test proves nothing")
 	}
 }
+
+// A backup is taken from a read-only file system, such as a mounted
+// snapshot of a live server's volume: the lock file is opened for reading
+// there, as where the process may not write it (it was refused, "read-only
+// file system"), and the backup holds what was still only in the WAL.
+// (Root only: the read-only file system is a tmpfs remounted read-only.)
+func TestBackupFromReadOnlyMount(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount")
+	}
+	dir := t.TempDir()
+	mnt := filepath.Join(dir, "mnt")
+	if err := os.Mkdir(mnt, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount("tmpfs", mnt, "tmpfs", 0, "size=8m"); err != nil {
+		t.Skipf("cannot mount tmpfs: %v", err)
+	}
+	t.Cleanup(func() { syscall.Unmount(mnt, syscall.MNT_DETACH) })
+	// The database as a snapshot of a running server's volume holds it:
+	// the file, its -wal and -shm (commits not yet checkpointed) and -lock.
+	live, livePath := openTemp(t)
+	c := newCustomer(t, live, "cust_000000000001")
+	for n := range 10 {
+		createLicense(t, live, c.ID, n)
+	}
+	path := filepath.Join(mnt, "quantumlock.db")
+	for _, side := range []string{"", "-wal", "-shm", "-lock"} {
+		b, err := os.ReadFile(livePath + side)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path+side, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	live.Close()
+	if err := syscall.Mount("", mnt, "", syscall.MS_REMOUNT|syscall.MS_RDONLY, ""); err != nil {
+		t.Skipf("cannot remount read-only: %v", err)
+	}
+	dst := filepath.Join(dir, "backup.db")
+	if _, err := Backup(context.Background(), path, dst); err != nil {
+		t.Fatalf("backup of a database on a read-only file system: %v", err)
+	}
+	b, err := Open(context.Background(), dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if _, err := b.License(context.Background(), c.ID, newLicense(c.ID, 9).Key); err != nil {
+		t.Fatalf("the backup lacks a license committed before the snapshot: %v", err)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"math/rand/v2"
 	"os"
+	"syscall"
 	"time"
 )
 
@@ -51,7 +52,9 @@ func openSideLock(path, suffix string) (*fileLock, error) {
 		return nil, fmt.Errorf("sqlite: lock file: %w", err)
 	}
 	f, err := os.OpenFile(path+suffix, os.O_RDWR|os.O_CREATE, db.Mode().Perm())
-	if errors.Is(err, fs.ErrPermission) {
+	if errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS) {
+		// A shared lock needs no more than reading, also on a read-only
+		// file system (a mounted snapshot to back up from).
 		f, err = os.OpenFile(path+suffix, os.O_RDONLY, 0)
 	}
 	if err != nil {
