@@ -7,7 +7,6 @@
 package masterkey
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/hkdf"
 	"crypto/rand"
@@ -66,11 +65,12 @@ func Load(path string) (*Key, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := bufio.NewReader(io.LimitReader(f, maxFile+1))
+	r := io.LimitReader(f, maxFile+1)
 	var b []byte
+	chunk := make([]byte, 512)
 	for {
-		line, err := r.ReadBytes('\n')
-		b = append(b, line...)
+		n, err := r.Read(chunk)
+		b = append(b, chunk[:n]...)
 		if len(b) > maxFile {
 			return nil, fmt.Errorf("%s: more than %d bytes, not a master key file", path, maxFile)
 		}
@@ -79,12 +79,12 @@ func Load(path string) (*Key, error) {
 		} else if err != nil {
 			return nil, err
 		}
-		// A key is one line, and a pipe left open after it
-		// (--master-key-file <(...)) sends no end of file: from anything
-		// but a regular file a whole key is enough. (A key wrapped over
-		// lines reads on.) A regular file is read to its end, so that
-		// one holding more than a key is refused.
-		if !fi.Mode().IsRegular() {
+		// A pipe left open after a key (--master-key-file <(...)) sends
+		// no end of file: from anything but a regular file, what has
+		// arrived is taken as soon as it is a whole key (a key wrapped
+		// over lines reads on). A regular file is read to its end, so
+		// that one holding more than a key is refused.
+		if n > 0 && !fi.Mode().IsRegular() && ended(b) {
 			if k, err := Parse(string(b)); err == nil {
 				return k, nil
 			}
@@ -103,6 +103,16 @@ func Load(path string) (*Key, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return k, nil
+}
+
+// ended reports whether the base64 text b can have no more to it: it ends
+// its line (or any white space), or its padding, which comes only at the
+// end, so a key written without a newline (printf %s) is taken too. Where
+// neither, more may be on its way: the first 44 characters of a 64-byte
+// key decode to 32 bytes, and must not be taken for a key.
+func ended(b []byte) bool {
+	t := bytes.TrimRight(b, " \t\r\n")
+	return len(t) < len(b) || bytes.HasSuffix(t, []byte("="))
 }
 
 // Generate makes a new random master key with the OS CSPRNG. The master key
