@@ -94,7 +94,7 @@ type testAPI struct {
 	Deps     httpapi.Deps // what the server was built from
 }
 
-func newTestAPI(t *testing.T) *testAPI {
+func newTestAPI(t testing.TB) *testAPI {
 	t.Helper()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "api.db")
