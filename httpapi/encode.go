@@ -495,11 +495,7 @@ func decodeError(err error) error {
 		typ *json.UnmarshalTypeError
 		mbe *http.MaxBytesError
 	)
-	var qe *quantumlock.Error
 	switch {
-	case errors.As(err, &qe):
-		// A type's own UnmarshalJSON said what is wrong (featureList).
-		return qe
 	case errors.As(err, &mbe):
 		return quantumlock.Errorf(quantumlock.ETOOLARGE, "Request body must be at most %d bytes.", MaxBodyBytes)
 	case errors.As(err, &syn):
@@ -525,28 +521,37 @@ func decodeError(err error) error {
 // featureList is a generate request's features, decoded element by
 // element so that an element of the wrong type is named (features[1]), as
 // the length check names it, and a null element is refused rather than
-// read as "". A null list is no features.
-type featureList []string
+// read as "". A null list is no features. What is wrong is kept in err,
+// not returned: an error from UnmarshalJSON would end decoding and take
+// the place of a type error encoding/json had kept for an earlier field,
+// so the caller reports err only once decoding has succeeded.
+type featureList struct {
+	items []string
+	err   error
+}
 
 func (l *featureList) UnmarshalJSON(b []byte) error {
+	*l = featureList{}
 	if string(b) == "null" {
-		*l = nil
 		return nil
 	}
 	var raw []json.RawMessage
 	if err := json.Unmarshal(b, &raw); err != nil {
-		return quantumlock.Errorf(quantumlock.EINVALID, "features must be an array, not %s.", jsonValueKind(b))
+		l.err = quantumlock.Errorf(quantumlock.EINVALID, "features must be an array, not %s.", jsonValueKind(b))
+		return nil
 	}
 	out := make([]string, len(raw))
 	for i, e := range raw {
 		if jsonValueKind(e) != "string" {
-			return quantumlock.Errorf(quantumlock.EINVALID, "features[%d] must be a string, not %s.", i, jsonValueKind(e))
+			l.err = quantumlock.Errorf(quantumlock.EINVALID, "features[%d] must be a string, not %s.", i, jsonValueKind(e))
+			return nil
 		}
 		if err := json.Unmarshal(e, &out[i]); err != nil {
-			return quantumlock.Errorf(quantumlock.EINVALID, "features[%d] is not a valid JSON string.", i)
+			l.err = quantumlock.Errorf(quantumlock.EINVALID, "features[%d] is not a valid JSON string.", i)
+			return nil
 		}
 	}
-	*l = out
+	l.items = out
 	return nil
 }
 

@@ -122,14 +122,18 @@ func (s *server) handleLicenseGenerate() authedHandler {
 	}
 	return func(w http.ResponseWriter, r *http.Request, c *quantumlock.Customer) {
 		var req request
-		if err := decode(r, &req); err != nil {
+		err := decode(r, &req)
+		if err == nil {
+			err = req.Features.err
+		}
+		if err != nil {
 			s.setCurrentQuota(w, r, c)
 			s.writeError(w, r, err)
 			return
 		}
 		l, usage, err := s.Licenses.Generate(r.Context(), c, license.Params{
 			EndCustomerID: req.EndCustomerID,
-			Features:      []string(req.Features),
+			Features:      req.Features.items,
 			ValidDays:     req.ValidDays,
 			Metadata:      req.Metadata,
 		})

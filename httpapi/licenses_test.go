@@ -95,6 +95,9 @@ func TestLicenseGenerate(t *testing.T) {
 		{"ErrFeatureArray", `{"end_customer_id":"x","features":["ok",["a"]]}`, "INVALID_REQUEST", "features[1] must be a string, not array", 400},
 		{"ErrFeatureBool", `{"end_customer_id":"x","features":[true]}`, "INVALID_REQUEST", "features[0] must be a string, not bool", 400},
 		{"ErrFeatureNull", `{"end_customer_id":"x","features":["ok", null]}`, "INVALID_REQUEST", "features[1] must be a string, not null", 400},
+		// With two wrong types, the first field's is named, as encoding/json
+		// names the first.
+		{"ErrTwoTypesFirstNamed", `{"end_customer_id":5,"features":[1]}`, "INVALID_REQUEST", "end_customer_id must be a string", 400},
 		{"ErrMetadataArray", `{"end_customer_id":"x","metadata":[1]}`, "INVALID_REQUEST", "metadata", 400},
 		{"ErrMetadataLarge", `{"end_customer_id":"x","metadata":{"a":"` + strings.Repeat("m", 16<<10) + `"}}`, "INVALID_REQUEST", "metadata", 400},
 		{"ErrUnknownField", `{"end_customer_id":"x","colour":"red"}`, "INVALID_REQUEST", "colour", 400},
