@@ -9,10 +9,13 @@ import "sync"
 // largeResponse bytes or more therefore count against two budgets while
 // they are written: their customer's, so that one customer's slow readers
 // cannot take the memory every customer's answers need, and the server's,
-// a bound on all of them. An answer that would exceed either is refused
-// with 429 and Retry-After; one answer is always let through when its
-// customer (or the server) has none in flight, however large, so no
-// answer the API can give is refused for its size alone.
+// a bound on all of them. A GET (or HEAD) whose answer would exceed either
+// is refused with 429 and Retry-After; one answer is always let through
+// when its customer (or the server) has none in flight, however large, so
+// no answer the API can give is refused for its size alone. Other methods'
+// answers count but are never refused: by the time the answer is encoded
+// the request has taken effect (an encrypt without key_id has made a key),
+// and a 429 would tell the client to do it again.
 const (
 	largeResponse          = 64 << 10
 	customerResponseBudget = 64 << 20
@@ -34,13 +37,13 @@ func newResponseBudget(perCustomer, all int64) *responseBudget {
 	return &responseBudget{perCustomer: perCustomer, all: all, byCustomer: map[string]int64{}}
 }
 
-// take reserves n bytes for an answer to customer, or reports false if
-// that would exceed a budget.
-func (b *responseBudget) take(customer string, n int64) bool {
+// take reserves n bytes for an answer to customer, or unless force
+// reports false if that would exceed a budget.
+func (b *responseBudget) take(customer string, n int64, force bool) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	mine := b.byCustomer[customer]
-	if (mine > 0 && mine+n > b.perCustomer) || (b.total > 0 && b.total+n > b.all) {
+	if !force && ((mine > 0 && mine+n > b.perCustomer) || (b.total > 0 && b.total+n > b.all)) {
 		return false
 	}
 	b.byCustomer[customer] = mine + n

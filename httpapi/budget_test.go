@@ -1,6 +1,8 @@
 package httpapi_test
 
 import (
+	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -117,6 +119,26 @@ func TestResponseBudget(t *testing.T) {
 	}
 	want("a", 200)
 	want("c", 200)
+
+	// An answer to a request that has taken effect is never refused: an
+	// encrypt without key_id has made a key, and a 429 would have the
+	// client make another. It counts, so a list after it is refused.
+	stuckA = hold("a")
+	pt := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte("x"), 150<<10))
+	r = httptest.NewRequest("POST", "/api/v1/quantum/crypto/encrypt", strings.NewReader(`{"plaintext":"`+pt+`"}`))
+	r.Header.Set("X-API-Key", keys["a"])
+	r.Header.Set("Content-Type", "application/json")
+	stuckEncrypt := newStuckWriter()
+	wg.Go(func() { h.ServeHTTP(stuckEncrypt, r) })
+	<-stuckEncrypt.writing
+	want("a", 429)
+	close(stuckA.release)
+	close(stuckEncrypt.release)
+	wg.Wait()
+	if stuckEncrypt.Code != 200 {
+		t.Errorf("encrypt over the budget: %d %.200s", stuckEncrypt.Code, stuckEncrypt.Body)
+	}
+	want("a", 200)
 
 	// An answer larger than both budgets is still given, alone: no answer
 	// the API can give is refused for its size alone.

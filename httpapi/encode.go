@@ -83,7 +83,8 @@ func encode(w http.ResponseWriter, status int, v any) {
 	if n := int64(e.buf.Cap()); e.buf.Len() >= largeResponse {
 		if rw, ok := w.(*responseWriter); ok && rw.s != nil {
 			customer := infoFrom(rw.r).customerID
-			if !rw.s.budget.take(customer, n) {
+			safe := rw.r.Method == http.MethodGet || rw.r.Method == http.MethodHead
+			if !rw.s.budget.take(customer, n, !safe) {
 				rw.refuseLarge()
 				return
 			}
