@@ -36,6 +36,9 @@ type authCache struct {
 	// checked is the newest pairing of a WAL version with the epoch read
 	// after it: any lookup that reads that version may trust that epoch.
 	checked atomic.Pointer[epochCheck]
+	// triggers says whether the epoch's triggers were all in place at a
+	// version of the schema (see readAuthEpoch).
+	triggers atomic.Pointer[triggerCheck]
 
 	hits, misses, epochReads atomic.Int64
 }
@@ -44,6 +47,13 @@ type authEntry struct {
 	epoch int64
 	key   quantumlock.APIKey
 	cust  quantumlock.Customer
+}
+
+// triggerCheck is whether the auth epoch's triggers were complete at a
+// schema version.
+type triggerCheck struct {
+	schema   int64
+	complete bool
 }
 
 // epochCheck is an auth epoch and the WAL version read before it.

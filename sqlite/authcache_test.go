@@ -246,6 +246,72 @@ func TestAuthCacheOwnSQL(t *testing.T) {
 	}
 }
 
+// TestAuthCacheTableRebuilt rebuilds api_keys the way SQLite documents
+// for schema changes (create, copy, drop, rename), which drops the auth
+// epoch's triggers with the old table: a revocation after it moves no
+// epoch, and must still be seen. Once the triggers are back, answers are
+// kept across unrelated commits again.
+func TestAuthCacheTableRebuilt(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	server, cli := openTwo(t)
+	c := newCustomer(t, cli, "cust_000000000001")
+	hash := newAPIKey(t, cli, c.ID, "ak_000000000001")
+	exec := func(qs ...string) {
+		t.Helper()
+		for _, q := range qs {
+			if _, err := cli.w.ExecContext(ctx, q); err != nil {
+				t.Fatal(q, err)
+			}
+		}
+	}
+	// Answers kept across a commit: the triggers were counted, complete.
+	lookupTwice(t, server, hash)
+	createLicense(t, cli, c.ID, 100)
+	if h0, _ := authStats(t, server); lookupTwice(t, server, hash)-h0 != 2 {
+		t.Fatal("answers not kept across an unrelated commit")
+	}
+	exec(`CREATE TABLE api_keys_new (id TEXT PRIMARY KEY, customer_id TEXT NOT NULL REFERENCES customers (id),
+			hash BLOB NOT NULL UNIQUE, hint TEXT NOT NULL, created_at INTEGER NOT NULL, revoked_at INTEGER)`,
+		`INSERT INTO api_keys_new SELECT * FROM api_keys`,
+		`DROP TABLE api_keys`,
+		`ALTER TABLE api_keys_new RENAME TO api_keys`)
+	if h0, _ := authStats(t, server); lookupTwice(t, server, hash)-h0 == 0 {
+		t.Fatal("no cache hit in two lookups: the cache was not exercised")
+	}
+	// Without the triggers, every commit ends the cached answers, as
+	// before the epoch.
+	createLicense(t, cli, c.ID, 1)
+	if h0, _ := authStats(t, server); lookupTwice(t, server, hash)-h0 != 1 {
+		t.Error("an answer kept across a commit while the epoch's triggers were missing")
+	}
+	if _, err := cli.RevokeAPIKey(ctx, "ak_000000000001", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if k, _, err := server.APIKeyByHash(ctx, hash); err != nil || k.RevokedAt == nil {
+		t.Fatalf("after a revocation on the rebuilt table: %+v, %v; want it revoked", k, err)
+	}
+
+	// The triggers made again, as migration 0004 makes them.
+	other := newAPIKey(t, cli, c.ID, "ak_000000000002")
+	for name, event := range map[string]string{"inserted": "INSERT", "updated": "UPDATE", "deleted": "DELETE"} {
+		exec(fmt.Sprintf(`CREATE TRIGGER api_keys_%s_epoch AFTER %s ON api_keys BEGIN
+	UPDATE auth_epoch SET n = n + 1 WHERE id = 1;
+END;`, name, event))
+	}
+	lookupTwice(t, server, other)
+	createLicense(t, cli, c.ID, 2)
+	if h0, _ := authStats(t, server); lookupTwice(t, server, other)-h0 != 2 {
+		t.Error("answers not kept across an unrelated commit once the triggers were back")
+	}
+
+	// Dropping the table drops every key.
+	exec(`DROP TABLE api_keys`)
+	if _, _, err := server.APIKeyByHash(ctx, other); err == nil {
+		t.Error("a key answered after api_keys was dropped")
+	}
+}
+
 // TestAuthCacheWithoutEpoch checks that a database whose auth epoch row is
 // gone still authenticates, from the database every time, and that a
 // database from before the epoch gets it on upgrade.

@@ -164,8 +164,22 @@ const apiKeyByHashSQL = `SELECT k.id, k.customer_id, k.hint, k.created_at, k.rev
 	(SELECT n FROM auth_epoch WHERE id = 1)
 	FROM api_keys k JOIN customers c ON c.id = k.customer_id WHERE k.hash = ?1`
 
-// authEpochSQL reads the auth epoch alone.
-const authEpochSQL = `SELECT n FROM auth_epoch WHERE id = 1`
+// authEpochSQL reads the auth epoch, and the schema's version (which every
+// change to the schema moves on) in the same snapshot.
+const authEpochSQL = `SELECT n, (SELECT schema_version FROM pragma_schema_version) FROM auth_epoch WHERE id = 1`
+
+// authTriggersSQL counts the triggers that move the auth epoch on (migration
+// 0004) as that migration made them: on their tables, with their
+// statement. SQLite drops a table's triggers with the table, so rebuilding
+// api_keys or customers the way SQLite documents for schema changes
+// (create, copy, drop, rename) leaves changes to it unseen by the epoch.
+const authTriggersSQL = `SELECT count(*) FROM sqlite_schema WHERE type = 'trigger'
+	AND ((tbl_name = 'api_keys' AND name IN ('api_keys_inserted_epoch', 'api_keys_updated_epoch', 'api_keys_deleted_epoch'))
+	  OR (tbl_name = 'customers' AND name IN ('customers_inserted_epoch', 'customers_updated_epoch', 'customers_deleted_epoch')))
+	AND sql LIKE '%UPDATE auth_epoch SET n = n + 1 WHERE id = 1;%'`
+
+// authTriggerCount is how many triggers authTriggersSQL must count.
+const authTriggerCount = 6
 
 // APIKeyByHash returns the key whose hash is hash, revoked or not, and its
 // customer, or ENOTFOUND. One indexed lookup on a point reader, or none
@@ -215,15 +229,38 @@ func (db *DB) APIKeyByHash(ctx context.Context, hash []byte) (*quantumlock.APIKe
 
 // readAuthEpoch reads the auth epoch on a point reader; ok is false if it
 // could not be read.
+//
+// The epoch is trusted only while every trigger that moves it on is in
+// place: they are counted again, in the same snapshot, whenever the
+// schema's version differs from the one they were last counted at.
 func (db *DB) readAuthEpoch(ctx context.Context) (epoch int64, ok bool) {
-	err := db.points.run(ctx, func(pc *pointConn) (err error) {
-		ok, err = query(pc.authEpoch, func(st *zs.Stmt) {
-			if st.ColumnIsNull(0) {
-				return
-			}
-			epoch = st.ColumnInt64(0)
+	err := db.points.run(ctx, func(pc *pointConn) error {
+		var schema int64
+		found, err := query(pc.authEpoch, func(st *zs.Stmt) {
+			ok = !st.ColumnIsNull(0)
+			epoch, schema = st.ColumnInt64(0), st.ColumnInt64(1)
 		})
-		return err
+		if err != nil || !found || !ok {
+			ok = false
+			return err
+		}
+		if tc := db.auth.triggers.Load(); tc != nil && tc.schema == schema {
+			ok = tc.complete
+			return nil
+		}
+		st, err := pc.conn.Prepare(authTriggersSQL) // cached by the connection
+		if err != nil {
+			ok = false
+			return err
+		}
+		var n int64
+		if _, err := query(st, func(st *zs.Stmt) { n = st.ColumnInt64(0) }); err != nil {
+			ok = false
+			return err
+		}
+		ok = n == authTriggerCount
+		db.auth.triggers.Store(&triggerCheck{schema: schema, complete: ok})
+		return nil
 	})
 	return epoch, ok && err == nil
 }
