@@ -164,9 +164,14 @@ const apiKeyByHashSQL = `SELECT k.id, k.customer_id, k.hint, k.created_at, k.rev
 	(SELECT n FROM auth_epoch WHERE id = 1)
 	FROM api_keys k JOIN customers c ON c.id = k.customer_id WHERE k.hash = ?1`
 
-// authEpochSQL reads the auth epoch, and the schema's version (which every
-// change to the schema moves on) in the same snapshot.
-const authEpochSQL = `SELECT n, (SELECT schema_version FROM pragma_schema_version) FROM auth_epoch WHERE id = 1`
+// authEpochSQL reads the auth epoch, and schemaVersionSQL the schema's
+// version, which every change to the schema moves on. (The pragma as a
+// statement of its own costs a fraction of pragma_schema_version in a
+// subquery, which made the epoch's read four times dearer.)
+const (
+	authEpochSQL     = `SELECT n FROM auth_epoch WHERE id = 1`
+	schemaVersionSQL = `PRAGMA schema_version`
+)
 
 // authTriggersSQL counts the triggers that move the auth epoch on (migration
 // 0004) as that migration made them: on their tables, with their
@@ -235,12 +240,17 @@ func (db *DB) APIKeyByHash(ctx context.Context, hash []byte) (*quantumlock.APIKe
 // schema's version differs from the one they were last counted at.
 func (db *DB) readAuthEpoch(ctx context.Context) (epoch int64, ok bool) {
 	err := db.points.run(ctx, func(pc *pointConn) error {
-		var schema int64
 		found, err := query(pc.authEpoch, func(st *zs.Stmt) {
 			ok = !st.ColumnIsNull(0)
-			epoch, schema = st.ColumnInt64(0), st.ColumnInt64(1)
+			epoch = st.ColumnInt64(0)
 		})
 		if err != nil || !found || !ok {
+			ok = false
+			return err
+		}
+		// In the same transaction, so of the same snapshot.
+		var schema int64
+		if found, err = query(pc.schemaVersion, func(st *zs.Stmt) { schema = st.ColumnInt64(0) }); err != nil || !found {
 			ok = false
 			return err
 		}
