@@ -44,10 +44,14 @@ type authCache struct {
 }
 
 type authEntry struct {
-	epoch int64
-	key   quantumlock.APIKey
-	cust  quantumlock.Customer
+	stamp
+	key  quantumlock.APIKey
+	cust quantumlock.Customer
 }
+
+// stamp is what an answer was read at: the auth epoch and the schema's
+// version.
+type stamp struct{ epoch, schema int64 }
 
 // triggerCheck is whether the auth epoch's triggers were complete at a
 // schema version.
@@ -56,10 +60,11 @@ type triggerCheck struct {
 	complete bool
 }
 
-// epochCheck is an auth epoch and the WAL version read before it.
+// epochCheck is an auth epoch and the schema's version, found trustworthy
+// (see readAuthEpoch), and the WAL version read before them.
 type epochCheck struct {
 	version walVersion
-	epoch   int64
+	stamp
 }
 
 func newAuthCache() *authCache {
@@ -84,23 +89,22 @@ func (e *authEntry) answer() (*quantumlock.APIKey, *quantumlock.Customer) {
 	return &k, &cu
 }
 
-// epochAt returns the epoch checked at version v, if that is the version
-// of the last check.
-func (c *authCache) epochAt(v walVersion) (int64, bool) {
+// checkedAt returns the last check, if it was made at version v.
+func (c *authCache) checkedAt(v walVersion) (epochCheck, bool) {
 	if ch := c.checked.Load(); ch != nil && ch.version == v {
-		return ch.epoch, true
+		return *ch, true
 	}
-	return 0, false
+	return epochCheck{}, false
 }
 
-// check records epoch as read after version v.
-func (c *authCache) check(v walVersion, epoch int64) {
-	c.checked.Store(&epochCheck{version: v, epoch: epoch})
+// check records a check.
+func (c *authCache) check(ch epochCheck) {
+	c.checked.Store(&ch)
 }
 
-// put records a key and its customer read at the given epoch.
-func (c *authCache) put(epoch int64, k *quantumlock.APIKey, cu *quantumlock.Customer) {
-	e := &authEntry{epoch: epoch, key: *k, cust: *cu}
+// put records a key and its customer read at the given stamp.
+func (c *authCache) put(at stamp, k *quantumlock.APIKey, cu *quantumlock.Customer) {
+	e := &authEntry{stamp: at, key: *k, cust: *cu}
 	e.key.Hash = append([]byte(nil), k.Hash...)
 	c.mu.Lock()
 	if len(c.entries) >= authCacheSize {

@@ -215,7 +215,7 @@ func BenchmarkAPIKeyByHash(b *testing.B) {
 		return k, c, err
 	}
 	epoch := func(ctx context.Context, _ []byte) (*quantumlock.APIKey, *quantumlock.Customer, error) {
-		if _, ok := db.readAuthEpoch(ctx); !ok {
+		if _, ok := db.readAuthEpoch(ctx, walVersion{}); !ok {
 			return nil, nil, errors.New("auth epoch not read")
 		}
 		return nil, nil, nil

@@ -197,18 +197,18 @@ func (db *DB) APIKeyByHash(ctx context.Context, hash []byte) (*quantumlock.APIKe
 	cache := current && db.auth != nil
 	if cache {
 		if e := db.auth.entry(hash); e != nil {
-			epoch, ok := db.auth.epochAt(v)
+			ch, ok := db.auth.checkedAt(v)
 			if !ok {
 				// Something committed since the last check: whether it
 				// touched keys or customers is one small read, shared by
 				// every lookup until the next commit. A failed read falls
 				// through to the row's own read, which will say why.
 				db.auth.epochReads.Add(1)
-				if epoch, ok = db.readAuthEpoch(ctx); ok {
-					db.auth.check(v, epoch)
+				if ch, ok = db.readAuthEpoch(ctx, v); ok {
+					db.auth.check(ch)
 				}
 			}
-			if ok && e.epoch == epoch {
+			if ok && e.stamp == ch.stamp {
 				db.auth.hits.Add(1)
 				k, c := e.answer()
 				return k, c, nil
@@ -216,44 +216,47 @@ func (db *DB) APIKeyByHash(ctx context.Context, hash []byte) (*quantumlock.APIKe
 		}
 		db.auth.misses.Add(1)
 	}
-	k, c, epoch, hasEpoch, err := db.readAPIKeyByHash(ctx, hash)
+	k, c, at, hasEpoch, err := db.readAPIKeyByHash(ctx, hash)
 	if db.afterRowRead != nil {
 		db.afterRowRead()
 	}
-	if err == nil && cache && hasEpoch {
-		db.auth.check(v, epoch)
-		// A revoked key is not kept: refused from memory, it would be
-		// refused faster than an unknown key, and its holder could tell by
-		// timing that it once was valid.
-		if k.RevokedAt == nil {
-			db.auth.put(epoch, k, c)
-		}
+	// A revoked key is not kept: refused from memory, it would be refused
+	// faster than an unknown key, and its holder could tell by timing that
+	// it once was valid. (The row's read checks no triggers, so it records
+	// no check: the next lookup after it reads the epoch.)
+	if err == nil && cache && hasEpoch && k.RevokedAt == nil {
+		db.auth.put(at, k, c)
 	}
 	return k, c, err
 }
 
-// readAuthEpoch reads the auth epoch on a point reader; ok is false if it
-// could not be read.
+// readAuthEpoch reads the auth epoch and the schema's version on a point
+// reader, after the WAL index version v was read; ok is false if they
+// could not be read, or if the epoch cannot be trusted.
 //
 // The epoch is trusted only while every trigger that moves it on is in
 // place: they are counted again, in the same snapshot, whenever the
-// schema's version differs from the one they were last counted at.
-func (db *DB) readAuthEpoch(ctx context.Context) (epoch int64, ok bool) {
+// schema's version differs from the one they were last counted at. An
+// answer is kept only while the schema's version is the one it was read
+// at too, so that a change made while the triggers were missing (dropped,
+// then made again) is never hidden behind an epoch that did not move.
+func (db *DB) readAuthEpoch(ctx context.Context, v walVersion) (ch epochCheck, ok bool) {
+	ch.version = v
 	err := db.points.run(ctx, func(pc *pointConn) error {
 		found, err := query(pc.authEpoch, func(st *zs.Stmt) {
 			ok = !st.ColumnIsNull(0)
-			epoch = st.ColumnInt64(0)
+			ch.epoch = st.ColumnInt64(0)
 		})
 		if err != nil || !found || !ok {
 			ok = false
 			return err
 		}
 		// In the same transaction, so of the same snapshot.
-		var schema int64
-		if found, err = query(pc.schemaVersion, func(st *zs.Stmt) { schema = st.ColumnInt64(0) }); err != nil || !found {
+		if found, err = query(pc.schemaVersion, func(st *zs.Stmt) { ch.schema = st.ColumnInt64(0) }); err != nil || !found {
 			ok = false
 			return err
 		}
+		schema := ch.schema
 		if tc := db.auth.triggers.Load(); tc != nil && tc.schema == schema {
 			ok = tc.complete
 			return nil
@@ -272,12 +275,13 @@ func (db *DB) readAuthEpoch(ctx context.Context) (epoch int64, ok bool) {
 		db.auth.triggers.Store(&triggerCheck{schema: schema, complete: ok})
 		return nil
 	})
-	return epoch, ok && err == nil
+	return ch, ok && err == nil
 }
 
-// readAPIKeyByHash is APIKeyByHash's database read. hasEpoch is false when
-// the auth epoch's row is missing.
-func (db *DB) readAPIKeyByHash(ctx context.Context, hash []byte) (_ *quantumlock.APIKey, _ *quantumlock.Customer, epoch int64, hasEpoch bool, _ error) {
+// readAPIKeyByHash is APIKeyByHash's database read, with the auth epoch
+// and the schema's version it was made at. hasEpoch is false when the
+// auth epoch's row is missing.
+func (db *DB) readAPIKeyByHash(ctx context.Context, hash []byte) (_ *quantumlock.APIKey, _ *quantumlock.Customer, at stamp, hasEpoch bool, _ error) {
 	var (
 		k                 quantumlock.APIKey
 		c                 quantumlock.Customer
@@ -296,14 +300,19 @@ func (db *DB) readAPIKeyByHash(ctx context.Context, hash []byte) (_ *quantumlock
 			lpm = sql.NullInt64{Int64: st.ColumnInt64(9), Valid: !st.ColumnIsNull(9)}
 			rpm = sql.NullInt64{Int64: st.ColumnInt64(10), Valid: !st.ColumnIsNull(10)}
 			cCreated = st.ColumnInt64(11)
-			epoch, hasEpoch = st.ColumnInt64(12), !st.ColumnIsNull(12)
+			at.epoch, hasEpoch = st.ColumnInt64(12), !st.ColumnIsNull(12)
 		})
+		if err != nil || !found || !hasEpoch {
+			return err
+		}
+		// In the same transaction, so of the same snapshot.
+		_, err = query(pc.schemaVersion, func(st *zs.Stmt) { at.schema = st.ColumnInt64(0) })
 		return err
 	})
 	if err != nil {
-		return nil, nil, 0, false, fmt.Errorf("sqlite: api key by hash: %w", err)
+		return nil, nil, stamp{}, false, fmt.Errorf("sqlite: api key by hash: %w", err)
 	} else if !found {
-		return nil, nil, 0, false, apiKeyNotFound()
+		return nil, nil, stamp{}, false, apiKeyNotFound()
 	}
 	k.Hash = append([]byte(nil), hash...)
 	k.CreatedAt = fromMicros(created)
@@ -311,7 +320,7 @@ func (db *DB) readAPIKeyByHash(ctx context.Context, hash []byte) (_ *quantumlock
 	c.LicensesPerMonth = fromNullInt64(lpm)
 	c.RequestsPerMinute = fromNullInt64(rpm)
 	c.CreatedAt = fromMicros(cCreated)
-	return &k, &c, epoch, hasEpoch, nil
+	return &k, &c, at, hasEpoch, nil
 }
 
 // APIKeys returns the customer's keys, oldest first.
