@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -207,23 +206,11 @@ func BenchmarkAPIKeyByHash(b *testing.B) {
 	}
 	// Cached is the lookup as authentication makes it: answered from the
 	// cache while nothing commits, after one WAL index read. Database is
-	// the read the cache saves. Epoch is the read that keeps cached
-	// answers good after a commit that changed no key or customer, made
-	// once per commit, not per lookup.
-	database := func(ctx context.Context, hash []byte) (*quantumlock.APIKey, *quantumlock.Customer, error) {
-		k, c, _, _, err := db.readAPIKeyByHash(ctx, hash)
-		return k, c, err
-	}
-	epoch := func(ctx context.Context, _ []byte) (*quantumlock.APIKey, *quantumlock.Customer, error) {
-		if _, ok := db.readAuthEpoch(ctx, walVersion{}); !ok {
-			return nil, nil, errors.New("auth epoch not read")
-		}
-		return nil, nil, nil
-	}
+	// the read the cache saves.
 	for _, m := range []struct {
 		name   string
 		lookup func(context.Context, []byte) (*quantumlock.APIKey, *quantumlock.Customer, error)
-	}{{"Cached", db.APIKeyByHash}, {"Database", database}, {"Epoch", epoch}} {
+	}{{"Cached", db.APIKeyByHash}, {"Database", db.readAPIKeyByHash}} {
 		var n atomic.Int64
 		b.Run(m.name+"/Serial", func(b *testing.B) {
 			b.ReportAllocs()
@@ -309,54 +296,4 @@ func BenchmarkLicenseLists(b *testing.B) {
 			}
 		})
 	})
-}
-
-// BenchmarkAPIKeyByHashUnderIssuing looks up 100 customers' keys in turn
-// while another goroutine issues a license every millisecond, as a
-// service validating many vendors' licenses while some issue new ones
-// does. Every issue commits; what a commit costs the lookups after it is
-// what this measures (ns/op per lookup, and the share that read the
-// database).
-func BenchmarkAPIKeyByHashUnderIssuing(b *testing.B) {
-	db, _ := openTemp(b)
-	ctx := context.Background()
-	var hashes [][]byte
-	for i := range 100 {
-		c := newCustomer(b, db, fmt.Sprintf("cust_%012x", i))
-		hashes = append(hashes, newAPIKey(b, db, c.ID, fmt.Sprintf("ak_%012x", i)))
-	}
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		tick := time.NewTicker(time.Millisecond)
-		defer tick.Stop()
-		for n := 1; ; n++ {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-				if _, err := db.CreateLicense(ctx, newLicense("cust_000000000000", n), quantumlock.Quota{Period: "2026-01"}); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		}
-	}()
-	_, m0, _ := db.AuthCacheStats()
-	var n atomic.Int64
-	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			if _, _, err := db.APIKeyByHash(ctx, hashes[n.Add(1)%int64(len(hashes))]); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
-	b.StopTimer()
-	close(stop)
-	<-done
-	_, m, _ := db.AuthCacheStats()
-	b.ReportMetric(float64(m-m0)/float64(b.N), "db-reads/op")
 }

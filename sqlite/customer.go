@@ -156,132 +156,39 @@ func (db *DB) CreateCustomerWithKey(ctx context.Context, c *quantumlock.Customer
 
 // apiKeyByHashSQL reads a key and its customer in one statement: it runs on
 // every authenticated request, and one read transaction instead of two is
-// a tenth of a validate's CPU. The hash is not read back. The last column
-// is the auth epoch in the same snapshot, which the authentication cache
-// keeps with the answer (see authCache); NULL if its row is missing.
+// a tenth of a validate's CPU. The hash is not read back.
 const apiKeyByHashSQL = `SELECT k.id, k.customer_id, k.hint, k.created_at, k.revoked_at,
-	c.id, c.name, c.email, c.plan, c.licenses_per_month, c.requests_per_minute, c.created_at,
-	(SELECT n FROM auth_epoch WHERE id = 1)
+	c.id, c.name, c.email, c.plan, c.licenses_per_month, c.requests_per_minute, c.created_at
 	FROM api_keys k JOIN customers c ON c.id = k.customer_id WHERE k.hash = ?1`
 
-// authEpochSQL reads the auth epoch, and schemaVersionSQL the schema's
-// version, which every change to the schema moves on. (The pragma as a
-// statement of its own costs a fraction of pragma_schema_version in a
-// subquery, which made the epoch's read four times dearer.)
-const (
-	authEpochSQL     = `SELECT n FROM auth_epoch WHERE id = 1`
-	schemaVersionSQL = `PRAGMA schema_version`
-)
-
-// authTriggersSQL counts the triggers that move the auth epoch on (migration
-// 0004) as that migration made them: on their tables, with their
-// statement. SQLite drops a table's triggers with the table, so rebuilding
-// api_keys or customers the way SQLite documents for schema changes
-// (create, copy, drop, rename) leaves changes to it unseen by the epoch.
-const authTriggersSQL = `SELECT count(*) FROM sqlite_schema WHERE type = 'trigger'
-	AND ((tbl_name = 'api_keys' AND name IN ('api_keys_inserted_epoch', 'api_keys_updated_epoch', 'api_keys_deleted_epoch'))
-	  OR (tbl_name = 'customers' AND name IN ('customers_inserted_epoch', 'customers_updated_epoch', 'customers_deleted_epoch')))
-	AND sql LIKE '%UPDATE auth_epoch SET n = n + 1 WHERE id = 1;%'`
-
-// authTriggerCount is how many triggers authTriggersSQL must count.
-const authTriggerCount = 6
-
 // APIKeyByHash returns the key whose hash is hash, revoked or not, and its
-// customer, or ENOTFOUND. One indexed lookup on a point reader, or none
-// while no key and no customer has changed since the same key was last
-// read (see authCache).
+// customer, or ENOTFOUND. One indexed lookup on a point reader, or
+// none while nothing has committed since the same key was last read (see
+// authCache).
 func (db *DB) APIKeyByHash(ctx context.Context, hash []byte) (*quantumlock.APIKey, *quantumlock.Customer, error) {
-	// The version is read before anything else, so neither an epoch nor a
-	// row is ever taken for older than it is.
+	// The version is read before the row, so a row cached with it is never
+	// older than the version says.
 	v, current := db.wal.version()
-	cache := current && db.auth != nil
-	if cache {
-		if e := db.auth.entry(hash); e != nil {
-			ch, ok := db.auth.checkedAt(v)
-			if !ok {
-				// Something committed since the last check: whether it
-				// touched keys or customers is one small read, shared by
-				// every lookup until the next commit. A failed read falls
-				// through to the row's own read, which will say why.
-				db.auth.epochReads.Add(1)
-				if ch, ok = db.readAuthEpoch(ctx, v); ok {
-					db.auth.check(ch)
-				}
-			}
-			if ok && e.stamp == ch.stamp {
-				db.auth.hits.Add(1)
-				k, c := e.answer()
-				return k, c, nil
-			}
+	if current && db.auth != nil {
+		if k, c, ok := db.auth.get(hash, v); ok {
+			return k, c, nil
 		}
-		db.auth.misses.Add(1)
 	}
-	k, c, at, hasEpoch, err := db.readAPIKeyByHash(ctx, hash)
+	k, c, err := db.readAPIKeyByHash(ctx, hash)
 	if db.afterRowRead != nil {
 		db.afterRowRead()
 	}
 	// A revoked key is not kept: refused from memory, it would be refused
-	// faster than an unknown key, and its holder could tell by timing that
-	// it once was valid. (The row's read checks no triggers, so it records
-	// no check: the next lookup after it reads the epoch.)
-	if err == nil && cache && hasEpoch && k.RevokedAt == nil {
-		db.auth.put(at, k, c)
+	// faster than an unknown key, and its holder could tell by timing
+	// that it once was valid.
+	if err == nil && current && db.auth != nil && k.RevokedAt == nil {
+		db.auth.put(v, k, c)
 	}
 	return k, c, err
 }
 
-// readAuthEpoch reads the auth epoch and the schema's version on a point
-// reader, after the WAL index version v was read; ok is false if they
-// could not be read, or if the epoch cannot be trusted.
-//
-// The epoch is trusted only while every trigger that moves it on is in
-// place: they are counted again, in the same snapshot, whenever the
-// schema's version differs from the one they were last counted at. An
-// answer is kept only while the schema's version is the one it was read
-// at too, so that a change made while the triggers were missing (dropped,
-// then made again) is never hidden behind an epoch that did not move.
-func (db *DB) readAuthEpoch(ctx context.Context, v walVersion) (ch epochCheck, ok bool) {
-	ch.version = v
-	err := db.points.run(ctx, func(pc *pointConn) error {
-		found, err := query(pc.authEpoch, func(st *zs.Stmt) {
-			ok = !st.ColumnIsNull(0)
-			ch.epoch = st.ColumnInt64(0)
-		})
-		if err != nil || !found || !ok {
-			ok = false
-			return err
-		}
-		// In the same transaction, so of the same snapshot.
-		if found, err = query(pc.schemaVersion, func(st *zs.Stmt) { ch.schema = st.ColumnInt64(0) }); err != nil || !found {
-			ok = false
-			return err
-		}
-		schema := ch.schema
-		if tc := db.auth.triggers.Load(); tc != nil && tc.schema == schema {
-			ok = tc.complete
-			return nil
-		}
-		st, err := pc.conn.Prepare(authTriggersSQL) // cached by the connection
-		if err != nil {
-			ok = false
-			return err
-		}
-		var n int64
-		if _, err := query(st, func(st *zs.Stmt) { n = st.ColumnInt64(0) }); err != nil {
-			ok = false
-			return err
-		}
-		ok = n == authTriggerCount
-		db.auth.triggers.Store(&triggerCheck{schema: schema, complete: ok})
-		return nil
-	})
-	return ch, ok && err == nil
-}
-
-// readAPIKeyByHash is APIKeyByHash's database read, with the auth epoch
-// and the schema's version it was made at. hasEpoch is false when the
-// auth epoch's row is missing.
-func (db *DB) readAPIKeyByHash(ctx context.Context, hash []byte) (_ *quantumlock.APIKey, _ *quantumlock.Customer, at stamp, hasEpoch bool, _ error) {
+// readAPIKeyByHash is APIKeyByHash's database read.
+func (db *DB) readAPIKeyByHash(ctx context.Context, hash []byte) (*quantumlock.APIKey, *quantumlock.Customer, error) {
 	var (
 		k                 quantumlock.APIKey
 		c                 quantumlock.Customer
@@ -300,19 +207,13 @@ func (db *DB) readAPIKeyByHash(ctx context.Context, hash []byte) (_ *quantumlock
 			lpm = sql.NullInt64{Int64: st.ColumnInt64(9), Valid: !st.ColumnIsNull(9)}
 			rpm = sql.NullInt64{Int64: st.ColumnInt64(10), Valid: !st.ColumnIsNull(10)}
 			cCreated = st.ColumnInt64(11)
-			at.epoch, hasEpoch = st.ColumnInt64(12), !st.ColumnIsNull(12)
 		})
-		if err != nil || !found || !hasEpoch {
-			return err
-		}
-		// In the same transaction, so of the same snapshot.
-		_, err = query(pc.schemaVersion, func(st *zs.Stmt) { at.schema = st.ColumnInt64(0) })
 		return err
 	})
 	if err != nil {
-		return nil, nil, stamp{}, false, fmt.Errorf("sqlite: api key by hash: %w", err)
+		return nil, nil, fmt.Errorf("sqlite: api key by hash: %w", err)
 	} else if !found {
-		return nil, nil, stamp{}, false, apiKeyNotFound()
+		return nil, nil, apiKeyNotFound()
 	}
 	k.Hash = append([]byte(nil), hash...)
 	k.CreatedAt = fromMicros(created)
@@ -320,7 +221,7 @@ func (db *DB) readAPIKeyByHash(ctx context.Context, hash []byte) (_ *quantumlock
 	c.LicensesPerMonth = fromNullInt64(lpm)
 	c.RequestsPerMinute = fromNullInt64(rpm)
 	c.CreatedAt = fromMicros(cCreated)
-	return &k, &c, at, hasEpoch, nil
+	return &k, &c, nil
 }
 
 // APIKeys returns the customer's keys, oldest first.

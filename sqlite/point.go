@@ -52,13 +52,11 @@ type pointReaders struct {
 // pointConn is one connection and its prepared statements. It is used by
 // one goroutine at a time: the one that took it from idle.
 type pointConn struct {
-	conn          *zs.Conn
-	license       *zs.Stmt // licenseGetSQL
-	apiKey        *zs.Stmt // apiKeyByHashSQL
-	authEpoch     *zs.Stmt // authEpochSQL
-	schemaVersion *zs.Stmt // schemaVersionSQL
-	begin         *zs.Stmt // BEGIN (deferred: the snapshot is taken by the first read)
-	commit        *zs.Stmt // COMMIT
+	conn    *zs.Conn
+	license *zs.Stmt // licenseGetSQL
+	apiKey  *zs.Stmt // apiKeyByHashSQL
+	begin   *zs.Stmt // BEGIN (deferred: the snapshot is taken by the first read)
+	commit  *zs.Stmt // COMMIT
 
 	open     bool       // a transaction begun with begin is open
 	at, last walVersion // the header read before the open (or last) one began and before the one before; zero when unknown
@@ -105,7 +103,7 @@ func openPointReaders(path string) (_ *pointReaders, err error) {
 		for _, st := range []struct {
 			dst **zs.Stmt
 			q   string
-		}{{&pc.license, licenseGetSQL}, {&pc.apiKey, apiKeyByHashSQL}, {&pc.authEpoch, authEpochSQL}, {&pc.schemaVersion, schemaVersionSQL}, {&pc.begin, `BEGIN`}, {&pc.commit, `COMMIT`}} {
+		}{{&pc.license, licenseGetSQL}, {&pc.apiKey, apiKeyByHashSQL}, {&pc.begin, `BEGIN`}, {&pc.commit, `COMMIT`}} {
 			if *st.dst, err = c.Prepare(st.q); err != nil {
 				return nil, fmt.Errorf("sqlite: prepare: %w", err)
 			}

@@ -89,7 +89,7 @@ func TestPointReadsDuringClose(t *testing.T) {
 				if i%2 == 0 {
 					_, err = db.License(ctx, c.ID, l.Key)
 				} else {
-					_, _, _, _, err = db.readAPIKeyByHash(ctx, hash[:])
+					_, _, err = db.readAPIKeyByHash(ctx, hash[:])
 					if quantumlock.ErrorCode(err) == quantumlock.ENOTFOUND {
 						err = nil
 					}

@@ -293,14 +293,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 }
 
 // registerStoreMetrics exports the authentication cache's hit and miss
-// counts (see sqlite.DB.AuthCacheStats) and its reads of the auth epoch,
-// so an operator can see that the cache is on, how often changes to keys
-// and customers end its answers, and how often other commits make it check.
+// counts (see sqlite.DB.AuthCacheStats), so an operator can see that the
+// cache is on and how often commits end its answers.
 func registerStoreMetrics(reg prometheus.Registerer, db *sqlite.DB) {
-	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Name: "quantumlock_auth_cache_epoch_reads_total",
-		Help: "Reads of the auth epoch by the authentication cache: one after each commit that a cached lookup finds, to tell whether it changed any API key or customer.",
-	}, func() float64 { return float64(db.AuthEpochReads()) }))
 	for _, result := range []string{"hit", "miss"} {
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name:        "quantumlock_auth_cache_lookups_total",
