@@ -80,6 +80,33 @@ func cliMessage(err error) string {
 	return err.Error()
 }
 
+// customerFlags maps the customer fields the domain's sentences start
+// with to the flags of the customers commands that carry them.
+var customerFlags = map[string]string{
+	"name":                "--name",
+	"email":               "--email",
+	"plan":                "--plan",
+	"licenses_per_month":  "--licenses-per-month",
+	"requests_per_minute": "--requests-per-minute",
+}
+
+// flagMessage is cliMessage for the customers commands: a sentence that
+// starts with a customer field ("requests_per_minute must be positive.",
+// as the API says it) starts with its flag instead, which is what the
+// operator typed.
+func flagMessage(err error) string {
+	msg := cliMessage(err)
+	if quantumlock.ErrorCode(err) != quantumlock.EINVALID {
+		return msg
+	}
+	if field, rest, ok := strings.Cut(msg, " "); ok {
+		if f, ok := customerFlags[field]; ok {
+			return f + " " + rest
+		}
+	}
+	return msg
+}
+
 // adminEnv is what the admin commands work with: the store and the account
 // service on it.
 type adminEnv struct {
@@ -195,6 +222,12 @@ func runCustomers(ctx context.Context, args []string, getenv func(string) string
 	}
 	var c *quantumlock.Customer
 	if sub == "create" {
+		switch {
+		case *name == "":
+			return errors.New("customers create: --name is required")
+		case *email == "":
+			return errors.New("customers create: --email is required")
+		}
 		c = &quantumlock.Customer{Name: *name, Email: *email, Plan: quantumlock.PlanFree,
 			LicensesPerMonth: lpm.v, RequestsPerMinute: rpm.v}
 		if plan.v != nil {
@@ -202,7 +235,7 @@ func runCustomers(ctx context.Context, args []string, getenv func(string) string
 		}
 		// Checked before the database is opened, let alone made.
 		if err := c.Validate(); err != nil {
-			return errors.New(cliMessage(err))
+			return errors.New(flagMessage(err))
 		}
 	}
 	env, created, err := openAdmin(ctx, *dbPath, sub == "create")
@@ -223,7 +256,7 @@ func runCustomers(ctx context.Context, args []string, getenv func(string) string
 				env.db.Close()
 				sqlite.RemoveUnused(*dbPath)
 			}
-			return errors.New(cliMessage(err))
+			return errors.New(flagMessage(err))
 		}
 		if created {
 			fmt.Fprintf(stderr, "quantumlock: %s did not exist; created a new database\n", *dbPath)
@@ -255,7 +288,7 @@ func runCustomers(ctx context.Context, args []string, getenv func(string) string
 			Plan: plan.v, LicensesPerMonth: lpm.v, RequestsPerMinute: rpm.v,
 			ResetLicensesPerMonth: lpm.reset, ResetRequestsPerMinute: rpm.reset})
 		if err != nil {
-			return errors.New(cliMessage(err))
+			return errors.New(flagMessage(err))
 		}
 		return writeJSON(stdout, customerOut(c))
 	default:

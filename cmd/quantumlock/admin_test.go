@@ -427,3 +427,36 @@ func TestCreateNotesSameEmail(t *testing.T) {
 		t.Errorf("a new e-mail noted: %q", note)
 	}
 }
+
+// The customers commands name their flags, not the API's fields: a missing
+// --name or --email is "required", and a bad value's sentence starts with
+// the flag that carried it.
+func TestCustomersRefusalsNameFlags(t *testing.T) {
+	t.Parallel()
+	db := filepath.Join(t.TempDir(), "q.db")
+	id := newCustomerID(t, db)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"customers", "create", "--email", "a@example.com"}, "customers create: --name is required"},
+		{[]string{"customers", "create", "--name", "A"}, "customers create: --email is required"},
+		{[]string{"customers", "create"}, "customers create: --name is required"},
+		{[]string{"customers", "create", "--name", strings.Repeat("a", 201), "--email", "a@example.com"}, "--name must be 1-200 characters."},
+		{[]string{"customers", "create", "--name", "A\x1b[2J", "--email", "a@example.com"}, "--name must be UTF-8 text without control characters."},
+		{[]string{"customers", "create", "--name", "A", "--email", "x"}, "--email must be a plain e-mail address."},
+		{[]string{"customers", "create", "--name", "A", "--email", "a@example.com", "--licenses-per-month", "-1"}, "--licenses-per-month must be 0 (unlimited) or positive."},
+		{[]string{"customers", "create", "--name", "A", "--email", "a@example.com", "--requests-per-minute", "0"}, "--requests-per-minute must be positive."},
+		{[]string{"customers", "update", id, "--requests-per-minute", "0"}, "--requests-per-minute must be positive."},
+		{[]string{"customers", "update", id, "--licenses-per-month", "-5"}, "--licenses-per-month must be 0 (unlimited) or positive."},
+	} {
+		err := run(context.Background(), append(tc.args, "--db", db), env(), nil, io.Discard, io.Discard)
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("%q: %v, want %q", tc.args, err, tc.want)
+		}
+	}
+	// The API still names its fields.
+	if err := (&quantumlock.Customer{Name: "A", Email: "x", Plan: quantumlock.PlanFree}).Validate(); quantumlock.ErrorMessage(err) != "email must be a plain e-mail address." {
+		t.Errorf("Validate: %v", err)
+	}
+}
