@@ -62,15 +62,23 @@ func NewMemory() *Memory {
 func (m *Memory) Allow(_ context.Context, key string, limit int64, now time.Time) (Decision, error) {
 	start := now.Truncate(Window)
 	w := start.Unix()
-	s := &m.shards[maphash.String(m.seed, key)%shards]
+	s := m.shard(key)
 
 	s.mu.Lock()
 	if w > s.window {
 		s.window = w
 		s.counts = make(map[string]int64)
+	} else if w < s.window-int64(Window/time.Second) {
+		// The clock was stepped back (corrected after running fast):
+		// start over at the corrected time. Staying in the window
+		// counted at the wrong time would hold every key of the shard
+		// to one window's limit for as long as the step.
+		s.window = w
+		s.counts = make(map[string]int64)
 	} else if w < s.window {
-		// A caller with a clock slightly behind lands in the current
-		// window rather than resurrecting an old one.
+		// A caller that read the clock just before the minute turned
+		// lands in the current window rather than resurrecting the
+		// one before.
 		start = time.Unix(s.window, 0)
 	}
 	s.counts[key]++
@@ -83,4 +91,9 @@ func (m *Memory) Allow(_ context.Context, key string, limit int64, now time.Time
 		Remaining: max(limit-n, 0),
 		Reset:     start.Add(Window).UTC(),
 	}, nil
+}
+
+// shard returns the shard that counts key.
+func (m *Memory) shard(key string) *shard {
+	return &m.shards[maphash.String(m.seed, key)%shards]
 }

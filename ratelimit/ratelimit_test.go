@@ -129,3 +129,43 @@ func BenchmarkMemoryAllow(b *testing.B) {
 		}
 	})
 }
+
+// A clock stepped back (an NTP correction after the clock ran fast) starts
+// the windows over at the corrected time: the customer that was counted at
+// the wrong, later time, and every other key of its shard, get their limit
+// again each minute, rather than waiting out a window as far ahead as the
+// step. A request only one window behind, one that read the clock just
+// before the minute turned, still counts in the current window.
+func TestMemoryClockSteppedBack(t *testing.T) {
+	ctx := context.Background()
+	m := NewMemory()
+	right := time.Date(2026, 11, 29, 8, 0, 10, 0, time.UTC)
+	m.Allow(ctx, "a", 10, right.Add(time.Hour))
+	// Another key of a's shard.
+	other := ""
+	for i := 0; other == ""; i++ {
+		if k := fmt.Sprint("b", i); m.shard(k) == m.shard("a") {
+			other = k
+		}
+	}
+	for minute := range 3 {
+		for i := range 10 {
+			now := right.Add(time.Duration(minute)*time.Minute + time.Duration(i)*time.Second)
+			for _, key := range []string{"a", other} {
+				d, _ := m.Allow(ctx, key, 10, now)
+				if !d.Allowed || !d.Reset.Equal(now.Truncate(Window).Add(Window)) {
+					t.Fatalf("%s at %s, after the clock was stepped back: %+v", key, now, d)
+				}
+			}
+		}
+	}
+
+	// One window behind: counted in the current window.
+	m = NewMemory()
+	at := time.Date(2026, 11, 29, 8, 1, 0, 0, time.UTC)
+	m.Allow(ctx, "a", 2, at)
+	d, _ := m.Allow(ctx, "a", 2, at.Add(-time.Nanosecond))
+	if d.Remaining != 0 || !d.Reset.Equal(at.Add(Window)) {
+		t.Errorf("a request that read the clock just before the minute turned: %+v", d)
+	}
+}

@@ -16,8 +16,8 @@ const writeFailedRecently = time.Minute
 // remounted read-only, an I/O error. A store in that state still reads, so it answers Ping and every
 // validation, while issuing and revoking fail.
 type writeFailure struct {
-	kind string // disk_full, read_only, io_error, corrupt or cannot_open
-	at   time.Time
+	kind string    // disk_full, read_only, io_error, corrupt or cannot_open
+	at   time.Time // with its monotonic reading: its age survives clock steps
 }
 
 // writeFailureKind names the failures of the storage itself in err's
@@ -60,7 +60,7 @@ func (h *writeHealth) record(err error) {
 		return
 	}
 	if kind := writeFailureKind(err); kind != "" {
-		h.last.Store(&writeFailure{kind: kind, at: time.Now().UTC()})
+		h.last.Store(&writeFailure{kind: kind, at: time.Now()})
 	}
 }
 
@@ -69,7 +69,7 @@ func (h *writeHealth) record(err error) {
 // and when, if that was less than a minute ago; else "".
 func (db *DB) WriteFailure() (kind string, at time.Time) {
 	if f := db.writes.last.Load(); f != nil && time.Since(f.at) < writeFailedRecently {
-		return f.kind, f.at
+		return f.kind, f.at.UTC()
 	}
 	return "", time.Time{}
 }
