@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"mime"
+	"net"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -189,9 +190,25 @@ func (s *server) errorBodyOf(r *http.Request, code, detail string) errorBody {
 // byte would be read differently by the vendor's own software.
 func decode(r *http.Request, dst any) error {
 	if r.ContentLength == 0 {
+		if !r.ProtoAtLeast(1, 1) && r.Header["Content-Length"] == nil {
+			// HTTP/1.0 frames a request body by Content-Length alone
+			// (RFC 1945 §7.2.2). net/http reads none without it, and
+			// ignores an HTTP/1.0 Transfer-Encoding, so a body sent
+			// chunked would be taken for none and the request served
+			// on its defaults.
+			return quantumlock.Errorf(quantumlock.EINVALID, "An HTTP/1.0 request with a body must give its length in Content-Length.")
+		}
 		return nil
 	}
+	// What the headers settle is answered before a byte of the body is
+	// read: reading is what has net/http send "100 Continue" to a client
+	// that asked with Expect (curl does, past 1 MiB), which would then
+	// upload a body only to be cut off mid-way, and see a reset rather
+	// than the refusal.
 	if err := declaredJSON(r.Header); err != nil {
+		if r.ContentLength > maxBlankBody {
+			return err
+		}
 		// Refused by its headers alone, unless there is no body to speak
 		// of: a blank one is looked for in the first bytes only, not read
 		// whole (up to the limit) for a request that is refused anyway.
@@ -201,6 +218,9 @@ func decode(r *http.Request, dst any) error {
 		}
 		return err
 	}
+	if r.ContentLength > MaxBodyBytes {
+		return quantumlock.Errorf(quantumlock.ETOOLARGE, "Request body must be at most %d bytes.", MaxBodyBytes)
+	}
 	// The body is capped (routed), so reading it whole is bounded; the
 	// bytes are needed more than once, for the blank, UTF-8 and key
 	// checks.
@@ -208,6 +228,12 @@ func decode(r *http.Request, dst any) error {
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			return decodeError(err)
+		}
+		if !connectionEnded(err) {
+			// net/http's chunked reader refused the framing: a chunk
+			// size that is not hex or too large, data longer than its
+			// size, an overlong chunk line.
+			return quantumlock.Errorf(quantumlock.EINVALID, "The request body's chunked encoding is malformed.")
 		}
 		// The connection ended, failed or timed out before the body did:
 		// no fault of its JSON. The access log marks the request cut
@@ -488,6 +514,15 @@ func skipValue(b []byte, i int) int {
 		}
 	}
 	return i
+}
+
+// connectionEnded reports whether err, from reading a request body, says
+// the connection ended before the body did: closed (the body ends early),
+// reset, or past its read deadline. Every other error is the body's own
+// framing.
+func connectionEnded(err error) bool {
+	_, netErr := errors.AsType[net.Error](err)
+	return netErr || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
 }
 
 func decodeError(err error) error {

@@ -100,6 +100,10 @@ func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter 
 // log line and records metrics. The line has method, route, status,
 // duration, request id and customer id; never headers, bodies or the raw
 // path, which may carry license keys.
+// connectionClose is the Connection header that has net/http close the
+// connection after the answer.
+var connectionClose = []string{"close"}
+
 func (s *server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -112,6 +116,16 @@ func (s *server) observe(next http.Handler) http.Handler {
 		// then skips re-canonicalising, an allocation per header per
 		// request. HTTP header names are case-insensitive.
 		w.Header().Set("X-Request-Id", info.requestID)
+		if r.TransferEncoding != nil {
+			// A chunked body. net/http drops a Content-Length sent beside
+			// it, so this may be such a request, which RFC 9112 §6.1 says
+			// to answer and then close the connection: behind a proxy
+			// framing by Content-Length, what this server reads as body
+			// and what the proxy sent as the next request differ.
+			// Clients send chunked bodies rarely; they lose only
+			// keep-alive.
+			w.Header()["Connection"] = connectionClose
+		}
 		rw := &responseWriter{ResponseWriter: w, s: s}
 		rw.r = r.WithContext(context.WithValue(r.Context(), infoKey{}, info))
 		next.ServeHTTP(rw, rw.r)
