@@ -152,8 +152,22 @@ func checkBackup(ctx context.Context, path string) (info BackupInfo, err error) 
 	} else if empty {
 		return info, fmt.Errorf("sqlite: check %s: an empty database, not a QuantumLock backup", path)
 	}
-	if err := b.QueryRowContext(ctx, `SELECT max(version) FROM schema_migrations`).Scan(&info.SchemaVersion); err != nil {
+	recorded, err := recordedVersions(ctx, b)
+	if err != nil {
 		return info, fmt.Errorf("sqlite: check %s: %w", path, err)
+	}
+	ms, err := migrations()
+	if err != nil {
+		return info, err
+	}
+	// A newer binary's schema is not judged here (Restore refuses it);
+	// any other must be the one its versions make, or the next Open
+	// would refuse the restored database.
+	if info.SchemaVersion = newestUnknown(recorded, ms[len(ms)-1].version); info.SchemaVersion == 0 {
+		if err := checkSchema(ctx, b, ms, recorded); err != nil {
+			return info, fmt.Errorf("sqlite: check %s: %w", path, err)
+		}
+		info.SchemaVersion = newestKnown(recorded, ms)
 	}
 	fi, err := os.Stat(path)
 	if err != nil {

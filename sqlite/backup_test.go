@@ -289,7 +289,7 @@ func TestRestoreRefuses(t *testing.T) {
 	}
 	next := backupOf(t, path)
 	w = openWriter(t, next)
-	if _, err := w.Exec(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, '2027-01-01T00:00:00Z')`, ms[len(ms)-1].version+1); err != nil {
+	if _, err := w.Exec(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, '2027-01-01T00:00:00Z')`, unusedVersion(ms)); err != nil {
 		t.Fatal(err)
 	}
 	w.Close()

@@ -20,7 +20,7 @@ func newerMigrations(t *testing.T) []migration {
 	if err != nil {
 		t.Fatal(err)
 	}
-	next := ms[len(ms)-1].version + 1
+	next := unusedVersion(ms)
 	return append(ms, migration{version: next, name: "9999_newer.sql", sql: `CREATE TABLE newer (x INTEGER)`})
 }
 

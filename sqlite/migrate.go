@@ -1,25 +1,63 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"embed"
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
 // Migrations are applied in version order, each in its own transaction, and
 // recorded in schema_migrations. They are never edited once released: a
-// change is a new file.
+// change is a new file. Every open checks that the schema is the one its
+// recorded versions make (checkSchema), so a database whose schema is
+// something else is refused before anything in it is changed.
 //
 //go:embed migrations/*.sql
 var migrationFS embed.FS
+
+// withdrawn are migrations that shipped and were then taken back; sql is
+// what undoes each. A database that recorded one has it undone, in a
+// transaction of its own, before any migration is applied, and its version
+// is never used again.
+//
+// Version 4 kept cached API-key answers across commits that changed no key
+// or customer, by triggers moving a counter (commits a3828c9 to 305a0a2,
+// reverted in c441dea): a revocation must not depend on triggers firing,
+// which a connection can switch off.
+var withdrawn = []migration{{
+	version: 4,
+	name:    "0004_auth_epoch.sql",
+	sql: `DROP TRIGGER IF EXISTS api_keys_inserted_epoch;
+DROP TRIGGER IF EXISTS api_keys_updated_epoch;
+DROP TRIGGER IF EXISTS api_keys_deleted_epoch;
+DROP TRIGGER IF EXISTS customers_inserted_epoch;
+DROP TRIGGER IF EXISTS customers_updated_epoch;
+DROP TRIGGER IF EXISTS customers_deleted_epoch;
+DROP TABLE IF EXISTS auth_epoch;`,
+}}
+
+// isWithdrawn reports whether version v was withdrawn.
+func isWithdrawn(v int) bool {
+	for _, m := range withdrawn {
+		if m.version == v {
+			return true
+		}
+	}
+	return false
+}
 
 type migration struct {
 	version int
@@ -45,6 +83,9 @@ func migrations() ([]migration, error) {
 		}
 		if other, dup := seen[v]; dup {
 			return nil, fmt.Errorf("sqlite: migrations %s and %s share version %d", other, base, v)
+		}
+		if isWithdrawn(v) {
+			return nil, fmt.Errorf("sqlite: migration %s: version %d was withdrawn and is not used again", base, v)
 		}
 		seen[v] = base
 		b, err := migrationFS.ReadFile(name)
@@ -89,15 +130,29 @@ func migrate(ctx context.Context, w *sql.DB, lk *fileLock, ms []migration, share
 		} else if !ok {
 			return fmt.Errorf("sqlite: another process has been migrating the database for more than %v", sharedWait)
 		}
-		newest, pending, err := schemaState(ctx, w, ms)
+		recorded, err := recordedVersions(ctx, w)
 		if err != nil {
 			return err
 		}
 		// A database migrated by a newer binary may have a schema this
 		// one does not understand; refuse it rather than write rows it
 		// would misread.
-		if newest > latest {
+		if newest := newestUnknown(recorded, latest); newest > 0 {
 			return fmt.Errorf("sqlite: database schema version %d is newer than this binary's %d", newest, latest)
+		}
+		if err := checkSchema(ctx, w, ms, recorded); err != nil {
+			return err
+		}
+		pending := 0
+		for _, m := range withdrawn {
+			if recorded[m.version] {
+				pending++
+			}
+		}
+		for _, m := range ms {
+			if !recorded[m.version] {
+				pending++
+			}
 		}
 		if pending == 0 {
 			return nil
@@ -131,41 +186,186 @@ func migrate(ctx context.Context, w *sql.DB, lk *fileLock, ms []migration, share
 	}
 }
 
-// schemaState returns the newest version recorded in schema_migrations
-// and how many of ms are not recorded there. A database some other program
-// made (ours) is an error: migrating it would add this schema's tables to
-// another application's file.
-func schemaState(ctx context.Context, w *sql.DB, ms []migration) (newest, pending int, err error) {
-	empty, err := ours(ctx, w)
-	if err != nil {
-		return 0, 0, err
+// recordedVersions returns the versions recorded in schema_migrations, none
+// for an empty database. A database some other program made (ours) is an
+// error: migrating it would add this schema's tables to another
+// application's file.
+func recordedVersions(ctx context.Context, q *sql.DB) (map[int]bool, error) {
+	empty, err := ours(ctx, q)
+	if err != nil || empty {
+		return nil, err
 	}
-	if empty {
-		return 0, len(ms), nil
-	}
-	rows, err := w.QueryContext(ctx, `SELECT version FROM schema_migrations`)
+	rows, err := q.QueryContext(ctx, `SELECT version FROM schema_migrations`)
 	if err != nil {
-		return 0, 0, fmt.Errorf("sqlite: read schema version: %w", err)
+		return nil, fmt.Errorf("sqlite: read schema version: %w", err)
 	}
 	defer rows.Close()
-	done := map[int]bool{}
+	recorded := map[int]bool{}
 	for rows.Next() {
 		var v int
 		if err := rows.Scan(&v); err != nil {
-			return 0, 0, fmt.Errorf("sqlite: read schema version: %w", err)
+			return nil, fmt.Errorf("sqlite: read schema version: %w", err)
 		}
-		done[v] = true
-		newest = max(newest, v)
+		recorded[v] = true
 	}
 	if err := rows.Err(); err != nil {
-		return 0, 0, fmt.Errorf("sqlite: read schema version: %w", err)
+		return nil, fmt.Errorf("sqlite: read schema version: %w", err)
 	}
-	for _, m := range ms {
-		if !done[m.version] {
-			pending++
+	return recorded, nil
+}
+
+// newestUnknown returns the newest recorded version past latest that is
+// not a withdrawn one (a newer binary's), or 0.
+func newestUnknown(recorded map[int]bool, latest int) int {
+	newest := 0
+	for v := range recorded {
+		if v > latest && !isWithdrawn(v) {
+			newest = max(newest, v)
 		}
 	}
-	return newest, pending, nil
+	return newest
+}
+
+// newestKnown returns the newest recorded version of ms, or 0.
+func newestKnown(recorded map[int]bool, ms []migration) int {
+	newest := 0
+	for _, m := range ms {
+		if recorded[m.version] {
+			newest = m.version
+		}
+	}
+	return newest
+}
+
+// checkSchema checks that the schema of the database behind q is what the
+// versions of ms it records make: the first n migrations recorded, none
+// after a gap, and every table, index, trigger and view they create there
+// with the statement that created it (tables and indexes of the
+// operator's own may stand beside them). Anything else, a file written by
+// a development build whose migration differed, or one changed by hand,
+// is refused, naming the first object that differs, before any migration
+// would add to it what the rest of this binary then cannot use.
+func checkSchema(ctx context.Context, q *sql.DB, ms []migration, recorded map[int]bool) error {
+	n := 0
+	for n < len(ms) && recorded[ms[n].version] {
+		n++
+	}
+	for _, m := range ms[n:] {
+		if recorded[m.version] {
+			return fmt.Errorf("sqlite: the database records schema version %d without version %d before it; it is left as it is", m.version, ms[n].version)
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	refs, err := referenceSchemas(ms)
+	if err != nil {
+		return err
+	}
+	have, err := schemaObjects(ctx, q)
+	if err != nil {
+		return err
+	}
+	want := refs[n-1]
+	// Tables first: a table missing or different is the cause, its
+	// indexes and triggers only the consequence.
+	rank := func(k string) int {
+		if strings.HasPrefix(k, "table ") {
+			return 0
+		}
+		return 1
+	}
+	keys := slices.SortedFunc(maps.Keys(want), func(a, b string) int {
+		return cmp.Or(cmp.Compare(rank(a), rank(b)), strings.Compare(a, b))
+	})
+	for _, k := range keys {
+		what := "is missing"
+		if got, ok := have[k]; ok {
+			if got == want[k] {
+				continue
+			}
+			what = "differs"
+		}
+		return fmt.Errorf("sqlite: the database's schema is not version %d as this binary makes it: %s %s (written by a development build, or changed by hand?); it is left as it is", ms[n-1].version, k, what)
+	}
+	return nil
+}
+
+// schemaObjects returns the tables, indexes, triggers and views of the
+// database behind q, "type name" to the statement that created each, its
+// runs of white space made one space. SQLite's own objects, and the
+// indexes it makes for UNIQUE and PRIMARY KEY constraints (which have no
+// statement), are left out, and so is schema_migrations, which ours checks.
+func schemaObjects(ctx context.Context, q interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}) (map[string]string, error) {
+	rows, err := q.QueryContext(ctx, `SELECT type, name, sql FROM sqlite_schema
+		WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite\_%' ESCAPE '\' AND name != 'schema_migrations'`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: read schema: %w", err)
+	}
+	defer rows.Close()
+	objs := map[string]string{}
+	for rows.Next() {
+		var typ, name, stmt string
+		if err := rows.Scan(&typ, &name, &stmt); err != nil {
+			return nil, fmt.Errorf("sqlite: read schema: %w", err)
+		}
+		objs[typ+" "+name] = strings.Join(strings.Fields(stmt), " ")
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: read schema: %w", err)
+	}
+	return objs, nil
+}
+
+// references caches referenceSchemas by the migrations' text.
+var references struct {
+	sync.Mutex
+	m map[[sha256.Size]byte][]map[string]string
+}
+
+// referenceSchemas returns, for each n, the schema objects (schemaObjects)
+// that the first n+1 of ms make in an empty database: the schema a
+// database recording those versions must have. They are made once per set
+// of migrations, in memory.
+func referenceSchemas(ms []migration) ([]map[string]string, error) {
+	h := sha256.New()
+	for _, m := range ms {
+		fmt.Fprintf(h, "%d\x00%s\x00", m.version, m.sql)
+	}
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	references.Lock()
+	defer references.Unlock()
+	if refs, ok := references.m[sum]; ok {
+		return refs, nil
+	}
+	ctx := context.Background()
+	mem, err := sql.Open("sqlite", ":memory:")
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: reference schema: %w", err)
+	}
+	defer mem.Close()
+	conn, err := mem.Conn(ctx) // one connection: each has its own in-memory database
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: reference schema: %w", err)
+	}
+	defer conn.Close()
+	refs := make([]map[string]string, len(ms))
+	for i, m := range ms {
+		if _, err := conn.ExecContext(ctx, m.sql); err != nil {
+			return nil, fmt.Errorf("sqlite: reference schema: migration %s: %w", m.name, err)
+		}
+		if refs[i], err = schemaObjects(ctx, conn); err != nil {
+			return nil, err
+		}
+	}
+	if references.m == nil {
+		references.m = map[[sha256.Size]byte][]map[string]string{}
+	}
+	references.m[sum] = refs
+	return refs, nil
 }
 
 // ours checks that the database behind q is one this package made, or is
@@ -212,10 +412,42 @@ func applyAll(ctx context.Context, w *sql.DB, ms []migration) error {
 	)`); err != nil {
 		return fmt.Errorf("sqlite: create schema_migrations: %w", err)
 	}
+	for _, m := range withdrawn {
+		if err := undo(ctx, w, m); err != nil {
+			return err
+		}
+	}
 	for _, m := range ms {
 		if err := apply(ctx, w, m, ms[len(ms)-1].version); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// undo undoes the withdrawn migration m if the database records it, in one
+// IMMEDIATE transaction that also forgets its version.
+func undo(ctx context.Context, w *sql.DB, m migration) error {
+	tx, err := w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: undo withdrawn migration %s: %w", m.name, err)
+	}
+	defer tx.Rollback()
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?1`, m.version).Scan(&n); err != nil {
+		return fmt.Errorf("sqlite: undo withdrawn migration %s: %w", m.name, err)
+	}
+	if n == 0 {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+		return fmt.Errorf("sqlite: undo withdrawn migration %s: %w", m.name, err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM schema_migrations WHERE version = ?1`, m.version); err != nil {
+		return fmt.Errorf("sqlite: undo withdrawn migration %s: %w", m.name, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: undo withdrawn migration %s: %w", m.name, err)
 	}
 	return nil
 }
@@ -229,15 +461,26 @@ func apply(ctx context.Context, w *sql.DB, m migration, latest int) error {
 		return fmt.Errorf("sqlite: migration %s: %w", m.name, err)
 	}
 	defer tx.Rollback()
-	var n int
-	var newest sql.NullInt64
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) FILTER (WHERE version = ?1), max(version) FROM schema_migrations`, m.version).Scan(&n, &newest); err != nil {
+	rows, err := tx.QueryContext(ctx, `SELECT version FROM schema_migrations`)
+	if err != nil {
 		return fmt.Errorf("sqlite: migration %s: %w", m.name, err)
 	}
-	if newest.Valid && newest.Int64 > int64(latest) {
-		return fmt.Errorf("sqlite: database schema version %d is newer than this binary's %d", newest.Int64, latest)
+	recorded := map[int]bool{}
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			rows.Close()
+			return fmt.Errorf("sqlite: migration %s: %w", m.name, err)
+		}
+		recorded[v] = true
 	}
-	if n > 0 {
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return fmt.Errorf("sqlite: migration %s: %w", m.name, err)
+	}
+	if newest := newestUnknown(recorded, latest); newest > 0 {
+		return fmt.Errorf("sqlite: database schema version %d is newer than this binary's %d", newest, latest)
+	}
+	if recorded[m.version] {
 		return nil
 	}
 	if _, err := tx.ExecContext(ctx, m.sql); err != nil {

@@ -169,10 +169,17 @@ func TestMigrations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, m := range ms {
-		if m.version != i+1 {
-			t.Fatalf("migration %s has version %d, want %d: versions must run 1, 2, 3… without gaps", m.name, m.version, i+1)
+	// Versions run 1, 2, 3… without gaps, but for withdrawn ones, which
+	// are never used again.
+	next := 1
+	for _, m := range ms {
+		for isWithdrawn(next) {
+			next++
 		}
+		if m.version != next {
+			t.Fatalf("migration %s has version %d, want %d: versions must run 1, 2, 3… without gaps but for withdrawn ones", m.name, m.version, next)
+		}
+		next++
 	}
 
 	ctx := t.Context()
@@ -261,7 +268,7 @@ func TestMigrations(t *testing.T) {
 
 	t.Run("ErrNewerSchema", func(t *testing.T) {
 		db, path := openTemp(t)
-		if _, err := db.w.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?1, 0)`, len(ms)+1); err != nil {
+		if _, err := db.w.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?1, 0)`, unusedVersion(ms)); err != nil {
 			t.Fatal(err)
 		}
 		db.Close()
@@ -278,13 +285,23 @@ func TestMigrations(t *testing.T) {
 		if _, err := db.w.ExecContext(ctx, `DELETE FROM schema_migrations WHERE version = ?1`, ms[len(ms)-1].version); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := db.w.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?1, 0)`, len(ms)+1); err != nil {
+		if _, err := db.w.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?1, 0)`, unusedVersion(ms)); err != nil {
 			t.Fatal(err)
 		}
 		if err := apply(ctx, db.w, ms[len(ms)-1], ms[len(ms)-1].version); err == nil || !strings.Contains(err.Error(), "newer than this binary") {
 			t.Errorf("apply under a newer schema: %v", err)
 		}
 	})
+}
+
+// unusedVersion returns the version a newer binary's next migration would
+// have: past ms, and past every withdrawn version.
+func unusedVersion(ms []migration) int {
+	v := ms[len(ms)-1].version
+	for _, m := range withdrawn {
+		v = max(v, m.version)
+	}
+	return v + 1
 }
 
 func newCustomer(t testing.TB, db *DB, id string) *quantumlock.Customer {
