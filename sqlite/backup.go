@@ -26,10 +26,14 @@ type BackupInfo struct {
 //
 // dst must not exist: a backup never overwrites a file. It is made 0600 on
 // Unix, since it holds everything the database does, and synced to disk
-// (SQLite does not sync what VACUUM INTO writes). The copy is checked
-// (PRAGMA quick_check) before Backup returns; on any failure dst is
-// removed. src is not migrated: a newer binary backs up the schema as it
-// is. Backup holds the lock file shared while it reads, as a store does
+// (SQLite does not sync what VACUUM INTO writes). The copy is written
+// under a name of its own beside dst (dst + ".partial-" + random), synced
+// and checked (PRAGMA quick_check), and only then given the name dst, by a
+// hard link, which never replaces a file: so dst names a whole, checked
+// backup or nothing, and a backup killed partway (SIGKILL, a power loss)
+// leaves only the partial file, never a file under the backup's name that
+// is not one. src is not migrated: a newer binary backs up the schema as
+// it is. Backup holds the lock file shared while it reads, as a store does
 // (see fileLock), so that no migration runs under it.
 //
 // Its read transaction keeps the WAL from starting over while it lasts,
@@ -59,29 +63,51 @@ func Backup(ctx context.Context, src, dst string) (info BackupInfo, err error) {
 		return info, fmt.Errorf("sqlite: backup: another process has had the database to itself (a migration or a restore) for more than %v", sharedWait)
 	}
 
-	// O_EXCL: an existing file, or a link to one, is refused, never
-	// truncated. VACUUM INTO accepts an empty file.
-	f, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrExist) {
-		return info, fmt.Errorf("sqlite: backup: %s exists; a backup never overwrites a file", dst)
-	} else if err != nil {
+	exists := fmt.Errorf("sqlite: backup: %s exists; a backup never overwrites a file", dst)
+	if _, err := os.Lstat(dst); err == nil {
+		return info, exists // a file, or a link to one
+	} else if !errors.Is(err, fs.ErrNotExist) {
 		return info, fmt.Errorf("sqlite: backup: %w", err)
 	}
+	// CreateTemp makes the file 0600 with O_EXCL; VACUUM INTO accepts an
+	// empty file.
+	f, err := os.CreateTemp(filepath.Dir(dst), filepath.Base(dst)+".partial-*")
+	if err != nil {
+		return info, fmt.Errorf("sqlite: backup: %w", err)
+	}
+	partial := f.Name()
 	f.Close()
-	defer func() {
-		if err != nil {
-			os.Remove(dst) // only what Backup made
-		}
-	}()
+	defer os.Remove(partial) // a second name once linked
 
-	if err := vacuumInto(ctx, "backup", src, dst); err != nil {
+	if err := vacuumInto(ctx, "backup", src, partial); err != nil {
 		return info, err
 	}
-	if info, err = checkBackup(ctx, dst); err != nil {
+	if info, err = checkBackup(ctx, partial); err != nil {
 		return info, err
 	}
+	if testHookBackupChecked != nil {
+		testHookBackupChecked(partial)
+	}
+	if err := os.Link(partial, dst); errors.Is(err, fs.ErrExist) {
+		return info, exists // made meanwhile
+	} else if err != nil {
+		// No hard links here (some network and FAT file systems): a
+		// rename, which would replace a file made since the check
+		// above, so it is made again just before.
+		if _, err := os.Lstat(dst); !errors.Is(err, fs.ErrNotExist) {
+			return info, exists
+		}
+		if err := os.Rename(partial, dst); err != nil {
+			return info, fmt.Errorf("sqlite: backup: %w", err)
+		}
+	}
+	syncDir(filepath.Dir(dst))
 	return info, nil
 }
+
+// testHookBackupChecked, when set by a test, sees the whole, checked copy
+// under its partial name, before Backup gives it the backup's name.
+var testHookBackupChecked func(partial string)
 
 // vacuumInto writes a compacted copy of the database at src, as of one
 // read transaction, into the empty or missing file dst and syncs it. op

@@ -5,6 +5,8 @@ import (
 	"context"
 	"database/sql"
 	"encoding/binary"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -816,4 +818,61 @@ func TestRestoreRefusesForeignDatabase(t *testing.T) {
 		return
 	}
 	wantHolds(t, "after the refused restore the database", path, c.ID, true)
+}
+
+// The backup's name appears only once the copy is whole and checked: until
+// then it is written under a partial name, so a backup killed partway
+// leaves no file under the backup's name that is not a backup (and would
+// block the next try, which never overwrites). A file made under the
+// backup's name meanwhile is kept, and the copy dropped. Not parallel: it
+// sets the package's hook.
+func TestBackupNamedOnceWhole(t *testing.T) {
+	ctx := t.Context()
+	db, path := openTemp(t)
+	c := newCustomer(t, db, "cust_0000000000bk")
+	createLicense(t, db, c.ID, 1)
+	db.Close()
+	dir := t.TempDir()
+	dst := filepath.Join(dir, "b.db")
+
+	var seen string
+	testHookBackupChecked = func(partial string) {
+		seen = partial
+		if _, err := os.Lstat(dst); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s exists before the copy is whole: %v", dst, err)
+		}
+		if !strings.HasPrefix(filepath.Base(partial), "b.db.partial-") {
+			t.Errorf("the copy is written as %s", partial)
+		}
+	}
+	t.Cleanup(func() { testHookBackupChecked = nil })
+	if _, err := Backup(ctx, path, dst); err != nil {
+		t.Fatal(err)
+	}
+	if seen == "" {
+		t.Fatal("the hook did not run")
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "*partial*")); len(left) != 0 {
+		t.Errorf("left behind: %v", left)
+	}
+	if info, err := checkBackup(ctx, dst); err != nil || info.SchemaVersion == 0 {
+		t.Errorf("the backup: %+v %v", info, err)
+	}
+
+	// A file made under the name while the copy was written.
+	dst2 := filepath.Join(dir, "b2.db")
+	testHookBackupChecked = func(string) {
+		if err := os.WriteFile(dst2, []byte("made meanwhile"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := Backup(ctx, path, dst2); err == nil || !strings.Contains(err.Error(), "exists") {
+		t.Errorf("backup onto a file made meanwhile: %v", err)
+	}
+	if b, _ := os.ReadFile(dst2); string(b) != "made meanwhile" {
+		t.Errorf("the file made meanwhile was replaced (%d bytes)", len(b))
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "*partial*")); len(left) != 0 {
+		t.Errorf("left behind: %v", left)
+	}
 }
