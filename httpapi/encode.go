@@ -9,8 +9,8 @@ import (
 	"io"
 	"log/slog"
 	"mime"
-	"net"
 	"net/http"
+	"net/textproto"
 	"net/url"
 	"reflect"
 	"slices"
@@ -190,13 +190,8 @@ func (s *server) errorBodyOf(r *http.Request, code, detail string) errorBody {
 // byte would be read differently by the vendor's own software.
 func decode(r *http.Request, dst any) error {
 	if r.ContentLength == 0 {
-		if !r.ProtoAtLeast(1, 1) && r.Header["Content-Length"] == nil {
-			// HTTP/1.0 frames a request body by Content-Length alone
-			// (RFC 1945 §7.2.2). net/http reads none without it, and
-			// ignores an HTTP/1.0 Transfer-Encoding, so a body sent
-			// chunked would be taken for none and the request served
-			// on its defaults.
-			return quantumlock.Errorf(quantumlock.EINVALID, "An HTTP/1.0 request with a body must give its length in Content-Length.")
+		if unframed10(r) {
+			return quantumlock.Errorf(quantumlock.EINVALID, "An HTTP/1.0 %s must give its body's length in Content-Length (0 for none).", r.Method)
 		}
 		return nil
 	}
@@ -229,10 +224,7 @@ func decode(r *http.Request, dst any) error {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			return decodeError(err)
 		}
-		if !connectionEnded(err) {
-			// net/http's chunked reader refused the framing: a chunk
-			// size that is not hex or too large, data longer than its
-			// size, an overlong chunk line.
+		if malformedChunking(err) {
 			return quantumlock.Errorf(quantumlock.EINVALID, "The request body's chunked encoding is malformed.")
 		}
 		// The connection ended, failed or timed out before the body did:
@@ -516,13 +508,50 @@ func skipValue(b []byte, i int) int {
 	return i
 }
 
-// connectionEnded reports whether err, from reading a request body, says
-// the connection ended before the body did: closed (the body ends early),
-// reset, or past its read deadline. Every other error is the body's own
-// framing.
-func connectionEnded(err error) bool {
-	_, netErr := errors.AsType[net.Error](err)
-	return netErr || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
+// unframed10 reports whether r is an HTTP/1.0 POST, PUT or PATCH without a
+// Content-Length. HTTP/1.0 frames a request body by Content-Length alone,
+// and requires one on every POST (RFC 1945 §7.2.2, which has a server
+// answer 400 where it cannot tell the body's length): net/http reads no
+// body without it, and ignores an HTTP/1.0 Transfer-Encoding, so a body
+// sent chunked would be taken for none and the request served on its
+// defaults (a key made with none of the options asked for), while the
+// chunks waited on the connection to be read as the next request. A
+// DELETE, which HTTP/1.0 gives no body, needs none.
+func unframed10(r *http.Request) bool {
+	return !r.ProtoAtLeast(1, 1) && r.Header["Content-Length"] == nil &&
+		(r.Method == http.MethodPost || r.Method == http.MethodPut || r.Method == http.MethodPatch)
+}
+
+// chunkFraming are the messages of net/http's errors for a chunked body
+// whose framing is broken (net/http/internal's chunked reader, and the
+// trailer's size check). They are not exported, so they are known by
+// their words; any other error reading a body, the trailer's "unexpected
+// EOF" among them, is taken for the connection ending first, as before.
+var chunkFraming = map[string]bool{
+	"header line too long":                               true,
+	"chunked encoding contains too much non-data":        true,
+	"malformed chunked encoding":                         true,
+	"chunked line ends with bare LF":                     true,
+	"invalid CR in chunked line":                         true,
+	"empty hex number for chunk length":                  true,
+	"invalid byte in chunk length":                       true,
+	"http chunk length too large":                        true,
+	"http: suspiciously long trailer after chunked body": true,
+}
+
+// malformedChunking reports whether err, from reading a request body, is
+// the body's chunked framing refused: a chunk size that is not hex or too
+// large, data longer than its size, a malformed trailer.
+func malformedChunking(err error) bool {
+	if _, ok := errors.AsType[textproto.ProtocolError](err); ok {
+		return true // a trailer line that is no header
+	}
+	for ; err != nil; err = errors.Unwrap(err) {
+		if chunkFraming[err.Error()] {
+			return true
+		}
+	}
+	return false
 }
 
 func decodeError(err error) error {

@@ -180,3 +180,78 @@ func TestHTTP10BodyNeedsContentLength(t *testing.T) {
 		t.Errorf("HTTP/1.0 POST with its Content-Length: %d %s", resp.StatusCode, got)
 	}
 }
+
+// A chunked body cut off after its last chunk, in the trailer, was cut
+// off by the connection, not malformed: answered and logged as before.
+func TestChunkedBodyCutOffInTrailer(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t)
+	_, c := a.customer(t, quantumlock.PlanEnterprise, nil, nil)
+	conn, br := dialRaw(t, a.URL)
+	fmt.Fprintf(conn, "POST /api/v1/quantum/entropy HTTP/1.1\r\nHost: x\r\nX-API-Key: %s\r\nX-Request-ID: trailer-cut\r\n"+
+		"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\na\r\n{\"bits\":8}\r\n0\r\n", c.APIKey)
+	conn.(*net.TCPConn).CloseWrite()
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, detail := errorOf(t, resp); resp.StatusCode != 400 || !strings.Contains(detail, "could not be read to its end") {
+		t.Errorf("%d %q", resp.StatusCode, detail)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if line := a.logLine(t, "trailer-cut"); line["cut_off"] != true {
+		t.Errorf("access log: %v", line)
+	}
+}
+
+// HTTP/1.0 without Content-Length: a DELETE, which HTTP/1.0 gives no body,
+// is served; a POST is refused (RFC 1945 requires the length on every
+// POST), with Connection: close, so that chunks sent after it are never
+// read as a request of their own; with "Content-Length: 0" it is served.
+func TestHTTP10WithoutLength(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t)
+	_, c := a.customer(t, quantumlock.PlanEnterprise, nil, nil)
+	key := func() string {
+		return call(t, c, "POST", "/api/v1/quantum/keys", map[string]any{"algorithm": "AES-256-GCM"}, http.StatusCreated)["key_id"].(string)
+	}
+	conn, br := dialRaw(t, a.URL)
+	fmt.Fprintf(conn, "DELETE /api/v1/quantum/keys/%s HTTP/1.0\r\nX-API-Key: %s\r\n\r\n", key(), c.APIKey)
+	if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != 200 {
+		t.Errorf("HTTP/1.0 DELETE without a body: %v %v", resp, err)
+	}
+
+	rotate := "/api/v1/quantum/keys/" + key() + "/rotate"
+	conn, br = dialRaw(t, a.URL)
+	fmt.Fprintf(conn, "POST %s HTTP/1.0\r\nX-API-Key: %s\r\n\r\n", rotate, c.APIKey)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, detail := errorOf(t, resp); resp.StatusCode != 400 || code != quantumlock.EINVALID || !strings.Contains(detail, "Content-Length (0 for none)") {
+		t.Errorf("HTTP/1.0 POST without Content-Length: %d %s %q", resp.StatusCode, code, detail)
+	}
+	conn, br = dialRaw(t, a.URL)
+	fmt.Fprintf(conn, "POST %s HTTP/1.0\r\nX-API-Key: %s\r\nContent-Length: 0\r\n\r\n", rotate, c.APIKey)
+	if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != 200 {
+		t.Errorf("HTTP/1.0 POST with Content-Length: 0: %v %v", resp, err)
+	}
+
+	// Keep-alive asked for, and a request sent as the chunked "body".
+	conn, br = dialRaw(t, a.URL)
+	fmt.Fprintf(conn, "POST /api/v1/quantum/entropy HTTP/1.0\r\nConnection: keep-alive\r\nX-API-Key: %[1]s\r\n"+
+		"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"+
+		"GET /api/v1/customers/me HTTP/1.1\r\nHost: x\r\nX-API-Key: %[1]s\r\nX-Request-ID: inner\r\n\r\n", c.APIKey)
+	first, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, first.Body)
+	if first.StatusCode != 400 || !first.Close {
+		t.Errorf("HTTP/1.0 keep-alive chunked POST: %d, Connection %q", first.StatusCode, first.Header.Get("Connection"))
+	}
+	conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if second, err := http.ReadResponse(br, nil); err == nil {
+		t.Errorf("the chunked body was served as a request: %d, X-Request-Id %q", second.StatusCode, second.Header.Get("X-Request-Id"))
+	}
+}
