@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -71,7 +72,7 @@ func Backup(ctx context.Context, src, dst string) (info BackupInfo, err error) {
 	}
 	// CreateTemp makes the file 0600 with O_EXCL; VACUUM INTO accepts an
 	// empty file.
-	f, err := os.CreateTemp(filepath.Dir(dst), filepath.Base(dst)+".partial-*")
+	f, err := os.CreateTemp(filepath.Dir(dst), partialPrefix(dst))
 	if err != nil {
 		return info, fmt.Errorf("sqlite: backup: %w", err)
 	}
@@ -82,7 +83,7 @@ func Backup(ctx context.Context, src, dst string) (info BackupInfo, err error) {
 	if err := vacuumInto(ctx, "backup", src, partial); err != nil {
 		return info, err
 	}
-	if info, err = checkBackup(ctx, partial); err != nil {
+	if info, _, err = checkBackup(ctx, partial, false); err != nil {
 		return info, err
 	}
 	if testHookBackupChecked != nil {
@@ -103,6 +104,19 @@ func Backup(ctx context.Context, src, dst string) (info BackupInfo, err error) {
 	}
 	syncDir(filepath.Dir(dst))
 	return info, nil
+}
+
+// partialPrefix is the pattern (os.CreateTemp's) of the name a file is
+// written under before it is given the name dst: dst's own name and
+// ".partial-", with dst's name cut (at a character) so that the whole
+// stays within the 255 bytes file systems allow a name, whatever number
+// CreateTemp adds.
+func partialPrefix(dst string) string {
+	base := filepath.Base(dst)
+	if len(base) > 200 {
+		base = strings.ToValidUTF8(base[:200], "")
+	}
+	return base + ".partial-*"
 }
 
 // testHookBackupChecked, when set by a test, sees the whole, checked copy
@@ -159,48 +173,52 @@ func syncDir(dir string) {
 }
 
 // checkBackup runs SQLite's quick check on the backup at path and reads
-// its schema version and size.
-func checkBackup(ctx context.Context, path string) (info BackupInfo, err error) {
+// its schema version (the newest recorded) and size. With judge, a schema
+// this binary knows must also be the one its versions make (checkSchema);
+// a backup is made of the schema as it is, a restore puts in place only
+// what the next Open accepts. newer is the newest version of a newer
+// binary that it records (newestUnknown), or 0.
+func checkBackup(ctx context.Context, path string, judge bool) (info BackupInfo, newer int, err error) {
 	b, err := sql.Open("sqlite", path+"?_pragma=query_only(ON)")
 	if err != nil {
-		return info, fmt.Errorf("sqlite: check %s: %w", path, err)
+		return info, 0, fmt.Errorf("sqlite: check %s: %w", path, err)
 	}
 	defer b.Close()
 	var result string
 	if err := b.QueryRowContext(ctx, `PRAGMA quick_check`).Scan(&result); err != nil {
-		return info, fmt.Errorf("sqlite: check %s: %w", path, err)
+		return info, 0, fmt.Errorf("sqlite: check %s: %w", path, err)
 	}
 	if result != "ok" {
-		return info, fmt.Errorf("sqlite: check %s: %s", path, result)
+		return info, 0, fmt.Errorf("sqlite: check %s: %s", path, result)
 	}
 	if empty, err := ours(ctx, b); err != nil {
-		return info, fmt.Errorf("sqlite: check %s: %w", path, err)
+		return info, 0, fmt.Errorf("sqlite: check %s: %w", path, err)
 	} else if empty {
-		return info, fmt.Errorf("sqlite: check %s: an empty database, not a QuantumLock backup", path)
+		return info, 0, fmt.Errorf("sqlite: check %s: an empty database, not a QuantumLock backup", path)
 	}
 	recorded, err := recordedVersions(ctx, b)
 	if err != nil {
-		return info, fmt.Errorf("sqlite: check %s: %w", path, err)
+		return info, 0, fmt.Errorf("sqlite: check %s: %w", path, err)
+	}
+	for v := range recorded {
+		info.SchemaVersion = max(info.SchemaVersion, v)
 	}
 	ms, err := migrations()
 	if err != nil {
-		return info, err
+		return info, 0, err
 	}
-	// A newer binary's schema is not judged here (Restore refuses it);
-	// any other must be the one its versions make, or the next Open
-	// would refuse the restored database.
-	if info.SchemaVersion = newestUnknown(recorded, ms[len(ms)-1].version); info.SchemaVersion == 0 {
+	// A newer binary's schema is not judged here (Restore refuses it).
+	if newer = newestUnknown(recorded, ms[len(ms)-1].version); newer == 0 && judge {
 		if err := checkSchema(ctx, b, ms, recorded); err != nil {
-			return info, fmt.Errorf("sqlite: check %s: %w", path, err)
+			return info, 0, fmt.Errorf("sqlite: check %s: %w", path, err)
 		}
-		info.SchemaVersion = newestKnown(recorded, ms)
 	}
 	fi, err := os.Stat(path)
 	if err != nil {
-		return info, fmt.Errorf("sqlite: check %s: %w", path, err)
+		return info, 0, fmt.Errorf("sqlite: check %s: %w", path, err)
 	}
 	info.Bytes = fi.Size()
-	return info, nil
+	return info, newer, nil
 }
 
 // RestoreInfo describes a restore Restore made.
@@ -249,7 +267,7 @@ func Restore(ctx context.Context, from, path string) (info RestoreInfo, err erro
 	if same(from, path) {
 		return info, fmt.Errorf("sqlite: restore: %s is the database itself", from)
 	}
-	checked, err := checkBackup(ctx, from)
+	_, newer, err := checkBackup(ctx, from, true)
 	if err != nil {
 		return info, err
 	}
@@ -257,8 +275,8 @@ func Restore(ctx context.Context, from, path string) (info RestoreInfo, err erro
 	if err != nil {
 		return info, err
 	}
-	if latest := ms[len(ms)-1].version; checked.SchemaVersion > latest {
-		return info, fmt.Errorf("sqlite: restore: the backup's schema version %d is newer than this binary's %d", checked.SchemaVersion, latest)
+	if latest := ms[len(ms)-1].version; newer > 0 {
+		return info, fmt.Errorf("sqlite: restore: the backup's schema version %d is newer than this binary's %d", newer, latest)
 	}
 
 	// The lock file needs a file to stand beside: a missing database is
@@ -317,8 +335,14 @@ func Restore(ctx context.Context, from, path string) (info RestoreInfo, err erro
 	if err := takeModeAndOwner(next, old); err != nil {
 		return info, fmt.Errorf("sqlite: restore: %w", err)
 	}
+	// A withdrawn migration the backup records is undone in the copy,
+	// as the next Open would: the restored file is then one that the
+	// binaries of this schema, older ones too, open.
+	if err := undoWithdrawn(ctx, next); err != nil {
+		return info, fmt.Errorf("sqlite: restore: %w", err)
+	}
 	// The copy is checked before it replaces anything.
-	if info.BackupInfo, err = checkBackup(ctx, next); err != nil {
+	if info.BackupInfo, _, err = checkBackup(ctx, next, true); err != nil {
 		return info, err
 	}
 
@@ -340,6 +364,22 @@ func Restore(ctx context.Context, from, path string) (info RestoreInfo, err erro
 	info.Previous = previous
 	syncDir(filepath.Dir(path)) // the copy itself was synced when written
 	return info, nil
+}
+
+// undoWithdrawn undoes, in the database at path, which no other process
+// has open, every withdrawn migration it records.
+func undoWithdrawn(ctx context.Context, path string) error {
+	w, err := sql.Open("sqlite", path)
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	for _, m := range withdrawn {
+		if err := undo(ctx, w, m); err != nil {
+			return err
+		}
+	}
+	return w.Close()
 }
 
 // makeMissing makes an empty file at path, as Open would, if there is

@@ -855,7 +855,7 @@ func TestBackupNamedOnceWhole(t *testing.T) {
 	if left, _ := filepath.Glob(filepath.Join(dir, "*partial*")); len(left) != 0 {
 		t.Errorf("left behind: %v", left)
 	}
-	if info, err := checkBackup(ctx, dst); err != nil || info.SchemaVersion == 0 {
+	if info, _, err := checkBackup(ctx, dst, true); err != nil || info.SchemaVersion == 0 {
 		t.Errorf("the backup: %+v %v", info, err)
 	}
 

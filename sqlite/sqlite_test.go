@@ -1013,7 +1013,7 @@ func TestCheckBackupOfAnOlderSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.Close()
-	info, err := checkBackup(ctx, p)
+	info, _, err := checkBackup(ctx, p, true)
 	if err != nil || info.SchemaVersion != 1 {
 		t.Errorf("checkBackup of a 0001-only database: %+v %v", info, err)
 	}

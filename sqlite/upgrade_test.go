@@ -155,10 +155,22 @@ func TestWithdrawnMigrationUndone(t *testing.T) {
 	fresh := schemaOf(t, path)
 	execAll(t, rawDB(t, path), string(epoch), `INSERT INTO schema_migrations VALUES (4, 0)`)
 
+	// A backup reports the versions it holds; a restore undoes the
+	// withdrawn one in its copy, so that what it reports is what the
+	// restored file records, and binaries of schema 3 open it.
 	backup := filepath.Join(t.TempDir(), "with-epoch.db")
-	execAll(t, rawDB(t, path), `VACUUM INTO '`+backup+`'`)
-	if _, err := Restore(ctx, backup, filepath.Join(t.TempDir(), "restored.db")); err != nil {
-		t.Errorf("Restore of a backup with the withdrawn version: %v", err)
+	if info, err := Backup(ctx, path, backup); err != nil || info.SchemaVersion != 4 {
+		t.Errorf("Backup of a database recording the withdrawn version: %+v %v", info, err)
+	}
+	restored := filepath.Join(t.TempDir(), "restored.db")
+	if info, err := Restore(ctx, backup, restored); err != nil || info.SchemaVersion != 3 {
+		t.Errorf("Restore of a backup with the withdrawn version: %+v %v", info, err)
+	}
+	if vs := recordedIn(t, restored); !slices.Equal(vs, []int{1, 2, 3}) {
+		t.Errorf("the restored file records %v, want [1 2 3]", vs)
+	}
+	if objs := schemaOf(t, restored); len(objs) != len(fresh) {
+		t.Errorf("the restored file has %d schema objects, want %d", len(objs), len(fresh))
 	}
 
 	db, err = Open(ctx, path)
@@ -183,5 +195,38 @@ func TestWithdrawnMigrationUndone(t *testing.T) {
 		t.Error("Open succeeded on a newer binary's version 5")
 	} else if !strings.Contains(err.Error(), "version 5 is newer") {
 		t.Errorf("Open with version 5: %v", err)
+	}
+}
+
+// A backup is of the schema as it is: a database whose schema an operator
+// changed by hand, which Open refuses, can still be backed up before it is
+// mended; restoring that backup is refused, as opening it would be.
+func TestBackupOfASchemaChangedByHand(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, path := openTemp(t)
+	db.Close()
+	execAll(t, rawDB(t, path), `ALTER TABLE customers ADD COLUMN note TEXT`)
+	dir := t.TempDir()
+	backup := filepath.Join(dir, "b.db")
+	if _, err := Backup(ctx, path, backup); err != nil {
+		t.Fatalf("Backup of a schema changed by hand: %v", err)
+	}
+	if _, err := Restore(ctx, backup, filepath.Join(dir, "r.db")); err == nil || !strings.Contains(err.Error(), "table customers differs") {
+		t.Errorf("Restore of it: %v", err)
+	}
+}
+
+// A backup's name may be as long as the file system allows: the name it is
+// written under first is cut to fit.
+func TestBackupLongName(t *testing.T) {
+	t.Parallel()
+	db, path := openTemp(t)
+	db.Close()
+	for _, name := range []string{strings.Repeat("b", 250) + ".db", strings.Repeat("é", 126) + ".db"} {
+		dst := filepath.Join(t.TempDir(), name)
+		if _, err := Backup(t.Context(), path, dst); err != nil {
+			t.Errorf("Backup to a %d-byte name: %v", len(name), err)
+		}
 	}
 }
