@@ -226,17 +226,6 @@ func newestUnknown(recorded map[int]bool, latest int) int {
 	return newest
 }
 
-// newestKnown returns the newest recorded version of ms, or 0.
-func newestKnown(recorded map[int]bool, ms []migration) int {
-	newest := 0
-	for _, m := range ms {
-		if recorded[m.version] {
-			newest = m.version
-		}
-	}
-	return newest
-}
-
 // checkSchema checks that the schema of the database behind q is what the
 // versions of ms it records make: the first n migrations recorded, none
 // after a gap, and every table, index, trigger and view they create there

@@ -146,6 +146,11 @@ func Open(ctx context.Context, path string) (_ *DB, err error) {
 	// Another program's file is refused before anything below changes it
 	// (the writer's connection puts a database into WAL mode for good) or
 	// leaves files beside it. migrate checks again under the lock.
+	// A "-wal" left by an unclean stop is checked first: the connection
+	// checkOurs reads through checkpoints it into the file as it closes.
+	if err := checkLeftWAL(ctx, path); err != nil {
+		return nil, err
+	}
 	if opened.Size() > 0 {
 		if err := checkOurs(ctx, path); err != nil {
 			return nil, err
@@ -188,6 +193,9 @@ func Open(ctx context.Context, path string) (_ *DB, err error) {
 	// one. Once the lock is held shared, no restore can.
 	if now, err := os.Stat(path); err != nil || !os.SameFile(opened, now) {
 		return nil, fmt.Errorf("sqlite: %s was replaced while it was being opened (by a restore?); open it again", path)
+	}
+	if err := ensureDatabaseID(ctx, db.w); err != nil {
+		return nil, err
 	}
 
 	db.r, err = sql.Open("sqlite", path+"?"+busy+"&_pragma=query_only(ON)")

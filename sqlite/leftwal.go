@@ -1,0 +1,204 @@
+package sqlite
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strings"
+
+	zs "zombiezen.com/go/sqlite"
+)
+
+// The database's identity is a random number in its header's user_version
+// field (bytes 60–63 of page 1), given once, when a store first opens it:
+// page 1 is copied into the "-wal" with each commit that changes it (one
+// that grows the file or its free list, as issuing licenses does), so a
+// "-wal" of another database carries the other's identity, which the file
+// beside it does not.
+
+// ensureDatabaseID gives the database behind w its identity if it has
+// none yet.
+func ensureDatabaseID(ctx context.Context, w *sql.DB) error {
+	var id int64
+	if err := w.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&id); err != nil {
+		return fmt.Errorf("sqlite: database identity: %w", err)
+	}
+	if id != 0 {
+		return nil // the common case, without taking the write lock
+	}
+	tx, err := w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: database identity: %w", err)
+	}
+	defer tx.Rollback()
+	if err := tx.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&id); err != nil {
+		return fmt.Errorf("sqlite: database identity: %w", err)
+	}
+	if id != 0 {
+		return nil
+	}
+	var b [4]byte
+	rand.Read(b[:])
+	id = int64(binary.BigEndian.Uint32(b[:])&0x7fffffff | 1)
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, id)); err != nil {
+		return fmt.Errorf("sqlite: database identity: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: database identity: %w", err)
+	}
+	return nil
+}
+
+// compareWALID compares the identity in the database file's header with
+// the one in the last copy of page 1 that the "-wal" beside it holds, of
+// the "-wal"'s current generation (a frame whose salts are the header's).
+// A file or a "-wal" without one (a database from before identities, or a
+// "-wal" that holds no page 1) says nothing.
+func compareWALID(path string) error {
+	hdr := make([]byte, 100)
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("sqlite: %w", err)
+	}
+	_, err = io.ReadFull(f, hdr)
+	f.Close()
+	if err != nil {
+		return nil // an empty or short file has no identity
+	}
+	fileID := binary.BigEndian.Uint32(hdr[60:64])
+	if fileID == 0 {
+		return nil
+	}
+	w, err := os.Open(path + "-wal")
+	if err != nil {
+		return fmt.Errorf("sqlite: %w", err)
+	}
+	defer w.Close()
+	wh := make([]byte, 32)
+	if _, err := io.ReadFull(w, wh); err != nil {
+		return nil
+	}
+	pageSize := int64(binary.BigEndian.Uint32(wh[8:12]))
+	if magic := binary.BigEndian.Uint32(wh[0:4]); magic&^1 != 0x377f0682 || pageSize < 512 || pageSize > 65536 || pageSize&(pageSize-1) != 0 {
+		return nil // not a WAL SQLite would read
+	}
+	var walID uint32
+	fh := make([]byte, 24)
+	field := make([]byte, 4)
+	for off := int64(32); ; off += 24 + pageSize {
+		if _, err := w.ReadAt(fh, off); err != nil {
+			break
+		}
+		if !bytes.Equal(fh[8:16], wh[16:24]) {
+			break // a frame of an earlier generation: the end of this one
+		}
+		if binary.BigEndian.Uint32(fh[0:4]) != 1 {
+			continue
+		}
+		if _, err := w.ReadAt(field, off+24+60); err != nil {
+			break
+		}
+		walID = binary.BigEndian.Uint32(field)
+	}
+	if walID != 0 && walID != fileID {
+		return fmt.Errorf("sqlite: the %s-wal beside %s belongs to another database (its identity, %d, is not the file's, %d): it was left when that database stopped uncleanly, and this file was put in its place by hand; both are left as they are. If this file is the database you want, move the -wal (and any -shm) away and start again; otherwise put back the database the -wal belongs to, or restore a backup",
+			path, path, walID, fileID)
+	}
+	return nil
+}
+
+// checkLeftWAL checks a database that a process did not close cleanly: one
+// found, with no other QuantumLock process on it, with a "-wal" beside it.
+// SQLite applies whatever "-wal" stands beside a name to the file under
+// that name, and nothing in either file says they belong together: a
+// database copied or moved over the path by hand, with the crashed
+// database's "-wal" left beside it, would have that database's pages
+// written into it at the first checkpoint, losing the licenses of both for
+// good. Before anything can checkpoint, the database as the "-wal" makes
+// it is read through a read-only connection (which cannot checkpoint, even
+// as it closes) and checked: SQLite's quick check of its structure, and
+// that every row's customer, key or license exists. A mismatch leaves both
+// files as they are and says what to do. It cannot prove that they belong
+// together, only catch what a mismatch breaks; it costs a read of the
+// whole file, about half a second for a million licenses, after unclean
+// stops only.
+func checkLeftWAL(ctx context.Context, path string) error {
+	// Looked for before the lock file is made: a file refused as another
+	// program's gets none beside it.
+	if fi, err := os.Stat(path + "-wal"); errors.Is(err, fs.ErrNotExist) || (err == nil && fi.Size() == 0) {
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("sqlite: %w", err)
+	}
+	lk, err := openFileLock(path)
+	if err != nil {
+		return err
+	}
+	defer lk.close()
+	// Another process on the database (a running server, for a CLI
+	// command) makes the "-wal" a live one, not one left by a crash.
+	if ok, err := lk.try(true); err != nil || !ok {
+		return err
+	}
+	defer lk.unlock()
+
+	if err := compareWALID(path); err != nil {
+		return err
+	}
+	c, err := zs.OpenConn(path, zs.OpenReadOnly)
+	if err != nil {
+		return fmt.Errorf("sqlite: open %s to check the -wal beside it: %w", path, err)
+	}
+	defer c.Close()
+	c.SetInterrupt(ctx.Done())
+	c.SetBusyTimeout(BusyTimeout)
+	var problems []string
+	for _, q := range []string{`PRAGMA quick_check(5)`, `PRAGMA foreign_key_check`} {
+		found, err := checkRows(c, q)
+		if err != nil {
+			return fmt.Errorf("sqlite: check %s with the -wal beside it: %w", path, err)
+		}
+		problems = append(problems, found...)
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("sqlite: %s and the %s-wal beside it do not make a sound database (%s): the -wal may be another database's, left when that one stopped uncleanly and this file was put in its place by hand; both are left as they are. If this file is the database you want, move the -wal (and any -shm) away and start again; otherwise put back the database the -wal belongs to, or restore a backup",
+			path, path, strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// checkRows runs a check (quick_check or foreign_key_check) on c and
+// returns up to five of the problems it finds. Damage SQLite reports as an
+// error rather than as a row is a problem found too.
+func checkRows(c *zs.Conn, q string) (problems []string, err error) {
+	st, _, err := c.PrepareTransient(q)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Finalize()
+	for len(problems) < 5 {
+		row, err := st.Step()
+		if err != nil {
+			if code := zs.ErrCode(err).ToPrimary(); code == zs.ResultCorrupt || code == zs.ResultNotADB {
+				return append(problems, err.Error()), nil
+			}
+			return problems, err
+		}
+		if !row {
+			break
+		}
+		if q == `PRAGMA foreign_key_check` {
+			problems = append(problems, fmt.Sprintf("a row of %s names a %s that does not exist", st.ColumnText(0), st.ColumnText(2)))
+		} else if r := st.ColumnText(0); r != "ok" {
+			problems = append(problems, r)
+		}
+	}
+	return problems, nil
+}

@@ -1,0 +1,213 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// A "-wal" left beside the database by another database (one that stopped
+// uncleanly, its file then replaced by hand) is refused at open, before
+// anything can checkpoint it into the file: both files are left as they
+// are, and with the "-wal" moved away the database opens with every
+// license it had. A database's own "-wal", left by a crash, opens with
+// every commit in it.
+func TestOpenRefusesAnotherDatabasesWAL(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+
+	pathA := filepath.Join(dir, "a.db")
+	a, err := Open(ctx, pathA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca := newCustomer(t, a, "cust_00000000000a")
+	var keys []string
+	for i := 1; i <= 200; i++ {
+		keys = append(keys, createLicense(t, a, ca.ID, i).Key)
+	}
+	a.Close()
+
+	// B, still open: its -wal holds its newest commits, as after a crash.
+	pathB := filepath.Join(dir, "b.db")
+	b, err := Open(ctx, pathB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb := newCustomer(t, b, "cust_00000000000b")
+	var keysB []string
+	for i := 1000; i < 1050; i++ {
+		keysB = append(keysB, createLicense(t, b, cb.ID, i).Key)
+	}
+	wal, err := os.ReadFile(pathB + "-wal")
+	if err != nil || len(wal) == 0 {
+		t.Fatalf("no WAL: %d bytes, %v", len(wal), err)
+	}
+	dbB, err := os.ReadFile(pathB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+
+	if err := os.WriteFile(pathA+"-wal", wal, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(pathA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, err := Open(ctx, pathA); err == nil {
+		a.Close()
+		t.Fatal("Open accepted another database's -wal")
+	} else if !strings.Contains(err.Error(), "belongs to another database") {
+		t.Errorf("Open: %v", err)
+	}
+	if after, _ := os.ReadFile(pathA); string(after) != string(before) {
+		t.Error("the refused open changed the database file")
+	}
+	if got, _ := os.ReadFile(pathA + "-wal"); string(got) != string(wal) {
+		t.Error("the refused open changed the -wal")
+	}
+
+	os.Remove(pathA + "-wal")
+	os.Remove(pathA + "-shm")
+	a, err = Open(ctx, pathA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		if _, err := a.License(ctx, ca.ID, k); err != nil {
+			t.Fatalf("license %s after moving the -wal away: %v", k, err)
+		}
+	}
+	a.Close()
+
+	// B's own -wal beside a copy of B's file as it was when the -wal was
+	// taken: a crash, whose commits are all there.
+	pathC := filepath.Join(dir, "c.db")
+	if err := os.WriteFile(pathC, dbB, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(pathC+"-wal", wal, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Open(ctx, pathC)
+	if err != nil {
+		t.Fatalf("Open after a crash, with the database's own -wal: %v", err)
+	}
+	defer c.Close()
+	for _, k := range keysB {
+		if _, err := c.License(ctx, cb.ID, k); err != nil {
+			t.Fatalf("license %s, committed to the -wal before the crash: %v", k, err)
+		}
+	}
+}
+
+// A database from before identities, or one whose "-wal" holds no copy of
+// page 1, is checked by what a mismatch breaks: another database's newest
+// pages laid over this file leave rows whose customer is not there.
+func TestOpenRefusesAnotherDatabasesWALByItsRows(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	pathA := filepath.Join(dir, "a.db")
+	a, err := Open(ctx, pathA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca := newCustomer(t, a, "cust_00000000000a")
+	var keys []string
+	for i := 1; i <= 200; i++ {
+		keys = append(keys, createLicense(t, a, ca.ID, i).Key)
+	}
+	a.Close()
+	// Without an identity, as before identities were given.
+	raw, err := sql.Open("sqlite", pathA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Exec(`PRAGMA user_version = 0`); err != nil {
+		t.Fatal(err)
+	}
+	raw.Close()
+	if _, err := os.Stat(pathA + "-wal"); err == nil {
+		t.Fatal("a -wal stayed beside a")
+	}
+
+	// B, checkpointed, then written to again: its -wal holds only its
+	// newest pages.
+	pathB := filepath.Join(dir, "b.db")
+	b, err := Open(ctx, pathB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb := newCustomer(t, b, "cust_00000000000b")
+	for i := 1000; i < 1300; i++ {
+		createLicense(t, b, cb.ID, i)
+	}
+	b.Close()
+	if b, err = Open(ctx, pathB); err != nil {
+		t.Fatal(err)
+	}
+	for i := 2000; i < 2050; i++ {
+		createLicense(t, b, cb.ID, i)
+	}
+	wal, err := os.ReadFile(pathB + "-wal")
+	if err != nil || len(wal) == 0 {
+		t.Fatalf("no WAL: %d bytes, %v", len(wal), err)
+	}
+	b.Close()
+
+	if err := os.WriteFile(pathA+"-wal", wal, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if a, err := Open(ctx, pathA); err == nil {
+		a.Close()
+		t.Fatal("Open accepted another database's -wal")
+	} else if !strings.Contains(err.Error(), "do not make a sound database") {
+		t.Errorf("Open: %v", err)
+	}
+	os.Remove(pathA + "-wal")
+	os.Remove(pathA + "-shm")
+	a, err = Open(ctx, pathA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	for _, k := range keys {
+		if _, err := a.License(ctx, ca.ID, k); err != nil {
+			t.Fatalf("license %s after moving the -wal away: %v", k, err)
+		}
+	}
+}
+
+// Open gives a database its identity once, and keeps it.
+func TestDatabaseIdentity(t *testing.T) {
+	t.Parallel()
+	db, path := openTemp(t)
+	id := func() int64 {
+		t.Helper()
+		var v int64
+		if err := db.w.QueryRowContext(t.Context(), `PRAGMA user_version`).Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	first := id()
+	if first == 0 {
+		t.Fatal("a new database has no identity")
+	}
+	db.Close()
+	var err error
+	if db, err = Open(t.Context(), path); err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if again := id(); again != first {
+		t.Errorf("identity %d, then %d", first, again)
+	}
+}
