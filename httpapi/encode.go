@@ -523,20 +523,21 @@ func unframed10(r *http.Request) bool {
 }
 
 // chunkFraming are the messages of net/http's errors for a chunked body
-// whose framing is broken (net/http/internal's chunked reader, and the
-// trailer's size check). They are not exported, so they are known by
-// their words; any other error reading a body, the trailer's "unexpected
-// EOF" among them, is taken for the connection ending first, as before.
+// whose framing is broken (net/http/internal's chunked reader). They are
+// not exported, so they are known by their words; any other error reading
+// a body is taken for the connection ending first, as before: among them
+// the trailer's "unexpected EOF", and its "suspiciously long trailer",
+// which net/http also says of a trailer the connection cut off before its
+// blank line.
 var chunkFraming = map[string]bool{
-	"header line too long":                               true,
-	"chunked encoding contains too much non-data":        true,
-	"malformed chunked encoding":                         true,
-	"chunked line ends with bare LF":                     true,
-	"invalid CR in chunked line":                         true,
-	"empty hex number for chunk length":                  true,
-	"invalid byte in chunk length":                       true,
-	"http chunk length too large":                        true,
-	"http: suspiciously long trailer after chunked body": true,
+	"header line too long":                        true,
+	"chunked encoding contains too much non-data": true,
+	"malformed chunked encoding":                  true,
+	"chunked line ends with bare LF":              true,
+	"invalid CR in chunked line":                  true,
+	"empty hex number for chunk length":           true,
+	"invalid byte in chunk length":                true,
+	"http chunk length too large":                 true,
 }
 
 // malformedChunking reports whether err, from reading a request body, is

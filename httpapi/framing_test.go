@@ -187,20 +187,65 @@ func TestChunkedBodyCutOffInTrailer(t *testing.T) {
 	t.Parallel()
 	a := newTestAPI(t)
 	_, c := a.customer(t, quantumlock.PlanEnterprise, nil, nil)
-	conn, br := dialRaw(t, a.URL)
-	fmt.Fprintf(conn, "POST /api/v1/quantum/entropy HTTP/1.1\r\nHost: x\r\nX-API-Key: %s\r\nX-Request-ID: trailer-cut\r\n"+
-		"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\na\r\n{\"bits\":8}\r\n0\r\n", c.APIKey)
-	conn.(*net.TCPConn).CloseWrite()
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		t.Fatal(err)
+	for i, end := range []string{"0\r\n", "0\r\nX-Trace: abc\r\n", "0\r\nX-Tr"} {
+		id := fmt.Sprint("trailer-cut-", i)
+		conn, br := dialRaw(t, a.URL)
+		fmt.Fprintf(conn, "POST /api/v1/quantum/entropy HTTP/1.1\r\nHost: x\r\nX-API-Key: %s\r\nX-Request-ID: %s\r\n"+
+			"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\na\r\n{\"bits\":8}\r\n%s", c.APIKey, id, end)
+		conn.(*net.TCPConn).CloseWrite()
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, detail := errorOf(t, resp); resp.StatusCode != 400 || !strings.Contains(detail, "could not be read to its end") {
+			t.Errorf("cut off after %q: %d %q", end, resp.StatusCode, detail)
+		}
+		time.Sleep(50 * time.Millisecond)
+		if line := a.logLine(t, id); line["cut_off"] != true {
+			t.Errorf("cut off after %q: access log %v", end, line)
+		}
 	}
-	if _, detail := errorOf(t, resp); resp.StatusCode != 400 || !strings.Contains(detail, "could not be read to its end") {
-		t.Errorf("%d %q", resp.StatusCode, detail)
-	}
-	time.Sleep(50 * time.Millisecond)
-	if line := a.logLine(t, "trailer-cut"); line["cut_off"] != true {
-		t.Errorf("access log: %v", line)
+}
+
+// Every HTTP/1.0 request closes its connection, keep-alive asked for or
+// not, whatever its method, path or framing: net/http drops an HTTP/1.0
+// Transfer-Encoding unseen, so chunks sent as a body (beside a
+// Content-Length too) would otherwise be read as the next request.
+func TestHTTP10ClosesConnection(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t)
+	_, c := a.customer(t, quantumlock.PlanEnterprise, nil, nil)
+	inner := "GET /api/v1/customers/me HTTP/1.1\r\nHost: x\r\nX-API-Key: " + c.APIKey + "\r\nX-Request-ID: inner\r\n\r\n"
+	keyID := call(t, c, "POST", "/api/v1/quantum/keys", map[string]any{"algorithm": "AES-256-GCM"}, http.StatusCreated)["key_id"].(string)
+	for _, head := range []string{
+		"POST /api/v1/nosuch HTTP/1.0\r\nTransfer-Encoding: chunked\r\n",
+		"POST /nosuch HTTP/1.0\r\nTransfer-Encoding: chunked\r\n",
+		"POST /api/v1/customers/me HTTP/1.0\r\nTransfer-Encoding: chunked\r\n",
+		"POST /api/v1//customers/me HTTP/1.0\r\nTransfer-Encoding: chunked\r\n",
+		"DELETE /api/v1/quantum/keys/" + keyID + " HTTP/1.0\r\nTransfer-Encoding: chunked\r\n",
+		"GET /api/v1/customers/me HTTP/1.0\r\nTransfer-Encoding: chunked\r\n",
+		"POST /api/v1/quantum/entropy HTTP/1.0\r\nTransfer-Encoding: chunked\r\nContent-Length: 10\r\nContent-Type: application/json\r\n\r\n{\"bits\":8}",
+	} {
+		req := head + "Connection: keep-alive\r\nX-API-Key: " + c.APIKey + "\r\n\r\n"
+		if strings.Contains(head, "Content-Length") {
+			h, body, _ := strings.Cut(head, "\r\n\r\n")
+			req = h + "\r\nConnection: keep-alive\r\nX-API-Key: " + c.APIKey + "\r\n\r\n" + body
+		}
+		conn, br := dialRaw(t, a.URL)
+		io.WriteString(conn, req+inner)
+		method, _, _ := strings.Cut(head, " ")
+		first, err := http.ReadResponse(br, &http.Request{Method: method})
+		if err != nil {
+			t.Fatalf("%.40q: %v", head, err)
+		}
+		io.Copy(io.Discard, first.Body)
+		if !first.Close {
+			t.Errorf("%.50q: %d, Connection %q", head, first.StatusCode, first.Header.Get("Connection"))
+		}
+		conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if second, err := http.ReadResponse(br, nil); err == nil {
+			t.Errorf("%.50q: the chunks were served as a request: %d, X-Request-Id %q", head, second.StatusCode, second.Header.Get("X-Request-Id"))
+		}
 	}
 }
 

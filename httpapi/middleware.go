@@ -116,14 +116,19 @@ func (s *server) observe(next http.Handler) http.Handler {
 		// then skips re-canonicalising, an allocation per header per
 		// request. HTTP header names are case-insensitive.
 		w.Header().Set("X-Request-Id", info.requestID)
-		if r.TransferEncoding != nil {
+		if r.TransferEncoding != nil || !r.ProtoAtLeast(1, 1) {
 			// A chunked body. net/http drops a Content-Length sent beside
 			// it, so this may be such a request, which RFC 9112 §6.1 says
 			// to answer and then close the connection: behind a proxy
 			// framing by Content-Length, what this server reads as body
 			// and what the proxy sent as the next request differ.
 			// Clients send chunked bodies rarely; they lose only
-			// keep-alive.
+			// keep-alive. An HTTP/1.0 request the same: net/http drops
+			// its Transfer-Encoding unseen, whatever the method, and
+			// reads its chunks, if any, as the next request on a
+			// connection kept alive; RFC 9112 §6.1 has such framing
+			// treated as faulty and the connection closed. HTTP/1.0
+			// keeps a connection only when asked, and few clients ask.
 			w.Header()["Connection"] = connectionClose
 		}
 		rw := &responseWriter{ResponseWriter: w, s: s}

@@ -173,11 +173,6 @@ func cleanPath(p string) string {
 func routed(pattern string, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		infoFrom(r).route = pattern
-		if unframed10(r) {
-			// Refused by decode; whatever follows on the connection may
-			// be its chunks, not a request.
-			w.Header()["Connection"] = connectionClose
-		}
 		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
 		h.ServeHTTP(w, r)
 	})

@@ -229,8 +229,8 @@ func newestUnknown(recorded map[int]bool, latest int) int {
 // checkSchema checks that the schema of the database behind q is what the
 // versions of ms it records make: the first n migrations recorded, none
 // after a gap, and every table, index, trigger and view they create there
-// with the statement that created it (tables and indexes of the
-// operator's own may stand beside them). Anything else, a file written by
+// with the statement that created it (tables, indexes, triggers and views
+// of the operator's own may stand beside them). Anything else, a file written by
 // a development build whose migration differed, or one changed by hand,
 // is refused, naming the first object that differs, before any migration
 // would add to it what the rest of this binary then cannot use.
