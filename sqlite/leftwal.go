@@ -123,12 +123,13 @@ func compareWALID(path string) error {
 // written into it at the first checkpoint, losing the licenses of both for
 // good. Before anything can checkpoint, the database as the "-wal" makes
 // it is read through a read-only connection (which cannot checkpoint, even
-// as it closes) and checked: SQLite's quick check of its structure, and
-// that every row's customer, key or license exists. A mismatch leaves both
-// files as they are and says what to do. It cannot prove that they belong
-// together, only catch what a mismatch breaks; it costs a read of the
-// whole file, about half a second for a million licenses, after unclean
-// stops only.
+// as it closes) and checked: the database's identity (compareWALID), and
+// SQLite's quick check of its structure. (Not foreign_key_check: a row an
+// operator left dangling by hand would then stop the server after every
+// crash.) A mismatch leaves both files as they are and says what to do.
+// It cannot prove that they belong together, only catch what a mismatch
+// breaks; it costs a read of the whole file, about half a second for a
+// million licenses, after unclean stops only.
 func checkLeftWAL(ctx context.Context, path string) error {
 	// Looked for before the lock file is made: a file refused as another
 	// program's gets none beside it.
@@ -160,23 +161,21 @@ func checkLeftWAL(ctx context.Context, path string) error {
 	c.SetInterrupt(ctx.Done())
 	c.SetBusyTimeout(BusyTimeout)
 	var problems []string
-	for _, q := range []string{`PRAGMA quick_check(5)`, `PRAGMA foreign_key_check`} {
-		found, err := checkRows(c, q)
-		if err != nil {
-			return fmt.Errorf("sqlite: check %s with the -wal beside it: %w", path, err)
-		}
-		problems = append(problems, found...)
+	found, err := checkRows(c, `PRAGMA quick_check(5)`)
+	if err != nil {
+		return fmt.Errorf("sqlite: check %s with the -wal beside it: %w", path, err)
 	}
+	problems = append(problems, found...)
 	if len(problems) > 0 {
-		return fmt.Errorf("sqlite: %s and the %s-wal beside it do not make a sound database (%s): the -wal may be another database's, left when that one stopped uncleanly and this file was put in its place by hand; both are left as they are. If this file is the database you want, move the -wal (and any -shm) away and start again; otherwise put back the database the -wal belongs to, or restore a backup",
+		return fmt.Errorf("sqlite: %s and the %s-wal beside it do not make a sound database (%s): the -wal may be another database's, left when that one stopped uncleanly and this file was put in its place by hand, or the files are damaged; both are left as they are. Copy both aside first; if the -wal is another database's, move it (and any -shm) away and start again, else restore a backup",
 			path, path, strings.Join(problems, "; "))
 	}
 	return nil
 }
 
-// checkRows runs a check (quick_check or foreign_key_check) on c and
-// returns up to five of the problems it finds. Damage SQLite reports as an
-// error rather than as a row is a problem found too.
+// checkRows runs a check (quick_check) on c and returns up to five of the
+// problems it finds. Damage SQLite reports as an error rather than as a
+// row is a problem found too.
 func checkRows(c *zs.Conn, q string) (problems []string, err error) {
 	st, _, err := c.PrepareTransient(q)
 	if err != nil {
@@ -194,9 +193,7 @@ func checkRows(c *zs.Conn, q string) (problems []string, err error) {
 		if !row {
 			break
 		}
-		if q == `PRAGMA foreign_key_check` {
-			problems = append(problems, fmt.Sprintf("a row of %s names a %s that does not exist", st.ColumnText(0), st.ColumnText(2)))
-		} else if r := st.ColumnText(0); r != "ok" {
+		if r := st.ColumnText(0); r != "ok" {
 			problems = append(problems, r)
 		}
 	}
