@@ -57,10 +57,14 @@ func ensureDatabaseID(ctx context.Context, w *sql.DB) error {
 }
 
 // compareWALID compares the identity in the database file's header with
-// the one in the last copy of page 1 that the "-wal" beside it holds, of
-// the "-wal"'s current generation (a frame whose salts are the header's).
-// A file or a "-wal" without one (a database from before identities, or a
-// "-wal" that holds no page 1) says nothing.
+// the one in the last copy of page 1 that the "-wal" beside it holds, among
+// the frames SQLite itself would read: those of the "-wal"'s current
+// generation (their salts are the header's) whose checksums chain, up to
+// the last that ends a transaction. A frame past those (a write torn by
+// the crash, a transaction never committed, bytes of an earlier
+// generation) holds no page of the database. A file or a "-wal" without
+// an identity (a database from before identities, or a "-wal" that holds
+// no committed page 1) says nothing.
 func compareWALID(path string) error {
 	hdr := make([]byte, 100)
 	f, err := os.Open(path)
@@ -76,42 +80,88 @@ func compareWALID(path string) error {
 	if fileID == 0 {
 		return nil
 	}
-	w, err := os.Open(path + "-wal")
+	walID, err := walPage1ID(path + "-wal")
 	if err != nil {
-		return fmt.Errorf("sqlite: %w", err)
-	}
-	defer w.Close()
-	wh := make([]byte, 32)
-	if _, err := io.ReadFull(w, wh); err != nil {
-		return nil
-	}
-	pageSize := int64(binary.BigEndian.Uint32(wh[8:12]))
-	if magic := binary.BigEndian.Uint32(wh[0:4]); magic&^1 != 0x377f0682 || pageSize < 512 || pageSize > 65536 || pageSize&(pageSize-1) != 0 {
-		return nil // not a WAL SQLite would read
-	}
-	var walID uint32
-	fh := make([]byte, 24)
-	field := make([]byte, 4)
-	for off := int64(32); ; off += 24 + pageSize {
-		if _, err := w.ReadAt(fh, off); err != nil {
-			break
-		}
-		if !bytes.Equal(fh[8:16], wh[16:24]) {
-			break // a frame of an earlier generation: the end of this one
-		}
-		if binary.BigEndian.Uint32(fh[0:4]) != 1 {
-			continue
-		}
-		if _, err := w.ReadAt(field, off+24+60); err != nil {
-			break
-		}
-		walID = binary.BigEndian.Uint32(field)
+		return fmt.Errorf("sqlite: read %s-wal: %w", path, err)
 	}
 	if walID != 0 && walID != fileID {
 		return fmt.Errorf("sqlite: the %s-wal beside %s belongs to another database (its identity, %d, is not the file's, %d): it was left when that database stopped uncleanly, and this file was put in its place by hand; both are left as they are. If this file is the database you want, move the -wal (and any -shm) away and start again; otherwise put back the database the -wal belongs to, or restore a backup",
 			path, path, walID, fileID)
 	}
 	return nil
+}
+
+// walPage1ID returns the identity (bytes 60–63) in the last committed
+// copy of page 1 in the WAL file at path, or 0. It reads the WAL as
+// SQLite's recovery does (the WAL format: https://sqlite.org/fileformat2.html#walformat):
+// a 32-byte header, then frames of a 24-byte header and a page, each
+// checksummed together with all before it, in the byte order the magic
+// number names.
+func walPage1ID(path string) (uint32, error) {
+	w, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer w.Close()
+	wh := make([]byte, 32)
+	if _, err := io.ReadFull(w, wh); err != nil {
+		return 0, nil // too short to hold a frame
+	}
+	magic := binary.BigEndian.Uint32(wh[0:4])
+	pageSize := int(binary.BigEndian.Uint32(wh[8:12]))
+	if pageSize == 1 {
+		pageSize = 65536
+	}
+	if magic&^1 != 0x377f0682 || pageSize < 512 || pageSize > 65536 || pageSize&(pageSize-1) != 0 {
+		return 0, nil // not a WAL SQLite would read
+	}
+	var order binary.ByteOrder = binary.LittleEndian
+	if magic&1 == 1 {
+		order = binary.BigEndian
+	}
+	s0, s1 := walChecksum(order, wh[:24], 0, 0)
+	if s0 != binary.BigEndian.Uint32(wh[24:28]) || s1 != binary.BigEndian.Uint32(wh[28:32]) {
+		return 0, nil // SQLite ignores a WAL whose header does not check
+	}
+	frame := make([]byte, 24+pageSize)
+	var id, pending uint32
+	for {
+		if _, err := io.ReadFull(w, frame); err != nil {
+			return id, nil // the end, or a frame cut short
+		}
+		if !bytes.Equal(frame[8:16], wh[16:24]) {
+			return id, nil // an earlier generation's frame
+		}
+		s0, s1 = walChecksum(order, frame[:8], s0, s1)
+		s0, s1 = walChecksum(order, frame[24:], s0, s1)
+		if s0 != binary.BigEndian.Uint32(frame[16:20]) || s1 != binary.BigEndian.Uint32(frame[20:24]) {
+			return id, nil // torn, or not of this chain
+		}
+		if binary.BigEndian.Uint32(frame[0:4]) == 1 {
+			pending = binary.BigEndian.Uint32(frame[24+60 : 24+64])
+			if pending == 0 {
+				pending = 1<<32 - 1 // a page 1 without identity, marked as seen
+			}
+		}
+		if binary.BigEndian.Uint32(frame[4:8]) != 0 { // a commit frame
+			if pending != 0 {
+				id, pending = pending, 0
+				if id == 1<<32-1 {
+					id = 0
+				}
+			}
+		}
+	}
+}
+
+// walChecksum continues SQLite's WAL checksum (s0, s1) over b, whose
+// length is a multiple of 8, reading 32-bit words in order.
+func walChecksum(order binary.ByteOrder, b []byte, s0, s1 uint32) (uint32, uint32) {
+	for i := 0; i+8 <= len(b); i += 8 {
+		s0 += order.Uint32(b[i:]) + s1
+		s1 += order.Uint32(b[i+4:]) + s0
+	}
+	return s0, s1
 }
 
 // checkLeftWAL checks a database that a process did not close cleanly: one
@@ -131,6 +181,8 @@ func compareWALID(path string) error {
 // breaks; it costs a read of the whole file, about half a second for a
 // million licenses, after unclean stops only.
 func checkLeftWAL(ctx context.Context, path string) error {
+	// SQLite keeps the "-wal" beside the file a symbolic link leads to.
+	path = realPath(path)
 	// Looked for before the lock file is made: a file refused as another
 	// program's gets none beside it.
 	if fi, err := os.Stat(path + "-wal"); errors.Is(err, fs.ErrNotExist) || (err == nil && fi.Size() == 0) {

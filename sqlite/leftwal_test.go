@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"encoding/binary"
 	"database/sql"
 	"os"
 	"path/filepath"
@@ -209,5 +210,149 @@ func TestDatabaseIdentity(t *testing.T) {
 	defer db.Close()
 	if again := id(); again != first {
 		t.Errorf("identity %d, then %d", first, again)
+	}
+}
+
+// crashedCopy returns the path of a copy of a database taken while a store
+// has it open, with its -wal: what a crash leaves.
+func crashedCopy(t *testing.T) (path string, keys []string, customerID string) {
+	t.Helper()
+	ctx := context.Background()
+	src := filepath.Join(t.TempDir(), "src.db")
+	db, err := Open(ctx, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close() // its identity checkpointed into the file
+	if db, err = Open(ctx, src); err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	c := newCustomer(t, db, "cust_0000000000cr")
+	for i := 1; i <= 60; i++ {
+		keys = append(keys, createLicense(t, db, c.ID, i).Key)
+	}
+	path = filepath.Join(t.TempDir(), "crashed.db")
+	for _, side := range []string{"-wal", ""} {
+		b, err := os.ReadFile(src + side)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path+side, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return path, keys, c.ID
+}
+
+// appendPage1Frame appends to the WAL at path a frame holding page 1 with
+// another identity, checksummed as SQLite would (valid) or not, marked as
+// ending a transaction or not.
+func appendPage1Frame(t *testing.T, path string, valid, commit bool) {
+	t.Helper()
+	wal, err := os.ReadFile(path + "-wal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	order := binary.ByteOrder(binary.LittleEndian)
+	if binary.BigEndian.Uint32(wal[0:4])&1 == 1 {
+		order = binary.BigEndian
+	}
+	pageSize := int(binary.BigEndian.Uint32(wal[8:12]))
+	n := (len(wal) - 32) / (24 + pageSize)
+	last := wal[32+(n-1)*(24+pageSize):]
+	s0, s1 := binary.BigEndian.Uint32(last[16:20]), binary.BigEndian.Uint32(last[20:24])
+	page, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame := make([]byte, 24+pageSize)
+	binary.BigEndian.PutUint32(frame[0:4], 1)
+	if commit {
+		binary.BigEndian.PutUint32(frame[4:8], uint32(len(page)/pageSize))
+	}
+	copy(frame[8:16], wal[16:24])
+	copy(frame[24:], page[:pageSize])
+	binary.BigEndian.PutUint32(frame[24+60:], 12345)
+	s0, s1 = walChecksum(order, frame[:8], s0, s1)
+	s0, s1 = walChecksum(order, frame[24:], s0, s1)
+	if !valid {
+		s0++
+	}
+	binary.BigEndian.PutUint32(frame[16:20], s0)
+	binary.BigEndian.PutUint32(frame[20:24], s1)
+	if err := os.WriteFile(path+"-wal", append(wal[:32+n*(24+pageSize)], frame...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A crash leaves frames past the last transaction SQLite will read: a
+// write torn mid-frame, a transaction never committed. Their page 1, with
+// whatever identity its bytes hold, is not the database's, and the open
+// goes on with every committed license. A committed page 1 of another
+// identity, checksummed as SQLite's own, is refused.
+func TestLeftWALReadAsSQLiteReadsIt(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name          string
+		valid, commit bool
+		refused       bool
+	}{
+		{"torn", false, true, false},
+		{"uncommitted", true, false, false},
+		{"committed", true, true, true},
+	} {
+		path, keys, customerID := crashedCopy(t)
+		fileID := func() uint32 {
+			b, err := os.ReadFile(path)
+			if err != nil || len(b) < 100 {
+				t.Fatalf("%v, %d bytes", err, len(b))
+			}
+			return binary.BigEndian.Uint32(b[60:64])
+		}
+		if fileID() == 0 {
+			t.Fatalf("%s: the copied file has no identity yet", tc.name)
+		}
+		appendPage1Frame(t, path, tc.valid, tc.commit)
+		db, err := Open(ctx, path)
+		if tc.refused {
+			if err == nil || !strings.Contains(err.Error(), "belongs to another database") {
+				t.Errorf("%s: Open: %v", tc.name, err)
+			}
+			if err == nil {
+				db.Close()
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: Open after a crash: %v", tc.name, err)
+			continue
+		}
+		for _, k := range keys {
+			if _, err := db.License(ctx, customerID, k); err != nil {
+				t.Errorf("%s: license %s: %v", tc.name, k, err)
+				break
+			}
+		}
+		db.Close()
+	}
+}
+
+// Through a symbolic link the -wal looked at is the one SQLite reads:
+// beside the file the link leads to.
+func TestLeftWALThroughLink(t *testing.T) {
+	t.Parallel()
+	path, _, _ := crashedCopy(t)
+	appendPage1Frame(t, path, true, true)
+	link := filepath.Join(t.TempDir(), "link.db")
+	if err := os.Symlink(path, link); err != nil {
+		t.Skip("no symbolic links here:", err)
+	}
+	if db, err := Open(context.Background(), link); err == nil {
+		db.Close()
+		t.Error("Open through a link accepted another database's -wal")
+	} else if !strings.Contains(err.Error(), "belongs to another database") {
+		t.Errorf("Open through a link: %v", err)
 	}
 }
