@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+	"time"
 
 	zs "zombiezen.com/go/sqlite"
 )
@@ -195,12 +196,40 @@ func checkLeftWAL(ctx context.Context, path string) error {
 		return err
 	}
 	defer lk.close()
-	// Another process on the database (a running server, for a CLI
-	// command) makes the "-wal" a live one, not one left by a crash.
-	if ok, err := lk.try(true); err != nil || !ok {
-		return err
+	deadline := time.Now().Add(sharedWait)
+	for {
+		ok, err := lk.try(true)
+		if err != nil {
+			return fmt.Errorf("sqlite: lock file: %w", err)
+		}
+		if ok {
+			break
+		}
+		// Held shared: another process has the database open (a
+		// running server, for a CLI command), which makes the "-wal" a
+		// live one, not one left by a crash. Held exclusive: another
+		// process is checking it (or migrating, or restoring); its
+		// verdict is waited for, and the check made again, rather
+		// than the "-wal" taken for live while it may be refused.
+		if ok, err := lk.try(false); err != nil {
+			return fmt.Errorf("sqlite: lock file: %w", err)
+		} else if ok {
+			return lk.unlock()
+		}
+		if ok, err := lk.wait(ctx, false, deadline); err != nil {
+			return fmt.Errorf("sqlite: lock file: %w", err)
+		} else if !ok {
+			return fmt.Errorf("sqlite: another process has had the database to itself for more than %v", sharedWait)
+		}
+		if err := lk.unlock(); err != nil {
+			return fmt.Errorf("sqlite: lock file: %w", err)
+		}
 	}
 	defer lk.unlock()
+	// The other process may have ended with the "-wal" folded in.
+	if fi, err := os.Stat(path + "-wal"); errors.Is(err, fs.ErrNotExist) || (err == nil && fi.Size() == 0) {
+		return nil
+	}
 
 	if err := compareWALID(path); err != nil {
 		return err
@@ -231,6 +260,10 @@ func checkLeftWAL(ctx context.Context, path string) error {
 func checkRows(c *zs.Conn, q string) (problems []string, err error) {
 	st, _, err := c.PrepareTransient(q)
 	if err != nil {
+		// Preparing reads the schema, which damage can break first.
+		if code := zs.ErrCode(err).ToPrimary(); code == zs.ResultCorrupt || code == zs.ResultNotADB {
+			return []string{err.Error()}, nil
+		}
 		return nil, err
 	}
 	defer st.Finalize()

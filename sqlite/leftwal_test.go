@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // A "-wal" left beside the database by another database (one that stopped
@@ -355,4 +356,42 @@ func TestLeftWALThroughLink(t *testing.T) {
 	} else if !strings.Contains(err.Error(), "belongs to another database") {
 		t.Errorf("Open through a link: %v", err)
 	}
+}
+
+// Another process checking the -wal (the lock file held exclusive) is
+// waited for, and the check made again, rather than the -wal taken for a
+// live one: two opens at once must not let one fold in what the other
+// refuses. A process that has the database open (the lock held shared)
+// makes the -wal live, and it is not checked.
+func TestLeftWALCheckWaitsForAnotherCheck(t *testing.T) {
+	t.Parallel()
+	path, _, _ := crashedCopy(t)
+	appendPage1Frame(t, path, true, true)
+	other, err := openFileLock(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.close()
+	if ok, err := other.try(true); err != nil || !ok {
+		t.Skip("no exclusive file locks here:", ok, err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- checkLeftWAL(t.Context(), path) }()
+	select {
+	case err := <-done:
+		t.Fatalf("the check went on under another process's exclusive lock: %v", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	other.unlock()
+	if err := <-done; err == nil || !strings.Contains(err.Error(), "belongs to another database") {
+		t.Errorf("once the other check ended: %v", err)
+	}
+
+	if ok, err := other.try(false); err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	if err := checkLeftWAL(t.Context(), path); err != nil {
+		t.Errorf("with the database open elsewhere: %v", err)
+	}
+	other.unlock()
 }
