@@ -96,14 +96,16 @@ func (w *responseWriter) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// observe assigns the request id, and after the response writes one access
-// log line and records metrics. The line has method, route, status,
-// duration, request id and customer id; never headers, bodies or the raw
-// path, which may carry license keys.
 // connectionClose is the Connection header that has net/http close the
 // connection after the answer.
 var connectionClose = []string{"close"}
 
+// observe assigns the request id, and after the response writes one access
+// log line and records metrics. The line has method, route, status,
+// duration, request id and customer id; never headers, bodies or the raw
+// path, which may carry license keys. It closes the connection after a
+// request whose framing the server cannot see whole (a chunked body, or
+// any HTTP/1.0 request).
 func (s *server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
