@@ -23,16 +23,7 @@ func TestOpenRefusesAnotherDatabasesWAL(t *testing.T) {
 	dir := t.TempDir()
 
 	pathA := filepath.Join(dir, "a.db")
-	a, err := Open(ctx, pathA)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca := newCustomer(t, a, "cust_00000000000a")
-	var keys []string
-	for i := 1; i <= 200; i++ {
-		keys = append(keys, createLicense(t, a, ca.ID, i).Key)
-	}
-	a.Close()
+	keys := closedWithLicenses(t, pathA, "cust_00000000000a", 200)
 
 	// B, still open: its -wal holds its newest commits, as after a crash.
 	pathB := filepath.Join(dir, "b.db")
@@ -77,16 +68,7 @@ func TestOpenRefusesAnotherDatabasesWAL(t *testing.T) {
 
 	os.Remove(pathA + "-wal")
 	os.Remove(pathA + "-shm")
-	a, err = Open(ctx, pathA)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, k := range keys {
-		if _, err := a.License(ctx, ca.ID, k); err != nil {
-			t.Fatalf("license %s after moving the -wal away: %v", k, err)
-		}
-	}
-	a.Close()
+	opensWithLicenses(t, pathA, "cust_00000000000a", keys)
 
 	// B's own -wal beside a copy of B's file as it was when the -wal was
 	// taken: a crash, whose commits are all there.
@@ -111,22 +93,14 @@ func TestOpenRefusesAnotherDatabasesWAL(t *testing.T) {
 
 // A database from before identities, or one whose "-wal" holds no copy of
 // page 1, is checked by what a mismatch breaks: another database's newest
-// pages laid over this file leave rows whose customer is not there.
+// pages laid over this file break its structure, which SQLite's quick
+// check finds.
 func TestOpenRefusesAnotherDatabasesWALByItsRows(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
 	pathA := filepath.Join(dir, "a.db")
-	a, err := Open(ctx, pathA)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca := newCustomer(t, a, "cust_00000000000a")
-	var keys []string
-	for i := 1; i <= 200; i++ {
-		keys = append(keys, createLicense(t, a, ca.ID, i).Key)
-	}
-	a.Close()
+	keys := closedWithLicenses(t, pathA, "cust_00000000000a", 200)
 	// Without an identity, as before identities were given.
 	raw, err := sql.Open("sqlite", pathA)
 	if err != nil {
@@ -175,16 +149,7 @@ func TestOpenRefusesAnotherDatabasesWALByItsRows(t *testing.T) {
 	}
 	os.Remove(pathA + "-wal")
 	os.Remove(pathA + "-shm")
-	a, err = Open(ctx, pathA)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	for _, k := range keys {
-		if _, err := a.License(ctx, ca.ID, k); err != nil {
-			t.Fatalf("license %s after moving the -wal away: %v", k, err)
-		}
-	}
+	opensWithLicenses(t, pathA, "cust_00000000000a", keys)
 }
 
 // Open gives a database its identity once, and keeps it.
@@ -211,6 +176,40 @@ func TestDatabaseIdentity(t *testing.T) {
 	defer db.Close()
 	if again := id(); again != first {
 		t.Errorf("identity %d, then %d", first, again)
+	}
+}
+
+// closedWithLicenses makes a database at path with a customer of the id
+// given and n licenses, closes it cleanly (no -wal left), and returns the
+// licenses' keys.
+func closedWithLicenses(t *testing.T, path, customerID string, n int) []string {
+	t.Helper()
+	db, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	c := newCustomer(t, db, customerID)
+	keys := make([]string, n)
+	for i := range n {
+		keys[i] = createLicense(t, db, c.ID, i+1).Key
+	}
+	return keys
+}
+
+// opensWithLicenses opens the database at path and checks that the customer has
+// each license of keys.
+func opensWithLicenses(t *testing.T, path, customerID string, keys []string) {
+	t.Helper()
+	db, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, k := range keys {
+		if _, err := db.License(context.Background(), customerID, k); err != nil {
+			t.Fatalf("license %s after moving the -wal away: %v", k, err)
+		}
 	}
 }
 
