@@ -109,10 +109,7 @@ func walPage1ID(path string) (uint32, error) {
 		return 0, nil // too short to hold a frame
 	}
 	magic := binary.BigEndian.Uint32(wh[0:4])
-	pageSize := int(binary.BigEndian.Uint32(wh[8:12]))
-	if pageSize == 1 {
-		pageSize = 65536
-	}
+	pageSize := int(binary.BigEndian.Uint32(wh[8:12])) // 65536 as itself, not 1 as in the file's header
 	if magic&^1 != 0x377f0682 || pageSize < 512 || pageSize > 65536 || pageSize&(pageSize-1) != 0 {
 		return 0, nil // not a WAL SQLite would read
 	}
@@ -191,13 +188,21 @@ func checkLeftWAL(ctx context.Context, path string) error {
 	} else if err != nil {
 		return fmt.Errorf("sqlite: %w", err)
 	}
+	// The identity is compared whatever else has the database open: it
+	// reads only what a crash cannot have left half-written (committed
+	// frames whose checksums chain), and a live database's committed
+	// page 1 is its own. So no moment of the locking below can let
+	// another database's "-wal" through on its identity.
+	if err := compareWALID(path); err != nil {
+		return err
+	}
 	lk, err := openFileLock(path)
 	if err != nil {
 		return err
 	}
 	defer lk.close()
 	deadline := time.Now().Add(sharedWait)
-	for {
+	for live := 0; ; {
 		ok, err := lk.try(true)
 		if err != nil {
 			return fmt.Errorf("sqlite: lock file: %w", err)
@@ -210,16 +215,29 @@ func checkLeftWAL(ctx context.Context, path string) error {
 		// live one, not one left by a crash. Held exclusive: another
 		// process is checking it (or migrating, or restoring); its
 		// verdict is waited for, and the check made again, rather
-		// than the "-wal" taken for live while it may be refused.
+		// than the "-wal" taken for live while it may be refused. A
+		// check that ends between the two tries looks like a live
+		// database once; a live one looks so every time, so it takes
+		// twice, a pause apart.
 		if ok, err := lk.try(false); err != nil {
 			return fmt.Errorf("sqlite: lock file: %w", err)
 		} else if ok {
-			return lk.unlock()
+			if err := lk.unlock(); err != nil {
+				return fmt.Errorf("sqlite: lock file: %w", err)
+			}
+			if live++; live == 2 {
+				return nil
+			}
+			if err := pause(ctx); err != nil {
+				return err
+			}
+			continue
 		}
+		live = 0
 		if ok, err := lk.wait(ctx, false, deadline); err != nil {
 			return fmt.Errorf("sqlite: lock file: %w", err)
 		} else if !ok {
-			return fmt.Errorf("sqlite: another process has had the database to itself for more than %v", sharedWait)
+			return fmt.Errorf("sqlite: another process has had %s to itself for more than %v (a migration, a restore, or a check of the -wal beside it); try again once it is done", path, sharedWait)
 		}
 		if err := lk.unlock(); err != nil {
 			return fmt.Errorf("sqlite: lock file: %w", err)
@@ -231,9 +249,6 @@ func checkLeftWAL(ctx context.Context, path string) error {
 		return nil
 	}
 
-	if err := compareWALID(path); err != nil {
-		return err
-	}
 	c, err := zs.OpenConn(path, zs.OpenReadOnly)
 	if err != nil {
 		return fmt.Errorf("sqlite: open %s to check the -wal beside it: %w", path, err)

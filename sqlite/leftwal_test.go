@@ -97,11 +97,29 @@ func TestOpenRefusesAnotherDatabasesWAL(t *testing.T) {
 // check finds.
 func TestOpenRefusesAnotherDatabasesWALByItsRows(t *testing.T) {
 	t.Parallel()
+	pathA, keys := withoutIdentityUnderForeignWAL(t)
+	if a, err := Open(context.Background(), pathA); err == nil {
+		a.Close()
+		t.Fatal("Open accepted another database's -wal")
+	} else if !strings.Contains(err.Error(), "do not make a sound database") {
+		t.Errorf("Open: %v", err)
+	}
+	os.Remove(pathA + "-wal")
+	os.Remove(pathA + "-shm")
+	opensWithLicenses(t, pathA, "cust_00000000000a", keys)
+}
+
+// withoutIdentityUnderForeignWAL makes a database without an identity (as
+// before identities were given), of a customer and 200 licenses, closed
+// cleanly, and puts beside it the -wal of another database that was
+// checkpointed and then written to again, so that the -wal holds only the
+// other's newest pages. It returns the path and the licenses' keys.
+func withoutIdentityUnderForeignWAL(t *testing.T) (string, []string) {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	pathA := filepath.Join(dir, "a.db")
 	keys := closedWithLicenses(t, pathA, "cust_00000000000a", 200)
-	// Without an identity, as before identities were given.
 	raw, err := sql.Open("sqlite", pathA)
 	if err != nil {
 		t.Fatal(err)
@@ -114,8 +132,6 @@ func TestOpenRefusesAnotherDatabasesWALByItsRows(t *testing.T) {
 		t.Fatal("a -wal stayed beside a")
 	}
 
-	// B, checkpointed, then written to again: its -wal holds only its
-	// newest pages.
 	pathB := filepath.Join(dir, "b.db")
 	b, err := Open(ctx, pathB)
 	if err != nil {
@@ -137,19 +153,10 @@ func TestOpenRefusesAnotherDatabasesWALByItsRows(t *testing.T) {
 		t.Fatalf("no WAL: %d bytes, %v", len(wal), err)
 	}
 	b.Close()
-
 	if err := os.WriteFile(pathA+"-wal", wal, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if a, err := Open(ctx, pathA); err == nil {
-		a.Close()
-		t.Fatal("Open accepted another database's -wal")
-	} else if !strings.Contains(err.Error(), "do not make a sound database") {
-		t.Errorf("Open: %v", err)
-	}
-	os.Remove(pathA + "-wal")
-	os.Remove(pathA + "-shm")
-	opensWithLicenses(t, pathA, "cust_00000000000a", keys)
+	return pathA, keys
 }
 
 // Open gives a database its identity once, and keeps it.
@@ -364,8 +371,7 @@ func TestLeftWALThroughLink(t *testing.T) {
 // makes the -wal live, and it is not checked.
 func TestLeftWALCheckWaitsForAnotherCheck(t *testing.T) {
 	t.Parallel()
-	path, _, _ := crashedCopy(t)
-	appendPage1Frame(t, path, true, true)
+	path, _ := withoutIdentityUnderForeignWAL(t)
 	other, err := openFileLock(path)
 	if err != nil {
 		t.Fatal(err)
@@ -382,10 +388,11 @@ func TestLeftWALCheckWaitsForAnotherCheck(t *testing.T) {
 	case <-time.After(200 * time.Millisecond):
 	}
 	other.unlock()
-	if err := <-done; err == nil || !strings.Contains(err.Error(), "belongs to another database") {
+	if err := <-done; err == nil || !strings.Contains(err.Error(), "do not make a sound database") {
 		t.Errorf("once the other check ended: %v", err)
 	}
 
+	// Open elsewhere: a live -wal, whose structure is not checked.
 	if ok, err := other.try(false); err != nil || !ok {
 		t.Fatal(ok, err)
 	}
@@ -393,4 +400,81 @@ func TestLeftWALCheckWaitsForAnotherCheck(t *testing.T) {
 		t.Errorf("with the database open elsewhere: %v", err)
 	}
 	other.unlock()
+}
+
+// The identity is compared even while another process has the database
+// open, so that no moment of the locking lets another database's -wal
+// through on it.
+func TestLeftWALIdentityWhateverTheLock(t *testing.T) {
+	t.Parallel()
+	path, _, _ := crashedCopy(t)
+	appendPage1Frame(t, path, true, true)
+	other, err := openFileLock(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.close()
+	if ok, err := other.try(false); err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	if err := checkLeftWAL(t.Context(), path); err == nil || !strings.Contains(err.Error(), "belongs to another database") {
+		t.Errorf("with the lock held shared: %v", err)
+	}
+}
+
+// A -wal header's page size of 1 is no page size: SQLite ignores such a
+// -wal (it writes 65536 as itself there, unlike in the file's header), and
+// so does the identity check.
+func TestLeftWALPageSizeOne(t *testing.T) {
+	t.Parallel()
+	// A database of 64 KiB pages with an identity in its file, and a
+	// -wal of committed frames, copied while open, as a crash leaves it.
+	src := filepath.Join(t.TempDir(), "big.db")
+	execAll(t, rawDB(t, src), `PRAGMA page_size = 65536`, `PRAGMA user_version = 777`,
+		`CREATE TABLE t (x)`, `PRAGMA journal_mode = WAL`)
+	w := rawDB(t, src)
+	execAll(t, w, `PRAGMA wal_autocheckpoint = 0`, `INSERT INTO t VALUES (randomblob(200000))`)
+	path := filepath.Join(t.TempDir(), "crashed.db")
+	for _, side := range []string{"-wal", ""} {
+		b, err := os.ReadFile(src + side)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path+side, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	appendPage1Frame(t, path, true, true)
+	if id, err := walPage1ID(path + "-wal"); err != nil || id != 12345 {
+		t.Fatalf("walPage1ID of the -wal as written: %d, %v", id, err)
+	}
+	wal, err := os.ReadFile(path + "-wal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if binary.BigEndian.Uint32(wal[8:12]) != 65536 {
+		t.Fatalf("the -wal header gives page size %d", binary.BigEndian.Uint32(wal[8:12]))
+	}
+	// Page size 1, with the header's checksum, and so every frame's,
+	// made again: a -wal whose only fault is that field.
+	binary.BigEndian.PutUint32(wal[8:12], 1)
+	order := binary.ByteOrder(binary.LittleEndian)
+	if binary.BigEndian.Uint32(wal[0:4])&1 == 1 {
+		order = binary.BigEndian
+	}
+	s0, s1 := walChecksum(order, wal[:24], 0, 0)
+	binary.BigEndian.PutUint32(wal[24:28], s0)
+	binary.BigEndian.PutUint32(wal[28:32], s1)
+	for off := 32; off+24+65536 <= len(wal); off += 24 + 65536 {
+		s0, s1 = walChecksum(order, wal[off:off+8], s0, s1)
+		s0, s1 = walChecksum(order, wal[off+24:off+24+65536], s0, s1)
+		binary.BigEndian.PutUint32(wal[off+16:], s0)
+		binary.BigEndian.PutUint32(wal[off+20:], s1)
+	}
+	if err := os.WriteFile(path+"-wal", wal, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if id, err := walPage1ID(path + "-wal"); err != nil || id != 0 {
+		t.Errorf("walPage1ID of a -wal with page size 1: %d, %v", id, err)
+	}
 }
