@@ -239,17 +239,7 @@ func crashedCopy(t *testing.T) (path string, keys []string, customerID string) {
 	for i := 1; i <= 60; i++ {
 		keys = append(keys, createLicense(t, db, c.ID, i).Key)
 	}
-	path = filepath.Join(t.TempDir(), "crashed.db")
-	for _, side := range []string{"-wal", ""} {
-		b, err := os.ReadFile(src + side)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path+side, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return path, keys, c.ID
+	return crashImage(t, src), keys, c.ID
 }
 
 // appendPage1Frame appends to the WAL at path a frame holding page 1 with
@@ -434,16 +424,7 @@ func TestLeftWALPageSizeOne(t *testing.T) {
 		`CREATE TABLE t (x)`, `PRAGMA journal_mode = WAL`)
 	w := rawDB(t, src)
 	execAll(t, w, `PRAGMA wal_autocheckpoint = 0`, `INSERT INTO t VALUES (randomblob(200000))`)
-	path := filepath.Join(t.TempDir(), "crashed.db")
-	for _, side := range []string{"-wal", ""} {
-		b, err := os.ReadFile(src + side)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path+side, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	path := crashImage(t, src)
 	appendPage1Frame(t, path, true, true)
 	if id, err := walPage1ID(path + "-wal"); err != nil || id != 12345 {
 		t.Fatalf("walPage1ID of the -wal as written: %d, %v", id, err)
