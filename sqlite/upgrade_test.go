@@ -207,12 +207,8 @@ func TestBackupOfASchemaChangedByHand(t *testing.T) {
 	db, path := openTemp(t)
 	db.Close()
 	execAll(t, rawDB(t, path), `ALTER TABLE customers ADD COLUMN note TEXT`)
-	dir := t.TempDir()
-	backup := filepath.Join(dir, "b.db")
-	if _, err := Backup(ctx, path, backup); err != nil {
-		t.Fatalf("Backup of a schema changed by hand: %v", err)
-	}
-	if _, err := Restore(ctx, backup, filepath.Join(dir, "r.db")); err == nil || !strings.Contains(err.Error(), "table customers differs") {
+	backup := backupOf(t, path)
+	if _, err := Restore(ctx, backup, filepath.Join(t.TempDir(), "r.db")); err == nil || !strings.Contains(err.Error(), "table customers differs") {
 		t.Errorf("Restore of it: %v", err)
 	}
 }
