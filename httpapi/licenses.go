@@ -180,12 +180,12 @@ func (s *server) handleLicenseValidate() authedHandler {
 			s.writeError(w, r, err)
 			return
 		}
-		switch {
-		case req.LicenseKey == "" || utf8.RuneCountInString(req.LicenseKey) > 64:
+		if req.LicenseKey == "" || utf8.RuneCountInString(req.LicenseKey) > 64 {
 			s.writeError(w, r, quantumlock.Errorf(quantumlock.EINVALID, "license_key is required and must be at most 64 characters."))
 			return
-		case req.EndCustomerID == "" || utf8.RuneCountInString(req.EndCustomerID) > license.MaxEndCustomerID:
-			s.writeError(w, r, quantumlock.Errorf(quantumlock.EINVALID, "end_customer_id is required and must be 1-%d characters.", license.MaxEndCustomerID))
+		}
+		if err := license.CheckEndCustomerID(req.EndCustomerID); err != nil {
+			s.writeError(w, r, err)
 			return
 		}
 		res, err := s.Licenses.Validate(r.Context(), c.ID, req.LicenseKey, req.EndCustomerID)

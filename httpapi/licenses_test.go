@@ -207,6 +207,14 @@ func TestLicenseValidate(t *testing.T) {
 		wantStatus(t, c.Do(t, "POST", "/api/v1/licenses/validate", `{"end_customer_id":"alice"}`), 400, "INVALID_REQUEST")
 		wantStatus(t, c.Do(t, "POST", "/api/v1/licenses/validate", `{"license_key":1,"end_customer_id":"alice"}`), 400, "INVALID_REQUEST")
 	})
+	t.Run("ErrEndCustomerIDAsGenerate", func(t *testing.T) {
+		// An id generate refuses, which no license can hold, validate
+		// refuses alike, naming it.
+		for _, id := range []string{"a\x00", "a\x1b[31m", "a\u0085", strings.Repeat("x", 257)} {
+			wantError(t, c.Do(t, "POST", "/api/v1/licenses/generate", map[string]any{"end_customer_id": id}), 400, "INVALID_REQUEST", "end_customer_id")
+			wantError(t, c.Do(t, "POST", "/api/v1/licenses/validate", map[string]any{"license_key": key, "end_customer_id": id}), 400, "INVALID_REQUEST", "end_customer_id")
+		}
+	})
 	t.Run("KeyLengthInCharacters", func(t *testing.T) {
 		// At most 64 characters, as the detail says, not 64 bytes.
 		wantCode(t, validate(t, c, strings.Repeat("é", 64), "alice"), "NOT_FOUND")
@@ -410,7 +418,8 @@ func TestLicenseListGetRevoke(t *testing.T) {
 			}
 		}
 	})
-	for _, q := range []string{"?skip=-1", "?limit=0", "?limit=1001", "?limit=ten", "?skip=1.5", "?status=lost"} {
+	for _, q := range []string{"?skip=-1", "?limit=0", "?limit=1001", "?limit=ten", "?skip=1.5", "?status=lost",
+		"?end_customer_id=a%00", "?end_customer_id=a%1B", "?end_customer_id=" + strings.Repeat("x", 257)} {
 		t.Run("Err"+q, func(t *testing.T) {
 			wantStatus(t, c.Do(t, "GET", "/api/v1/licenses"+q, nil), 400, "INVALID_REQUEST")
 		})

@@ -18,10 +18,11 @@ func FormatKey(b [KeyBytes]byte) string {
 	return "QLOCK-" + h[0:4] + "-" + h[4:8] + "-" + h[8:12]
 }
 
-// NormalizeKey returns s in canonical form (trimmed, upper case) and reports
-// whether it is a well-formed license key.
+// NormalizeKey returns s in canonical form (without the spaces, tabs and
+// line breaks around it, in upper case) and reports whether it is a
+// well-formed license key.
 func NormalizeKey(s string) (string, bool) {
-	s = strings.ToUpper(strings.TrimSpace(s))
+	s = strings.ToUpper(strings.Trim(s, " \t\r\n"))
 	if len(s) != 20 || !strings.HasPrefix(s, "QLOCK-") || s[10] != '-' || s[15] != '-' {
 		return s, false
 	}

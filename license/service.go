@@ -44,6 +44,23 @@ type Service struct {
 	macs macs // keyed signing states, per customer
 }
 
+// CheckEndCustomerID returns EINVALID unless id is an end_customer_id a
+// license can hold: 1-MaxEndCustomerID characters, none of them a control
+// character (C0, DEL or C1: a NUL or an escape sequence in an identifier is
+// a mistake, or an attack on whatever displays it). Generate, validate and
+// the list's filter all apply it, so an id no license can hold is refused
+// alike wherever it is sent. Whitespace is an id's own: ids are compared
+// exactly, never trimmed.
+func CheckEndCustomerID(id string) error {
+	if n := utf8.RuneCountInString(id); n < 1 || n > MaxEndCustomerID {
+		return quantumlock.Errorf(quantumlock.EINVALID, "end_customer_id is required and must be 1-%d characters.", MaxEndCustomerID)
+	}
+	if strings.ContainsFunc(id, unicode.IsControl) {
+		return quantumlock.Errorf(quantumlock.EINVALID, "end_customer_id must not hold control characters.")
+	}
+	return nil
+}
+
 // Params are the fields of a license to generate.
 type Params struct {
 	EndCustomerID string
@@ -54,14 +71,8 @@ type Params struct {
 
 // Validate returns EINVALID naming the first bad field.
 func (p *Params) Validate() error {
-	if n := utf8.RuneCountInString(p.EndCustomerID); n < 1 || n > MaxEndCustomerID {
-		return quantumlock.Errorf(quantumlock.EINVALID, "end_customer_id is required and must be 1-%d characters.", MaxEndCustomerID)
-	}
-	// A control character (C0, DEL or C1), a NUL or an escape sequence, in
-	// an identifier or a feature name is a mistake, or an attack on
-	// whatever displays it.
-	if strings.ContainsFunc(p.EndCustomerID, unicode.IsControl) {
-		return quantumlock.Errorf(quantumlock.EINVALID, "end_customer_id must not hold control characters.")
+	if err := CheckEndCustomerID(p.EndCustomerID); err != nil {
+		return err
 	}
 	if len(p.Features) > MaxFeatures {
 		return quantumlock.Errorf(quantumlock.EINVALID, "features must hold at most %d entries.", MaxFeatures)
@@ -275,6 +286,11 @@ func (s *Service) List(ctx context.Context, f quantumlock.LicenseFilter) ([]*qua
 	case "", quantumlock.StatusActive, quantumlock.StatusExpired, quantumlock.StatusRevoked:
 	default:
 		return nil, 0, quantumlock.Errorf(quantumlock.EINVALID, "status must be active, expired or revoked.")
+	}
+	if f.EndCustomerID != "" {
+		if err := CheckEndCustomerID(f.EndCustomerID); err != nil {
+			return nil, 0, err
+		}
 	}
 	if f.Now.IsZero() {
 		f.Now = s.Now()
