@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
 
@@ -196,9 +197,16 @@ func (s *server) handleKeyExport() authedHandler {
 		}
 		version := 0
 		if v := q["version"]; v != "" {
+			// No key has more than MaxKeyVersions versions, so a version
+			// past that, even past int's range, is out of range, not "not
+			// an integer".
 			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 {
-				s.writeError(w, r, quantumlock.Errorf(quantumlock.EINVALID, "version must be a positive integer."))
+			if err != nil && !errors.Is(err, strconv.ErrRange) {
+				s.writeError(w, r, quantumlock.Errorf(quantumlock.EINVALID, "version must be an integer."))
+				return
+			}
+			if n < 1 || n > keyring.MaxKeyVersions {
+				s.writeError(w, r, quantumlock.Errorf(quantumlock.EINVALID, "version must be between 1 and %d.", keyring.MaxKeyVersions))
 				return
 			}
 			version = n

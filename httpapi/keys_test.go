@@ -226,7 +226,8 @@ func TestKeyExport(t *testing.T) {
 			t.Fatal("export of version 1 differs from what create returned")
 		}
 		wantError(t, c.Do(t, "GET", "/api/v1/quantum/keys/"+id+"/export?version=3", nil), 404, "NOT_FOUND", "version")
-		for v, detail := range map[string]string{"0": "version", "-1": "version", "two": "version", "1&version=2": "version", "1%zz": "malformed", "": "version"} {
+		for v, detail := range map[string]string{"0": "version", "-1": "version", "two": "version", "1&version=2": "version", "1%zz": "malformed", "": "version",
+			"101": "between 1 and 100", "99999999999999999999": "between 1 and 100", "-99999999999999999999": "between 1 and 100"} {
 			wantError(t, c.Do(t, "GET", "/api/v1/quantum/keys/"+id+"/export?version="+v, nil), 400, "INVALID_REQUEST", detail)
 		}
 		wantError(t, c.Do(t, "GET", "/api/v1/quantum/keys/"+id+"/export?ver=1", nil), 400, "INVALID_REQUEST", "ver")
