@@ -24,19 +24,19 @@ func TestKeyFormat(t *testing.T) {
 		t.Fatalf("FormatKey = %s", k)
 	}
 	for in, want := range map[string]bool{
-		"QLOCK-7A3F-9B2C-4E1D":   true,
-		" qlock-7a3f-9b2c-4e1d ": true,
+		"QLOCK-7A3F-9B2C-4E1D":       true,
+		" qlock-7a3f-9b2c-4e1d ":     true,
 		"\tQLOCK-7A3F-9B2C-4E1D\r\n": true,
 		// Only the whitespace of a pasted line is dropped, not a control
 		// character that Unicode counts as space (NEL), nor a no-break
 		// space.
 		"QLOCK-7A3F-9B2C-4E1D\u0085": false,
 		"\u00a0QLOCK-7A3F-9B2C-4E1D": false,
-		"QLOCK-7A3F-9B2C-4E1":    false,
-		"QLOCK-7A3F-9B2C-4E1G":   false,
-		"QLOCK_7A3F-9B2C-4E1D":   false,
-		"QLOCK-7A3F-9B2C44E1D":   false,
-		"":                       false,
+		"QLOCK-7A3F-9B2C-4E1":        false,
+		"QLOCK-7A3F-9B2C-4E1G":       false,
+		"QLOCK_7A3F-9B2C-4E1D":       false,
+		"QLOCK-7A3F-9B2C44E1D":       false,
+		"":                           false,
 	} {
 		if got, ok := NormalizeKey(in); ok != want || (ok && got != "QLOCK-7A3F-9B2C-4E1D") {
 			t.Errorf("NormalizeKey(%q) = %q, %v", in, got, ok)
