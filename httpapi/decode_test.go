@@ -93,8 +93,12 @@ func TestDecodeStrict(t *testing.T) {
 		{`{"Name":"a"}`, "", quantumlock.EINVALID, `"Name"`, ""},
 		{`{"name":"a","NAME":"b"}`, "", quantumlock.EINVALID, `"NAME"`, ""},
 		{`{"name":"a","name":"b"}`, "", quantumlock.EINVALID, "more than once", ""},
-		{"{\"name\":\"\xe9\"}", "", quantumlock.EINVALID, "UTF-8", ""},
-		{"{\"extra\":{\"k\":\"\xff\"}}", "", quantumlock.EINVALID, "UTF-8", ""},
+		{"{\"name\":\"\xe9\"}", "", quantumlock.EINVALID, "UTF-8: the byte at 10 ", ""},
+		{"{\"extra\":{\"k\":\"\xff\"}}", "", quantumlock.EINVALID, "UTF-8: the byte at 16 ", ""},
+		{"{\"name\":\"é\xe9\"}", "", quantumlock.EINVALID, "UTF-8: the byte at 12 ", ""},
+		// Well-formed, but nested past encoding/json's limit: not called
+		// malformed.
+		{`{"extra":` + strings.Repeat("[", 10001) + strings.Repeat("]", 10001) + `}`, "", quantumlock.EINVALID, "nested too deeply", ""},
 		{`{"name":"a"}`, "application/json; charset=iso-8859-1", quantumlock.EMEDIATYPE, "iso-8859-1", ""},
 		{`{"name":"a"}`, "application/json\x00application/json", quantumlock.EMEDIATYPE, "one Content-Type", ""},
 		{`{"name":"a"}`, "application/json\x00text/plain", quantumlock.EMEDIATYPE, "one Content-Type", ""},

@@ -240,7 +240,7 @@ func decode(r *http.Request, dst any) error {
 	// strings, and keep them as they are in raw values such as metadata,
 	// which would then be stored and answered as invalid JSON.
 	if !utf8.Valid(body) {
-		return quantumlock.Errorf(quantumlock.EINVALID, "Request body must be UTF-8.")
+		return quantumlock.Errorf(quantumlock.EINVALID, "Request body must be UTF-8: the byte at %d is not.", invalidUTF8At(body))
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -555,6 +555,20 @@ func malformedChunking(err error) bool {
 	return false
 }
 
+// invalidUTF8At returns the position of b's first byte that does not
+// begin a valid UTF-8 encoding, counted from 1, as the byte encoding/json
+// names in a syntax error is.
+func invalidUTF8At(b []byte) int {
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n == 1 {
+			return i + 1
+		}
+		i += n
+	}
+	return len(b)
+}
+
 func decodeError(err error) error {
 	var (
 		syn *json.SyntaxError
@@ -564,6 +578,9 @@ func decodeError(err error) error {
 	switch {
 	case errors.As(err, &mbe):
 		return quantumlock.Errorf(quantumlock.ETOOLARGE, "Request body must be at most %d bytes.", MaxBodyBytes)
+	case errors.As(err, &syn) && strings.HasSuffix(syn.Error(), "exceeded max depth"):
+		// Well-formed JSON past encoding/json's nesting limit (10,000).
+		return quantumlock.Errorf(quantumlock.EINVALID, "JSON nested too deeply at byte %d.", syn.Offset)
 	case errors.As(err, &syn):
 		return quantumlock.Errorf(quantumlock.EINVALID, "Malformed JSON at byte %d.", syn.Offset)
 	case errors.Is(err, io.ErrUnexpectedEOF):
