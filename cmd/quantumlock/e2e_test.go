@@ -604,14 +604,26 @@ func TestServeBadPaths(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer busy.Close()
-	for _, tc := range []struct{ flag, value, says string }{
-		{"--addr", "nope", "--addr"},
-		{"--addr", busy.Addr().String(), "--addr"},
-		{"--metrics-addr", "nope", "--metrics-addr"},
-		{"--qrng-url", "http://example.com/qrng", "https"},
+	free, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	freeAddr := free.Addr().String()
+	free.Close()
+	for _, tc := range []struct {
+		flag, value, says string
+		more              []string
+	}{
+		{"--addr", "nope", "--addr", nil},
+		{"--addr", busy.Addr().String(), "--addr", nil},
+		{"--metrics-addr", "nope", "--metrics-addr", nil},
+		{"--qrng-url", "http://example.com/qrng", "https", nil},
+		// Both listeners on one port: the operator listener, opened
+		// first, takes it, and the clash is named as the two flags'.
+		{"--metrics-addr", freeAddr, "--addr and --metrics-addr name the same port", []string{"--addr", freeAddr}},
 	} {
 		db := filepath.Join(dir, "typo.db")
-		args := []string{"serve", "--addr", "127.0.0.1:0", "--db", db, tc.flag, tc.value}
+		args := append([]string{"serve", "--addr", "127.0.0.1:0", "--db", db, tc.flag, tc.value}, tc.more...)
 		err := run(context.Background(), args, env("QUANTUMLOCK_MASTER_KEY", key), nil, io.Discard, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), tc.says) || strings.Contains(err.Error(), "entropy: entropy:") {
 			t.Errorf("%s %s: %v", tc.flag, tc.value, err)

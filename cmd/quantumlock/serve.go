@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
@@ -169,6 +170,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
+		if ml != nil && samePort(cfg.addr, ml.Addr()) {
+			// The operator listener, opened first, holds the port.
+			return fmt.Errorf("--addr and --metrics-addr name the same port; give each its own: %w", err)
+		}
 		return fmt.Errorf("--addr: %w", err)
 	}
 	defer ln.Close() // Serve closes it too; this covers the returns before Serve
@@ -450,4 +455,12 @@ func ensureDemoCustomer(ctx context.Context, db quantumlock.CustomerStore, accou
 	}
 	fmt.Fprintf(stdout, "Demo customer %s (enterprise plan). Its API key, shown only now:\n\n    %s\n\n", c.ID, secret)
 	return nil
+}
+
+// samePort reports whether addr (host:port as given to --addr) asks for the
+// port that the listener at a was given; port 0 asks for none.
+func samePort(addr string, a net.Addr) bool {
+	_, port, err := net.SplitHostPort(addr)
+	t, ok := a.(*net.TCPAddr)
+	return err == nil && ok && port != "0" && port == strconv.Itoa(t.Port)
 }
