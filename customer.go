@@ -87,6 +87,10 @@ func (c *Customer) Validate() error {
 	if !utf8.ValidString(c.Name) || strings.ContainsFunc(c.Name, unicode.IsControl) {
 		return Errorf(EINVALID, "name must be UTF-8 text without control characters.")
 	}
+	// A name of spaces alone lists as no name at all.
+	if strings.TrimSpace(c.Name) == "" {
+		return Errorf(EINVALID, "name must not be blank.")
+	}
 	if a, err := mail.ParseAddress(c.Email); err != nil || a.Address != c.Email || len(c.Email) > 254 {
 		return Errorf(EINVALID, "email must be a plain e-mail address.")
 	}
