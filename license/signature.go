@@ -71,26 +71,6 @@ func issuedForm(l *quantumlock.License) bool {
 		l.Features != nil && (l.Metadata == nil || len(l.Metadata) > 0)
 }
 
-// Sign returns the license's signature under secret, the customer's
-// license-signing key.
-func Sign(secret []byte, l *quantumlock.License) string {
-	m := hmac.New(newSHA3512, secret)
-	m.Write(Canonical(l))
-	return hex.EncodeToString(m.Sum(nil))
-}
-
-// VerifySignature reports whether l.Signature is the signature of l under
-// secret, comparing in constant time.
-func VerifySignature(secret []byte, l *quantumlock.License) bool {
-	got, err := hex.DecodeString(l.Signature)
-	if err != nil || len(got) != SignatureSize || !issuedForm(l) {
-		return false
-	}
-	m := hmac.New(newSHA3512, secret)
-	m.Write(Canonical(l))
-	return hmac.Equal(got, m.Sum(nil))
-}
-
 // macs keeps keyed HMAC-SHA3-512 states for reuse, one pool per customer.
 // hmac.New pads the key, allocates two SHA3 states and absorbs a key block
 // into each; after Reset, crypto/hmac saves the states that follow the key
@@ -123,14 +103,15 @@ func (m *macs) sum(dst []byte, customerID string, secret func(string) []byte, l 
 	return dst
 }
 
-// sign returns l's signature under the customer's key, as Sign does.
+// sign returns l's signature under the customer's key: HMAC-SHA3-512 of
+// Canonical(l), in lowercase hex.
 func (m *macs) sign(customerID string, secret func(string) []byte, l *quantumlock.License) string {
 	var b [SignatureSize]byte
 	return hex.EncodeToString(m.sum(b[:0], customerID, secret, l))
 }
 
 // verify reports whether l.Signature is l's signature under the customer's
-// key, as VerifySignature does, comparing in constant time.
+// key and l has the form issuing gives it, comparing in constant time.
 func (m *macs) verify(customerID string, secret func(string) []byte, l *quantumlock.License) bool {
 	var got, want [SignatureSize]byte
 	if len(l.Signature) != hex.EncodedLen(SignatureSize) || !issuedForm(l) {

@@ -47,7 +47,18 @@ func TestSignatureKnownAnswer(t *testing.T) {
 
 	m := hmac.New(func() hash.Hash { return sha3.New512() }, secret)
 	m.Write(want)
-	if got, want := Sign(secret, l), hex.EncodeToString(m.Sum(nil)); got != want {
-		t.Fatalf("Sign = %s, want HMAC-SHA3-512 %s", got, want)
+	want2 := hex.EncodeToString(m.Sum(nil))
+	if got := Sign(secret, l); got != want2 {
+		t.Fatalf("Sign = %s, want HMAC-SHA3-512 %s", got, want2)
+	}
+	// And the pooled MACs the Service signs and verifies with.
+	var pooled macs
+	secretOf := func(string) []byte { return secret }
+	if got := pooled.sign(l.CustomerID, secretOf, l); got != want2 {
+		t.Fatalf("pooled sign = %s, want HMAC-SHA3-512 %s", got, want2)
+	}
+	l.Signature = want2
+	if !pooled.verify(l.CustomerID, secretOf, l) {
+		t.Fatal("pooled verify refuses the known answer")
 	}
 }
