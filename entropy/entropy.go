@@ -103,10 +103,11 @@ type Config struct {
 	// ClaimedEntropy is the min-entropy H, in bits per byte (0 < H ≤ 8),
 	// that the health tests hold every source to (SP 800-90B §4.4). The
 	// default, 3, gives cutoffs RCT 8 and APT 103 of 512: a stuck source
-	// fails within 8 bytes and one whose commonest byte passes about a
-	// fifth of its output fails within a window, while a sound source
-	// raises a false alarm about once per 2^56 bytes, so an alarm means a
-	// fault. H = 8 (RCT cutoff 4) would alarm on a perfect source about
+	// fails within 8 bytes and one whose commonest byte, of probability p,
+	// passes about a fifth of its output fails after a few windows (a
+	// window alarms only when it opens with that byte; docs/entropy.md),
+	// while a sound source raises a false alarm about once per 2^56 bytes,
+	// so an alarm means a fault. H = 8 (RCT cutoff 4) would alarm on a perfect source about
 	// once per 2^24 bytes, as any run of four equal bytes fails. The
 	// claim does not limit output strength: conditioning takes at least
 	// as many source bytes as it returns, plus 32 OS bytes.
