@@ -92,6 +92,9 @@ type failure string
 const (
 	failRCT failure = "repetition count test (SP 800-90B §4.4.1)"
 	failAPT failure = "adaptive proportion test (SP 800-90B §4.4.2)"
+	// failRepeat is the remote's answer holding bytes it had sent before
+	// (see replays).
+	failRepeat failure = "repeated answer: the remote sent bytes it had sent before"
 )
 
 // feed runs both tests over b and reports the first failure, if any. After

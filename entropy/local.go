@@ -46,6 +46,18 @@ func (m *monitor) check(raw []byte) (usable bool, fail failure) {
 	return true, ""
 }
 
+// fault marks the source unhealthy for a failure found outside the health
+// tests, which then restart: as after their own failure, the source must
+// pass StartupSamples samples again before its output is used.
+func (m *monitor) fault(f failure) failure {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.ht.rctB, m.ht.aptI, m.ht.clean = 0, 0, 0
+	m.healthy = false
+	m.lastFail, m.lastFailT = string(f), m.now()
+	return f
+}
+
 func (m *monitor) isHealthy() bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -42,6 +42,7 @@ type remote struct {
 	backoffMax time.Duration
 	perMinute  int // MaxRequestsPerMinute; 0: no bound
 	mon        *monitor
+	replays    replays // the fetcher's alone
 	log        *slog.Logger
 	now        func() time.Time
 
@@ -318,7 +319,11 @@ func (r *remote) fetchOnce(ctx context.Context, n int) time.Duration {
 	}
 	var fail failure
 	usable := false
-	if err == nil {
+	switch {
+	case err != nil:
+	case r.replays.repeats(b):
+		fail = r.mon.fault(failRepeat)
+	default:
 		usable, fail = r.mon.check(b)
 	}
 	r.mu.Lock()

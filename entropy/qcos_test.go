@@ -32,6 +32,7 @@ type anuServer struct {
 
 	mu     sync.Mutex
 	served []byte // every byte sent in a good answer, in order
+	replay []int  // what every answer in mode "replay" holds, set by the first
 }
 
 func newANUServer(t testing.TB, mode string) *anuServer {
@@ -93,6 +94,15 @@ func (s *anuServer) handle(w http.ResponseWriter, r *http.Request) {
 		data[0] = 256
 	case "zeros":
 		clear(data)
+	case "replay":
+		// A stuck cache: the first answer, again and again.
+		s.mu.Lock()
+		if s.replay == nil {
+			s.replay = data
+		}
+		data = s.replay[:min(n, len(s.replay))]
+		s.mu.Unlock()
+		answer["data"], answer["length"] = data, len(data)
 	case "stuck":
 		select {
 		case <-r.Context().Done():
@@ -405,16 +415,16 @@ func TestRemoteFailures(t *testing.T) {
 // to come back, after back-off, without a restart.
 func TestRemoteRecovers(t *testing.T) {
 	t.Parallel()
-	for _, mode := range []string{"500", "zeros"} {
+	for _, mode := range []string{"500", "zeros", "replay"} {
 		t.Run(mode, func(t *testing.T) {
 			t.Parallel()
 			srv := newANUServer(t, mode)
 			p := remotePool(t, srv, Config{DrawWait: 10 * time.Millisecond})
 			eventually(t, "a failure", func() bool {
 				st := statusOf(t, p, quantumlock.SourceQCOSAPI)
-				return st.RequestFailures > 0 || st.RCTFailures > 0
+				return st.RequestFailures > 0 || st.RCTFailures > 0 || strings.Contains(st.LastError, "repeated")
 			})
-			if mode == "zeros" {
+			if mode != "500" {
 				st := statusOf(t, p, quantumlock.SourceQCOSAPI)
 				if st.Healthy || st.Available || st.PoolBytes != 0 {
 					t.Errorf("source failing its health tests reported %+v", st)

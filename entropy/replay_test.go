@@ -1,0 +1,45 @@
+package entropy
+
+import (
+	"crypto/rand"
+	"testing"
+)
+
+func TestReplays(t *testing.T) {
+	t.Parallel()
+	var g replays
+	first := rand.Text() + rand.Text() + rand.Text() // 78 bytes: blocks of 32, 32 and 14 (too short to count)
+	if g.repeats([]byte(first)) {
+		t.Fatal("a first answer repeats")
+	}
+	for name, b := range map[string]string{
+		"whole":     first,
+		"cut short": first[:40],
+		"from its second block": first[ReplayBlock:],
+	} {
+		if !g.repeats([]byte(b)) {
+			t.Errorf("%s: a replayed answer passes", name)
+		}
+	}
+	if g.repeats([]byte(rand.Text())) {
+		t.Error("a fresh answer repeats")
+	}
+	// Answers too short to fingerprint, and blocks forgotten after
+	// replayMemory newer ones, pass.
+	if g.repeats([]byte(first[:minReplayBlock-1])) || g.repeats([]byte(first[:minReplayBlock-1])) {
+		t.Error("a block shorter than minReplayBlock was fingerprinted")
+	}
+	for range replayMemory / (MaxFetch / ReplayBlock) {
+		fresh := make([]byte, MaxFetch)
+		rand.Read(fresh)
+		if g.repeats(fresh) {
+			t.Fatal("fresh bytes repeat")
+		}
+	}
+	if g.repeats([]byte(first)) {
+		t.Error("an answer older than the guard's memory is still remembered")
+	}
+	if len(g.order) != replayMemory || len(g.seen) != len(g.order) {
+		t.Errorf("remembers %d blocks (%d in the set), want %d", len(g.order), len(g.seen), replayMemory)
+	}
+}
