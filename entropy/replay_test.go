@@ -13,8 +13,8 @@ func TestReplays(t *testing.T) {
 		t.Fatal("a first answer repeats")
 	}
 	for name, b := range map[string]string{
-		"whole":     first,
-		"cut short": first[:40],
+		"whole":                 first,
+		"cut short":             first[:40],
 		"from its second block": first[ReplayBlock:],
 	} {
 		if !g.repeats([]byte(b)) {
