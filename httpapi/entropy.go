@@ -17,7 +17,9 @@ import (
 // source's status. *entropy.Pool implements it.
 type EntropyService interface {
 	quantumlock.Randomness
+	// Status returns every source's status, for GET /quantum/health.
 	Status() []entropy.SourceStatus
+	// Available reports whether some source can be drawn from now.
 	Available() bool
 }
 

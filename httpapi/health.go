@@ -19,6 +19,8 @@ var OpenAPI []byte
 // the storage while it still reads (sqlite.DB.WriteFailure): "" when none
 // did lately. A Store that is one has /health say so.
 type WriteFailer interface {
+	// WriteFailure returns the kind of the latest write failure and when
+	// it happened, or "" when no write failed lately.
 	WriteFailure() (kind string, at time.Time)
 }
 

@@ -27,10 +27,13 @@ import (
 
 // Pinger is the store's health check.
 type Pinger interface {
+	// Ping reports whether the store answers a read; an error makes
+	// /health answer 503.
 	Ping(ctx context.Context) error
 }
 
-// Deps are everything the API needs. Every field but Metrics is required.
+// Deps are everything the API needs. Every field is required but Metrics,
+// ResponseBytes and CustomerResponseBytes.
 type Deps struct {
 	Logger   *slog.Logger
 	Accounts *account.Service
