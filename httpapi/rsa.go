@@ -38,7 +38,7 @@ func (s *server) handleRSA() authedHandler {
 		if req.Bits != nil {
 			// keyring reads 0 as "the default"; over the API 0 is a mistake.
 			if bits = *req.Bits; bits == 0 {
-				s.writeError(w, r, quantumlock.Errorf(quantumlock.EINVALID, "bits must be 2048, 3072 or 4096, got 0."))
+				s.writeError(w, r, keyring.CheckRSABits(bits))
 				return
 			}
 		}

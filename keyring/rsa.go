@@ -34,6 +34,16 @@ type RSAKey struct {
 	QuantumSecured bool `json:"quantum_secured"`
 }
 
+// CheckRSABits returns EINVALID naming bits unless it is one of RSABits.
+// GenerateRSA reads 0 as DefaultRSABits first; a caller for whom 0 is a
+// mistake checks it here.
+func CheckRSABits(bits int) error {
+	if !slices.Contains(RSABits, bits) {
+		return invalid("bits: must be 2048, 3072 or 4096, got %d.", bits)
+	}
+	return nil
+}
+
 // GenerateRSA makes a new RSA key pair and stores it as a managed key. At
 // most Config.RSAConcurrency generations run at once; a call waiting for
 // its turn returns ctx's error when ctx ends. Errors: EINVALID (bits,
@@ -42,8 +52,8 @@ func (s *Service) GenerateRSA(ctx context.Context, customerID string, req Genera
 	if req.Bits == 0 {
 		req.Bits = DefaultRSABits
 	}
-	if !slices.Contains(RSABits, req.Bits) {
-		return nil, invalid("bits: must be 2048, 3072 or 4096, got %d.", req.Bits)
+	if err := CheckRSABits(req.Bits); err != nil {
+		return nil, err
 	}
 	info, err := s.CreateKey(ctx, customerID, CreateKeyRequest{
 		Algorithm:  fmt.Sprintf("RSA-%d", req.Bits),
