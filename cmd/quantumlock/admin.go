@@ -332,7 +332,7 @@ func apiKeyOut(k *quantumlock.APIKey) apiKeyInfoJSON {
 	return out
 }
 
-func runAPIKeys(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func runAPIKeys(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	if len(args) == 0 {
 		return errors.New("apikeys: want create, list or revoke")
 	}

@@ -69,7 +69,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "customers":
 		return runCustomers(ctx, rest, getenv, stdout, stderr)
 	case "apikeys":
-		return runAPIKeys(ctx, rest, getenv, stdout, stderr)
+		return runAPIKeys(ctx, rest, getenv, stdout)
 	case "backup":
 		return runBackup(ctx, rest, getenv, stdout)
 	case "restore":
