@@ -8,14 +8,18 @@ import "sync"
 // that never read theirs took a server past 2 GB. Answers of
 // largeResponse bytes or more therefore count against two budgets while
 // they are written: their customer's, so that one customer's slow readers
-// cannot take the memory every customer's answers need, and the server's,
-// a bound on all of them. A GET (or HEAD) whose answer would exceed either
-// is refused with 429 and Retry-After; one answer is always let through
-// when its customer (or the server) has none in flight, however large, so
-// no answer the API can give is refused for its size alone. Other methods'
-// answers count but are never refused: by the time the answer is encoded
-// the request has taken effect (an encrypt without key_id has made a key),
-// and a 429 would tell the client to do it again.
+// cannot take the memory every customer's answers need, and, for GETs, the
+// server's, a bound on all of them. A GET (or HEAD) whose answer would
+// exceed either is refused with 429 and Retry-After; one answer is always
+// let through when its customer (or the server) has none in flight,
+// however large, so no answer the API can give is refused for its size
+// alone. Other methods' answers count against their customer's budget but
+// are never refused: by the time the answer is encoded the request has
+// taken effect (an encrypt without key_id has made a key), and a 429 would
+// tell the client to do it again. Nor do they count against the server's:
+// answers that are never refused would fill it, and one customer's
+// unread POST answers would then have every other customer's GETs
+// refused. What bounds them is the connection cap (README).
 const (
 	largeResponse          = 64 << 10
 	customerResponseBudget = 64 << 20
@@ -29,16 +33,17 @@ type responseBudget struct {
 	perCustomer, all int64
 
 	mu         sync.Mutex
-	total      int64
-	byCustomer map[string]int64 // "" for answers without a customer
+	total      int64            // GET answers', against all
+	byCustomer map[string]int64 // every answer's, per customer; "" for answers without a customer
 }
 
 func newResponseBudget(perCustomer, all int64) *responseBudget {
 	return &responseBudget{perCustomer: perCustomer, all: all, byCustomer: map[string]int64{}}
 }
 
-// take reserves n bytes for an answer to customer, or unless force
-// reports false if that would exceed a budget.
+// take reserves n bytes for an answer to customer and reports true, or
+// reports false if that would exceed a budget. A forced answer (not a
+// GET's) is never refused and counts against its customer's budget only.
 func (b *responseBudget) take(customer string, n int64, force bool) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -47,12 +52,15 @@ func (b *responseBudget) take(customer string, n int64, force bool) bool {
 		return false
 	}
 	b.byCustomer[customer] = mine + n
-	b.total += n
+	if !force {
+		b.total += n
+	}
 	return true
 }
 
-// give returns n bytes taken for customer.
-func (b *responseBudget) give(customer string, n int64) {
+// give returns n bytes taken for customer, with the force they were taken
+// with.
+func (b *responseBudget) give(customer string, n int64, force bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if left := b.byCustomer[customer] - n; left > 0 {
@@ -60,5 +68,7 @@ func (b *responseBudget) give(customer string, n int64) {
 	} else {
 		delete(b.byCustomer, customer)
 	}
-	b.total -= n
+	if !force {
+		b.total -= n
+	}
 }

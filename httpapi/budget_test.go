@@ -123,20 +123,32 @@ func TestResponseBudget(t *testing.T) {
 	// An answer to a request that has taken effect is never refused: an
 	// encrypt without key_id has made a key, and a 429 would have the
 	// client make another. It counts, so a list after it is refused.
-	stuckA = hold("a")
 	pt := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte("x"), 150<<10))
-	r = httptest.NewRequest("POST", "/api/v1/quantum/crypto/encrypt", strings.NewReader(`{"plaintext":"`+pt+`"}`))
-	r.Header.Set("X-API-Key", keys["a"])
-	r.Header.Set("Content-Type", "application/json")
-	stuckEncrypt := newStuckWriter()
-	wg.Go(func() { h.ServeHTTP(stuckEncrypt, r) })
-	<-stuckEncrypt.writing
+	encrypt := func(customer string) *stuckWriter {
+		r := httptest.NewRequest("POST", "/api/v1/quantum/crypto/encrypt", strings.NewReader(`{"plaintext":"`+pt+`"}`))
+		r.Header.Set("X-API-Key", keys[customer])
+		r.Header.Set("Content-Type", "application/json")
+		w := newStuckWriter()
+		wg.Go(func() { h.ServeHTTP(w, r) })
+		<-w.writing
+		return w
+	}
+	stuckA = hold("a")
+	stuckEncrypt := encrypt("a")
 	want("a", 429)
+	// But only against its customer's budget: answers never refused
+	// would fill the server's, and one customer's unread encrypts would
+	// have every other customer's lists refused.
+	stuckEncrypt2 := encrypt("a")
+	want("b", 200)
 	close(stuckA.release)
 	close(stuckEncrypt.release)
+	close(stuckEncrypt2.release)
 	wg.Wait()
-	if stuckEncrypt.Code != 200 {
-		t.Errorf("encrypt over the budget: %d %.200s", stuckEncrypt.Code, stuckEncrypt.Body)
+	for _, w := range []*stuckWriter{stuckEncrypt, stuckEncrypt2} {
+		if w.Code != 200 {
+			t.Errorf("encrypt over the budget: %d %.200s", w.Code, w.Body)
+		}
 	}
 	want("a", 200)
 

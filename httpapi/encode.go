@@ -89,7 +89,7 @@ func encode(w http.ResponseWriter, status int, v any) {
 				rw.refuseLarge()
 				return
 			}
-			defer rw.s.budget.give(customer, n)
+			defer rw.s.budget.give(customer, n, !safe)
 		}
 	}
 	h := w.Header()
