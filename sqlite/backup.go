@@ -430,9 +430,11 @@ func takeModeAndOwner(path string, old os.FileInfo) error {
 // time, and returns that name ("" if there was nothing to keep): the file
 // itself (hasDB), with its WAL folded in first where that can be done (a
 // damaged database, or a reader outside QuantumLock, may not let it), and
-// any WAL or rollback journal still beside it. They are copies, synced,
-// and the live files are left as they are: an interrupted restore leaves
-// the database in use and the kept copy apart.
+// any WAL or rollback journal still beside it. A "-wal" that belongs to
+// another database (see checkLeftWAL) is not folded in, which would mix
+// the two in the live file: it is kept beside the copy as it was. They
+// are copies, synced, and the live database is left as it was: an
+// interrupted restore leaves it in use and the kept copy apart.
 func keepPrevious(ctx context.Context, path string, hasDB bool) (string, error) {
 	old := path + ".before-restore-" + time.Now().UTC().Format("20060102T150405Z")
 	for _, side := range append([]string{""}, sideFiles...) {
@@ -442,9 +444,11 @@ func keepPrevious(ctx context.Context, path string, hasDB bool) (string, error) 
 	}
 	var kept []string
 	if hasDB {
-		if c, err := sql.Open("sqlite", path+fmt.Sprintf("?_pragma=busy_timeout(%d)", BusyTimeout.Milliseconds())); err == nil {
-			c.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`)
-			c.Close()
+		if compareWALID(path) == nil {
+			if c, err := sql.Open("sqlite", path+fmt.Sprintf("?_pragma=busy_timeout(%d)", BusyTimeout.Milliseconds())); err == nil {
+				c.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`)
+				c.Close()
+			}
 		}
 		kept = append(kept, "")
 	}

@@ -459,3 +459,54 @@ func TestLeftWALPageSizeOne(t *testing.T) {
 		t.Errorf("walPage1ID of a -wal with page size 1: %d, %v", id, err)
 	}
 }
+
+// A restore over a database whose "-wal" belongs to another database
+// keeps both as they were: the "-wal" is not folded into the file, which
+// would mix the two in the live database before it is replaced (and leave
+// it so, were the replacement to fail).
+func TestRestoreKeepsAnotherDatabasesWALApart(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	pathA := filepath.Join(dir, "a.db")
+	keysA := closedWithLicenses(t, pathA, "cust_00000000000a", 20)
+
+	pathB := filepath.Join(dir, "b.db")
+	b, err := Open(ctx, pathB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb := newCustomer(t, b, "cust_00000000000b")
+	for i := 1000; i < 1030; i++ {
+		createLicense(t, b, cb.ID, i)
+	}
+	wal, err := os.ReadFile(pathB + "-wal")
+	if err != nil || len(wal) == 0 {
+		t.Fatalf("no WAL: %d bytes, %v", len(wal), err)
+	}
+	b.Close()
+	if err := os.WriteFile(pathA+"-wal", wal, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fileA, err := os.ReadFile(pathA)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	pathC := filepath.Join(dir, "c.db")
+	keysC := closedWithLicenses(t, pathC, "cust_00000000000c", 5)
+	info, err := Restore(ctx, backupOf(t, pathC), pathA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(info.Previous); string(got) != string(fileA) {
+		t.Error("the kept database is not the file as it was: the other database's -wal was folded into it")
+	}
+	if got, _ := os.ReadFile(info.Previous + "-wal"); string(got) != string(wal) {
+		t.Error("the other database's -wal was not kept as it was beside the kept copy")
+	}
+	opensWithLicenses(t, pathA, "cust_00000000000c", keysC)
+	// The kept file, without the -wal that is not its own, is A.
+	os.Remove(info.Previous + "-wal")
+	opensWithLicenses(t, info.Previous, "cust_00000000000a", keysA)
+}
