@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -55,5 +56,20 @@ func TestOpenHint(t *testing.T) {
 		if err := openHint(ro, codeError(sqlite3.SQLITE_CANTOPEN)); !strings.Contains(err.Error(), "not writable") {
 			t.Errorf("a read-only file: %v", err)
 		}
+	}
+}
+
+// An open whose context has ended makes nothing, not even an empty file.
+func TestOpenCancelledMakesNothing(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "q.db")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if db, err := Open(ctx, path); err == nil {
+		db.Close()
+		t.Fatal("Open with an ended context succeeded")
+	}
+	if _, err := os.Stat(path); err == nil {
+		t.Error("Open with an ended context made the database file")
 	}
 }

@@ -107,6 +107,10 @@ func Open(ctx context.Context, path string) (_ *DB, err error) {
 	if err := plainPath(path); err != nil {
 		return nil, err
 	}
+	// An open asked to stop makes nothing: not even an empty file.
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
 	db := &DB{path: path, closing: make(chan struct{})}
 	defer func() {
 		if err != nil {

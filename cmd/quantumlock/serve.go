@@ -145,7 +145,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		if devKeyPath(cfg.db) == cfg.db {
 			return fmt.Errorf("--db %s: --dev keeps its master key in a .masterkey file beside the database; name the database otherwise", cfg.db)
 		}
-	} else if mk, err = loadMasterKey(cfg, getenv, logger); err != nil {
+	} else if mk, err = loadMasterKeyUntil(ctx, cfg, getenv, logger); err != nil {
 		return err
 	}
 	// So is the rest of the configuration that can be wrong (the entropy
@@ -381,6 +381,28 @@ func opsHandler(m *httpapi.Metrics) http.Handler {
 // loadMasterKey finds the master key: --master-key-file, then
 // QUANTUMLOCK_MASTER_KEY, then in dev mode a key file beside the database,
 // created if missing.
+// loadMasterKeyUntil is loadMasterKey, given up when ctx ends: a key file
+// that is a pipe can keep its reader waiting (a key without a newline from
+// a pipe left open), and SIGINT must still stop serve before it opens, let
+// alone makes, the database. The abandoned read ends with the process.
+func loadMasterKeyUntil(ctx context.Context, cfg serveConfig, getenv func(string) string, logger *slog.Logger) (*masterkey.Key, error) {
+	type loaded struct {
+		k   *masterkey.Key
+		err error
+	}
+	done := make(chan loaded, 1)
+	go func() {
+		k, err := loadMasterKey(cfg, getenv, logger)
+		done <- loaded{k, err}
+	}()
+	select {
+	case l := <-done:
+		return l.k, l.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("stopped while reading the master key: %w", context.Cause(ctx))
+	}
+}
+
 func loadMasterKey(cfg serveConfig, getenv func(string) string, logger *slog.Logger) (*masterkey.Key, error) {
 	switch {
 	case cfg.masterKeyFile != "":
