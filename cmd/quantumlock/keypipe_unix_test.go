@@ -33,7 +33,7 @@ func TestServeInterruptedReadingKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer w.Close() // left open until the end, as by a process still writing
+	defer w.Close()                                              // left open until the end, as by a process still writing
 	w.WriteString("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8") // unpadded, no newline: serve reads on
 	time.Sleep(100 * time.Millisecond)
 	cancel()
