@@ -33,8 +33,10 @@ func TestServeInterruptedReadingKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer w.Close()                                              // left open until the end, as by a process still writing
-	w.WriteString("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8") // unpadded, no newline: serve reads on
+	// Unpadded and without a newline, from a pipe left open until the
+	// end: serve reads on.
+	defer w.Close()
+	w.WriteString("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8")
 	time.Sleep(100 * time.Millisecond)
 	cancel()
 	select {
