@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"syscall"
@@ -29,8 +30,10 @@ func TestHoldCheckpointLock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Waited for (F_SETLKW): the parent's own store checkpoints every
+	// 250 ms, holding the same lock for a moment.
 	lk := syscall.Flock_t{Type: syscall.F_WRLCK, Start: walCkptLockByte, Len: 1}
-	if err := syscall.FcntlFlock(f.Fd(), syscall.F_SETLK, &lk); err != nil {
+	if err := syscall.FcntlFlock(f.Fd(), syscall.F_SETLKW, &lk); err != nil {
 		t.Fatal(err)
 	}
 	fmt.Println("locked")
@@ -61,8 +64,10 @@ func TestTrimWaitsForCheckpointLock(t *testing.T) {
 	}
 	defer helper.Wait()
 	defer stdin.Close()
-	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "locked\n" {
-		t.Fatalf("helper said %q, %v", line, err)
+	out := bufio.NewReader(stdout)
+	if line, err := out.ReadString('\n'); err != nil || line != "locked\n" {
+		rest, _ := io.ReadAll(out) // the helper's whole failure
+		t.Fatalf("helper said %q, %v", line+string(rest), err)
 	}
 
 	done := make(chan error, 1)
