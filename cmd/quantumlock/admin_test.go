@@ -344,6 +344,25 @@ func TestServeRefusesBadTimeouts(t *testing.T) {
 			t.Errorf("%v: %v; want it to say %q", tc.args, err, tc.want)
 		}
 	}
+	// A value that parses but is out of range is named where it was
+	// given: the flag, or else its environment twin.
+	for _, tc := range []struct {
+		args   []string
+		getenv func(string) string
+		want   string
+	}{
+		{nil, env("QUANTUMLOCK_MAX_CONNECTIONS", "0"), "QUANTUMLOCK_MAX_CONNECTIONS must be at least 1"},
+		{[]string{"--max-connections=0"}, env("QUANTUMLOCK_MAX_CONNECTIONS", "5"), "--max-connections must be at least 1"},
+		{[]string{"-max-connections", "0"}, env(), "--max-connections must be at least 1"},
+		{nil, env("QUANTUMLOCK_LOG_LEVEL", "loud"), "QUANTUMLOCK_LOG_LEVEL: "},
+		{nil, env("QUANTUMLOCK_QUBITS", "21"), "QUANTUMLOCK_QUBITS must be 1-20"},
+	} {
+		err := run(context.Background(), append([]string{"serve", "--dev", "--addr", "127.0.0.1:0", "--db", filepath.Join(t.TempDir(), "x.db")}, tc.args...),
+			tc.getenv, nil, io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v; want it to say %q", tc.args, err, tc.want)
+		}
+	}
 }
 
 // loopback tells the addresses only this machine reaches from the others,

@@ -205,6 +205,25 @@ func envName(flagName string) string {
 	return "QUANTUMLOCK_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
+// settingName names where flag name's value came from, for a message about
+// it: "--name" when args give the flag, else its environment twin when that
+// is set, else "--name" (the default).
+func settingName(args []string, getenv func(string) string, name string) string {
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		a = strings.TrimPrefix(strings.TrimPrefix(a, "-"), "-")
+		if a == name || strings.HasPrefix(a, name+"=") {
+			return "--" + name
+		}
+	}
+	if getenv(envName(name)) != "" {
+		return envName(name)
+	}
+	return "--" + name
+}
+
 // oneLine keeps an error message to one line, as SPEC §2 wants on stderr.
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")

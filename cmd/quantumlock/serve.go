@@ -91,27 +91,28 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	} else if err := noArguments(fs, pos); err != nil {
 		return err
 	}
+	name := func(flag string) string { return settingName(args, getenv, flag) }
 	if cfg.qubits < 1 || cfg.qubits > qsim.MaxQubits {
-		return fmt.Errorf("--qubits must be 1-%d, got %d", qsim.MaxQubits, cfg.qubits)
+		return fmt.Errorf("%s must be 1-%d, got %d", name("qubits"), qsim.MaxQubits, cfg.qubits)
 	}
 	if cfg.shutdownTimeout < 0 {
-		return fmt.Errorf("--shutdown-timeout must be 0 or more, got %v", cfg.shutdownTimeout)
+		return fmt.Errorf("%s must be 0 or more, got %v", name("shutdown-timeout"), cfg.shutdownTimeout)
 	}
 	if cfg.qrngTimeout <= 0 {
-		return fmt.Errorf("--qrng-timeout must be more than 0, got %v", cfg.qrngTimeout)
+		return fmt.Errorf("%s must be more than 0, got %v", name("qrng-timeout"), cfg.qrngTimeout)
 	}
 	if cfg.qrngPerMinute < 0 {
-		return fmt.Errorf("--qrng-max-requests-per-minute must be 0 (no bound) or more, got %d", cfg.qrngPerMinute)
+		return fmt.Errorf("%s must be 0 (no bound) or more, got %d", name("qrng-max-requests-per-minute"), cfg.qrngPerMinute)
 	}
 	if cfg.maxConnections < 1 {
-		return fmt.Errorf("--max-connections must be at least 1, got %d", cfg.maxConnections)
+		return fmt.Errorf("%s must be at least 1, got %d", name("max-connections"), cfg.maxConnections)
 	}
 	if cfg.maxKeys < 1 {
-		return fmt.Errorf("--max-keys must be at least 1, got %d", cfg.maxKeys)
+		return fmt.Errorf("%s must be at least 1, got %d", name("max-keys"), cfg.maxKeys)
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(cfg.logLevel)); err != nil {
-		return fmt.Errorf("--log-level: %w", err)
+		return fmt.Errorf("%s: %w", name("log-level"), err)
 	}
 	// Log lines reach stderr from one goroutine, many per write under load
 	// (logwriter); Close, deferred first so it runs last, writes out the
