@@ -152,7 +152,7 @@ func TestKeyList(t *testing.T) {
 	if ks := l["keys"].([]any); l["total"] != 3.0 || l["skip"] != 1.0 || l["limit"] != 1.0 || len(ks) != 1 || ks[0].(map[string]any)["key_id"] != ids[1] {
 		t.Fatalf("page skip=1 limit=1: %v", l)
 	}
-	for q, detail := range map[string]string{"?skip=-1": "skip", "?limit=0": "limit", "?limit=1001": "limit", "?limit=x": "limit", "?skip=1&skip=2": "skip", "?version=1": "version"} {
+	for q, detail := range map[string]string{"?skip=-1": "skip must be 0 or more.", "?limit=0": "limit must be between 1 and 1000.", "?limit=1001": "limit must be between 1 and 1000.", "?limit=x": "limit", "?skip=1&skip=2": "skip", "?version=1": "version"} {
 		wantError(t, c.Do(t, "GET", "/api/v1/quantum/keys"+q, nil), 400, "INVALID_REQUEST", detail)
 	}
 }

@@ -189,11 +189,12 @@ func (s *Service) Keys(ctx context.Context, customerID string, skip, limit int) 
 	if err := checkCustomer(customerID); err != nil {
 		return nil, 0, err
 	}
+	// Worded as the license list words them: the same query parameters.
 	if skip < 0 {
-		return nil, 0, invalid("skip: must be 0 or more.")
+		return nil, 0, invalid("skip must be 0 or more.")
 	}
 	if limit < 1 || limit > MaxListLimit {
-		return nil, 0, invalid("limit: must be 1-%d.", MaxListLimit)
+		return nil, 0, invalid("limit must be between 1 and %d.", MaxListLimit)
 	}
 	ks, total, err := s.keys.Keys(ctx, customerID, skip, limit)
 	if err != nil {
