@@ -12,41 +12,41 @@ import (
 
 // EncryptRequest asks to encrypt Plaintext.
 type EncryptRequest struct {
-	Plaintext []byte `json:"plaintext"` // at most MaxPlaintextSize bytes
-	KeyID     string `json:"key_id"`    // empty: create a new, non-exportable key
-	Algorithm string `json:"algorithm"` // AES-256-GCM or ChaCha20-Poly1305; empty: the key's, or AES-256-GCM for a new key
-	AAD       []byte `json:"aad,omitempty"`
+	Plaintext []byte // at most MaxPlaintextSize bytes
+	KeyID     string // empty: create a new, non-exportable key
+	Algorithm string // AES-256-GCM or ChaCha20-Poly1305; empty: the key's, or AES-256-GCM for a new key
+	AAD       []byte
 }
 
 // EncryptResponse is an AEAD ciphertext with its nonce and tag apart, as
 // the API reference has them: the standard AEAD output is Ciphertext
 // followed by Tag.
 type EncryptResponse struct {
-	Ciphertext     []byte `json:"ciphertext"`
-	KeyID          string `json:"key_id"`
-	KeyVersion     int    `json:"key_version"`
-	IV             []byte `json:"iv"`  // IVSize bytes, random
-	Tag            []byte `json:"tag"` // TagSize bytes
-	Algorithm      string `json:"algorithm"`
-	QuantumSecured bool   `json:"quantum_secured"` // the key's material came from verified quantum entropy
+	Ciphertext     []byte
+	KeyID          string
+	KeyVersion     int
+	IV             []byte // IVSize bytes, random
+	Tag            []byte // TagSize bytes
+	Algorithm      string
+	QuantumSecured bool // the key's material came from verified quantum entropy
 }
 
 // DecryptRequest carries an EncryptResponse's fields back.
 type DecryptRequest struct {
-	Ciphertext []byte `json:"ciphertext"`
-	KeyID      string `json:"key_id"`
-	KeyVersion int    `json:"key_version"` // 0: try every version, newest first
-	IV         []byte `json:"iv"`
-	Tag        []byte `json:"tag"`
-	Algorithm  string `json:"algorithm"` // empty: the key's
-	AAD        []byte `json:"aad,omitempty"`
+	Ciphertext []byte
+	KeyID      string
+	KeyVersion int // 0: try every version, newest first
+	IV         []byte
+	Tag        []byte
+	Algorithm  string // empty: the key's
+	AAD        []byte
 }
 
 // DecryptResponse is a decrypted plaintext.
 type DecryptResponse struct {
-	Plaintext  []byte `json:"plaintext"`
-	KeyID      string `json:"key_id"`
-	KeyVersion int    `json:"key_version"`
+	Plaintext  []byte
+	KeyID      string
+	KeyVersion int
 }
 
 func checkCipher(alg string) error {

@@ -50,21 +50,21 @@ const (
 // A call with only PeerPublicKey is step 4 when that value is the recorded
 // answer to one of the caller's open sessions, and step 3 otherwise.
 type ExchangeRequest struct {
-	PeerPublicKey []byte `json:"peer_public_key"`
-	SessionID     string `json:"session_id"`
-	Algorithm     string `json:"algorithm"` // empty: from the session or the peer's value, else X25519MLKEM768
-	KeyBits       int    `json:"key_bits"`  // 128, 192 or 256; 0: the session's, else 256
+	PeerPublicKey []byte
+	SessionID     string
+	Algorithm     string // empty: from the session or the peer's value, else X25519MLKEM768
+	KeyBits       int    // 128, 192 or 256; 0: the session's, else 256
 }
 
 // ExchangeResponse is the result of one step. SharedSecret is nil when
 // initiating. It is secret.
 type ExchangeResponse struct {
-	SessionID    string    `json:"session_id"`
-	PublicKey    []byte    `json:"public_key"` // the caller's own public value
-	SharedSecret []byte    `json:"shared_secret"`
-	Algorithm    string    `json:"algorithm"`
-	KeyBits      int       `json:"key_bits"`
-	ExpiresAt    time.Time `json:"expires_at,omitzero"` // set when initiating
+	SessionID    string
+	PublicKey    []byte // the caller's own public value
+	SharedSecret []byte
+	Algorithm    string
+	KeyBits      int
+	ExpiresAt    time.Time // set when initiating
 }
 
 // KeyExchange performs one step of the key exchange; see ExchangeRequest.

@@ -41,34 +41,34 @@ var KeyAlgorithms = []string{AES256GCM, ChaCha20Poly1305, Ed25519, MLDSA65, Ed25
 
 // CreateKeyRequest asks for a new managed key.
 type CreateKeyRequest struct {
-	Algorithm  string `json:"algorithm"`  // one of KeyAlgorithms; empty means AES-256-GCM
-	Exportable bool   `json:"exportable"` // whether the material may ever leave the service
-	Label      string `json:"label"`      // free text, at most MaxLabelLength characters
+	Algorithm  string // one of KeyAlgorithms; empty means AES-256-GCM
+	Exportable bool   // whether the material may ever leave the service
+	Label      string // free text, at most MaxLabelLength characters
 }
 
 // KeyInfo describes a managed key. It never carries material except in Key,
 // which only CreateKey, RotateKey and ExportKey fill, and only for
 // exportable keys.
 type KeyInfo struct {
-	KeyID          string           `json:"key_id"`
-	Algorithm      string           `json:"algorithm"`
-	Purpose        string           `json:"purpose"` // "encryption" or "signing"
-	Version        int              `json:"version"` // the latest, used by new operations; in an export, the exported one
-	Exportable     bool             `json:"exportable"`
-	Label          string           `json:"label"`
-	CreatedAt      time.Time        `json:"created_at"`
-	PublicKey      string           `json:"public_key,omitempty"` // that version's, PEM; empty for symmetric keys
-	Key            string           `json:"key,omitempty"`        // exported material, see docs/crypto.md; secret
-	QuantumSecured bool             `json:"quantum_secured"`      // that version's material came from verified quantum entropy
-	Versions       []KeyVersionInfo `json:"versions,omitempty"`   // ascending; nil in a list's entries
+	KeyID          string
+	Algorithm      string
+	Purpose        string // "encryption" or "signing"
+	Version        int    // the latest, used by new operations; in an export, the exported one
+	Exportable     bool
+	Label          string
+	CreatedAt      time.Time
+	PublicKey      string           // that version's, PEM; empty for symmetric keys
+	Key            string           // exported material, see docs/crypto.md; secret
+	QuantumSecured bool             // that version's material came from verified quantum entropy
+	Versions       []KeyVersionInfo // ascending; nil in a list's entries
 }
 
 // KeyVersionInfo describes one version of a managed key.
 type KeyVersionInfo struct {
-	Version        int       `json:"version"`
-	CreatedAt      time.Time `json:"created_at"`
-	PublicKey      string    `json:"public_key,omitempty"`
-	QuantumSecured bool      `json:"quantum_secured"`
+	Version        int
+	CreatedAt      time.Time
+	PublicKey      string
+	QuantumSecured bool
 }
 
 // CreateKey makes a new managed key for the customer, version 1, its

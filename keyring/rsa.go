@@ -15,23 +15,23 @@ var RSABits = []int{2048, 3072, 4096}
 
 // GenerateRSARequest asks for a new RSA key pair.
 type GenerateRSARequest struct {
-	Bits       int    `json:"bits"` // 2048, 3072 or 4096; 0 means DefaultRSABits
-	Exportable bool   `json:"exportable"`
-	Label      string `json:"label"`
+	Bits       int // 2048, 3072 or 4096; 0 means DefaultRSABits
+	Exportable bool
+	Label      string
 }
 
 // RSAKey is a new RSA key pair, also kept as a managed signing key
 // (algorithm RSA-<bits>, signature algorithm SHA3-512-RSA).
 type RSAKey struct {
-	KeyID      string    `json:"key_id"`
-	Bits       int       `json:"bits"`
-	PublicKey  string    `json:"public_key"`            // PEM SubjectPublicKeyInfo
-	PrivateKey string    `json:"private_key,omitempty"` // PEM PKCS #8, only when exportable; secret
-	CreatedAt  time.Time `json:"created_at"`
+	KeyID      string
+	Bits       int
+	PublicKey  string // PEM SubjectPublicKeyInfo
+	PrivateKey string // PEM PKCS #8, only when exportable; secret
+	CreatedAt  time.Time
 	// QuantumSecured is always false: since Go 1.26 crypto/rsa draws its
 	// primes from the operating system's CSPRNG and ignores any other
 	// randomness, so no quantum entropy goes into an RSA key.
-	QuantumSecured bool `json:"quantum_secured"`
+	QuantumSecured bool
 }
 
 // CheckRSABits returns EINVALID naming bits unless it is one of RSABits.

@@ -37,19 +37,19 @@ func checkSignAlgorithm(alg string) error {
 
 // SignRequest asks for a signature of Message.
 type SignRequest struct {
-	Message   []byte `json:"message"`   // at most MaxMessageSize bytes
-	KeyID     string `json:"key_id"`    // empty: create a new, non-exportable key
-	Algorithm string `json:"algorithm"` // one of SignAlgorithms; empty: the key's, or SHA3-512-RSA for a new key
+	Message   []byte // at most MaxMessageSize bytes
+	KeyID     string // empty: create a new, non-exportable key
+	Algorithm string // one of SignAlgorithms; empty: the key's, or SHA3-512-RSA for a new key
 }
 
 // SignResponse is a signature over QuantumNonce followed by the message.
 type SignResponse struct {
-	Signature    []byte `json:"signature"`
-	KeyID        string `json:"key_id"`
-	KeyVersion   int    `json:"key_version"`
-	PublicKey    string `json:"public_key"` // PEM, see docs/crypto.md
-	Algorithm    string `json:"algorithm"`
-	QuantumNonce []byte `json:"quantum_nonce"` // NonceSize random bytes, signed before the message
+	Signature    []byte
+	KeyID        string
+	KeyVersion   int
+	PublicKey    string // PEM, see docs/crypto.md
+	Algorithm    string
+	QuantumNonce []byte // NonceSize random bytes, signed before the message
 }
 
 // Sign signs a fresh NonceSize-byte nonce followed by the message with the
@@ -131,21 +131,21 @@ func signedData(nonce, message []byte) []byte {
 // by Message, under the customer's key KeyID (any version) or under
 // PublicKey. Exactly one of KeyID and PublicKey must be set.
 type VerifyRequest struct {
-	Message      []byte `json:"message"`
-	Signature    []byte `json:"signature"`
-	QuantumNonce []byte `json:"quantum_nonce"` // NonceSize bytes
-	KeyID        string `json:"key_id"`
-	PublicKey    string `json:"public_key"`    // PEM SPKI, or base64 of the raw key; see docs/crypto.md
-	Algorithm    string `json:"algorithm"`     // empty: the key's
-	ConsumeNonce bool   `json:"consume_nonce"` // accept each nonce once
+	Message      []byte
+	Signature    []byte
+	QuantumNonce []byte // NonceSize bytes
+	KeyID        string
+	PublicKey    string // PEM SPKI, or base64 of the raw key; see docs/crypto.md
+	Algorithm    string // empty: the key's
+	ConsumeNonce bool   // accept each nonce once
 }
 
 // VerifyResponse is the result of Verify.
 type VerifyResponse struct {
-	Valid      bool   `json:"valid"`
-	KeyID      string `json:"key_id,omitempty"`      // as requested; empty for a PublicKey check
-	KeyVersion int    `json:"key_version,omitempty"` // the version that verified, for a valid KeyID check
-	Algorithm  string `json:"algorithm"`
+	Valid      bool
+	KeyID      string // as requested; empty for a PublicKey check
+	KeyVersion int    // the version that verified, for a valid KeyID check
+	Algorithm  string
 }
 
 // Verify checks a signature made by Sign or by any standard signer of the
