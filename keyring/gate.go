@@ -24,6 +24,7 @@ type gate struct {
 	perCustomer int
 	queue       int
 	wait        time.Duration
+	one, many   string // the work, for refusals: "RSA key generation", "RSA key generations"
 
 	mu   sync.Mutex
 	mine map[string]*customerSlots // customers with a run waiting or going
@@ -44,11 +45,13 @@ const gateWait = 20 * time.Second
 
 // newGate returns a gate for n runs at once, at most half of them (and at
 // least one) for one customer, with at most four times that many of one
-// customer's calls in it, each waiting at most gateWait.
-func newGate(n int) *gate {
+// customer's calls in it, each waiting at most gateWait. one and many name
+// the work in refusals.
+func newGate(n int, one, many string) *gate {
 	n = max(n, 1)
 	per := max(n/2, 1)
-	return &gate{all: make(chan struct{}, n), perCustomer: per, queue: 4 * per, wait: gateWait, mine: map[string]*customerSlots{}}
+	return &gate{all: make(chan struct{}, n), perCustomer: per, queue: 4 * per, wait: gateWait,
+		one: one, many: many, mine: map[string]*customerSlots{}}
 }
 
 // acquire waits for a slot of customerID's share and then for one of the
@@ -65,7 +68,7 @@ func (g *gate) acquire(ctx context.Context, customerID string) (release func(), 
 	}
 	if c.refs >= g.queue {
 		g.mu.Unlock()
-		return nil, quantumlock.Errorf(quantumlock.ERATELIMIT, "%d of your RSA key generations are already running or waiting; ask again when one is done.", g.queue)
+		return nil, quantumlock.Errorf(quantumlock.ERATELIMIT, "%d of your %s are already running or waiting; ask again when one is done.", g.queue, g.many)
 	}
 	c.refs++
 	g.mu.Unlock()
@@ -79,7 +82,7 @@ func (g *gate) acquire(ctx context.Context, customerID string) (release func(), 
 	timer := time.NewTimer(g.wait)
 	defer timer.Stop()
 	busy := func() error {
-		return quantumlock.Errorf(quantumlock.ERATELIMIT, "RSA key generation is busy: no slot came free in %v; ask again later.", g.wait)
+		return quantumlock.Errorf(quantumlock.ERATELIMIT, "%s is busy: no slot came free in %v; ask again later.", g.one, g.wait)
 	}
 	select {
 	case c.ch <- struct{}{}:

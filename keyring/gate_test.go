@@ -17,7 +17,7 @@ import (
 // still gets a slot of the same gate.
 func TestGateShareByCustomer(t *testing.T) {
 	t.Parallel()
-	g := newGate(2)
+	g := newGate(2, "RSA key generation", "RSA key generations")
 	if g.perCustomer != 1 {
 		t.Fatalf("share %d of 2, want 1", g.perCustomer)
 	}
@@ -45,7 +45,7 @@ func TestGateShareByCustomer(t *testing.T) {
 // nothing behind.
 func TestGateWholeBound(t *testing.T) {
 	t.Parallel()
-	g := newGate(1)
+	g := newGate(1, "RSA key generation", "RSA key generations")
 	rel, err := g.acquire(context.Background(), "cust_a")
 	if err != nil {
 		t.Fatal(err)
@@ -69,7 +69,7 @@ func TestGateWholeBound(t *testing.T) {
 func TestGateConcurrent(t *testing.T) {
 	t.Parallel()
 	const n = 4
-	g := newGate(n)
+	g := newGate(n, "RSA key generation", "RSA key generations")
 	var all atomic.Int32
 	var per [3]atomic.Int32
 	var wg sync.WaitGroup
@@ -104,7 +104,7 @@ func TestGateBoundsWaiting(t *testing.T) {
 	t.Parallel()
 	t.Run("Queue", func(t *testing.T) {
 		t.Parallel()
-		g := newGate(2) // one slot per customer, four calls in the gate
+		g := newGate(2, "RSA key generation", "RSA key generations") // one slot per customer, four calls in the gate
 		rel, err := g.acquire(context.Background(), "cust_a")
 		if err != nil {
 			t.Fatal(err)
@@ -146,7 +146,7 @@ func TestGateBoundsWaiting(t *testing.T) {
 	})
 	t.Run("Wait", func(t *testing.T) {
 		t.Parallel()
-		g := newGate(2)
+		g := newGate(2, "RSA key generation", "RSA key generations")
 		g.wait = 20 * time.Millisecond
 		rel, err := g.acquire(context.Background(), "cust_a")
 		if err != nil {

@@ -152,6 +152,7 @@ type Service struct {
 	xchacha   cipher.AEAD                        // opens material sealed in format 4; secret
 	kek       cipher.AEAD                        // opens material sealed in formats 1 to 3; secret
 	rsaGate   *gate                              // bounds concurrent RSA generations, overall and per customer
+	trialGate *gate                              // bounds concurrent verifications trying a key's older versions
 	maxKeys   int                                // per customer
 	checked   checkedVersions
 }
@@ -212,7 +213,8 @@ func New(c Config) (*Service, error) {
 		kek:       kek,
 		xchacha:   xchacha,
 		sealOKM:   c.MasterKey.Expander(sealKeysPurpose),
-		rsaGate:   newGate(n),
+		rsaGate:   newGate(n, "RSA key generation", "RSA key generations"),
+		trialGate: newGate(n, "Verification against a key's older versions", "verifications against older key versions"),
 		maxKeys:   maxKeys,
 	}, nil
 }

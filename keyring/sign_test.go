@@ -11,6 +11,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -616,5 +617,50 @@ func TestVerifyPSSSaltLength(t *testing.T) {
 	res, err := f.svc.Verify(ctx, custA, VerifyRequest{Message: []byte("m"), Signature: sig, QuantumNonce: nonce, KeyID: key.KeyID})
 	if err != nil || res.Valid {
 		t.Fatalf("salt of 20 bytes: %+v, %v", res, err)
+	}
+}
+
+// TestVerifyOlderVersionsBound checks that a verification trying a key's
+// older versions waits for a slot of its gate, as RSA generation does,
+// while one that the latest version settles never does.
+func TestVerifyOlderVersionsBound(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t, withRSAConcurrency(1))
+	key := must[*KeyInfo](t)(f.svc.CreateKey(ctx, custA, CreateKeyRequest{Algorithm: Ed25519}))
+	old := must[*SignResponse](t)(f.svc.Sign(ctx, custA, SignRequest{Message: []byte("old"), KeyID: key.KeyID}))
+	must[*KeyInfo](t)(f.svc.RotateKey(ctx, custA, key.KeyID))
+	cur := must[*SignResponse](t)(f.svc.Sign(ctx, custA, SignRequest{Message: []byte("new"), KeyID: key.KeyID}))
+
+	f.svc.trialGate.all <- struct{}{} // another customer's trial in progress
+	if res, err := f.svc.Verify(ctx, custA, VerifyRequest{Message: []byte("new"), Signature: cur.Signature, QuantumNonce: cur.QuantumNonce, KeyID: key.KeyID}); err != nil || !res.Valid {
+		t.Fatalf("verify by the latest version beside a full gate: %+v, %v", res, err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	done := make(chan error)
+	go func() {
+		_, err := f.svc.Verify(cctx, custA, VerifyRequest{Message: []byte("old"), Signature: old.Signature, QuantumNonce: old.QuantumNonce, KeyID: key.KeyID})
+		done <- err
+	}()
+	for waiting, deadline := false, time.Now().Add(10*time.Second); !waiting; time.Sleep(time.Millisecond) {
+		f.svc.trialGate.mu.Lock()
+		waiting = f.svc.trialGate.mine[custA] != nil
+		f.svc.trialGate.mu.Unlock()
+		if time.Now().After(deadline) {
+			t.Fatal("a verification trying an older version never waited in the gate")
+		}
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Verify = %v, want context.Canceled", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a cancelled verification still waits in the gate")
+	}
+	<-f.svc.trialGate.all
+	if res, err := f.svc.Verify(ctx, custA, VerifyRequest{Message: []byte("old"), Signature: old.Signature, QuantumNonce: old.QuantumNonce, KeyID: key.KeyID}); err != nil || !res.Valid || res.KeyVersion != 1 {
+		t.Fatalf("verify by version 1 after the slot freed: %+v, %v", res, err)
 	}
 }
