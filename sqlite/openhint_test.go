@@ -2,12 +2,14 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -71,5 +73,27 @@ func TestOpenCancelledMakesNothing(t *testing.T) {
 	}
 	if _, err := os.Stat(path); err == nil {
 		t.Error("Open with an ended context made the database file")
+	}
+}
+
+// A write whose context ends between its statements and the commit fails
+// with the context's error, not database/sql's bare ErrTxDone, so that the
+// API can tell a client gone from a fault.
+func TestWriteCanceledBeforeCommitNamesContext(t *testing.T) {
+	t.Parallel()
+	db, err := Open(context.Background(), filepath.Join(t.TempDir(), "q.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	err = db.write(ctx, func(tx *sql.Tx) error {
+		cancel()
+		// database/sql rolls the transaction back once it sees the end.
+		time.Sleep(20 * time.Millisecond)
+		return nil
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("write = %v, want context.Canceled", err)
 	}
 }

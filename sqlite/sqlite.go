@@ -441,6 +441,13 @@ func (db *DB) writeTx(ctx context.Context, fn func(*sql.Tx) error) error {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
+		// A context that ends between fn and Commit has database/sql roll
+		// the transaction back, and Commit says only sql.ErrTxDone: the
+		// context's end is the cause, and callers that tell a client gone
+		// from a fault need it named.
+		if errors.Is(err, sql.ErrTxDone) && ctx.Err() != nil {
+			err = ctx.Err()
+		}
 		return fmt.Errorf("sqlite: commit: %w", err)
 	}
 	return nil
