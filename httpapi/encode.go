@@ -137,6 +137,7 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		level, what := slog.LevelError, "internal error"
 		if ctxErr := r.Context().Err(); ctxErr != nil && errors.Is(err, ctxErr) {
 			level, what = slog.LevelInfo, "request canceled"
+			info.canceled = true
 		}
 		s.logger.LogAttrs(r.Context(), level, what,
 			slog.String("request_id", info.requestID), slog.String("route", info.route), slog.String("error", err.Error()))

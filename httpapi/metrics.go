@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -52,8 +51,8 @@ func (m *Metrics) Handler() http.Handler {
 // Registry returns the registry, for other packages' collectors.
 func (m *Metrics) Registry() *prometheus.Registry { return m.registry }
 
-func (m *Metrics) observe(route, method string, status int, d time.Duration) {
-	m.requests.WithLabelValues(route, methodLabel(method), strconv.Itoa(status)).Inc()
+func (m *Metrics) observe(route, method, status string, d time.Duration) {
+	m.requests.WithLabelValues(route, methodLabel(method), status).Inc()
 	m.duration.WithLabelValues(route).Observe(d.Seconds())
 }
 

@@ -25,6 +25,10 @@ type requestInfo struct {
 	// cutOff is set when the request's body could not be read to its
 	// end (see decode).
 	cutOff bool
+	// canceled is set when the request failed because its context ended
+	// (the client went away, or shutdown's timeout passed): its 500 is
+	// no fault of the server's (see writeError).
+	canceled bool
 }
 
 type infoKey struct{}
@@ -163,6 +167,9 @@ func (s *server) observe(next http.Handler) http.Handler {
 			// timed out, may not have received it.
 			attrs = append(attrs, slog.Bool("cut_off", true))
 		}
+		if info.canceled {
+			attrs = append(attrs, slog.Bool("canceled", true))
+		}
 		// Straight to the handler: Logger.LogAttrs would also record the
 		// caller's program counter, which nothing prints (1% of CPU).
 		if h := s.logger.Handler(); h.Enabled(r.Context(), slog.LevelInfo) {
@@ -171,7 +178,12 @@ func (s *server) observe(next http.Handler) http.Handler {
 			h.Handle(r.Context(), rec)
 		}
 		if s.Metrics != nil {
-			s.Metrics.observe(route, r.Method, rw.status, d)
+			status := strconv.Itoa(rw.status)
+			if info.canceled {
+				// Not a 500 to alert on: the request's context ended.
+				status = "canceled"
+			}
+			s.Metrics.observe(route, r.Method, status, d)
 		}
 	})
 }

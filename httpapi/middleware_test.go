@@ -184,6 +184,50 @@ func TestCanceledRequestIsNotAnAlarm(t *testing.T) {
 	}
 }
 
+// A request that failed because its client went away is marked so in its
+// access-log line, and counted under status "canceled", not "500": an
+// alert on the 5xx rate is for the server's faults, not clients' timeouts.
+func TestCanceledRequestAccessLineAndMetrics(t *testing.T) {
+	t.Parallel()
+	var logs syncBuffer
+	s := testServer(&logs)
+	s.Metrics = NewMetrics()
+	fail := errors.New("disk on fire")
+	h := s.observe(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		infoFrom(r).route = "POST /x"
+		if r.URL.Path == "/gone" {
+			s.writeError(w, r, fmt.Errorf("sqlite: commit: %w", r.Context().Err()))
+			return
+		}
+		s.writeError(w, r, fail)
+	}))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("POST", "/gone", nil).WithContext(ctx))
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("POST", "/fault", nil))
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	var gone, fault string
+	for _, l := range lines {
+		switch {
+		case strings.Contains(l, `"msg":"request"`) && gone == "":
+			gone = l
+		case strings.Contains(l, `"msg":"request"`):
+			fault = l
+		}
+	}
+	if !strings.Contains(gone, `"canceled":true`) || strings.Contains(fault, `"canceled"`) {
+		t.Errorf("access lines:\n%s\n%s", gone, fault)
+	}
+	rec := httptest.NewRecorder()
+	s.Metrics.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	for _, status := range []string{"canceled", "500"} {
+		series := `quantumlock_http_requests_total{method="POST",route="POST /x",status="` + status + `"} 1`
+		if !strings.Contains(rec.Body.String(), series) {
+			t.Errorf("no %s in\n%s", series, rec.Body)
+		}
+	}
+}
+
 // saneRequestID lets through README's characters only, [A-Za-z0-9_.:-],
 // 1–128 of them: nothing that could break a header or a log line, or
 // quote or space its way into another field.
