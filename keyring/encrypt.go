@@ -186,10 +186,21 @@ func (s *Service) Decrypt(ctx context.Context, customerID string, req DecryptReq
 	}
 	sealed := make([]byte, 0, len(req.Ciphertext)+TagSize)
 	sealed = append(append(sealed, req.Ciphertext...), req.Tag...)
+	var release func()
+	defer func() {
+		if release != nil {
+			release()
+		}
+	}()
 	for i := len(k.Versions) - 1; i >= 0; i-- {
 		v := k.Versions[i]
 		if req.KeyVersion != 0 && v.Version != req.KeyVersion {
 			continue
+		}
+		if req.KeyVersion == 0 {
+			if err := s.olderVersion(ctx, customerID, i, len(k.Versions), &release); err != nil {
+				return nil, err
+			}
 		}
 		plaintext, err := s.decryptWith(k, v, req.IV, sealed, req.AAD)
 		if err != nil {

@@ -152,7 +152,7 @@ type Service struct {
 	xchacha   cipher.AEAD                        // opens material sealed in format 4; secret
 	kek       cipher.AEAD                        // opens material sealed in formats 1 to 3; secret
 	rsaGate   *gate                              // bounds concurrent RSA generations, overall and per customer
-	trialGate *gate                              // bounds concurrent verifications trying a key's older versions
+	trialGate *gate                              // bounds concurrent verifies and decrypts trying a key's older versions (olderVersion)
 	maxKeys   int                                // per customer
 	checked   checkedVersions
 }
@@ -214,7 +214,7 @@ func New(c Config) (*Service, error) {
 		xchacha:   xchacha,
 		sealOKM:   c.MasterKey.Expander(sealKeysPurpose),
 		rsaGate:   newGate(n, "RSA key generation", "RSA key generations"),
-		trialGate: newGate(n, "Verification against a key's older versions", "verifications against older key versions"),
+		trialGate: newGate(n, "The search through a key's older versions", "searches through a key's older versions"),
 		maxKeys:   maxKeys,
 	}, nil
 }

@@ -191,20 +191,16 @@ func (s *Service) Verify(ctx context.Context, customerID string, req VerifyReque
 		if req.Algorithm != "" && req.Algorithm != resp.Algorithm {
 			return nil, invalid("algorithm: key %s verifies %s, not %s.", k.ID, resp.Algorithm, req.Algorithm)
 		}
+		var release func()
+		defer func() {
+			if release != nil {
+				release()
+			}
+		}()
 		for i := len(k.Versions) - 1; i >= 0 && !resp.Valid; i-- {
 			v := k.Versions[i]
-			if i == len(k.Versions)-2 {
-				// Past the latest version, a verification may try up to
-				// MaxKeyVersions of them, each hashing the whole message
-				// (0.3 s of CPU for 100 versions of Ed25519+ML-DSA-65
-				// and 512 KiB): bounded like RSA generation, overall and
-				// per customer, so that one customer's cannot take the
-				// machine from the others.
-				release, err := s.trialGate.acquire(ctx, customerID)
-				if err != nil {
-					return nil, err
-				}
-				defer release()
+			if err := s.olderVersion(ctx, customerID, i, len(k.Versions), &release); err != nil {
+				return nil, err
 			}
 			// The stored public key is checked against the sealed
 			// material: one written into the store verifies nothing.

@@ -664,3 +664,69 @@ func TestVerifyOlderVersionsBound(t *testing.T) {
 		t.Fatalf("verify by version 1 after the slot freed: %+v, %v", res, err)
 	}
 }
+
+// TestDecryptOlderVersionsBound checks the same of a decrypt that names no
+// version: past the latest it waits for the gate, and one naming its
+// version, or settled by the latest, never does.
+func TestDecryptOlderVersionsBound(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t, withRSAConcurrency(1))
+	key := must[*KeyInfo](t)(f.svc.CreateKey(ctx, custA, CreateKeyRequest{Algorithm: AES256GCM}))
+	old := must[*EncryptResponse](t)(f.svc.Encrypt(ctx, custA, EncryptRequest{Plaintext: []byte("old"), KeyID: key.KeyID}))
+	must[*KeyInfo](t)(f.svc.RotateKey(ctx, custA, key.KeyID))
+	cur := must[*EncryptResponse](t)(f.svc.Encrypt(ctx, custA, EncryptRequest{Plaintext: []byte("new"), KeyID: key.KeyID}))
+	req := func(e *EncryptResponse, version int) DecryptRequest {
+		return DecryptRequest{Ciphertext: e.Ciphertext, KeyID: key.KeyID, KeyVersion: version, IV: e.IV, Tag: e.Tag}
+	}
+
+	f.svc.trialGate.all <- struct{}{} // another customer's search in progress
+	for _, r := range []DecryptRequest{req(cur, 0), req(old, 1)} {
+		if res, err := f.svc.Decrypt(ctx, custA, r); err != nil || res.KeyVersion != r.KeyVersion && r.KeyVersion != 0 {
+			t.Fatalf("decrypt beside a full gate (version %d asked): %+v, %v", r.KeyVersion, res, err)
+		}
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		_, err := f.svc.Decrypt(cctx, custA, req(old, 0))
+		done <- err
+	}()
+	for waiting, deadline := false, time.Now().Add(10*time.Second); !waiting; time.Sleep(time.Millisecond) {
+		f.svc.trialGate.mu.Lock()
+		waiting = f.svc.trialGate.mine[custA] != nil
+		f.svc.trialGate.mu.Unlock()
+		if time.Now().After(deadline) {
+			t.Fatal("a decrypt trying an older version never waited in the gate")
+		}
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Decrypt = %v, want context.Canceled", err)
+	}
+	<-f.svc.trialGate.all
+	if res, err := f.svc.Decrypt(ctx, custA, req(old, 0)); err != nil || res.KeyVersion != 1 {
+		t.Fatalf("decrypt by version 1 after the slot freed: %+v, %v", res, err)
+	}
+}
+
+// TestOlderVersionStopsWhenContextEnds: a search holding its slot stops at
+// the next version once its context has ended, freeing the slot for
+// clients still waiting.
+func TestOlderVersionStopsWhenContextEnds(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	var release func()
+	if err := f.svc.olderVersion(ctx, custA, 2, 3, &release); err != nil || release != nil {
+		t.Fatalf("the latest version: %v, slot taken %v", err, release != nil)
+	}
+	if err := f.svc.olderVersion(ctx, custA, 1, 3, &release); err != nil || release == nil {
+		t.Fatalf("the first older version: %v, slot taken %v", err, release != nil)
+	}
+	cancel()
+	if err := f.svc.olderVersion(ctx, custA, 0, 3, &release); !errors.Is(err, context.Canceled) {
+		t.Fatalf("after the context ended: %v, want context.Canceled", err)
+	}
+	release()
+}
