@@ -40,8 +40,8 @@ type customerSlots struct {
 // olderVersion comes before a try of version i of a key's n, newest (n-1)
 // first, by a verify or decrypt that names no version. Past the latest,
 // such a call may try up to MaxKeyVersions versions, each over the whole
-// message or ciphertext (0.3 s of CPU for 100 versions of
-// Ed25519+ML-DSA-65 and 512 KiB, 0.15 s to decrypt 512 KiB under 100):
+// message or ciphertext (docs/crypto.md: 0.2 s for 100 versions of
+// Ed25519+ML-DSA-65 and 512 KiB, 0.1-0.2 s to decrypt 512 KiB under 100):
 // so it first waits, once, for a slot of trialGate, bounded like RSA
 // generation, overall and per customer, and *release is set to give the
 // slot back. Each older try also stops when ctx has ended, so that work
