@@ -29,6 +29,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"sync"
 	"time"
 
@@ -213,6 +214,13 @@ func newRemote(cfg Config) (*remote, error) {
 	u, err := url.Parse(cfg.QRNGURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, errors.New("entropy: QRNG URL must be an absolute https URL")
+	}
+	// url.Parse takes any digits for a port; a port no request can use
+	// would fail every fetch after serve had started.
+	if port := u.Port(); port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return nil, fmt.Errorf("entropy: QRNG URL's port %s is not a port (1-65535)", port)
+		}
 	}
 	if u.Scheme == "http" && !loopbackHost(u.Hostname()) {
 		// SPEC §7: over HTTPS. Over plain http the API key crosses the

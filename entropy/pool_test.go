@@ -33,6 +33,8 @@ func TestNewInvalid(t *testing.T) {
 		"PlainHTTPUpperCase": {QRNGURL: "http://LOCALHOST/qrng"}, // proxied by Go's client
 		"PlainHTTPPrivate":   {QRNGURL: "http://10.0.0.1/qrng"},
 		"PlainHTTPAny":       {QRNGURL: "http://0.0.0.0/qrng"},
+		"PortTooLarge":       {QRNGURL: "https://qrng.example:99999/qrng"},
+		"PortZero":           {QRNGURL: "https://qrng.example:0/qrng"},
 		"FetchSize":          {QRNGURL: "https://qrng.example", FetchSize: 1025},
 		"RequestBudget":      {QRNGURL: "https://qrng.example", MaxRequestsPerMinute: -1},
 	} {
