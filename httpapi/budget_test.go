@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -47,7 +48,9 @@ func TestResponseBudget(t *testing.T) {
 	// A page of 30 licenses with 64 features of 64 characters each is
 	// about 130 KiB: one fits a customer's budget, two do not; three
 	// customers' do not fit the server's.
-	deps.CustomerResponseBytes, deps.ResponseBytes, deps.Metrics = 200<<10, 300<<10, nil
+	deps.CustomerResponseBytes, deps.ResponseBytes, deps.Metrics = 200<<10, 300<<10, httpapi.NewMetrics()
+	logs := &logBuffer{}
+	deps.Logger = slog.New(slog.NewJSONHandler(logs, nil))
 	h := httpapi.NewServer(deps)
 	features := make([]string, 64)
 	for i := range features {
@@ -93,6 +96,16 @@ func TestResponseBudget(t *testing.T) {
 	}
 	if w.Header().Get("Retry-After") == "" {
 		t.Error("429 without Retry-After")
+	}
+	// Told apart from a customer's rate limit, whose code it shares, in
+	// the access log and the metrics.
+	if !strings.Contains(logs.String(), `"status":429,"duration_ms"`) || !strings.Contains(logs.String(), `"large_answer_refused":true`) {
+		t.Errorf("access log of the refusal: %s", logs.String())
+	}
+	m := httptest.NewRecorder()
+	deps.Metrics.Handler().ServeHTTP(m, httptest.NewRequest("GET", "/metrics", nil))
+	if !strings.Contains(m.Body.String(), "quantumlock_large_answers_refused_total 1\n") {
+		t.Error("the refusal is not counted in quantumlock_large_answers_refused_total")
 	}
 	// A small answer to the same customer is not held back.
 	r := httptest.NewRequest("GET", "/api/v1/customers/me", nil)

@@ -17,6 +17,7 @@ type Metrics struct {
 	duration       *prometheus.HistogramVec
 	licensesIssued *prometheus.CounterVec
 	validations    *prometheus.CounterVec
+	largeRefused   prometheus.Counter
 }
 
 // NewMetrics returns a fresh set of metrics on their own registry, with the
@@ -37,8 +38,12 @@ func NewMetrics() *Metrics {
 		validations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "quantumlock_license_validations_total", Help: "License validations, by result code.",
 		}, []string{"code"}),
+		largeRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "quantumlock_large_answers_refused_total",
+			Help: "GETs answered 429 because too many large answers were being written at once (the response budget), not for a customer's rate limit.",
+		}),
 	}
-	m.registry.MustRegister(m.requests, m.duration, m.licensesIssued, m.validations,
+	m.registry.MustRegister(m.requests, m.duration, m.licensesIssued, m.validations, m.largeRefused,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -29,6 +29,9 @@ type requestInfo struct {
 	// (the client went away, or shutdown's timeout passed): its 500 is
 	// no fault of the server's (see writeError).
 	canceled bool
+	// largeRefused is set when the answer was refused for the response
+	// budget (see refuseLarge).
+	largeRefused bool
 }
 
 type infoKey struct{}
@@ -77,6 +80,12 @@ type responseWriter struct {
 
 // refuseLarge answers 429 in place of an answer over the response budget.
 func (w *responseWriter) refuseLarge() {
+	// Told apart from a customer's rate limit, which shares its code: the
+	// server's memory guard at work is the operator's to see.
+	infoFrom(w.r).largeRefused = true
+	if w.s.Metrics != nil {
+		w.s.Metrics.largeRefused.Inc()
+	}
 	w.s.writeError(w, w.r, quantumlock.Errorf(quantumlock.ERATELIMIT,
 		"Too many large answers are being sent at once; retry when your clients have read theirs."))
 }
@@ -169,6 +178,9 @@ func (s *server) observe(next http.Handler) http.Handler {
 		}
 		if info.canceled {
 			attrs = append(attrs, slog.Bool("canceled", true))
+		}
+		if info.largeRefused {
+			attrs = append(attrs, slog.Bool("large_answer_refused", true))
 		}
 		// Straight to the handler: Logger.LogAttrs would also record the
 		// caller's program counter, which nothing prints (1% of CPU).
