@@ -179,6 +179,11 @@ func syncDir(dir string) {
 // what the next Open accepts. newer is the newest version of a newer
 // binary that it records (newestUnknown), or 0.
 func checkBackup(ctx context.Context, path string, judge bool) (info BackupInfo, newer int, err error) {
+	// SQLite would fold a "-wal" beside the file into it at this reading,
+	// another database's too (one put there by hand).
+	if err := foreignWAL(path); err != nil {
+		return info, 0, err
+	}
 	b, err := sql.Open("sqlite", path+"?_pragma=query_only(ON)")
 	if err != nil {
 		return info, 0, fmt.Errorf("sqlite: check %s: %w", path, err)
@@ -233,6 +238,11 @@ type RestoreInfo struct {
 // sideFiles are the files beside a database that SQLite reads as part of
 // it: a WAL, or a rollback journal left by a crash.
 var sideFiles = []string{"-wal", "-journal"}
+
+// anotherDatabasesWAL is the suffix a restore keeps a "-wal" under when it
+// belongs to another database (see keepPrevious): a name SQLite never
+// reads as the kept copy's.
+const anotherDatabasesWAL = "-wal.another-database"
 
 // Restore puts a copy of the backup at from in place of the database at
 // path. No other QuantumLock process may have the database open: Restore
@@ -432,19 +442,21 @@ func takeModeAndOwner(path string, old os.FileInfo) error {
 // damaged database, or a reader outside QuantumLock, may not let it), and
 // any WAL or rollback journal still beside it. A "-wal" that belongs to
 // another database (see checkLeftWAL) is not folded in, which would mix
-// the two in the live file: it is kept beside the copy as it was. They
+// the two in the live file: it is kept as it was, under the copy's name +
+// anotherDatabasesWAL, where SQLite never reads it as the copy's. They
 // are copies, synced, and the live database is left as it was: an
 // interrupted restore leaves it in use and the kept copy apart.
 func keepPrevious(ctx context.Context, path string, hasDB bool) (string, error) {
 	old := path + ".before-restore-" + time.Now().UTC().Format("20060102T150405Z")
-	for _, side := range append([]string{""}, sideFiles...) {
+	for _, side := range append([]string{"", anotherDatabasesWAL}, sideFiles...) {
 		if _, err := os.Lstat(old + side); err == nil {
 			return "", fmt.Errorf("sqlite: restore: %s exists; try again in a second", old+side)
 		}
 	}
 	var kept []string
+	foreign := false
 	if hasDB {
-		if compareWALID(path) == nil {
+		if foreign = foreignWAL(path) != nil; !foreign {
 			if c, err := sql.Open("sqlite", path+fmt.Sprintf("?_pragma=busy_timeout(%d)", BusyTimeout.Milliseconds())); err == nil {
 				c.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`)
 				c.Close()
@@ -468,7 +480,14 @@ func keepPrevious(ctx context.Context, path string, hasDB bool) (string, error) 
 		kept = append(kept[1:], "")
 	}
 	for _, side := range kept {
-		if err := copyFile(path+side, old+side); err != nil {
+		// Another database's "-wal" is kept under a name of its own:
+		// beside the kept copy under its own name, SQLite would fold it
+		// into that copy at its first reading (a restore from it, say).
+		to := old + side
+		if side == "-wal" && foreign {
+			to = old + anotherDatabasesWAL
+		}
+		if err := copyFile(path+side, to); err != nil {
 			removeKept(old)
 			return "", fmt.Errorf("sqlite: restore: keep the old database: %w", err)
 		}
@@ -483,7 +502,7 @@ func removeKept(old string) {
 	if old == "" {
 		return
 	}
-	for _, side := range append([]string{""}, sideFiles...) {
+	for _, side := range append([]string{"", anotherDatabasesWAL}, sideFiles...) {
 		os.Remove(old + side)
 	}
 }

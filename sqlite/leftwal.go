@@ -92,6 +92,15 @@ func compareWALID(path string) error {
 	return nil
 }
 
+// foreignWAL returns compareWALID's error for a non-empty "-wal" beside
+// path, and nil when there is none.
+func foreignWAL(path string) error {
+	if fi, err := os.Stat(path + "-wal"); err != nil || fi.Size() == 0 {
+		return nil
+	}
+	return compareWALID(path)
+}
+
 // walPage1ID returns the identity (bytes 60–63) in the last committed
 // copy of page 1 in the WAL file at path, or 0. It reads the WAL as
 // SQLite's recovery does (the WAL format: https://sqlite.org/fileformat2.html#walformat):

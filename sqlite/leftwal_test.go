@@ -502,11 +502,37 @@ func TestRestoreKeepsAnotherDatabasesWALApart(t *testing.T) {
 	if got, _ := os.ReadFile(info.Previous); string(got) != string(fileA) {
 		t.Error("the kept database is not the file as it was: the other database's -wal was folded into it")
 	}
-	if got, _ := os.ReadFile(info.Previous + "-wal"); string(got) != string(wal) {
-		t.Error("the other database's -wal was not kept as it was beside the kept copy")
+	if got, _ := os.ReadFile(info.Previous + anotherDatabasesWAL); string(got) != string(wal) {
+		t.Error("the other database's -wal was not kept as it was")
+	}
+	if _, err := os.Stat(info.Previous + "-wal"); err == nil {
+		t.Error("the other database's -wal was kept where SQLite reads it as the kept copy's")
 	}
 	opensWithLicenses(t, pathA, "cust_00000000000c", keysC)
-	// The kept file, without the -wal that is not its own, is A.
-	os.Remove(info.Previous + "-wal")
-	opensWithLicenses(t, info.Previous, "cust_00000000000a", keysA)
+	// A restore from the kept copy brings A back, and A alone.
+	pathD := filepath.Join(dir, "d.db")
+	if _, err := Restore(ctx, info.Previous, pathD); err != nil {
+		t.Fatal(err)
+	}
+	opensWithLicenses(t, pathD, "cust_00000000000a", keysA)
+	if hasLicenses(t, pathD, "cust_00000000000b", 1000)[0] {
+		t.Error("the database restored from the kept copy holds the other database's licenses")
+	}
+
+	// A backup given to restore with another database's -wal beside it
+	// is refused, both left as they are: reading it would fold the -wal
+	// in.
+	pathE := filepath.Join(dir, "e.db")
+	if err := os.WriteFile(pathE, fileA, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(pathE+"-wal", wal, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Restore(ctx, pathE, filepath.Join(dir, "f.db")); err == nil || !strings.Contains(err.Error(), "belongs to another database") {
+		t.Errorf("restore from a file under another database's -wal: %v", err)
+	}
+	if got, _ := os.ReadFile(pathE); string(got) != string(fileA) {
+		t.Error("the refused restore changed its source")
+	}
 }
