@@ -44,19 +44,16 @@ type Service struct {
 	macs macs // keyed signing states, per customer
 }
 
-// CheckEndCustomerID returns EINVALID unless id is an end_customer_id a
-// license can hold: 1-MaxEndCustomerID characters, none of them a control
-// character (C0, DEL or C1: a NUL or an escape sequence in an identifier is
-// a mistake, or an attack on whatever displays it). Generate, validate and
-// the list's filter all apply it, so an id no license can hold is refused
-// alike wherever it is sent. Whitespace is an id's own: ids are compared
-// exactly, never trimmed.
+// CheckEndCustomerID returns EINVALID unless id is 1-MaxEndCustomerID
+// characters: an end_customer_id some license can hold. Validate and the
+// list's filter apply it, and generate with it the rule of new licenses,
+// no control characters (Params.Validate). Those were issued until that
+// rule came, and must still validate and be found, so a lookup does not
+// refuse them. Whitespace is an id's own: ids are compared exactly, never
+// trimmed.
 func CheckEndCustomerID(id string) error {
 	if n := utf8.RuneCountInString(id); n < 1 || n > MaxEndCustomerID {
 		return quantumlock.Errorf(quantumlock.EINVALID, "end_customer_id is required and must be 1-%d characters.", MaxEndCustomerID)
-	}
-	if strings.ContainsFunc(id, unicode.IsControl) {
-		return quantumlock.Errorf(quantumlock.EINVALID, "end_customer_id must not hold control characters.")
 	}
 	return nil
 }
@@ -73,6 +70,12 @@ type Params struct {
 func (p *Params) Validate() error {
 	if err := CheckEndCustomerID(p.EndCustomerID); err != nil {
 		return err
+	}
+	// A control character (C0, DEL or C1), a NUL or an escape sequence, in
+	// an identifier or a feature name is a mistake, or an attack on
+	// whatever displays it.
+	if strings.ContainsFunc(p.EndCustomerID, unicode.IsControl) {
+		return quantumlock.Errorf(quantumlock.EINVALID, "end_customer_id must not hold control characters.")
 	}
 	if len(p.Features) > MaxFeatures {
 		return quantumlock.Errorf(quantumlock.EINVALID, "features must hold at most %d entries.", MaxFeatures)
