@@ -1,6 +1,9 @@
 package entropy
 
-import "hash/maphash"
+import (
+	"hash/maphash"
+	"slices"
+)
 
 // Sizes of the remote's replay guard: it fingerprints every ReplayBlock
 // bytes of an answer (a shorter tail included, when at least
@@ -17,8 +20,8 @@ const (
 // health tests see one byte at a time and pass such bytes, which look
 // random, every time; but bytes said to be quantum are each used once.
 // Blocks are fingerprinted from the start of each answer, so an answer
-// sent again, whole or cut short, is caught; a replay shifted by a few
-// bytes is not. 32 random bytes never repeat, so an alarm means a fault.
+// sent again, whole or cut short, is caught, and so is one that repeats a
+// block within itself; a replay shifted by a few bytes is not. 32 random bytes never repeat, so an alarm means a fault.
 // Not safe for concurrent use: the fetcher alone feeds it.
 type replays struct {
 	seed  maphash.Seed
@@ -37,7 +40,9 @@ func (g *replays) repeats(b []byte) bool {
 	var fps []uint64
 	for i := 0; len(b)-i >= minReplayBlock; i += ReplayBlock {
 		fp := maphash.Bytes(g.seed, b[i:min(i+ReplayBlock, len(b))])
-		if _, ok := g.seen[fp]; ok {
+		// A block seen before, in an earlier answer or earlier in this
+		// one (an answer of one block over and over).
+		if _, ok := g.seen[fp]; ok || slices.Contains(fps, fp) {
 			return true
 		}
 		fps = append(fps, fp)

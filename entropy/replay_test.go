@@ -1,6 +1,7 @@
 package entropy
 
 import (
+	"bytes"
 	"crypto/rand"
 	"testing"
 )
@@ -23,6 +24,12 @@ func TestReplays(t *testing.T) {
 	}
 	if g.repeats([]byte(rand.Text())) {
 		t.Error("a fresh answer repeats")
+	}
+	// One block over and over, in a single answer.
+	block := make([]byte, ReplayBlock)
+	rand.Read(block)
+	if !g.repeats(bytes.Repeat(block, 4)) {
+		t.Error("an answer repeating a block within itself passes")
 	}
 	// Answers too short to fingerprint, and blocks forgotten after
 	// replayMemory newer ones, pass.
