@@ -632,6 +632,20 @@ func TestServeBadPaths(t *testing.T) {
 			t.Fatalf("%s %s: a database was made for a server that did not start", tc.flag, tc.value)
 		}
 	}
+	// The same port on an address this machine does not have: the
+	// address is at fault, not the port the operator listener holds.
+	_, port, _ := net.SplitHostPort(freeAddr)
+	err = run(context.Background(), []string{"serve", "--db", filepath.Join(dir, "typo.db"), "--metrics-addr", freeAddr, "--addr", "192.0.2.1:" + port},
+		env("QUANTUMLOCK_MASTER_KEY", key), nil, io.Discard, io.Discard)
+	if err == nil || strings.Contains(err.Error(), "same port") || !strings.HasPrefix(err.Error(), "--addr: ") {
+		t.Errorf("--addr on an address not this machine's, beside --metrics-addr on its port: %v", err)
+	}
+	// A flag's value from its environment twin is named by it.
+	err = run(context.Background(), []string{"serve", "--db", filepath.Join(dir, "typo.db")},
+		env("QUANTUMLOCK_MASTER_KEY", key, "QUANTUMLOCK_ADDR", "nope"), nil, io.Discard, io.Discard)
+	if err == nil || !strings.HasPrefix(err.Error(), "QUANTUMLOCK_ADDR: ") {
+		t.Errorf("QUANTUMLOCK_ADDR=nope: %v", err)
+	}
 }
 
 // One server per database file: a second serve on a file another server

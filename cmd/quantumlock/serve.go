@@ -165,17 +165,22 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	var ml net.Listener
 	if cfg.metricsAddr != "" {
 		if ml, err = net.Listen("tcp", cfg.metricsAddr); err != nil {
-			return fmt.Errorf("--metrics-addr: %w", err)
+			return fmt.Errorf("%s: %w", name("metrics-addr"), err)
 		}
 		defer ml.Close() // the metrics server closes it too
 	}
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
+		// The operator listener, opened first, may hold the port: then
+		// the API's address can be had once it lets go.
 		if ml != nil && samePort(cfg.addr, ml.Addr()) {
-			// The operator listener, opened first, holds the port.
-			return fmt.Errorf("--addr and --metrics-addr name the same port; give each its own: %w", err)
+			ml.Close()
+			if again, err2 := net.Listen("tcp", cfg.addr); err2 == nil {
+				again.Close()
+				return fmt.Errorf("%s and %s name the same port; give each its own: %w", name("addr"), name("metrics-addr"), err)
+			}
 		}
-		return fmt.Errorf("--addr: %w", err)
+		return fmt.Errorf("%s: %w", name("addr"), err)
 	}
 	defer ln.Close() // Serve closes it too; this covers the returns before Serve
 
