@@ -132,7 +132,8 @@ type Config struct {
 
 	// RSAConcurrency bounds how many RSA key generations run at once,
 	// and half as many (at least one) for one customer; zero or less
-	// means runtime.GOMAXPROCS(0).
+	// means runtime.GOMAXPROCS(0). It bounds the same way the verifies
+	// and decrypts that search a key's older versions (olderVersion).
 	RSAConcurrency int
 
 	// MaxKeys bounds how many keys one customer may have; zero or less

@@ -384,9 +384,6 @@ func opsHandler(m *httpapi.Metrics) http.Handler {
 	return mux
 }
 
-// loadMasterKey finds the master key: --master-key-file, then
-// QUANTUMLOCK_MASTER_KEY, then in dev mode a key file beside the database,
-// created if missing.
 // loadMasterKeyUntil is loadMasterKey, given up when ctx ends: a key file
 // that is a pipe can keep its reader waiting (a key without a newline from
 // a pipe left open), and SIGINT must still stop serve before it opens, let
@@ -409,6 +406,9 @@ func loadMasterKeyUntil(ctx context.Context, cfg serveConfig, getenv func(string
 	}
 }
 
+// loadMasterKey finds the master key: --master-key-file, then
+// QUANTUMLOCK_MASTER_KEY, then in dev mode a key file beside the database,
+// created if missing.
 func loadMasterKey(cfg serveConfig, getenv func(string) string, logger *slog.Logger) (*masterkey.Key, error) {
 	switch {
 	case cfg.masterKeyFile != "":
