@@ -87,8 +87,10 @@ func (c *Customer) Validate() error {
 	if !utf8.ValidString(c.Name) || strings.ContainsFunc(c.Name, unicode.IsControl) {
 		return Errorf(EINVALID, "name must be UTF-8 text without control characters.")
 	}
-	// A name of spaces alone lists as no name at all.
-	if strings.TrimSpace(c.Name) == "" {
+	// A name of spaces, or of characters that show nothing (zero-width
+	// and other format characters, the Hangul fillers), lists as no name
+	// at all: it must hold something that shows.
+	if !strings.ContainsFunc(c.Name, visible) {
 		return Errorf(EINVALID, "name must not be blank.")
 	}
 	if a, err := mail.ParseAddress(c.Email); err != nil || a.Address != c.Email || len(c.Email) > 254 {
@@ -167,4 +169,15 @@ type APIKeyStore interface {
 	// RevokeAPIKey marks the key revoked at t (idempotent: an already
 	// revoked key keeps its first time) and returns it, or ENOTFOUND.
 	RevokeAPIKey(ctx context.Context, id string, t time.Time) (*APIKey, error)
+}
+
+// visible reports whether r shows when printed: a letter, mark, number,
+// punctuation or symbol, other than the Hangul fillers, letters by their
+// category that print as blanks.
+func visible(r rune) bool {
+	switch r {
+	case '\u115f', '\u1160', '\u3164', '\uffa0':
+		return false
+	}
+	return unicode.In(r, unicode.L, unicode.M, unicode.N, unicode.P, unicode.S)
 }

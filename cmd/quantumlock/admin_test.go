@@ -464,6 +464,8 @@ func TestCustomersRefusalsNameFlags(t *testing.T) {
 		{[]string{"customers", "create", "--name", strings.Repeat("a", 201), "--email", "a@example.com"}, "--name must be 1-200 characters."},
 		{[]string{"customers", "create", "--name", "A\x1b[2J", "--email", "a@example.com"}, "--name must be UTF-8 text without control characters."},
 		{[]string{"customers", "create", "--name", "  \u3000 ", "--email", "a@example.com"}, "--name must not be blank."},
+		{[]string{"customers", "create", "--name", "\u200b", "--email", "a@example.com"}, "--name must not be blank."},
+		{[]string{"customers", "create", "--name", "\u3164 \u3164", "--email", "a@example.com"}, "--name must not be blank."},
 		{[]string{"customers", "create", "--name", "A", "--email", "x"}, "--email must be a plain e-mail address."},
 		{[]string{"customers", "create", "--name", "A", "--email", "a@example.com", "--licenses-per-month", "-1"}, "--licenses-per-month must be 0 (unlimited) or positive."},
 		{[]string{"customers", "create", "--name", "A", "--email", "a@example.com", "--requests-per-minute", "0"}, "--requests-per-minute must be positive."},
