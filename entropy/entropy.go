@@ -108,10 +108,10 @@ type Config struct {
 	// passes about a fifth of its output fails after a few windows (a
 	// window alarms only when it opens with that byte; docs/entropy.md),
 	// while a sound source raises a false alarm about once per 2^56 bytes,
-	// so an alarm means a fault. H = 8 (RCT cutoff 4) would alarm on a perfect source about
-	// once per 2^24 bytes, as any run of four equal bytes fails. The
-	// claim does not limit output strength: conditioning takes at least
-	// as many source bytes as it returns, plus 32 OS bytes.
+	// so an alarm means a fault. H = 8 (RCT cutoff 4) would alarm on a
+	// perfect source about once per 2^24 bytes, as any run of four equal
+	// bytes fails. The claim does not limit output strength: conditioning
+	// takes at least as many source bytes as it returns, plus 32 OS bytes.
 	ClaimedEntropy float64
 
 	// Logger receives health and fetch failures (default: discarded).

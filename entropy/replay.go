@@ -21,8 +21,9 @@ const (
 // random, every time; but bytes said to be quantum are each used once.
 // Blocks are fingerprinted from the start of each answer, so an answer
 // sent again, whole or cut short, is caught, and so is one that repeats a
-// block within itself; a replay shifted by a few bytes is not. 32 random bytes never repeat, so an alarm means a fault.
-// Not safe for concurrent use: the fetcher alone feeds it.
+// block within itself; a replay shifted by a few bytes is not. 32 random
+// bytes never repeat, so an alarm means a fault. Not safe for concurrent
+// use: the fetcher alone feeds it.
 type replays struct {
 	seed  maphash.Seed
 	seen  map[uint64]struct{}

@@ -10,10 +10,10 @@ import "sync"
 // they are written: their customer's, so that one customer's slow readers
 // cannot take the memory every customer's answers need, and, for GETs, the
 // server's, a bound on all of them. A GET (or HEAD) whose answer would
-// exceed either is refused with 429 and Retry-After; one answer is always
-// let through when its customer (or the server) has none in flight,
-// however large, so no answer the API can give is refused for its size
-// alone. Other methods' answers count against their customer's budget but
+// exceed either is refused with 429 and Retry-After. No answer the API
+// can give is refused for its size alone: a customer's first answer in
+// flight is held to the server's budget only, and a GET answer goes,
+// however large, whenever no other is in flight. Other methods' answers count against their customer's budget but
 // are never refused: by the time the answer is encoded the request has
 // taken effect (an encrypt without key_id has made a key), and a 429 would
 // tell the client to do it again. Nor do they count against the server's:
