@@ -89,8 +89,8 @@ func (c *Customer) Validate() error {
 	}
 	// A name of spaces, or of characters that show nothing (zero-width
 	// and other format characters, the Hangul fillers), lists as no name
-	// at all: it must hold something that shows.
-	if !strings.ContainsFunc(c.Name, visible) {
+	// at all: it must hold something else.
+	if !strings.ContainsFunc(c.Name, func(r rune) bool { return !invisible(r) }) {
 		return Errorf(EINVALID, "name must not be blank.")
 	}
 	if a, err := mail.ParseAddress(c.Email); err != nil || a.Address != c.Email || len(c.Email) > 254 {
@@ -171,13 +171,17 @@ type APIKeyStore interface {
 	RevokeAPIKey(ctx context.Context, id string, t time.Time) (*APIKey, error)
 }
 
-// visible reports whether r shows when printed: a letter, mark, number,
-// punctuation or symbol, other than the Hangul fillers, letters by their
-// category that print as blanks.
-func visible(r rune) bool {
+// invisible reports whether r is known to show nothing when printed: a
+// space, a format character (zero-width space and joiners, bidi marks),
+// a variation selector, or one of the characters of other categories that
+// print as blanks (the Hangul fillers, the combining grapheme joiner, the
+// Khmer inherent vowels, the blank Braille pattern). Anything else, a
+// character newer than Go's Unicode tables or a private-use one among
+// them, is taken to show.
+func invisible(r rune) bool {
 	switch r {
-	case '\u115f', '\u1160', '\u3164', '\uffa0':
-		return false
+	case '\u034f', '\u115f', '\u1160', '\u17b4', '\u17b5', '\u2800', '\u3164', '\uffa0':
+		return true
 	}
-	return unicode.In(r, unicode.L, unicode.M, unicode.N, unicode.P, unicode.S)
+	return unicode.IsSpace(r) || unicode.In(r, unicode.Cf, unicode.Variation_Selector)
 }

@@ -70,3 +70,22 @@ func TestErrors(t *testing.T) {
 		t.Error("nil")
 	}
 }
+
+// A customer's name must hold something that shows: names of spaces and
+// invisible characters alone are blank, while anything else, a character
+// newer than Go's Unicode tables or a private-use one included, is a name.
+func TestCustomerNameBlank(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{" ", "\u3000", "\u200b", "\u3164 \u3164", "\ufe0f", "\u2800", "\u034f\u17b5", "\U000e0100"} {
+		c := Customer{Name: name, Email: "a@example.com", Plan: PlanFree}
+		if err := c.Validate(); ErrorCode(err) != EINVALID || ErrorMessage(err) != "name must not be blank." {
+			t.Errorf("name %+q: %v", name, err)
+		}
+	}
+	for _, name := range []string{"ACME", "\U0001fae9", "\U0001e5d0", "\U0002ebf0", "\uf8ff", "\u0301", "a\u200bb"} {
+		c := Customer{Name: name, Email: "a@example.com", Plan: PlanFree}
+		if err := c.Validate(); err != nil {
+			t.Errorf("name %+q refused: %v", name, err)
+		}
+	}
+}

@@ -466,6 +466,7 @@ func TestCustomersRefusalsNameFlags(t *testing.T) {
 		{[]string{"customers", "create", "--name", "  \u3000 ", "--email", "a@example.com"}, "--name must not be blank."},
 		{[]string{"customers", "create", "--name", "\u200b", "--email", "a@example.com"}, "--name must not be blank."},
 		{[]string{"customers", "create", "--name", "\u3164 \u3164", "--email", "a@example.com"}, "--name must not be blank."},
+		{[]string{"customers", "create", "--name", "\ufe0f\u2800\u034f\u17b5", "--email", "a@example.com"}, "--name must not be blank."},
 		{[]string{"customers", "create", "--name", "A", "--email", "x"}, "--email must be a plain e-mail address."},
 		{[]string{"customers", "create", "--name", "A", "--email", "a@example.com", "--licenses-per-month", "-1"}, "--licenses-per-month must be 0 (unlimited) or positive."},
 		{[]string{"customers", "create", "--name", "A", "--email", "a@example.com", "--requests-per-minute", "0"}, "--requests-per-minute must be positive."},
