@@ -40,7 +40,7 @@ func NewMetrics() *Metrics {
 		}, []string{"code"}),
 		largeRefused: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "quantumlock_large_answers_refused_total",
-			Help: "GETs answered 429 because too many large answers were being written at once (the response budget), not for a customer's rate limit.",
+			Help: "GETs and HEADs answered 429 because too many large answers were being written at once (the response budget), not for a customer's rate limit.",
 		}),
 	}
 	m.registry.MustRegister(m.requests, m.duration, m.licensesIssued, m.validations, m.largeRefused,

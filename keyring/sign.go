@@ -215,6 +215,12 @@ func (s *Service) Verify(ctx context.Context, customerID string, req VerifyReque
 				resp.Valid, resp.KeyVersion = true, v.Version
 			}
 		}
+		// The slot bounds the search's CPU; consuming the nonce below
+		// waits on the store's writer, and other searches need not.
+		if release != nil {
+			release()
+			release = nil
+		}
 	} else {
 		p, err := parsePublicKey(req.PublicKey)
 		if err != nil {
