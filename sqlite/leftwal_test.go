@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/binary"
@@ -256,9 +257,23 @@ func appendPage1Frame(t *testing.T, path string, valid, commit bool) {
 		order = binary.BigEndian
 	}
 	pageSize := int(binary.BigEndian.Uint32(wal[8:12]))
-	n := (len(wal) - 32) / (24 + pageSize)
-	last := wal[32+(n-1)*(24+pageSize):]
-	s0, s1 := binary.BigEndian.Uint32(last[16:20]), binary.BigEndian.Uint32(last[20:24])
+	// The frame is chained after the last one SQLite's recovery reads: a
+	// checkpoint while the copy was live may have started the WAL over,
+	// leaving an older generation's frames past the current ones.
+	s0, s1 := binary.BigEndian.Uint32(wal[24:28]), binary.BigEndian.Uint32(wal[28:32])
+	n := 0
+	for off := 32; off+24+pageSize <= len(wal); off += 24 + pageSize {
+		f := wal[off : off+24+pageSize]
+		if !bytes.Equal(f[8:16], wal[16:24]) {
+			break
+		}
+		c0, c1 := walChecksum(order, f[:8], s0, s1)
+		c0, c1 = walChecksum(order, f[24:], c0, c1)
+		if c0 != binary.BigEndian.Uint32(f[16:20]) || c1 != binary.BigEndian.Uint32(f[20:24]) {
+			break
+		}
+		s0, s1, n = c0, c1, n+1
+	}
 	page, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
