@@ -642,14 +642,7 @@ func TestVerifyOlderVersionsBound(t *testing.T) {
 		_, err := f.svc.Verify(cctx, custA, VerifyRequest{Message: []byte("old"), Signature: old.Signature, QuantumNonce: old.QuantumNonce, KeyID: key.KeyID})
 		done <- err
 	}()
-	for waiting, deadline := false, time.Now().Add(10*time.Second); !waiting; time.Sleep(time.Millisecond) {
-		f.svc.trialGate.mu.Lock()
-		waiting = f.svc.trialGate.mine[custA] != nil
-		f.svc.trialGate.mu.Unlock()
-		if time.Now().After(deadline) {
-			t.Fatal("a verification trying an older version never waited in the gate")
-		}
-	}
+	waitInGate(t, f.svc.trialGate, custA, "a verification trying an older version")
 	cancel()
 	select {
 	case err := <-done:
@@ -662,6 +655,23 @@ func TestVerifyOlderVersionsBound(t *testing.T) {
 	<-f.svc.trialGate.all
 	if res, err := f.svc.Verify(ctx, custA, VerifyRequest{Message: []byte("old"), Signature: old.Signature, QuantumNonce: old.QuantumNonce, KeyID: key.KeyID}); err != nil || !res.Valid || res.KeyVersion != 1 {
 		t.Fatalf("verify by version 1 after the slot freed: %+v, %v", res, err)
+	}
+}
+
+// waitInGate waits until one of customer's calls waits in (or holds a slot
+// of) g, failing the test after 10 s: what names the call.
+func waitInGate(t *testing.T, g *gate, customer, what string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		g.mu.Lock()
+		waiting := g.mine[customer] != nil
+		g.mu.Unlock()
+		if waiting {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never waited in the gate", what)
+		}
 	}
 }
 
@@ -692,14 +702,7 @@ func TestDecryptOlderVersionsBound(t *testing.T) {
 		_, err := f.svc.Decrypt(cctx, custA, req(old, 0))
 		done <- err
 	}()
-	for waiting, deadline := false, time.Now().Add(10*time.Second); !waiting; time.Sleep(time.Millisecond) {
-		f.svc.trialGate.mu.Lock()
-		waiting = f.svc.trialGate.mine[custA] != nil
-		f.svc.trialGate.mu.Unlock()
-		if time.Now().After(deadline) {
-			t.Fatal("a decrypt trying an older version never waited in the gate")
-		}
-	}
+	waitInGate(t, f.svc.trialGate, custA, "a decrypt trying an older version")
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("Decrypt = %v, want context.Canceled", err)

@@ -27,25 +27,7 @@ func TestOpenRefusesAnotherDatabasesWAL(t *testing.T) {
 	keys := closedWithLicenses(t, pathA, "cust_00000000000a", 200)
 
 	// B, still open: its -wal holds its newest commits, as after a crash.
-	pathB := filepath.Join(dir, "b.db")
-	b, err := Open(ctx, pathB)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cb := newCustomer(t, b, "cust_00000000000b")
-	var keysB []string
-	for i := 1000; i < 1050; i++ {
-		keysB = append(keysB, createLicense(t, b, cb.ID, i).Key)
-	}
-	wal, err := os.ReadFile(pathB + "-wal")
-	if err != nil || len(wal) == 0 {
-		t.Fatalf("no WAL: %d bytes, %v", len(wal), err)
-	}
-	dbB, err := os.ReadFile(pathB)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.Close()
+	dbB, wal, keysB := openWALOf(t, filepath.Join(dir, "b.db"), "cust_00000000000b", 50)
 
 	if err := os.WriteFile(pathA+"-wal", wal, 0o600); err != nil {
 		t.Fatal(err)
@@ -86,10 +68,33 @@ func TestOpenRefusesAnotherDatabasesWAL(t *testing.T) {
 	}
 	defer c.Close()
 	for _, k := range keysB {
-		if _, err := c.License(ctx, cb.ID, k); err != nil {
+		if _, err := c.License(ctx, "cust_00000000000b", k); err != nil {
 			t.Fatalf("license %s, committed to the -wal before the crash: %v", k, err)
 		}
 	}
+}
+
+// openWALOf makes a database at path whose customer has n licenses (1000
+// on), and returns its file and its -wal as they were while it was open,
+// the newest commits in the -wal alone, as after a crash, and the keys.
+func openWALOf(t *testing.T, path, customerID string, n int) (file, wal []byte, keys []string) {
+	t.Helper()
+	db, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	c := newCustomer(t, db, customerID)
+	for i := 1000; i < 1000+n; i++ {
+		keys = append(keys, createLicense(t, db, c.ID, i).Key)
+	}
+	if wal, err = os.ReadFile(path + "-wal"); err != nil || len(wal) == 0 {
+		t.Fatalf("no WAL: %d bytes, %v", len(wal), err)
+	}
+	if file, err = os.ReadFile(path); err != nil {
+		t.Fatal(err)
+	}
+	return file, wal, keys
 }
 
 // A database from before identities, or one whose "-wal" holds no copy of
@@ -486,20 +491,7 @@ func TestRestoreKeepsAnotherDatabasesWALApart(t *testing.T) {
 	pathA := filepath.Join(dir, "a.db")
 	keysA := closedWithLicenses(t, pathA, "cust_00000000000a", 20)
 
-	pathB := filepath.Join(dir, "b.db")
-	b, err := Open(ctx, pathB)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cb := newCustomer(t, b, "cust_00000000000b")
-	for i := 1000; i < 1030; i++ {
-		createLicense(t, b, cb.ID, i)
-	}
-	wal, err := os.ReadFile(pathB + "-wal")
-	if err != nil || len(wal) == 0 {
-		t.Fatalf("no WAL: %d bytes, %v", len(wal), err)
-	}
-	b.Close()
+	_, wal, _ := openWALOf(t, filepath.Join(dir, "b.db"), "cust_00000000000b", 30)
 	if err := os.WriteFile(pathA+"-wal", wal, 0o600); err != nil {
 		t.Fatal(err)
 	}
