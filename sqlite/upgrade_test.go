@@ -100,12 +100,7 @@ func TestOpenRefusesSchemaItDoesNotMake(t *testing.T) {
 	db, path = openTemp(t)
 	db.Close()
 	execAll(t, rawDB(t, path), `DROP TABLE keys`)
-	if db, err := Open(t.Context(), path); err == nil {
-		db.Close()
-		t.Error("Open succeeded without the keys table")
-	} else if !strings.Contains(err.Error(), "keys is missing") {
-		t.Errorf("Open without the keys table: %v", err)
-	}
+	openRefused(t, path, "keys is missing")
 
 	// An index of the operator's own is theirs to add.
 	db, path = openTemp(t)
@@ -125,11 +120,8 @@ func TestOpenRefusesVersionGap(t *testing.T) {
 	db, path := openTemp(t)
 	db.Close()
 	execAll(t, rawDB(t, path), `DELETE FROM schema_migrations WHERE version = 2`)
-	if db, err := Open(t.Context(), path); err == nil {
-		db.Close()
-		t.Fatal("Open succeeded with version 2 missing")
-	} else if !strings.Contains(err.Error(), "without version 2") {
-		t.Errorf("Open: %v", err)
+	if !openRefused(t, path, "without version 2") {
+		t.FailNow()
 	}
 	if vs := recordedIn(t, path); !slices.Equal(vs, []int{1, 3}) {
 		t.Errorf("after the refusal the database records %v", vs)
@@ -190,12 +182,24 @@ func TestWithdrawnMigrationUndone(t *testing.T) {
 
 	// Version 5, not this binary's.
 	execAll(t, rawDB(t, path), `INSERT INTO schema_migrations VALUES (5, 0)`)
-	if db, err := Open(ctx, path); err == nil {
+	openRefused(t, path, "version 5 is newer")
+}
+
+// openRefused reports whether Open of path fails saying says, and fails
+// the test when it does not.
+func openRefused(t *testing.T, path, says string) bool {
+	t.Helper()
+	db, err := Open(t.Context(), path)
+	if err == nil {
 		db.Close()
-		t.Error("Open succeeded on a newer binary's version 5")
-	} else if !strings.Contains(err.Error(), "version 5 is newer") {
-		t.Errorf("Open with version 5: %v", err)
+		t.Errorf("Open of %s succeeded; want it refused, saying %q", path, says)
+		return false
 	}
+	if !strings.Contains(err.Error(), says) {
+		t.Errorf("Open of %s: %v; want it to say %q", path, err, says)
+		return false
+	}
+	return true
 }
 
 // A backup is of the schema as it is: a database whose schema an operator
