@@ -474,10 +474,13 @@ type SourceStatus struct {
 	PoolBytes int
 
 	// SamplesTested counts raw bytes run through the health tests;
-	// RCTFailures and APTFailures count the tests' alarms.
-	SamplesTested uint64
-	RCTFailures   uint64
-	APTFailures   uint64
+	// RCTFailures and APTFailures count the tests' alarms, and
+	// ReplayFailures the remote's answers that repeated bytes it had sent
+	// before (qcos_api only; see replays).
+	SamplesTested  uint64
+	RCTFailures    uint64
+	APTFailures    uint64
+	ReplayFailures uint64
 	// Requests and RequestFailures count remote requests (qcos_api only).
 	Requests        uint64
 	RequestFailures uint64
@@ -515,6 +518,7 @@ func (m *monitor) fill(s *SourceStatus) {
 	s.SamplesTested = m.ht.tested
 	s.RCTFailures = m.ht.rctFails
 	s.APTFailures = m.ht.aptFails
+	s.ReplayFailures = m.replays
 	s.LastError, s.LastErrorAt = m.lastFail, m.lastFailT
 }
 

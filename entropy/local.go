@@ -16,6 +16,7 @@ type monitor struct {
 	ht        healthTest
 	mcv       bitMCV
 	healthy   bool
+	replays   uint64 // faults for failRepeat (see fault)
 	lastFail  string
 	lastFailT time.Time
 	now       func() time.Time
@@ -54,6 +55,9 @@ func (m *monitor) fault(f failure) failure {
 	defer m.mu.Unlock()
 	m.ht.rctB, m.ht.aptI, m.ht.clean = 0, 0, 0
 	m.healthy = false
+	if f == failRepeat {
+		m.replays++
+	}
 	m.lastFail, m.lastFailT = string(f), m.now()
 	return f
 }

@@ -321,10 +321,13 @@ func (r *remote) fetchOnce(ctx context.Context, n int) time.Duration {
 	usable := false
 	switch {
 	case err != nil:
-	case r.replays.repeats(b):
-		fail = r.mon.fault(failRepeat)
 	default:
+		// The health tests first, so that a stuck source is named by the
+		// test made for it (a constant answer also repeats its blocks).
 		usable, fail = r.mon.check(b)
+		if fail == "" && r.replays.repeats(b) {
+			usable, fail = false, r.mon.fault(failRepeat)
+		}
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()

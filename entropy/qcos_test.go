@@ -422,8 +422,16 @@ func TestRemoteRecovers(t *testing.T) {
 			p := remotePool(t, srv, Config{DrawWait: 10 * time.Millisecond})
 			eventually(t, "a failure", func() bool {
 				st := statusOf(t, p, quantumlock.SourceQCOSAPI)
-				return st.RequestFailures > 0 || st.RCTFailures > 0 || strings.Contains(st.LastError, "repeated")
+				return st.RequestFailures > 0 || st.RCTFailures > 0 || st.ReplayFailures > 0
 			})
+			st := statusOf(t, p, quantumlock.SourceQCOSAPI)
+			if mode == "replay" && (st.ReplayFailures == 0 || !strings.Contains(st.LastError, "repeated")) {
+				t.Errorf("a replayed answer was not counted as one: %+v", st)
+			}
+			// A stuck source is named by the test made for it.
+			if mode == "zeros" && (st.RCTFailures == 0 || st.ReplayFailures != 0) {
+				t.Errorf("constant answers: %+v, want an RCT alarm and no replay", st)
+			}
 			if mode != "500" {
 				st := statusOf(t, p, quantumlock.SourceQCOSAPI)
 				if st.Healthy || st.Available || st.PoolBytes != 0 {

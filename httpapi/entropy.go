@@ -152,8 +152,11 @@ type backendJSON struct {
 	Qubits      *int             `json:"qubits,omitempty"`
 	RCTFailures uint64           `json:"rct_failures"`
 	APTFailures uint64           `json:"apt_failures"`
-	LastError   *string          `json:"last_error"`
-	LastErrorAt *string          `json:"last_error_at"`
+	// ReplayFailures is qcos_api's alone: its answers that repeated
+	// bytes it had sent before, each an alarm like the tests'.
+	ReplayFailures *uint64 `json:"replay_failures,omitempty"`
+	LastError      *string `json:"last_error"`
+	LastErrorAt    *string `json:"last_error_at"`
 }
 
 // nullable is a field a source's object has or lacks: absent when not
@@ -186,6 +189,7 @@ func backendOf(st entropy.SourceStatus) backendJSON {
 	switch st.Name {
 	case quantumlock.SourceQCOSAPI:
 		b.URL, b.LatencyMS = nullable[string]{set: true}, nullable[int64]{set: true, v: st.LatencyMS}
+		b.ReplayFailures = &st.ReplayFailures
 		if st.URL != "" {
 			b.URL.v = &st.URL
 		}

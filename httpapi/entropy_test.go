@@ -117,8 +117,16 @@ func TestQuantumHealth(t *testing.T) {
 	if url, ok := q["url"]; !ok || url != nil {
 		t.Errorf("unconfigured qcos_api %v, want url present and null", q)
 	}
+	if q["replay_failures"] != 0.0 {
+		t.Errorf("qcos_api replay_failures %v, want 0", q["replay_failures"])
+	}
 	if _, ok := h["qiskit_local"].(map[string]any)["latency_ms"]; ok {
 		t.Error("qiskit_local has a latency_ms")
+	}
+	for _, name := range []string{"qiskit_local", "cryptographic"} {
+		if _, ok := h[name].(map[string]any)["replay_failures"]; ok {
+			t.Errorf("%s has a replay_failures", name)
+		}
 	}
 	sim := h["qiskit_local"].(map[string]any)
 	if sim["available"] != true || sim["quantum"] != false || sim["qubits"] != 16.0 || sim["simulator"] == "" {

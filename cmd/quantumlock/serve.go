@@ -332,6 +332,8 @@ var (
 		"Raw bytes a source has run through its health tests.", []string{"source"}, nil)
 	entropyPooledDesc = prometheus.NewDesc("quantumlock_entropy_pool_bytes",
 		"Tested bytes from the remote QRNG waiting to be used.", []string{"source"}, nil)
+	entropyAlarmsDesc = prometheus.NewDesc("quantumlock_entropy_health_failures_total",
+		"Health test alarms by source and test: rct, apt, and replay (qcos_api's answers that repeated bytes it had sent before).", []string{"source", "test"}, nil)
 	qrngRequestsDesc = prometheus.NewDesc("quantumlock_qrng_requests_total",
 		"Requests to the remote QRNG, by result.", []string{"result"}, nil)
 )
@@ -340,6 +342,7 @@ var (
 func (entropyCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- entropyTestedDesc
 	ch <- entropyPooledDesc
+	ch <- entropyAlarmsDesc
 	ch <- qrngRequestsDesc
 }
 
@@ -347,7 +350,10 @@ func (entropyCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c entropyCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, st := range c.pool.Status() {
 		ch <- prometheus.MustNewConstMetric(entropyTestedDesc, prometheus.CounterValue, float64(st.SamplesTested), st.Name)
+		ch <- prometheus.MustNewConstMetric(entropyAlarmsDesc, prometheus.CounterValue, float64(st.RCTFailures), st.Name, "rct")
+		ch <- prometheus.MustNewConstMetric(entropyAlarmsDesc, prometheus.CounterValue, float64(st.APTFailures), st.Name, "apt")
 		if st.Name == quantumlock.SourceQCOSAPI {
+			ch <- prometheus.MustNewConstMetric(entropyAlarmsDesc, prometheus.CounterValue, float64(st.ReplayFailures), st.Name, "replay")
 			ch <- prometheus.MustNewConstMetric(entropyPooledDesc, prometheus.GaugeValue, float64(st.PoolBytes), st.Name)
 			ch <- prometheus.MustNewConstMetric(qrngRequestsDesc, prometheus.CounterValue, float64(st.Requests-st.RequestFailures), "ok")
 			ch <- prometheus.MustNewConstMetric(qrngRequestsDesc, prometheus.CounterValue, float64(st.RequestFailures), "failed")
