@@ -173,15 +173,13 @@ type APIKeyStore interface {
 
 // invisible reports whether r is known to show nothing when printed: a
 // space, a format character (zero-width space and joiners, bidi marks),
-// a variation selector, or one of the characters of other categories that
-// print as blanks (the Hangul fillers, the combining grapheme joiner, the
-// Khmer inherent vowels, the blank Braille pattern). Anything else, a
+// a variation selector, a default-ignorable code point (the Hangul
+// fillers, the combining grapheme joiner, the Khmer inherent vowels, and
+// the unassigned ones Unicode reserves to render as nothing, such as
+// U+2065 and U+E0000), or the blank Braille pattern. Anything else, a
 // character newer than Go's Unicode tables or a private-use one among
 // them, is taken to show.
 func invisible(r rune) bool {
-	switch r {
-	case '\u034f', '\u115f', '\u1160', '\u17b4', '\u17b5', '\u2800', '\u3164', '\uffa0':
-		return true
-	}
-	return unicode.IsSpace(r) || unicode.In(r, unicode.Cf, unicode.Variation_Selector)
+	return r == '\u2800' || unicode.IsSpace(r) ||
+		unicode.In(r, unicode.Cf, unicode.Variation_Selector, unicode.Other_Default_Ignorable_Code_Point)
 }

@@ -76,7 +76,7 @@ func TestErrors(t *testing.T) {
 // newer than Go's Unicode tables or a private-use one included, is a name.
 func TestCustomerNameBlank(t *testing.T) {
 	t.Parallel()
-	for _, name := range []string{" ", "\u3000", "\u200b", "\u3164 \u3164", "\ufe0f", "\u2800", "\u034f\u17b5", "\U000e0100"} {
+	for _, name := range []string{" ", "\u3000", "\u200b", "\u3164 \u3164", "\ufe0f", "\u2800", "\u034f\u17b5", "\U000e0100", "\u2065", "\ufff0\ufff8", "\U000e0000", "\U000e0fff"} {
 		c := Customer{Name: name, Email: "a@example.com", Plan: PlanFree}
 		if err := c.Validate(); ErrorCode(err) != EINVALID || ErrorMessage(err) != "name must not be blank." {
 			t.Errorf("name %+q: %v", name, err)
