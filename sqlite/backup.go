@@ -63,6 +63,11 @@ func Backup(ctx context.Context, src, dst string) (info BackupInfo, err error) {
 	} else if !ok {
 		return info, fmt.Errorf("sqlite: backup: another process has had the database to itself (a migration or a restore) for more than %v", sharedWait)
 	}
+	// Reading src folds the "-wal" beside it into it, another database's
+	// too (the case Open refuses): that would mix the two in the live file.
+	if err := foreignWAL(src); err != nil {
+		return info, err
+	}
 
 	exists := fmt.Errorf("sqlite: backup: %s exists; a backup never overwrites a file", dst)
 	if _, err := os.Lstat(dst); err == nil {

@@ -93,8 +93,10 @@ func compareWALID(path string) error {
 }
 
 // foreignWAL returns compareWALID's error for a non-empty "-wal" beside
-// path, and nil when there is none.
+// path, and nil when there is none. Like SQLite, it looks beside the file
+// a symbolic link leads to.
 func foreignWAL(path string) error {
+	path = realPath(path)
 	if fi, err := os.Stat(path + "-wal"); err != nil || fi.Size() == 0 {
 		return nil
 	}

@@ -532,3 +532,67 @@ func TestRestoreKeepsAnotherDatabasesWALApart(t *testing.T) {
 		t.Error("the refused restore changed its source")
 	}
 }
+
+// A backup named through a symbolic link, with another database's -wal
+// beside the file the link leads to, where SQLite reads it from, is
+// refused as one named directly is, and nothing is folded into it.
+func TestRestoreFromLinkRefusesAnotherDatabasesWAL(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	backup := filepath.Join(dir, "e.db")
+	closedWithLicenses(t, backup, "cust_00000000000a", 20)
+	before, _ := os.ReadFile(backup)
+	_, wal, _ := openWALOf(t, filepath.Join(dir, "b.db"), "cust_00000000000b", 30)
+	if err := os.WriteFile(backup+"-wal", wal, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link.db")
+	if err := os.Symlink(backup, link); err != nil {
+		t.Skip(err)
+	}
+	_, err := Restore(ctx, link, filepath.Join(dir, "f.db"))
+	if err == nil || !strings.Contains(err.Error(), "belongs to another database") {
+		t.Errorf("restore through a link: %v, want refused", err)
+	}
+	if got, _ := os.ReadFile(backup); string(got) != string(before) {
+		t.Error("the other database's -wal was folded into the backup")
+	}
+	if _, err := os.Stat(backup + "-wal"); err != nil {
+		t.Errorf("the other database's -wal is gone: %v", err)
+	}
+	if err == nil && hasLicenses(t, filepath.Join(dir, "f.db"), "cust_00000000000b", 1000)[0] {
+		t.Error("the restored database holds the other database's licenses")
+	}
+}
+
+// backup of a file under another database's -wal, which Open refuses, is
+// refused too: reading the file would fold that -wal into the live
+// database, and the next serve would open the mixture without a word.
+func TestBackupRefusesAnotherDatabasesWAL(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	live := filepath.Join(dir, "a.db")
+	closedWithLicenses(t, live, "cust_00000000000a", 20)
+	before, _ := os.ReadFile(live)
+	_, wal, _ := openWALOf(t, filepath.Join(dir, "b.db"), "cust_00000000000b", 30)
+	if err := os.WriteFile(live+"-wal", wal, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	openRefused(t, live, "belongs to another database")
+	bk := filepath.Join(dir, "bk.db")
+	if _, err := Backup(ctx, live, bk); err == nil || !strings.Contains(err.Error(), "belongs to another database") {
+		t.Errorf("backup of a file under another database's -wal: %v, want refused", err)
+	}
+	if got, _ := os.ReadFile(live); string(got) != string(before) {
+		t.Error("the other database's -wal was folded into the live file")
+	}
+	if _, err := os.Stat(live + "-wal"); err != nil {
+		t.Errorf("the other database's -wal is gone: %v", err)
+	}
+	if _, err := os.Lstat(bk); err == nil {
+		t.Error("a backup was written")
+	}
+	openRefused(t, live, "belongs to another database")
+}
