@@ -354,6 +354,8 @@ func TestServeRefusesBadTimeouts(t *testing.T) {
 		{nil, env("QUANTUMLOCK_MAX_CONNECTIONS", "0"), "QUANTUMLOCK_MAX_CONNECTIONS must be at least 1"},
 		{[]string{"--max-connections=0"}, env("QUANTUMLOCK_MAX_CONNECTIONS", "5"), "--max-connections must be at least 1"},
 		{[]string{"-max-connections", "0"}, env(), "--max-connections must be at least 1"},
+		// Another flag's value spelled like the flag is not the flag.
+		{[]string{"--qrng-api-key", "max-connections"}, env("QUANTUMLOCK_MAX_CONNECTIONS", "0"), "QUANTUMLOCK_MAX_CONNECTIONS must be at least 1"},
 		{nil, env("QUANTUMLOCK_LOG_LEVEL", "loud"), "QUANTUMLOCK_LOG_LEVEL: "},
 		{nil, env("QUANTUMLOCK_QUBITS", "21"), "QUANTUMLOCK_QUBITS must be 1-20"},
 	} {

@@ -97,6 +97,13 @@ func isHelp(arg string) bool {
 // message and usage text would make it several lines on stderr. -h prints
 // the usage to fs's output and returns flag.ErrHelp.
 func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) ([]string, error) {
+	pos, _, err := parseFlagsGiven(fs, args, getenv)
+	return pos, err
+}
+
+// parseFlagsGiven is parseFlags that also returns the names of the flags
+// given on the command line, as the parser read it: for settingName.
+func parseFlagsGiven(fs *flag.FlagSet, args []string, getenv func(string) string) ([]string, map[string]bool, error) {
 	// Put back before the usage is printed, which names each flag's
 	// kind and default from its own value.
 	restore := explainValues(fs)
@@ -110,9 +117,9 @@ func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) ([]
 			restore()
 			fs.SetOutput(out)
 			fs.Usage()
-			return nil, err
+			return nil, nil, err
 		} else if err != nil {
-			return nil, fmt.Errorf("%s: %w", fs.Name(), err)
+			return nil, nil, fmt.Errorf("%s: %w", fs.Name(), err)
 		}
 		if fs.NArg() == 0 {
 			break
@@ -136,7 +143,7 @@ func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) ([]
 			}
 		}
 	})
-	return positional, err
+	return positional, given, err
 }
 
 // explainValues makes each of fs's number, duration and boolean flags say
@@ -206,19 +213,11 @@ func envName(flagName string) string {
 }
 
 // settingName names where flag name's value came from, for a message about
-// it: "--name" when args give the flag, else its environment twin when that
-// is set, else "--name" (the default).
-func settingName(args []string, getenv func(string) string, name string) string {
-	for _, a := range args {
-		if a == "--" {
-			break
-		}
-		a = strings.TrimPrefix(strings.TrimPrefix(a, "-"), "-")
-		if a == name || strings.HasPrefix(a, name+"=") {
-			return "--" + name
-		}
-	}
-	if getenv(envName(name)) != "" {
+// it: "--name" when the command line gave the flag (given, from
+// parseFlagsGiven), else its environment twin when that is set, else
+// "--name" (the default).
+func settingName(given map[string]bool, getenv func(string) string, name string) string {
+	if !given[name] && getenv(envName(name)) != "" {
 		return envName(name)
 	}
 	return "--" + name

@@ -86,12 +86,13 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	fs.IntVar(&cfg.qubits, "qubits", entropy.DefaultQubits, "circuit width of the qiskit_local simulator (1-20)")
 	fs.IntVar(&cfg.maxConnections, "max-connections", DefaultMaxConnections, "most client connections the API holds open at once; more wait until one closes, and a keep-alive connection idle for a second is closed to make room")
 	fs.IntVar(&cfg.maxKeys, "max-keys", keyring.DefaultMaxKeys, "most managed keys one customer may have")
-	if pos, err := parseFlags(fs, args, getenv); err != nil {
+	pos, given, err := parseFlagsGiven(fs, args, getenv)
+	if err != nil {
 		return err
 	} else if err := noArguments(fs, pos); err != nil {
 		return err
 	}
-	name := func(flag string) string { return settingName(args, getenv, flag) }
+	name := func(flag string) string { return settingName(given, getenv, flag) }
 	if cfg.qubits < 1 || cfg.qubits > qsim.MaxQubits {
 		return fmt.Errorf("%s must be 1-%d, got %d", name("qubits"), qsim.MaxQubits, cfg.qubits)
 	}
@@ -138,10 +139,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	// that --dev would create is made only once the database has opened,
 	// so that a --db that is no database leaves no new key file behind.
 	devKey := cfg.masterKeyFile == "" && getenv("QUANTUMLOCK_MASTER_KEY") == "" && cfg.dev
-	var (
-		mk  *masterkey.Key
-		err error
-	)
+	var mk *masterkey.Key
 	if devKey {
 		if devKeyPath(cfg.db) == cfg.db {
 			return fmt.Errorf("--db %s: --dev keeps its master key in a .masterkey file beside the database; name the database otherwise", cfg.db)
