@@ -16,6 +16,9 @@ func TestReplays(t *testing.T) {
 	for name, b := range map[string]string{
 		"whole":                 first,
 		"cut short":             first[:40],
+		"cut to one block":      first[:ReplayBlock],
+		"cut below one block":   first[:minReplayBlock],
+		"cut to 31 bytes":       first[:ReplayBlock-1],
 		"from its second block": first[ReplayBlock:],
 	} {
 		if !g.repeats([]byte(b)) {
@@ -24,6 +27,11 @@ func TestReplays(t *testing.T) {
 	}
 	if g.repeats([]byte(rand.Text())) {
 		t.Error("a fresh answer repeats")
+	}
+	// An answer of exactly one prefix's length: its prefix and its one
+	// (short) block are the same bytes, and not a repeat.
+	if g.repeats([]byte(rand.Text()[:minReplayBlock])) {
+		t.Error("a fresh answer of minReplayBlock bytes repeats")
 	}
 	// One block over and over, in a single answer.
 	block := make([]byte, ReplayBlock)
@@ -39,7 +47,7 @@ func TestReplays(t *testing.T) {
 			t.Error("a block shorter than minReplayBlock was fingerprinted")
 		}
 	}
-	for range replayMemory / (MaxFetch / ReplayBlock) {
+	for range replayMemory / (MaxFetch/ReplayBlock + 1) {
 		fresh := make([]byte, MaxFetch)
 		rand.Read(fresh)
 		if g.repeats(fresh) {
@@ -50,6 +58,6 @@ func TestReplays(t *testing.T) {
 		t.Error("an answer older than the guard's memory is still remembered")
 	}
 	if len(g.order) != replayMemory || len(g.seen) != len(g.order) {
-		t.Errorf("remembers %d blocks (%d in the set), want %d", len(g.order), len(g.seen), replayMemory)
+		t.Errorf("remembers %d fingerprints (%d in the set), want %d", len(g.order), len(g.seen), replayMemory)
 	}
 }
