@@ -158,7 +158,9 @@ func checkEncryptionKey(k *quantumlock.Key, alg string) error {
 // AAD or a changed bit — is the same EDECRYPT error, so a caller learns
 // nothing about which part was wrong (SPEC §8). Errors: EINVALID (key_id
 // missing, sizes, an algorithm that is no cipher), ENOTFOUND, EDECRYPT,
-// EMASTERKEY (ErrUnseal).
+// EMASTERKEY (ErrUnseal); and, without KeyVersion, once the search goes
+// past the latest version (see olderVersion), ERATELIMIT when no search
+// slot comes free in time, or ctx's error when ctx ends.
 func (s *Service) Decrypt(ctx context.Context, customerID string, req DecryptRequest) (*DecryptResponse, error) {
 	if err := checkCustomer(customerID); err != nil {
 		return nil, err

@@ -155,7 +155,9 @@ type VerifyResponse struct {
 // customer and a nonce already recorded makes it Valid false: of concurrent
 // calls exactly one is valid. Errors: EINVALID (sizes, quantum_nonce,
 // public_key, algorithm, key purpose, neither or both of key_id and
-// public_key), ENOTFOUND.
+// public_key), ENOTFOUND; and, once a search by KeyID goes past the
+// latest version (see olderVersion), ERATELIMIT when no search slot comes
+// free in time, or ctx's error when ctx ends.
 func (s *Service) Verify(ctx context.Context, customerID string, req VerifyRequest) (*VerifyResponse, error) {
 	if err := checkCustomer(customerID); err != nil {
 		return nil, err
