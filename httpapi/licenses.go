@@ -33,6 +33,11 @@ type licenseRecord struct {
 	EntropySource    string          `json:"entropy_source"`
 	RevokedAt        *string         `json:"revoked_at"`
 	RevocationReason *string         `json:"revocation_reason"`
+	// SignatureValid is false for a record whose signature does not match
+	// its fields (a row edited in the database, which validate answers
+	// SIGNATURE_INVALID): its quantum_verified is then false, whatever
+	// the row says (SPEC §1.1).
+	SignatureValid bool `json:"signature_valid"`
 }
 
 // licenseSummary is one entry of the listing: the reference's fields and
@@ -70,14 +75,20 @@ func issuedOf(l *quantumlock.License) licenseIssued {
 	}
 }
 
-func (s *server) recordOf(l *quantumlock.License) licenseRecord {
+// recordOf is the full record of l, found under key (SPEC §5).
+func (s *server) recordOf(l *quantumlock.License, key string) licenseRecord {
 	rec := licenseRecord{
-		licenseIssued: issuedOf(l),
-		CreatedAt:     timeString(l.GeneratedAt),
-		Metadata:      l.Metadata,
-		Status:        l.Status(s.now()),
-		EntropySource: l.EntropySource,
-		RevokedAt:     timePtr(l.RevokedAt),
+		licenseIssued:  issuedOf(l),
+		CreatedAt:      timeString(l.GeneratedAt),
+		Metadata:       l.Metadata,
+		Status:         l.Status(s.now()),
+		EntropySource:  l.EntropySource,
+		RevokedAt:      timePtr(l.RevokedAt),
+		SignatureValid: s.Licenses.Intact(l, key),
+	}
+	if !rec.SignatureValid {
+		// Nothing but the row says the entropy was quantum.
+		rec.QuantumVerified, rec.QCOSFidelity, rec.SecurityLevel = false, nil, quantumlock.SecurityCryptographic
 	}
 	if rec.Metadata == nil {
 		rec.Metadata = json.RawMessage("{}")
@@ -262,12 +273,13 @@ func (s *server) handleLicenseList() authedHandler {
 // handleLicenseGet serves GET /api/v1/licenses/{license_key}.
 func (s *server) handleLicenseGet() authedHandler {
 	return func(w http.ResponseWriter, r *http.Request, c *quantumlock.Customer) {
-		l, err := s.Licenses.Get(r.Context(), c.ID, r.PathValue("license_key"))
+		key := r.PathValue("license_key")
+		l, err := s.Licenses.Get(r.Context(), c.ID, key)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
-		encode(w, http.StatusOK, s.recordOf(l))
+		encode(w, http.StatusOK, s.recordOf(l, key))
 	}
 }
 
@@ -282,11 +294,12 @@ func (s *server) handleLicenseRevoke() authedHandler {
 			s.writeError(w, r, err)
 			return
 		}
-		l, err := s.Licenses.Revoke(r.Context(), c.ID, r.PathValue("license_key"), req.Reason)
+		key := r.PathValue("license_key")
+		l, err := s.Licenses.Revoke(r.Context(), c.ID, key, req.Reason)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
-		encode(w, http.StatusOK, s.recordOf(l))
+		encode(w, http.StatusOK, s.recordOf(l, key))
 	}
 }

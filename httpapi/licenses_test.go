@@ -332,6 +332,31 @@ func TestLicenseValidate(t *testing.T) {
 		if v["quantum_verified"] != false {
 			t.Errorf("an edited row's quantum_verified: %v", v["quantum_verified"])
 		}
+		// Nor by the record: it says its signature does not match, and
+		// vouches for no quantum entropy. The row moved to k's place
+		// answers for k with its own key and is marked too; an intact
+		// record is marked valid, revoked or not.
+		for _, path := range []string{"/api/v1/licenses/" + k4, "/api/v1/licenses/" + k4 + "/revoke", "/api/v1/licenses/" + k} {
+			method, body := "GET", any(nil)
+			if strings.HasSuffix(path, "/revoke") {
+				method, body = "POST", map[string]any{}
+			}
+			rec := call(t, c, method, path, body, http.StatusOK)
+			if rec["signature_valid"] != false || rec["quantum_verified"] != false || rec["security_level"] != "CRYPTOGRAPHIC" || rec["qcos_fidelity"] != nil {
+				t.Errorf("%s %s of an edited row: %v", method, path, rec)
+			}
+		}
+		l5 := generate(t, c, map[string]any{"end_customer_id": "erin"})
+		k5 := l5["license_key"].(string)
+		for _, method := range []string{"GET", "POST"} {
+			path, body := "/api/v1/licenses/"+k5, any(nil)
+			if method == "POST" {
+				path, body = path+"/revoke", map[string]any{}
+			}
+			if rec := call(t, c, method, path, body, http.StatusOK); rec["signature_valid"] != true {
+				t.Errorf("%s %s of an intact license: signature_valid %v", method, path, rec["signature_valid"])
+			}
+		}
 	})
 	// SPEC §5's order: with several defects, the first in it is answered.
 	t.Run("Order", func(t *testing.T) {

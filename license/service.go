@@ -247,6 +247,16 @@ func (s *Service) Validate(ctx context.Context, customerID, key, endCustomerID s
 	return r, nil
 }
 
+// Intact reports whether l, found under key, is the license issued under
+// key, its signature matching its fields under its customer's key: what
+// Validate checks before anything else. The views that show a stored
+// license whole (get, revoke) mark one that is not, since only the store
+// vouches for its fields, quantum_verified among them.
+func (s *Service) Intact(l *quantumlock.License, key string) bool {
+	key, ok := NormalizeKey(key)
+	return ok && l.Key == key && s.macs.verify(l.CustomerID, s.Secret, l)
+}
+
 // Get returns the customer's license with key, or ENOTFOUND.
 func (s *Service) Get(ctx context.Context, customerID, key string) (*quantumlock.License, error) {
 	key, ok := NormalizeKey(key)
