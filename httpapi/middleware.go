@@ -122,7 +122,12 @@ var connectionClose = []string{"close"}
 func (s *server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		info := &requestInfo{requestID: r.Header.Get("X-Request-Id")}
+		info := &requestInfo{}
+		// One id, or none: of two, a proxy in front may log the other,
+		// as with two X-API-Key headers.
+		if ids := r.Header["X-Request-Id"]; len(ids) == 1 {
+			info.requestID = ids[0]
+		}
 		if !saneRequestID(info.requestID) {
 			info.requestID = s.newRequestID()
 		}

@@ -312,6 +312,12 @@ func TestFallbacksAndHeaders(t *testing.T) {
 		if len(r.Header.Get("X-Request-ID")) > 128 {
 			t.Error("overlong request id echoed")
 		}
+		// Two ids, each sane: neither, since a proxy in front may have
+		// logged the other.
+		r = c.Do(t, "GET", "/api/v1/customers/me", nil, "X-Request-ID", "proxy-1", "+X-Request-ID", "client-2")
+		if id := r.Header.Get("X-Request-ID"); id == "proxy-1" || id == "client-2" || len(r.Header.Values("X-Request-ID")) != 1 {
+			t.Errorf("two request ids answered with %q", r.Header.Values("X-Request-ID"))
+		}
 	})
 	t.Run("RequestIDsUnique", func(t *testing.T) {
 		seen := map[string]bool{}
