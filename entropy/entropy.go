@@ -249,7 +249,9 @@ func newRemote(cfg Config) (*remote, error) {
 		// A QRNG API has no reason to redirect, and following one would
 		// send the x-api-key header (which Go's client does not strip) to
 		// wherever it points: a redirect is a failed request.
-		r.client = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxResponseHeaderBytes = maxAnswerHeaders
+		r.client = &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
 		}}
 	}
@@ -481,9 +483,12 @@ type SourceStatus struct {
 	RCTFailures    uint64
 	APTFailures    uint64
 	ReplayFailures uint64
-	// Requests and RequestFailures count remote requests (qcos_api only).
+	// Requests counts remote requests (qcos_api only): RequestFailures
+	// those that brought no answer, AnswersRejected those whose answer
+	// failed a health test or the replay guard.
 	Requests        uint64
 	RequestFailures uint64
+	AnswersRejected uint64
 	// LastError says why the source last failed, LastErrorAt when; empty
 	// if it never has. It never holds the API key.
 	LastError   string
@@ -542,7 +547,7 @@ func (p *Pool) remoteStatus() SourceStatus {
 	st.URL = r.shownURL
 	st.Available = r.usable()
 	st.PoolBytes = len(r.buf)
-	st.Requests, st.RequestFailures = r.fetches, r.failures
+	st.Requests, st.RequestFailures, st.AnswersRejected = r.fetches, r.failures, r.rejected
 	if r.latency > 0 {
 		ms := int64((r.latency + time.Millisecond/2) / time.Millisecond)
 		st.LatencyMS = &ms

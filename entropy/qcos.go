@@ -22,6 +22,10 @@ import (
 // ANU QRNG JSON API's limit on length (SPEC §7).
 const MaxFetch = 1024
 
+// maxAnswerHeaders bounds the response headers read from the remote (Go's
+// default is 10 MiB): an answer needs a handful.
+const maxAnswerHeaders = 16 << 10
+
 // maxAnswer bounds the body read from the remote: 1024 numbers below 256
 // with separators fit in well under 8 KiB; anything much larger is not an
 // answer.
@@ -57,6 +61,7 @@ type remote struct {
 	latency     time.Duration // of the last successful fetch
 	fetches     uint64
 	failures    uint64 // failed fetches
+	rejected    uint64 // answers whose bytes failed a health test or the replay guard
 	consecutive int
 	lastErr     string // why the last request failed
 	lastErrAt   time.Time
@@ -113,8 +118,8 @@ type anuAnswer struct {
 
 // parseAnswer returns the n bytes of an ANU answer, or why it is not one.
 func parseAnswer(body []byte, n int) ([]byte, error) {
-	var a anuAnswer
-	if err := json.Unmarshal(body, &a); err != nil {
+	a, err := decodeAnswer(body)
+	if err != nil {
 		// encoding/json's reasons quote the answer's own values (a number
 		// of any length), and quantum/health shows the reason to every
 		// customer: the operator's log gets them (fetchError.detail).
@@ -143,6 +148,58 @@ func parseAnswer(body []byte, n int) ([]byte, error) {
 		out[i] = byte(*v)
 	}
 	return out, nil
+}
+
+// decodeAnswer reads an ANU answer, a JSON object, strictly: its members
+// are matched by their exact names, and one named twice makes no answer.
+// encoding/json alone matches names in any case and lets the last of two
+// win, so that "success":false,"success":true would read as a success.
+// Members of other names are skipped, as the API may add some.
+func decodeAnswer(body []byte) (anuAnswer, error) {
+	var a anuAnswer
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if t, err := dec.Token(); err != nil {
+		return a, err
+	} else if t != json.Delim('{') {
+		return a, errors.New("the answer is not a JSON object")
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return a, err
+		}
+		name, _ := t.(string)
+		var dst any
+		switch name {
+		case "type":
+			dst = &a.Type
+		case "length":
+			dst = &a.Length
+		case "data":
+			dst = &a.Data
+		case "success":
+			dst = &a.Success
+		default:
+			dst = new(json.RawMessage)
+		}
+		if _, skip := dst.(*json.RawMessage); !skip {
+			if seen[name] {
+				return a, fmt.Errorf("the member %s appears twice", name)
+			}
+			seen[name] = true
+		}
+		if err := dec.Decode(dst); err != nil {
+			return a, err
+		}
+	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return a, err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return a, errors.New("data after the answer's object")
+	}
+	return a, nil
 }
 
 // fetch asks the remote for n bytes (1–MaxFetch) and returns them with the
@@ -349,6 +406,7 @@ func (r *remote) fetchOnce(ctx context.Context, n int) time.Duration {
 		clear(r.buf)
 		r.buf = nil
 		r.ok, r.latency = true, latency
+		r.rejected++
 		r.consecutive++
 		r.log.Warn("qcos_api failed a health test", "test", string(fail))
 	default:

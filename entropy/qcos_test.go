@@ -88,6 +88,11 @@ func (s *anuServer) handle(w http.ResponseWriter, r *http.Request) {
 		return
 	case "success-false":
 		answer = map[string]any{"success": false, "message": "quota exceeded"}
+	case "huge-headers":
+		// A valid answer under headers far past any QRNG's.
+		for i := range 8 {
+			w.Header().Set(fmt.Sprintf("X-Padding-%d", i), strings.Repeat("a", 4<<10))
+		}
 	case "short":
 		answer["data"] = data[:n-1]
 	case "out-of-range":
@@ -207,6 +212,15 @@ func TestParseAnswer(t *testing.T) {
 		{"LongType", `{"type":"` + strings.Repeat("A", 60000) + `","length":3,"data":[1,2,3],"success":true}`, false},
 		{"LongLength", `{"type":"uint8","length":"` + strings.Repeat("9x", 30000) + `","data":[1,2,3],"success":true}`, false},
 		{"LongNumber", `{"type":"uint8","length":3,"data":[1,2,0.` + strings.Repeat("5", 60000) + `],"success":true}`, false},
+		// Members by their exact names, each once: encoding/json alone
+		// matches any case and lets the last of two win.
+		{"SuccessTwice", `{"type":"uint8","length":3,"data":[1,2,3],"success":false,"success":true}`, false},
+		{"DataTwice", `{"type":"uint8","length":3,"data":[1,2,3],"data":[4,5,6],"success":true}`, false},
+		{"UpperCase", `{"TYPE":"uint8","LENGTH":3,"DATA":[1,2,3],"SUCCESS":true}`, false},
+		{"SuccessUpperCase", `{"type":"uint8","length":3,"data":[1,2,3],"Success":true}`, false},
+		{"ExtraTwice", `{"type":"uint8","length":3,"data":[1,2,3],"success":true,"x":1,"x":2}`, true},
+		{"Trailing", `{"type":"uint8","length":3,"data":[1,2,3],"success":true} {}`, false},
+		{"Unclosed", `{"type":"uint8","length":3,"data":[1,2,3],"success":true`, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -387,7 +401,7 @@ func TestRemoteDraw(t *testing.T) {
 
 func TestRemoteFailures(t *testing.T) {
 	t.Parallel()
-	for _, mode := range []string{"403", "429", "500", "malformed", "success-false", "stuck"} {
+	for _, mode := range []string{"403", "429", "500", "malformed", "success-false", "huge-headers", "stuck"} {
 		t.Run(mode, func(t *testing.T) {
 			t.Parallel()
 			srv := newANUServer(t, mode)
@@ -425,6 +439,11 @@ func TestRemoteRecovers(t *testing.T) {
 				return st.RequestFailures > 0 || st.RCTFailures > 0 || st.ReplayFailures > 0
 			})
 			st := statusOf(t, p, quantumlock.SourceQCOSAPI)
+			// An answer whose bytes are dropped is no request that went
+			// well: it is counted apart.
+			if mode != "500" && (st.AnswersRejected == 0 || st.RequestFailures != 0) {
+				t.Errorf("answers failing the tests: %+v, want them counted as rejected", st)
+			}
 			if mode == "replay" && (st.ReplayFailures == 0 || !strings.Contains(st.LastError, "repeated")) {
 				t.Errorf("a replayed answer was not counted as one: %+v", st)
 			}

@@ -71,6 +71,7 @@ func TestMetrics(t *testing.T) {
 		`quantumlock_entropy_bytes_tested_total{source="cryptographic"}`,
 		`quantumlock_entropy_pool_bytes{source="qcos_api"} 0`,
 		`quantumlock_qrng_requests_total{result="ok"} 0`,
+		`quantumlock_qrng_requests_total{result="rejected"} 0`,
 		`quantumlock_entropy_health_failures_total{source="cryptographic",test="apt"} 0`,
 		`quantumlock_entropy_health_failures_total{source="qcos_api",test="replay"} 0`,
 		`quantumlock_connections_reclaimed_total 0`,

@@ -333,7 +333,7 @@ var (
 	entropyAlarmsDesc = prometheus.NewDesc("quantumlock_entropy_health_failures_total",
 		"Health test alarms by source and test: rct, apt, and replay (qcos_api's answers that repeated bytes it had sent before).", []string{"source", "test"}, nil)
 	qrngRequestsDesc = prometheus.NewDesc("quantumlock_qrng_requests_total",
-		"Requests to the remote QRNG, by result.", []string{"result"}, nil)
+		"Requests to the remote QRNG, by result: ok (an answer used), failed (no answer), rejected (an answer that failed a health test or the replay guard).", []string{"result"}, nil)
 )
 
 // Describe implements prometheus.Collector.
@@ -353,8 +353,9 @@ func (c entropyCollector) Collect(ch chan<- prometheus.Metric) {
 		if st.Name == quantumlock.SourceQCOSAPI {
 			ch <- prometheus.MustNewConstMetric(entropyAlarmsDesc, prometheus.CounterValue, float64(st.ReplayFailures), st.Name, "replay")
 			ch <- prometheus.MustNewConstMetric(entropyPooledDesc, prometheus.GaugeValue, float64(st.PoolBytes), st.Name)
-			ch <- prometheus.MustNewConstMetric(qrngRequestsDesc, prometheus.CounterValue, float64(st.Requests-st.RequestFailures), "ok")
+			ch <- prometheus.MustNewConstMetric(qrngRequestsDesc, prometheus.CounterValue, float64(st.Requests-st.RequestFailures-st.AnswersRejected), "ok")
 			ch <- prometheus.MustNewConstMetric(qrngRequestsDesc, prometheus.CounterValue, float64(st.RequestFailures), "failed")
+			ch <- prometheus.MustNewConstMetric(qrngRequestsDesc, prometheus.CounterValue, float64(st.AnswersRejected), "rejected")
 		}
 	}
 }
