@@ -91,7 +91,7 @@ func TestRequestBudget(t *testing.T) {
 
 	// The service's own draws take the pool into its reserve, whose
 	// refills may use the fourth request, and no more.
-	if _, ok := r.take(context.Background(), 1100, 0, false); !ok {
+	if _, err := r.take(context.Background(), 1100, 0, false); err != nil {
 		t.Fatal("the reserve was not there for the service's own draw")
 	}
 	settled("a draw into the reserve", 4, 2048-1100+1024)
@@ -99,7 +99,7 @@ func TestRequestBudget(t *testing.T) {
 	// A minute later the four requests have left the window: a draw that
 	// wakes the fetcher lets it refill the reserve and then the spare half.
 	now.Add(int64(time.Minute))
-	if _, ok := r.take(context.Background(), 32, 0, false); !ok {
+	if _, err := r.take(context.Background(), 32, 0, false); err != nil {
 		t.Fatal("draw failed")
 	}
 	settled("a minute later", 6, 2048-1100+1024-32+2048)

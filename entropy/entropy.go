@@ -344,7 +344,7 @@ func (p *Pool) Draw(ctx context.Context, n int, source string) (*quantumlock.Ent
 	case "":
 		// No bytes, no quantum claim: an empty draw is cryptographic's.
 		if p.qcos != nil && n > 0 {
-			if raw, ok := p.qcos.take(ctx, n, 0, spare); ok {
+			if raw, err := p.qcos.take(ctx, n, 0, spare); err == nil {
 				return p.remoteEntropy(raw, n), nil
 			}
 		}
@@ -357,12 +357,9 @@ func (p *Pool) Draw(ctx context.Context, n int, source string) (*quantumlock.Ent
 		if p.qcos == nil {
 			return nil, quantumlock.Errorf(quantumlock.EUNAVAILABLE, "Entropy source qcos_api is not configured.")
 		}
-		raw, ok := p.qcos.take(ctx, n, p.cfg.drawWait(), spare)
-		if !ok {
-			if err := ctx.Err(); err != nil {
-				return nil, err
-			}
-			return nil, quantumlock.Errorf(quantumlock.EUNAVAILABLE, "Entropy source qcos_api is unavailable or failing its health tests.")
+		raw, err := p.qcos.take(ctx, n, p.cfg.drawWait(), spare)
+		if err != nil {
+			return nil, err
 		}
 		return p.remoteEntropy(raw, n), nil
 	default:

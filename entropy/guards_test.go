@@ -30,8 +30,8 @@ func TestAlarmEmptiesPoolForGood(t *testing.T) {
 	r.fetchOnce(context.Background(), 1024) // usable again
 	var got []byte
 	for {
-		b, ok := r.take(context.Background(), 64, 0, false)
-		if !ok {
+		b, err := r.take(context.Background(), 64, 0, false)
+		if err != nil {
 			break
 		}
 		got = append(got, b...)
@@ -60,8 +60,8 @@ func TestStartupBytesNotPooled(t *testing.T) {
 func TestTakeZeroesWhatItHandsOut(t *testing.T) {
 	r := filledRemote(t, newANUServer(t, "good"), Config{FetchSize: 1024, PoolSize: 2048})
 	backing := r.buf[:cap(r.buf)]
-	out, ok := r.take(context.Background(), 100, 0, false)
-	if !ok {
+	out, err := r.take(context.Background(), 100, 0, false)
+	if err != nil {
 		t.Fatal("take failed")
 	}
 	if bytes.Count(out, []byte{0}) == 100 {

@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/quantumlock/quantumlock"
 )
 
 // MaxFetch is the most bytes one request to the remote QRNG asks for: the
@@ -485,8 +487,9 @@ func (r *remote) usable() bool {
 // take removes n bytes from the pool, waiting at most wait for the fetcher
 // to bring them, as it may while the source starts up. It gives up at once
 // on a source that is failing. A spareOnly take leaves at least half the
-// pool's capacity in it (see SpareOnly).
-func (r *remote) take(ctx context.Context, n int, wait time.Duration, spareOnly bool) ([]byte, bool) {
+// pool's capacity in it (see SpareOnly). Its error is EUNAVAILABLE saying
+// why, or ctx's.
+func (r *remote) take(ctx context.Context, n int, wait time.Duration, spareOnly bool) ([]byte, error) {
 	var timer <-chan time.Time
 	keep := 0
 	if spareOnly {
@@ -494,11 +497,15 @@ func (r *remote) take(ctx context.Context, n int, wait time.Duration, spareOnly 
 	}
 	for {
 		r.mu.Lock()
-		if !r.running || r.consecutive > 0 || n > r.capacity-keep {
-			// Stopped, or failing, or more than it may ever take: waiting
-			// would only stall the caller.
+		switch {
+		// Stopped, or failing, or more than it may ever take: waiting
+		// would only stall the caller.
+		case !r.running || r.consecutive > 0:
 			r.mu.Unlock()
-			return nil, false
+			return nil, errRemoteDown
+		case n > r.capacity-keep:
+			r.mu.Unlock()
+			return nil, quantumlock.Errorf(quantumlock.EUNAVAILABLE, "Entropy source qcos_api gives at most %d bytes at a call here; ask for fewer, or name no source.", r.capacity-keep)
 		}
 		if r.usable() && len(r.buf)-keep >= n {
 			out := make([]byte, n)
@@ -507,7 +514,7 @@ func (r *remote) take(ctx context.Context, n int, wait time.Duration, spareOnly 
 			r.buf = r.buf[n:]
 			r.mu.Unlock()
 			r.wake()
-			return out, true
+			return out, nil
 		}
 		// Too few bytes (or none usable yet). A draw that will wait for
 		// them, or that found the pool itself short of them, tells the
@@ -522,7 +529,7 @@ func (r *remote) take(ctx context.Context, n int, wait time.Duration, spareOnly 
 		r.mu.Unlock()
 		r.wake()
 		if wait <= 0 {
-			return nil, false
+			return nil, r.refusal()
 		}
 		if timer == nil {
 			t := time.NewTimer(wait)
@@ -532,12 +539,30 @@ func (r *remote) take(ctx context.Context, n int, wait time.Duration, spareOnly 
 		select {
 		case <-ready:
 		case <-timer:
-			return nil, false
+			return nil, r.refusal()
 		case <-ctx.Done():
-			return nil, false
+			return nil, ctx.Err()
 		}
 	}
 }
+
+// refusal says why a take found too few bytes: a healthy source that is
+// only short of them (customers' draws took its spare half faster than
+// the fetcher refills it) is not said to be failing.
+func (r *remote) refusal() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.usable() {
+		return errRemoteShort
+	}
+	return errRemoteDown
+}
+
+// The refusals of a draw that names qcos_api.
+var (
+	errRemoteDown  = quantumlock.Errorf(quantumlock.EUNAVAILABLE, "Entropy source qcos_api is unavailable or failing its health tests.")
+	errRemoteShort = quantumlock.Errorf(quantumlock.EUNAVAILABLE, "Entropy source qcos_api is healthy but has no tested bytes to spare right now; try again shortly, or name no source.")
+)
 
 func (r *remote) wake() {
 	select {

@@ -310,8 +310,8 @@ func TestPoolBytesUsedOnce(t *testing.T) {
 	// The first StartupSamples bytes only served the start-up test.
 	var got []byte
 	for {
-		b, ok := r.take(ctx, 100, 0, false)
-		if !ok {
+		b, err := r.take(ctx, 100, 0, false)
+		if err != nil {
 			break
 		}
 		got = append(got, b...)
@@ -326,7 +326,7 @@ func TestPoolBytesUsedOnce(t *testing.T) {
 	if len(r.buf) >= 100 {
 		t.Errorf("%d bytes left although take stopped", len(r.buf))
 	}
-	if _, ok := r.take(ctx, 100, 0, false); ok {
+	if _, err := r.take(ctx, 100, 0, false); err == nil {
 		t.Error("take succeeded on a drained pool")
 	}
 }
@@ -414,8 +414,8 @@ func TestRemoteFailures(t *testing.T) {
 				t.Errorf("status after %s: %+v", mode, st)
 			}
 			_, err := p.Draw(context.Background(), 32, quantumlock.SourceQCOSAPI)
-			if quantumlock.ErrorCode(err) != quantumlock.EUNAVAILABLE {
-				t.Errorf("forced qcos_api: %v, want EUNAVAILABLE", err)
+			if err != errRemoteDown {
+				t.Errorf("forced qcos_api: %v, want %v", err, errRemoteDown)
 			}
 			e, err := p.Draw(context.Background(), 32, "")
 			if err != nil || e.Source != quantumlock.SourceCryptographic || e.QuantumVerified {
@@ -569,12 +569,19 @@ func TestSpareOnlyLeavesHalf(t *testing.T) {
 	t.Parallel()
 	r := filledRemote(t, newANUServer(t, "good"), Config{FetchSize: 512, PoolSize: 4096})
 	ctx := context.Background()
-	if _, ok := r.take(ctx, r.capacity/2+1, 0, true); ok {
+	if _, err := r.take(ctx, r.capacity/2+1, 0, true); err == nil {
 		t.Fatal("a spare-only take of more than half the capacity succeeded")
+	} else if want := fmt.Sprintf("at most %d bytes", r.capacity/2); !strings.Contains(err.Error(), want) {
+		t.Errorf("a spare-only take of more than half the capacity: %v, want it to say %q", err, want)
 	}
 	taken := 0
 	for {
-		if _, ok := r.take(ctx, 100, 0, true); !ok {
+		_, err := r.take(ctx, 100, 0, true)
+		if err != nil {
+			// The source is healthy: it is not said to be failing.
+			if err != errRemoteShort {
+				t.Errorf("a healthy source's spare half used up: %v, want %v", err, errRemoteShort)
+			}
 			break
 		}
 		taken += 100
@@ -582,7 +589,7 @@ func TestSpareOnlyLeavesHalf(t *testing.T) {
 	if left := len(r.buf); left < r.capacity/2 || left >= r.capacity/2+100 {
 		t.Fatalf("spare-only takes stopped with %d of %d bytes left (took %d)", left, r.capacity, taken)
 	}
-	if _, ok := r.take(ctx, 100, 0, false); !ok {
+	if _, err := r.take(ctx, 100, 0, false); err != nil {
 		t.Fatal("the reserve was not there for a take without the flag")
 	}
 }
