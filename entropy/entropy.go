@@ -65,7 +65,9 @@ type Config struct {
 	QRNGAPIKey string
 
 	// HTTPClient makes the remote requests (default: a client of its own
-	// that follows no redirects, so the API key goes nowhere else).
+	// that follows no redirects, so the API key goes nowhere else, and
+	// reads at most 16 KiB of response headers; a client given here keeps
+	// its own limits).
 	HTTPClient *http.Client
 
 	// RequestTimeout bounds one remote request, answer body included; a

@@ -333,7 +333,7 @@ var (
 	entropyAlarmsDesc = prometheus.NewDesc("quantumlock_entropy_health_failures_total",
 		"Health test alarms by source and test: rct, apt, and replay (qcos_api's answers that repeated bytes it had sent before).", []string{"source", "test"}, nil)
 	qrngRequestsDesc = prometheus.NewDesc("quantumlock_qrng_requests_total",
-		"Requests to the remote QRNG, by result: ok (an answer used), failed (no answer), rejected (an answer that failed a health test or the replay guard).", []string{"result"}, nil)
+		"Requests to the remote QRNG, by result: ok (an answer that passed the tests: pooled, or spent on the start-up test), failed (no answer), rejected (an answer that failed a health test or the replay guard).", []string{"result"}, nil)
 )
 
 // Describe implements prometheus.Collector.
