@@ -53,6 +53,14 @@ func Backup(ctx context.Context, src, dst string) (info BackupInfo, err error) {
 	case fi.IsDir():
 		return info, fmt.Errorf("sqlite: backup: %s is a directory, not a database file", src)
 	}
+	// Reading src through a connection that can write folds the "-wal"
+	// beside it into it when no server has it open: another database's
+	// too (a file put over the name by hand after an unclean stop), which
+	// would mix the two in the live file. So it is checked as Open checks
+	// it; a live server's own "-wal" passes at once.
+	if err := checkLeftWAL(ctx, src); err != nil {
+		return info, err
+	}
 	lock, err := openFileLock(src)
 	if err != nil {
 		return info, err
@@ -62,11 +70,6 @@ func Backup(ctx context.Context, src, dst string) (info BackupInfo, err error) {
 		return info, fmt.Errorf("sqlite: lock file: %w", err)
 	} else if !ok {
 		return info, fmt.Errorf("sqlite: backup: another process has had the database to itself (a migration or a restore) for more than %v", sharedWait)
-	}
-	// Reading src folds the "-wal" beside it into it, another database's
-	// too (the case Open refuses): that would mix the two in the live file.
-	if err := foreignWAL(src); err != nil {
-		return info, err
 	}
 
 	exists := fmt.Errorf("sqlite: backup: %s exists; a backup never overwrites a file", dst)
@@ -184,9 +187,10 @@ func syncDir(dir string) {
 // what the next Open accepts. newer is the newest version of a newer
 // binary that it records (newestUnknown), or 0.
 func checkBackup(ctx context.Context, path string, judge bool) (info BackupInfo, newer int, err error) {
-	// SQLite would fold a "-wal" beside the file into it at this reading,
-	// another database's too (one put there by hand).
-	if err := foreignWAL(path); err != nil {
+	// SQLite would fold a "-wal" beside the file into it as this reading
+	// closes, another database's too (one put there by hand): it is
+	// checked first, as Open checks one.
+	if err := checkLeftWAL(ctx, path); err != nil {
 		return info, 0, err
 	}
 	b, err := sql.Open("sqlite", path+"?_pragma=query_only(ON)")

@@ -596,3 +596,33 @@ func TestBackupRefusesAnotherDatabasesWAL(t *testing.T) {
 	}
 	openRefused(t, live, "belongs to another database")
 }
+
+// backup and restore refuse a file under another database's -wal that
+// the identity cannot tell (a database without one), as Open does, by
+// reading the two through a connection that cannot checkpoint: neither
+// folds the -wal in.
+func TestBackupAndRestoreRefuseAnotherDatabasesWALByItsRows(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path, _ := withoutIdentityUnderForeignWAL(t)
+	before, _ := os.ReadFile(path)
+	wal, _ := os.ReadFile(path + "-wal")
+	dir := filepath.Dir(path)
+	if _, err := Backup(ctx, path, filepath.Join(dir, "bk.db")); err == nil || !strings.Contains(err.Error(), "do not make a sound database") {
+		t.Errorf("backup: %v, want refused", err)
+	}
+	if _, err := Restore(ctx, path, filepath.Join(dir, "f.db")); err == nil || !strings.Contains(err.Error(), "do not make a sound database") {
+		t.Errorf("restore from it: %v, want refused", err)
+	}
+	if got, _ := os.ReadFile(path); string(got) != string(before) {
+		t.Error("the file was changed")
+	}
+	if got, _ := os.ReadFile(path + "-wal"); string(got) != string(wal) {
+		t.Error("the -wal was changed or removed")
+	}
+	for _, name := range []string{"bk.db", "f.db"} {
+		if _, err := os.Lstat(filepath.Join(dir, name)); err == nil {
+			t.Errorf("%s was written", name)
+		}
+	}
+}
