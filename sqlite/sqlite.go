@@ -49,6 +49,9 @@ const readerMaxIdle = time.Second
 // concurrent use, also by several processes on the same file.
 type DB struct {
 	path string
+	// opened is the file Open opened at path: Ping tells a file deleted
+	// or replaced under the store, whose writes no restart would find.
+	opened os.FileInfo
 	w    *sql.DB // one connection, BEGIN IMMEDIATE, no automatic checkpoints
 	r    *sql.DB // query_only pool
 	c    *sql.DB // one connection for checkpoints (see checkpointer)
@@ -167,8 +170,8 @@ func Open(ctx context.Context, path string) (_ *DB, err error) {
 	// secure_delete overwrites what a delete frees with zeros, so that a
 	// deleted key's sealed material does not stay in the file's free
 	// space (docs/storage.md).
-	db.w, err = sql.Open("sqlite", path+"?"+busy+
-		"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)&_pragma=wal_autocheckpoint(0)&_pragma=secure_delete(ON)&_txlock=immediate")
+	db.w, err = sql.Open("sqlite", existing(path, busy,
+		"_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)&_pragma=wal_autocheckpoint(0)&_pragma=secure_delete(ON)&_txlock=immediate"))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open writer: %w", err)
 	}
@@ -198,11 +201,12 @@ func Open(ctx context.Context, path string) (_ *DB, err error) {
 	if now, err := os.Stat(path); err != nil || !os.SameFile(opened, now) {
 		return nil, fmt.Errorf("sqlite: %s was replaced while it was being opened (by a restore?); open it again", path)
 	}
+	db.opened = opened
 	if err := ensureDatabaseID(ctx, db.w); err != nil {
 		return nil, err
 	}
 
-	db.r, err = sql.Open("sqlite", path+"?"+busy+"&_pragma=query_only(ON)")
+	db.r, err = sql.Open("sqlite", existing(path, busy, "_pragma=query_only(ON)"))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open readers: %w", err)
 	}
@@ -240,7 +244,7 @@ func Open(ctx context.Context, path string) (_ *DB, err error) {
 	if db.points, err = openPointReaders(path); err != nil {
 		return nil, err
 	}
-	db.c, err = sql.Open("sqlite", path+"?"+busy+"&_pragma=synchronous(NORMAL)")
+	db.c, err = sql.Open("sqlite", existing(path, busy, "_pragma=synchronous(NORMAL)"))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open checkpointer: %w", err)
 	}
@@ -366,8 +370,14 @@ func drained(wait time.Duration, pools ...*sql.DB) bool {
 	}
 }
 
-// Ping reports whether both pools answer.
+// Ping reports whether the pools answer and path still names the file
+// the store has open. A file deleted, moved or replaced by hand under a
+// running store goes on taking its writes, which are lost with the
+// process, while connections made later would find another file or none.
 func (db *DB) Ping(ctx context.Context) error {
+	if now, err := os.Stat(db.path); err != nil || !os.SameFile(db.opened, now) {
+		return fmt.Errorf("sqlite: %s is no longer the file this server opened (deleted, moved or replaced while serving): what is written now is lost when the server stops; put the file back, or stop the server", db.path)
+	}
 	if err := db.r.PingContext(ctx); err != nil {
 		return fmt.Errorf("sqlite: ping readers: %w", err)
 	}
@@ -553,7 +563,26 @@ func RemoveUnused(path string) (bool, error) {
 // readConn opens the file at path for reading outside any store, waiting
 // out another process's lock as the store's own connections do.
 func readConn(path string) (*sql.DB, error) {
-	return sql.Open("sqlite", path+fmt.Sprintf("?_pragma=busy_timeout(%d)&_pragma=query_only(ON)", BusyTimeout.Milliseconds()))
+	return sql.Open("sqlite", existing(path, fmt.Sprintf("_pragma=busy_timeout(%d)", BusyTimeout.Milliseconds()), "_pragma=query_only(ON)"))
+}
+
+// existing is the data source name of the database file at path, a plain
+// path (see plainPath), with the driver's parameters params: a URI with
+// mode=rw, so that a connection made later (a read connection reopened
+// after its idle time, say) fails on a file deleted or moved away rather
+// than make an empty database in its place. Open makes a new file itself,
+// 0600, before any connection.
+func existing(path string, params ...string) string {
+	// "file:" then "//" would begin an authority: an absolute path gets
+	// an empty one first.
+	if strings.HasPrefix(path, "/") {
+		path = "//" + path
+	}
+	u := "file:" + strings.ReplaceAll(path, "%", "%25") + "?mode=rw"
+	for _, p := range params {
+		u += "&" + p
+	}
+	return u
 }
 
 // checkOurs refuses the file at path if another program made it (see

@@ -1143,3 +1143,69 @@ func TestOpenWaitsForALockedFile(t *testing.T) {
 	}
 	db.Close()
 }
+
+// TestFileDeletedUnderTheStore: a database file deleted by hand while
+// the store has it open is told by Ping, and a read connection opened
+// afterwards (the read pool reopens them after readerMaxIdle) fails
+// rather than make an empty database under the name.
+func TestFileDeletedUnderTheStore(t *testing.T) {
+	t.Parallel()
+	db, path := openTemp(t)
+	ctx := t.Context()
+	newCustomer(t, db, "cust_00000000000a")
+	if err := db.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, side := range []string{"", "-wal", "-shm"} {
+		if err := os.Remove(path + side); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Ping(ctx); err == nil || !strings.Contains(err.Error(), "no longer the file this server opened") {
+		t.Errorf("Ping after the file was deleted: %v", err)
+	}
+	// Every read connection idle past readerMaxIdle is closed; the next
+	// read opens a new one.
+	deadline := time.Now().Add(readerMaxIdle + 3*time.Second)
+	for db.r.Stats().OpenConnections > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the read pool kept its connections")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := db.Customers(ctx); err == nil {
+		t.Error("a read through a new connection found a database")
+	}
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a file was made under the deleted database's name: %v", err)
+	}
+	// A file put in its place is not the one the store has open either.
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Ping(ctx); err == nil {
+		t.Error("Ping with another file under the name succeeded")
+	}
+}
+
+// TestOpenPathWithPercent: the connections name the file by a URI, in
+// which % begins an escape; a path holding one still names one file.
+func TestOpenPathWithPercent(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "a%20b.db")
+	db, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	newCustomer(t, db, "cust_00000000000a")
+	if cs, err := db.Customers(t.Context()); err != nil || len(cs) != 1 {
+		t.Errorf("customers through the read pool: %d, %v", len(cs), err)
+	}
+	if err := db.Ping(t.Context()); err != nil {
+		t.Error(err)
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(path), "a b.db")); err == nil {
+		t.Error("a second file was made under the unescaped name")
+	}
+}
