@@ -121,6 +121,19 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	logOut := logwriter.New(stderr)
 	defer logOut.Close()
 	logger := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: level}))
+	// A second signal ends the process without the deferred Close: the
+	// log says so first and is written out, within a second.
+	forced := func(s os.Signal) {
+		logger.Warn("second signal: stopping at once; requests in flight are cut off", "signal", s.String())
+		closed := make(chan struct{})
+		go func() { logOut.Close(); close(closed) }()
+		select {
+		case <-closed:
+		case <-time.After(time.Second):
+		}
+	}
+	forcedExit.Store(&forced)
+	defer forcedExit.Store(nil)
 	if getenv("GOGC") == "" {
 		// A request leaves ~11 KB of short-lived garbage. When this was
 		// set the live heap was near 20 MiB and the collector took about

@@ -33,7 +33,7 @@ func TestMain(m *testing.M) {
 // --shutdown-timeout.
 func TestSecondSignalEndsAtOnce(t *testing.T) {
 	t.Parallel()
-	cmd, exited := serveChildWithRequestInFlight(t)
+	cmd, exited, log := serveChildWithRequestInFlight(t)
 	cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-exited:
@@ -41,6 +41,10 @@ func TestSecondSignalEndsAtOnce(t *testing.T) {
 	case <-time.After(500 * time.Millisecond):
 	}
 	secondSignalEnds(t, cmd, exited, syscall.SIGINT)
+	// The log says why it ends there, not at "stopped", as a crash would.
+	if !strings.Contains(log.String(), `"msg":"second signal: stopping at once`) {
+		t.Errorf("no line for the second signal in the log:\n%s", log)
+	}
 }
 
 // A copy of the first signal sent with it, as timeout(1) sends SIGTERM to
@@ -49,7 +53,7 @@ func TestSecondSignalEndsAtOnce(t *testing.T) {
 // again later ends the process.
 func TestEchoOfFirstSignalStillGraceful(t *testing.T) {
 	t.Parallel()
-	cmd, exited := serveChildWithRequestInFlight(t)
+	cmd, exited, _ := serveChildWithRequestInFlight(t)
 	cmd.Process.Signal(syscall.SIGTERM)
 	time.Sleep(2 * time.Millisecond) // apart, so that the kernel does not merge them
 	cmd.Process.Signal(syscall.SIGTERM)
@@ -85,7 +89,7 @@ func TestEcho(t *testing.T) {
 // the same kind that are both pending.)
 func TestSecondSignalAtOnceIsNotLost(t *testing.T) {
 	t.Parallel()
-	cmd, exited := serveChildWithRequestInFlight(t)
+	cmd, exited, _ := serveChildWithRequestInFlight(t)
 	cmd.Process.Signal(syscall.SIGTERM)
 	secondSignalEnds(t, cmd, exited, syscall.SIGINT)
 }
@@ -93,7 +97,7 @@ func TestSecondSignalAtOnceIsNotLost(t *testing.T) {
 // serveChildWithRequestInFlight starts the real main serving in a child
 // process, with a request in flight that never finishes and a 60 s
 // shutdown timeout. exited is closed when the child has exited.
-func serveChildWithRequestInFlight(t *testing.T) (cmd *exec.Cmd, exited chan struct{}) {
+func serveChildWithRequestInFlight(t *testing.T) (cmd *exec.Cmd, exited chan struct{}, log *strings.Builder) {
 	t.Helper()
 	cmd = exec.Command(os.Args[0], "--", "serve", "--addr", "127.0.0.1:0", "--db", filepath.Join(t.TempDir(), "q.db"), "--shutdown-timeout", "60s")
 	cmd.Env = append(os.Environ(), "QUANTUMLOCK_TEST_RUN_MAIN=1", "QUANTUMLOCK_MASTER_KEY=AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
@@ -114,8 +118,11 @@ func serveChildWithRequestInFlight(t *testing.T) (cmd *exec.Cmd, exited chan str
 		}
 	}
 	exited = make(chan struct{})
+	log = new(strings.Builder) // the lines after "listening", to read once exited is closed
 	go func() {
 		for lines.Scan() { // keep the pipe drained
+			log.Write(lines.Bytes())
+			log.WriteByte('\n')
 		}
 		cmd.Wait()
 		close(exited)
@@ -131,7 +138,7 @@ func serveChildWithRequestInFlight(t *testing.T) (cmd *exec.Cmd, exited chan str
 	t.Cleanup(func() { c.Close() })
 	c.Write([]byte("POST /api/v1/licenses/validate HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"))
 	time.Sleep(200 * time.Millisecond)
-	return cmd, exited
+	return cmd, exited, log
 }
 
 // secondSignalEnds sends sig after a SIGTERM and checks that the process

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -61,6 +62,9 @@ func shutdownContext(stderr io.Writer, secondEnds bool, ignored string) (ctx con
 				}
 				if secondEnds {
 					signal.Reset(shutdownSignals...)
+					if f := forcedExit.Load(); f != nil {
+						(*f)(s)
+					}
 					raise(s)
 				}
 				fmt.Fprintln(stderr, ignored)
@@ -78,6 +82,13 @@ func shutdownContext(stderr io.Writer, secondEnds bool, ignored string) (ctx con
 		})
 	}
 }
+
+// forcedExit, once serve has set it, runs before a second signal ends the
+// process: it says so in the log and writes out the lines still queued,
+// so that the log does not end at "shutting down" as after a crash. A
+// third signal meanwhile ends the process at once. The signals are the
+// process's, so is this.
+var forcedExit atomic.Pointer[func(os.Signal)]
 
 // echo reports whether signal s, caught at now, is a copy of the first
 // signal, caught at firstAt (see shutdownContext).
