@@ -95,8 +95,10 @@ func TestMigrateRefusedWhileOpenElsewhere(t *testing.T) {
 		t.Fatal("the migration did not run")
 	}
 	// migrate returned holding the lock shared: this binary's store opens
-	// beside it, and refuses the newer schema.
-	if db, err := Open(ctx, path); err == nil || !strings.Contains(err.Error(), "newer than this binary") {
+	// beside it, and refuses the newer schema, naming the file and what
+	// to do.
+	if db, err := Open(ctx, path); err == nil || !strings.Contains(err.Error(), "newer than this binary") ||
+		!strings.HasPrefix(err.Error(), path+": ") || !strings.Contains(err.Error(), "restore a backup made before the upgrade") {
 		if err == nil {
 			db.Close()
 		}

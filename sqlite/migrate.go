@@ -120,6 +120,12 @@ const (
 // step still checks its version inside its IMMEDIATE transaction (apply),
 // so stores on a system without the lock apply every migration exactly
 // once too.
+// newerSchema is the refusal of a database that a newer QuantumLock has
+// migrated: most often met after going back to an older binary.
+func newerSchema(newest, latest int) error {
+	return fmt.Errorf("sqlite: database schema version %d is newer than this binary's %d: a newer QuantumLock migrated it; run that one, or restore a backup made before the upgrade", newest, latest)
+}
+
 func migrate(ctx context.Context, w *sql.DB, lk *fileLock, ms []migration, sharedWait, aloneWait time.Duration) error {
 	latest := ms[len(ms)-1].version
 	sharedBy := time.Now().Add(sharedWait)
@@ -138,7 +144,7 @@ func migrate(ctx context.Context, w *sql.DB, lk *fileLock, ms []migration, share
 		// one does not understand; refuse it rather than write rows it
 		// would misread.
 		if newest := newestUnknown(recorded, latest); newest > 0 {
-			return fmt.Errorf("sqlite: database schema version %d is newer than this binary's %d", newest, latest)
+			return newerSchema(newest, latest)
 		}
 		if err := checkSchema(ctx, w, ms, recorded); err != nil {
 			return err
@@ -467,7 +473,7 @@ func apply(ctx context.Context, w *sql.DB, m migration, latest int) error {
 		return fmt.Errorf("sqlite: migration %s: %w", m.name, err)
 	}
 	if newest := newestUnknown(recorded, latest); newest > 0 {
-		return fmt.Errorf("sqlite: database schema version %d is newer than this binary's %d", newest, latest)
+		return newerSchema(newest, latest)
 	}
 	if recorded[m.version] {
 		return nil

@@ -119,6 +119,10 @@ func Open(ctx context.Context, path string) (_ *DB, err error) {
 		if err != nil {
 			db.Close()
 			err = openHint(path, err)
+			// Every refusal names the file it is about.
+			if !strings.Contains(err.Error(), path) {
+				err = fmt.Errorf("%s: %w", path, err)
+			}
 		}
 	}()
 
