@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"time"
 
@@ -43,6 +44,11 @@ func runBackup(ctx context.Context, args []string, getenv func(string) string, s
 	start := time.Now()
 	info, err := sqlite.Backup(ctx, *dbPath, *to)
 	if err != nil {
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			// What it was writing is removed: say so, not only
+			// "context canceled".
+			return fmt.Errorf("backup: interrupted; no backup was written to %s", *to)
+		}
 		return err
 	}
 	return writeJSON(stdout, backupJSON{DB: *dbPath, Backup: *to, Bytes: info.Bytes, SchemaVersion: info.SchemaVersion, Seconds: time.Since(start).Seconds()})
@@ -66,6 +72,12 @@ func runRestore(ctx context.Context, args []string, getenv func(string) string, 
 	start := time.Now()
 	info, err := sqlite.Restore(ctx, *from, *dbPath)
 	if err != nil {
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			// A signal stops a restore only before it replaces anything
+			// (see shutdownContext): the operator is told which database
+			// is in place.
+			return fmt.Errorf("restore: interrupted before anything was replaced; %s is as it was", *dbPath)
+		}
 		return err
 	}
 	out := restoreJSON{backupJSON: backupJSON{DB: *dbPath, Backup: *from, Bytes: info.Bytes, SchemaVersion: info.SchemaVersion, Seconds: time.Since(start).Seconds()}}

@@ -86,3 +86,35 @@ func TestBackupRestore(t *testing.T) {
 		t.Errorf("license issued after the backup, after the restore: %s", got)
 	}
 }
+
+// An interrupted backup or restore says what it left: no backup written;
+// the database as it was.
+func TestBackupRestoreInterrupted(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	db := filepath.Join(dir, "q.db")
+	cli(t, "customers", "create", "--name", "ACME", "--email", "a@acme.example", "--db", db)
+	backup := filepath.Join(dir, "q.backup")
+	cli(t, "backup", "--db", db, "--to", backup)
+	before, _ := os.ReadFile(db)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"backup", "--db", db, "--to", filepath.Join(dir, "b2")}, "backup: interrupted; no backup was written to " + filepath.Join(dir, "b2")},
+		{[]string{"restore", "--db", db, "--from", backup}, "restore: interrupted before anything was replaced; " + db + " is as it was"},
+	} {
+		err := run(ctx, tc.args, env(), nil, io.Discard, io.Discard)
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("%v: %v; want %q", tc.args, err, tc.want)
+		}
+	}
+	if after, _ := os.ReadFile(db); string(after) != string(before) {
+		t.Error("the database changed")
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "b2")); err == nil {
+		t.Error("a backup was written")
+	}
+}
