@@ -314,7 +314,9 @@ func (s *server) authenticated(h, refused authedHandler) http.Handler {
 			if allow, ok := s.literal[r.URL.Path]; ok {
 				// A wildcard route matched a path another route names
 				// (see server.literal): answered as that endpoint's
-				// wrong method.
+				// wrong method, and logged and counted as other 405s
+				// are, not as the wildcard route's.
+				infoFrom(r).route = ""
 				s.methodNotAllowed(w, r, allow)
 				return
 			}

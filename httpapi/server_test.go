@@ -340,6 +340,9 @@ func TestFallbacksAndHeaders(t *testing.T) {
 			{"GET", "/api/v1/licenses/QLOCK-0000-0000-0000", "route-matched", "GET /api/v1/licenses/{license_key}"},
 			{"GET", "/api/v1/nothing", "route-404", "unmatched"},
 			{"DELETE", "/api/v1/customers/me", "route-405", "unmatched"},
+			// Matched by the lookup's pattern, but no lookup: another
+			// endpoint's wrong method.
+			{"GET", "/api/v1/licenses/generate", "route-405-literal", "unmatched"},
 		} {
 			c.Do(t, tc.method, tc.path, nil, "X-Request-ID", tc.id)
 			if got := a.logLine(t, tc.id)["route"]; got != tc.route {
