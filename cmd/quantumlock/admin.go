@@ -211,6 +211,11 @@ func runCustomers(ctx context.Context, args []string, getenv func(string) string
 	default:
 		return fmt.Errorf("customers: unknown subcommand %q (want create, list or update)", sub)
 	}
+	setUsage(fs, map[string]string{
+		"create": "customers create --name NAME --email EMAIL [flags]",
+		"list":   "customers list [flags]",
+		"update": "customers update CUSTOMER_ID [flags]",
+	}[sub])
 	pos, err := parseFlags(fs, args, getenv)
 	if err != nil {
 		return err
@@ -352,6 +357,11 @@ func runAPIKeys(ctx context.Context, args []string, getenv func(string) string, 
 	default:
 		return fmt.Errorf("apikeys: unknown subcommand %q (want create, list or revoke)", sub)
 	}
+	setUsage(fs, map[string]string{
+		"create": "apikeys create --customer CUSTOMER_ID [flags]",
+		"list":   "apikeys list --customer CUSTOMER_ID [flags]",
+		"revoke": "apikeys revoke KEY_ID [flags]",
+	}[sub])
 	pos, err := parseFlags(fs, args, getenv)
 	if err != nil {
 		return err
@@ -411,4 +421,14 @@ func runVersion(args []string, getenv func(string) string, stdout io.Writer) err
 		return err
 	}
 	return writeJSON(stdout, map[string]string{"version": quantumlock.Version})
+}
+
+// setUsage has fs's -h print how the command is called, its arguments
+// included, before its flags: the flag package's own first line names
+// only the command.
+func setUsage(fs *flag.FlagSet, call string) {
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: quantumlock %s\n", call)
+		fs.PrintDefaults()
+	}
 }

@@ -381,6 +381,16 @@ func TestCLI(t *testing.T) {
 		!strings.Contains(help.String(), "-licenses-per-month") || errb.Len() > 0 {
 		t.Errorf("customers create -h: %v, stdout %q, stderr %q", err, help.String(), errb.String())
 	}
+	// A command that takes an argument says so.
+	for args, want := range map[string]string{
+		"customers update -h": "usage: quantumlock customers update CUSTOMER_ID [flags]",
+		"apikeys revoke -h":   "usage: quantumlock apikeys revoke KEY_ID [flags]",
+	} {
+		help.Reset()
+		if err := run(context.Background(), strings.Fields(args), env(), nil, &help, &errb); !errors.Is(err, flag.ErrHelp) || !strings.HasPrefix(help.String(), want+"\n") {
+			t.Errorf("%s: %v, stdout %q", args, err, help.String())
+		}
+	}
 	// serve's usage names each flag's kind and default, and nothing
 	// else: its flags' values are their own again by the time it prints.
 	help.Reset()
