@@ -485,3 +485,30 @@ func TestCustomersRefusalsNameFlags(t *testing.T) {
 		t.Errorf("Validate: %v", err)
 	}
 }
+
+// Once serve's log is JSON lines, the reason it stops on is one too: a
+// log pipeline that reads JSON keeps it.
+func TestServeLogsWhyItStops(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var stderr bytes.Buffer
+	err = run(context.Background(), []string{"serve", "--addr", l.Addr().String(), "--db", filepath.Join(t.TempDir(), "q.db")},
+		env("QUANTUMLOCK_MASTER_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="), nil, io.Discard, &stderr)
+	if err == nil {
+		t.Fatal("serve on a port in use started")
+	}
+	var found bool
+	for line := range strings.Lines(stderr.String()) {
+		var rec struct{ Level, Msg, Error string }
+		if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "serve stopped on an error" {
+			found = rec.Level == "ERROR" && rec.Error == oneLine(err.Error())
+		}
+	}
+	if !found {
+		t.Errorf("no JSON line with the reason %q in:\n%s", err, stderr.String())
+	}
+}

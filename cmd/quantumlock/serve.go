@@ -68,7 +68,7 @@ type serveConfig struct {
 // writes would leave /health "ok" on a full disk without any test failing.
 var _ httpapi.WriteFailer = (*sqlite.DB)(nil)
 
-func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) (err error) {
 	var cfg serveConfig
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stdout)
@@ -134,6 +134,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	forcedExit.Store(&forced)
 	defer forcedExit.Store(nil)
+	// Once the log is JSON lines, the reason serve stops on is one too
+	// (main also prints it as text), so that a log pipeline that reads
+	// JSON keeps the line that says why a server exited.
+	defer func() {
+		if err != nil {
+			logger.Error("serve stopped on an error", "error", oneLine(err.Error()))
+		}
+	}()
 	if getenv("GOGC") == "" {
 		// A request leaves ~11 KB of short-lived garbage. When this was
 		// set the live heap was near 20 MiB and the collector took about
