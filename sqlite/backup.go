@@ -59,7 +59,7 @@ func Backup(ctx context.Context, src, dst string) (info BackupInfo, err error) {
 	// would mix the two in the live file. So it is checked as Open checks
 	// it; a live server's own "-wal" passes at once.
 	if err := checkLeftWAL(ctx, src); err != nil {
-		return info, err
+		return info, openHint(src, err)
 	}
 	lock, err := openFileLock(src)
 	if err != nil {
@@ -137,13 +137,15 @@ var testHookBackupChecked func(partial string)
 func vacuumInto(ctx context.Context, op, src, dst string) error {
 	// Not query_only, which VACUUM INTO counts as writing; this
 	// connection runs nothing else.
-	source, err := sql.Open("sqlite", src+fmt.Sprintf("?_pragma=busy_timeout(%d)", BusyTimeout.Milliseconds()))
+	source, err := sql.Open("sqlite", existing(src, fmt.Sprintf("_pragma=busy_timeout(%d)", BusyTimeout.Milliseconds())))
 	if err != nil {
-		return fmt.Errorf("sqlite: %s: %w", op, err)
+		return fmt.Errorf("sqlite: %s %s: %w", op, src, err)
 	}
 	defer source.Close()
 	if _, err := source.ExecContext(ctx, `VACUUM INTO ?1`, dst); err != nil {
-		return fmt.Errorf("sqlite: %s: %w", op, err)
+		// The source named, with what to check where SQLite's words
+		// point elsewhere (a read-only mount: "unable to open").
+		return fmt.Errorf("sqlite: %s %s: %w", op, src, openHint(src, err))
 	}
 	if err := syncFile(dst); err != nil {
 		return fmt.Errorf("sqlite: %s: sync: %w", op, err)

@@ -152,3 +152,44 @@ func TestBackupFromReadOnlyMount(t *testing.T) {
 		t.Fatalf("the backup lacks a license committed before the snapshot: %v", err)
 	}
 }
+
+// A backup that cannot read its source names it, with what to check: on a
+// read-only file system without the -shm SQLite would have to make, the
+// read-only mount. (Root only, as above.)
+func TestBackupNamesItsSourceAndHint(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount")
+	}
+	dir := t.TempDir()
+	mnt := filepath.Join(dir, "mnt")
+	if err := os.Mkdir(mnt, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount("tmpfs", mnt, "tmpfs", 0, "size=8m"); err != nil {
+		t.Skipf("cannot mount tmpfs: %v", err)
+	}
+	t.Cleanup(func() { syscall.Unmount(mnt, syscall.MNT_DETACH) })
+	// A database with its -wal and no -shm: reading it needs a -shm
+	// made beside it.
+	file, wal, _ := openWALOf(t, filepath.Join(dir, "src.db"), "cust_000000000001", 5)
+	path := filepath.Join(mnt, "quantumlock.db")
+	if err := os.WriteFile(path, file, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path+"-wal", wal, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path+"-lock", nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount("", mnt, "", syscall.MS_REMOUNT|syscall.MS_RDONLY, ""); err != nil {
+		t.Skipf("cannot remount read-only: %v", err)
+	}
+	_, err := Backup(context.Background(), path, filepath.Join(dir, "backup.db"))
+	if err == nil {
+		t.Skip("SQLite read the database without a -shm: nothing to name")
+	}
+	if !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "read-only") {
+		t.Errorf("backup error %q names neither %s nor the read-only mount", err, path)
+	}
+}

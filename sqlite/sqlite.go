@@ -29,6 +29,7 @@ import (
 	"github.com/quantumlock/quantumlock"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
+	zs "zombiezen.com/go/sqlite"
 )
 
 var _ quantumlock.Store = (*DB)(nil)
@@ -52,9 +53,9 @@ type DB struct {
 	// opened is the file Open opened at path: Ping tells a file deleted
 	// or replaced under the store, whose writes no restart would find.
 	opened os.FileInfo
-	w    *sql.DB // one connection, BEGIN IMMEDIATE, no automatic checkpoints
-	r    *sql.DB // query_only pool
-	c    *sql.DB // one connection for checkpoints (see checkpointer)
+	w      *sql.DB // one connection, BEGIN IMMEDIATE, no automatic checkpoints
+	r      *sql.DB // query_only pool
+	c      *sql.DB // one connection for checkpoints (see checkpointer)
 	// pin is c's connection, held from Open to Close: it keeps the WAL
 	// index file in place for wal (see walIndex).
 	pin  *sql.Conn
@@ -504,6 +505,12 @@ func resultCode(err error) int {
 		Code() int
 	}](err); ok {
 		return e.Code()
+	}
+	// The connections of zombiezen.com/go/sqlite (the point readers, the
+	// left-WAL check) tell theirs through ErrCode, which calls any other
+	// error SQLITE_ERROR.
+	if c := zs.ErrCode(err); c != zs.ResultError {
+		return int(c)
 	}
 	return 0
 }
