@@ -82,6 +82,7 @@ func openWALOf(t *testing.T, path, customerID string, n int) (file, wal []byte, 
 	}
 	defer db.Close()
 	c := newCustomer(t, db, customerID)
+	defer holdWAL(t, path)()
 	for i := 1000; i < 1000+n; i++ {
 		keys = append(keys, createLicense(t, db, c.ID, i).Key)
 	}
@@ -92,6 +93,31 @@ func openWALOf(t *testing.T, path, customerID string, n int) (file, wal []byte, 
 		t.Fatal(err)
 	}
 	return file, wal, keys
+}
+
+// holdWAL holds a read transaction on the database at path, begun now,
+// until the function it returns is called: the store's checkpointer then
+// cannot start the -wal over, so what is written meanwhile stays in one
+// generation of it, whenever the checkpointer's ticks fall (under load, a
+// restart near the end of a batch left only its last commits in the -wal).
+func holdWAL(t *testing.T, path string) (release func()) {
+	t.Helper()
+	raw, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := raw.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := tx.QueryRow(`SELECT count(*) FROM customers`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		tx.Rollback()
+		raw.Close()
+	}
 }
 
 // A database from before identities, or one whose "-wal" holds no copy of
@@ -145,13 +171,16 @@ func withoutIdentityUnderForeignWAL(t *testing.T) (string, []string) {
 	if b, err = Open(ctx, pathB); err != nil {
 		t.Fatal(err)
 	}
-	for i := 2000; i < 2050; i++ {
+	createLicense(t, b, cb.ID, 2000)
+	release := holdWAL(t, pathB)
+	for i := 2001; i < 2050; i++ {
 		createLicense(t, b, cb.ID, i)
 	}
 	wal, err := os.ReadFile(pathB + "-wal")
 	if err != nil || len(wal) == 0 {
 		t.Fatalf("no WAL: %d bytes, %v", len(wal), err)
 	}
+	release()
 	b.Close()
 	if err := os.WriteFile(pathA+"-wal", wal, 0o600); err != nil {
 		t.Fatal(err)
