@@ -106,18 +106,7 @@ func TestKeptDatabaseNamedLast(t *testing.T) {
 // file system"), and the backup holds what was still only in the WAL.
 // (Root only: the read-only file system is a tmpfs remounted read-only.)
 func TestBackupFromReadOnlyMount(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount")
-	}
-	dir := t.TempDir()
-	mnt := filepath.Join(dir, "mnt")
-	if err := os.Mkdir(mnt, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Mount("tmpfs", mnt, "tmpfs", 0, "size=8m"); err != nil {
-		t.Skipf("cannot mount tmpfs: %v", err)
-	}
-	t.Cleanup(func() { syscall.Unmount(mnt, syscall.MNT_DETACH) })
+	dir, mnt, readOnly := tmpfsMount(t)
 	// The database as a snapshot of a running server's volume holds it:
 	// the file, its -wal and -shm (commits not yet checkpointed) and -lock.
 	live, livePath := openTemp(t)
@@ -136,9 +125,7 @@ func TestBackupFromReadOnlyMount(t *testing.T) {
 		}
 	}
 	live.Close()
-	if err := syscall.Mount("", mnt, "", syscall.MS_REMOUNT|syscall.MS_RDONLY, ""); err != nil {
-		t.Skipf("cannot remount read-only: %v", err)
-	}
+	readOnly()
 	dst := filepath.Join(dir, "backup.db")
 	if _, err := Backup(context.Background(), path, dst); err != nil {
 		t.Fatalf("backup of a database on a read-only file system: %v", err)
@@ -157,18 +144,7 @@ func TestBackupFromReadOnlyMount(t *testing.T) {
 // read-only file system without the -shm SQLite would have to make, the
 // read-only mount. (Root only, as above.)
 func TestBackupNamesItsSourceAndHint(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount")
-	}
-	dir := t.TempDir()
-	mnt := filepath.Join(dir, "mnt")
-	if err := os.Mkdir(mnt, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Mount("tmpfs", mnt, "tmpfs", 0, "size=8m"); err != nil {
-		t.Skipf("cannot mount tmpfs: %v", err)
-	}
-	t.Cleanup(func() { syscall.Unmount(mnt, syscall.MNT_DETACH) })
+	dir, mnt, readOnly := tmpfsMount(t)
 	// A database with its -wal and no -shm: reading it needs a -shm
 	// made beside it.
 	file, wal, _ := openWALOf(t, filepath.Join(dir, "src.db"), "cust_000000000001", 5)
@@ -182,14 +158,37 @@ func TestBackupNamesItsSourceAndHint(t *testing.T) {
 	if err := os.WriteFile(path+"-lock", nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := syscall.Mount("", mnt, "", syscall.MS_REMOUNT|syscall.MS_RDONLY, ""); err != nil {
-		t.Skipf("cannot remount read-only: %v", err)
-	}
+	readOnly()
 	_, err := Backup(context.Background(), path, filepath.Join(dir, "backup.db"))
 	if err == nil {
 		t.Skip("SQLite read the database without a -shm: nothing to name")
 	}
 	if !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "read-only") {
 		t.Errorf("backup error %q names neither %s nor the read-only mount", err, path)
+	}
+}
+
+// tmpfsMount mounts a small tmpfs in a new temporary directory dir, at
+// mnt, unmounted when t ends, and returns readOnly, which remounts it
+// read-only. It skips t where it cannot mount (not root).
+func tmpfsMount(t *testing.T) (dir, mnt string, readOnly func()) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount")
+	}
+	dir = t.TempDir()
+	mnt = filepath.Join(dir, "mnt")
+	if err := os.Mkdir(mnt, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount("tmpfs", mnt, "tmpfs", 0, "size=8m"); err != nil {
+		t.Skipf("cannot mount tmpfs: %v", err)
+	}
+	t.Cleanup(func() { syscall.Unmount(mnt, syscall.MNT_DETACH) })
+	return dir, mnt, func() {
+		t.Helper()
+		if err := syscall.Mount("", mnt, "", syscall.MS_REMOUNT|syscall.MS_RDONLY, ""); err != nil {
+			t.Skipf("cannot remount read-only: %v", err)
+		}
 	}
 }

@@ -569,13 +569,7 @@ func TestRestoreFromLinkRefusesAnotherDatabasesWAL(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
-	backup := filepath.Join(dir, "e.db")
-	closedWithLicenses(t, backup, "cust_00000000000a", 20)
-	before, _ := os.ReadFile(backup)
-	_, wal, _ := openWALOf(t, filepath.Join(dir, "b.db"), "cust_00000000000b", 30)
-	if err := os.WriteFile(backup+"-wal", wal, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	backup, before := underAnotherDatabasesWAL(t, dir, "e.db")
 	link := filepath.Join(dir, "link.db")
 	if err := os.Symlink(backup, link); err != nil {
 		t.Skip(err)
@@ -584,12 +578,7 @@ func TestRestoreFromLinkRefusesAnotherDatabasesWAL(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "belongs to another database") {
 		t.Errorf("restore through a link: %v, want refused", err)
 	}
-	if got, _ := os.ReadFile(backup); string(got) != string(before) {
-		t.Error("the other database's -wal was folded into the backup")
-	}
-	if _, err := os.Stat(backup + "-wal"); err != nil {
-		t.Errorf("the other database's -wal is gone: %v", err)
-	}
+	leftAsTheyWere(t, backup, before)
 	if err == nil && hasLicenses(t, filepath.Join(dir, "f.db"), "cust_00000000000b", 1000)[0] {
 		t.Error("the restored database holds the other database's licenses")
 	}
@@ -602,24 +591,13 @@ func TestBackupRefusesAnotherDatabasesWAL(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
-	live := filepath.Join(dir, "a.db")
-	closedWithLicenses(t, live, "cust_00000000000a", 20)
-	before, _ := os.ReadFile(live)
-	_, wal, _ := openWALOf(t, filepath.Join(dir, "b.db"), "cust_00000000000b", 30)
-	if err := os.WriteFile(live+"-wal", wal, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	live, before := underAnotherDatabasesWAL(t, dir, "a.db")
 	openRefused(t, live, "belongs to another database")
 	bk := filepath.Join(dir, "bk.db")
 	if _, err := Backup(ctx, live, bk); err == nil || !strings.Contains(err.Error(), "belongs to another database") {
 		t.Errorf("backup of a file under another database's -wal: %v, want refused", err)
 	}
-	if got, _ := os.ReadFile(live); string(got) != string(before) {
-		t.Error("the other database's -wal was folded into the live file")
-	}
-	if _, err := os.Stat(live + "-wal"); err != nil {
-		t.Errorf("the other database's -wal is gone: %v", err)
-	}
+	leftAsTheyWere(t, live, before)
 	if _, err := os.Lstat(bk); err == nil {
 		t.Error("a backup was written")
 	}
@@ -653,5 +631,37 @@ func TestBackupAndRestoreRefuseAnotherDatabasesWALByItsRows(t *testing.T) {
 		if _, err := os.Lstat(filepath.Join(dir, name)); err == nil {
 			t.Errorf("%s was written", name)
 		}
+	}
+}
+
+// underAnotherDatabasesWAL makes, in dir, a database named name holding a
+// customer's 20 licenses, closed cleanly, and puts beside it the -wal of
+// another database (b.db, another customer's 30 licenses): a file put
+// over the name by hand after an unclean stop. It returns the path and
+// the file's bytes.
+func underAnotherDatabasesWAL(t *testing.T, dir, name string) (path string, file []byte) {
+	t.Helper()
+	path = filepath.Join(dir, name)
+	closedWithLicenses(t, path, "cust_00000000000a", 20)
+	file, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, wal, _ := openWALOf(t, filepath.Join(dir, "b.db"), "cust_00000000000b", 30)
+	if err := os.WriteFile(path+"-wal", wal, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path, file
+}
+
+// leftAsTheyWere checks that the file at path still holds file, and that
+// the -wal beside it is still there: nothing folded it in.
+func leftAsTheyWere(t *testing.T, path string, file []byte) {
+	t.Helper()
+	if got, _ := os.ReadFile(path); string(got) != string(file) {
+		t.Errorf("%s was changed: the -wal beside it was folded in", path)
+	}
+	if _, err := os.Stat(path + "-wal"); err != nil {
+		t.Errorf("the -wal beside %s is gone: %v", path, err)
 	}
 }
