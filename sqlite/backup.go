@@ -61,15 +61,19 @@ func Backup(ctx context.Context, src, dst string) (info BackupInfo, err error) {
 	if err := checkLeftWAL(ctx, src); err != nil {
 		return info, openHint(src, err)
 	}
-	lock, err := openFileLock(src)
-	if err != nil {
+	switch lock, err := openFileLock(src); {
+	case err == nil:
+		defer lock.close()
+		if ok, err := lock.wait(ctx, false, time.Now().Add(sharedWait)); err != nil {
+			return info, fmt.Errorf("sqlite: lock file: %w", err)
+		} else if !ok {
+			return info, fmt.Errorf("sqlite: backup: another process has had the database to itself (a migration or a restore) for more than %v", sharedWait)
+		}
+	case readOnlyFS(src):
+		// A read-only file system without the lock file (a snapshot
+		// mounted to back up from): nothing can migrate under the backup.
+	default:
 		return info, err
-	}
-	defer lock.close()
-	if ok, err := lock.wait(ctx, false, time.Now().Add(sharedWait)); err != nil {
-		return info, fmt.Errorf("sqlite: lock file: %w", err)
-	} else if !ok {
-		return info, fmt.Errorf("sqlite: backup: another process has had the database to itself (a migration or a restore) for more than %v", sharedWait)
 	}
 
 	exists := fmt.Errorf("sqlite: backup: %s exists; a backup never overwrites a file", dst)
@@ -139,13 +143,14 @@ func vacuumInto(ctx context.Context, op, src, dst string) error {
 	// connection runs nothing else.
 	source, err := sql.Open("sqlite", existing(src, fmt.Sprintf("_pragma=busy_timeout(%d)", BusyTimeout.Milliseconds())))
 	if err != nil {
-		return fmt.Errorf("sqlite: %s %s: %w", op, src, err)
+		return fmt.Errorf("sqlite: %s from %s: %w", op, src, err)
 	}
 	defer source.Close()
 	if _, err := source.ExecContext(ctx, `VACUUM INTO ?1`, dst); err != nil {
-		// The source named, with what to check where SQLite's words
-		// point elsewhere (a read-only mount: "unable to open").
-		return fmt.Errorf("sqlite: %s %s: %w", op, src, openHint(src, err))
+		// Both places named, since either may be at fault (a full disk
+		// is the target's), with what to check where SQLite's words
+		// point elsewhere (a read-only source: "unable to open").
+		return fmt.Errorf("sqlite: %s from %s into %s: %w", op, src, filepath.Dir(dst), openHint(src, err))
 	}
 	if err := syncFile(dst); err != nil {
 		return fmt.Errorf("sqlite: %s: sync: %w", op, err)

@@ -141,30 +141,71 @@ func TestBackupFromReadOnlyMount(t *testing.T) {
 }
 
 // A backup that cannot read its source names it, with what to check: on a
-// read-only file system without the -shm SQLite would have to make, the
-// read-only mount. (Root only, as above.)
+// read-only file system, a database in WAL mode without the -shm SQLite
+// would have to make, the read-only mount. (Root only, as above.)
 func TestBackupNamesItsSourceAndHint(t *testing.T) {
 	dir, mnt, readOnly := tmpfsMount(t)
-	// A database with its -wal and no -shm: reading it needs a -shm
-	// made beside it.
-	file, wal, _ := openWALOf(t, filepath.Join(dir, "src.db"), "cust_000000000001", 5)
-	path := filepath.Join(mnt, "quantumlock.db")
-	if err := os.WriteFile(path, file, 0o600); err != nil {
+	// A database in WAL mode closed cleanly: no -wal (the left-WAL check
+	// has nothing to read) and no -shm.
+	src := filepath.Join(dir, "src.db")
+	closedWithLicenses(t, src, "cust_000000000001", 5)
+	file, err := os.ReadFile(src)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(path+"-wal", wal, 0o600); err != nil {
+	path := filepath.Join(mnt, "quantumlock.db")
+	if err := os.WriteFile(path, file, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(path+"-lock", nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	readOnly()
-	_, err := Backup(context.Background(), path, filepath.Join(dir, "backup.db"))
+	_, err = Backup(context.Background(), path, filepath.Join(dir, "backup.db"))
 	if err == nil {
 		t.Skip("SQLite read the database without a -shm: nothing to name")
 	}
 	if !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "read-only") {
 		t.Errorf("backup error %q names neither %s nor the read-only mount", err, path)
+	}
+}
+
+// A read-only snapshot of a live server's volume without the lock file
+// (file, -wal and -shm) can be backed up and restored from: the lock file
+// cannot be made there, and nothing there can be written. (Root only.)
+func TestReadOnlySnapshotWithoutLockFile(t *testing.T) {
+	dir, mnt, readOnly := tmpfsMount(t)
+	live, livePath := openTemp(t)
+	c := newCustomer(t, live, "cust_000000000001")
+	for n := range 10 {
+		createLicense(t, live, c.ID, n)
+	}
+	path := filepath.Join(mnt, "snap.db")
+	for _, side := range []string{"", "-wal", "-shm"} {
+		b, err := os.ReadFile(livePath + side)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path+side, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	live.Close()
+	readOnly()
+	if _, err := Backup(context.Background(), path, filepath.Join(dir, "bk.db")); err != nil {
+		t.Errorf("backup from the snapshot: %v", err)
+	}
+	restored := filepath.Join(dir, "restored.db")
+	if _, err := Restore(context.Background(), path, restored); err != nil {
+		t.Fatalf("restore from the snapshot: %v", err)
+	}
+	db, err := Open(context.Background(), restored)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.License(context.Background(), c.ID, newLicense(c.ID, 9).Key); err != nil {
+		t.Errorf("the restored database lacks a license only the -wal held: %v", err)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	zs "zombiezen.com/go/sqlite"
@@ -209,6 +210,13 @@ func checkLeftWAL(ctx context.Context, path string) error {
 	}
 	lk, err := openFileLock(path)
 	if err != nil {
+		if readOnlyFS(path) {
+			// A read-only file system without the lock file (a snapshot
+			// mounted to back up or restore from): nothing here can
+			// write the files, and the check below reads them through a
+			// connection that cannot write either.
+			return checkWALRows(ctx, path)
+		}
 		return err
 	}
 	defer lk.close()
@@ -259,7 +267,13 @@ func checkLeftWAL(ctx context.Context, path string) error {
 	if fi, err := os.Stat(path + "-wal"); errors.Is(err, fs.ErrNotExist) || (err == nil && fi.Size() == 0) {
 		return nil
 	}
+	return checkWALRows(ctx, path)
+}
 
+// checkWALRows reads the database at path as the "-wal" beside it makes
+// it, through a read-only connection, and runs SQLite's quick check (see
+// checkLeftWAL). Stopped by ctx, it fails with ctx's error.
+func checkWALRows(ctx context.Context, path string) error {
 	c, err := zs.OpenConn(path, zs.OpenReadOnly)
 	if err != nil {
 		return fmt.Errorf("sqlite: open %s to check the -wal beside it: %w", path, err)
@@ -270,6 +284,10 @@ func checkLeftWAL(ctx context.Context, path string) error {
 	var problems []string
 	found, err := checkRows(c, `PRAGMA quick_check(5)`)
 	if err != nil {
+		if ctx.Err() != nil {
+			// SQLite's "interrupted" says less than why.
+			err = ctx.Err()
+		}
 		return fmt.Errorf("sqlite: check %s with the -wal beside it: %w", path, err)
 	}
 	problems = append(problems, found...)
@@ -309,4 +327,14 @@ func checkRows(c *zs.Conn, q string) (problems []string, err error) {
 		}
 	}
 	return problems, nil
+}
+
+// readOnlyFS reports whether the file at path is on a file system mounted
+// read-only: opening it for writing fails with EROFS.
+func readOnlyFS(path string) bool {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err == nil {
+		f.Close()
+	}
+	return errors.Is(err, syscall.EROFS)
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/binary"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -663,5 +664,29 @@ func leftAsTheyWere(t *testing.T, path string, file []byte) {
 	}
 	if _, err := os.Stat(path + "-wal"); err != nil {
 		t.Errorf("the -wal beside %s is gone: %v", path, err)
+	}
+}
+
+// A left-WAL check stopped by its context fails with the context's error,
+// not SQLite's "interrupted", so that backup and restore can say what
+// they left.
+func TestLeftWALCheckStoppedNamesTheContext(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	file, wal, _ := openWALOf(t, filepath.Join(dir, "live.db"), "cust_00000000000a", 30)
+	crashed := filepath.Join(dir, "crashed.db")
+	if err := os.WriteFile(crashed, file, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(crashed+"-wal", wal, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := checkWALRows(ctx, crashed); !errors.Is(err, context.Canceled) {
+		t.Errorf("a stopped check: %v, want context.Canceled", err)
+	}
+	if _, err := Backup(ctx, crashed, filepath.Join(dir, "bk.db")); !errors.Is(err, context.Canceled) {
+		t.Errorf("a stopped backup: %v, want context.Canceled", err)
 	}
 }

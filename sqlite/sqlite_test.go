@@ -1209,3 +1209,23 @@ func TestOpenPathWithPercent(t *testing.T) {
 		t.Error("a second file was made under the unescaped name")
 	}
 }
+
+func TestNamesPath(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		msg, path string
+		want      bool
+	}{
+		{"sqlite: database schema version 9 is newer", "data", false},
+		{"sqlite: data: something", "data", true},
+		{"sqlite: /x/q.db and the /x/q.db-wal beside it", "/x/q.db", true},
+		{"sqlite: check q.db with the -wal", "q.db", true},
+		{"sqlite: open (q.db)", "q.db", true},
+		{"sqlite: aq.db is another", "q.db", false},
+		{"q.db", "q.db", true},
+	} {
+		if got := namesPath(tc.msg, tc.path); got != tc.want {
+			t.Errorf("namesPath(%q, %q) = %v, want %v", tc.msg, tc.path, got, tc.want)
+		}
+	}
+}
