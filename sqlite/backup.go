@@ -52,6 +52,9 @@ func Backup(ctx context.Context, src, dst string) (info BackupInfo, err error) {
 		return info, fmt.Errorf("sqlite: backup: %w", err)
 	case fi.IsDir():
 		return info, fmt.Errorf("sqlite: backup: %s is a directory, not a database file", src)
+	case !fi.Mode().IsRegular():
+		// A FIFO or a device: reading one can wait forever.
+		return info, fmt.Errorf("sqlite: backup: %s is not a regular file, so not a database file", src)
 	}
 	// Reading src through a connection that can write folds the "-wal"
 	// beside it into it when no server has it open: another database's
@@ -289,6 +292,9 @@ func Restore(ctx context.Context, from, path string) (info RestoreInfo, err erro
 		return info, fmt.Errorf("sqlite: restore: %w", err)
 	} else if fi.IsDir() {
 		return info, fmt.Errorf("sqlite: restore: %s is a directory, not a backup", from)
+	} else if !fi.Mode().IsRegular() {
+		// A FIFO or a device: reading one can wait forever.
+		return info, fmt.Errorf("sqlite: restore: %s is not a regular file, so not a backup", from)
 	}
 	if same(from, path) {
 		return info, fmt.Errorf("sqlite: restore: %s is the database itself", from)

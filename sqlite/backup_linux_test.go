@@ -233,3 +233,53 @@ func tmpfsMount(t *testing.T) (dir, mnt string, readOnly func()) {
 		}
 	}
 }
+
+// readOnlyFS tells a read-only bind mount (Docker's ":ro", a Kubernetes
+// readOnly volume) from the writable mount of the same files, by the
+// mount's flags rather than by an open that, for a user who may not write
+// the file anyway, fails with EACCES. (Root only.)
+func TestReadOnlyFSBindMount(t *testing.T) {
+	dir, mnt, _ := tmpfsMount(t)
+	src := filepath.Join(mnt, "q.db")
+	if err := os.WriteFile(src, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bind := filepath.Join(dir, "bind")
+	if err := os.Mkdir(bind, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount(mnt, bind, "", syscall.MS_BIND, ""); err != nil {
+		t.Skipf("cannot bind mount: %v", err)
+	}
+	t.Cleanup(func() { syscall.Unmount(bind, syscall.MNT_DETACH) })
+	if err := syscall.Mount("", bind, "", syscall.MS_BIND|syscall.MS_REMOUNT|syscall.MS_RDONLY, ""); err != nil {
+		t.Skipf("cannot remount the bind mount read-only: %v", err)
+	}
+	if !readOnlyFS(filepath.Join(bind, "q.db")) {
+		t.Error("a read-only bind mount not told read-only")
+	}
+	if readOnlyFS(src) {
+		t.Error("the writable mount of the same files told read-only")
+	}
+}
+
+// backup names the read-only mount also when the left-WAL check is what
+// fails: a -wal and no -shm on a read-only file system. (Root only.)
+func TestBackupLeftWALCheckHint(t *testing.T) {
+	dir, mnt, readOnly := tmpfsMount(t)
+	file, wal, _ := openWALOf(t, filepath.Join(dir, "src.db"), "cust_000000000001", 5)
+	path := filepath.Join(mnt, "quantumlock.db")
+	for side, b := range map[string][]byte{"": file, "-wal": wal, "-lock": nil} {
+		if err := os.WriteFile(path+side, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	readOnly()
+	_, err := Backup(context.Background(), path, filepath.Join(dir, "backup.db"))
+	if err == nil {
+		t.Skip("SQLite read the database without a -shm: nothing to name")
+	}
+	if !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "read-only") {
+		t.Errorf("backup error %q names neither %s nor the read-only mount", err, path)
+	}
+}

@@ -4,6 +4,7 @@ package sqlite
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -115,5 +116,24 @@ func TestCopyFileWholeOrNothing(t *testing.T) {
 	// An existing name is refused, as before.
 	if err := copyFile(filepath.Join(dir, "q.db.before-restore-x"), dst); err == nil {
 		t.Error("copying over an existing kept name succeeded")
+	}
+}
+
+// A FIFO named as backup's source or restore's is refused at once:
+// reading one waits for a writer that may never come.
+func TestBackupRestoreRefuseFIFO(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo.db")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skip(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := Backup(ctx, fifo, filepath.Join(dir, "bk.db")); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Errorf("backup from a FIFO: %v", err)
+	}
+	if _, err := Restore(ctx, fifo, filepath.Join(dir, "r.db")); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Errorf("restore from a FIFO: %v", err)
 	}
 }

@@ -12,7 +12,6 @@ import (
 	"io/fs"
 	"os"
 	"strings"
-	"syscall"
 	"time"
 
 	zs "zombiezen.com/go/sqlite"
@@ -327,14 +326,4 @@ func checkRows(c *zs.Conn, q string) (problems []string, err error) {
 		}
 	}
 	return problems, nil
-}
-
-// readOnlyFS reports whether the file at path is on a file system mounted
-// read-only: opening it for writing fails with EROFS.
-func readOnlyFS(path string) bool {
-	f, err := os.OpenFile(path, os.O_WRONLY, 0)
-	if err == nil {
-		f.Close()
-	}
-	return errors.Is(err, syscall.EROFS)
 }

@@ -120,8 +120,10 @@ func Open(ctx context.Context, path string) (_ *DB, err error) {
 		if err != nil {
 			db.Close()
 			err = openHint(path, err)
-			// Every refusal names the file it is about.
-			if !namesPath(err.Error(), path) {
+			// Every refusal begins with the file it is about, whether or
+			// not its words name it too: no test of the words can tell a
+			// path from a word ("database", "sqlite") reliably.
+			if !strings.HasPrefix(err.Error(), path+": ") {
 				err = fmt.Errorf("%s: %w", path, err)
 			}
 		}
@@ -697,23 +699,4 @@ func fromNullInt64(n sql.NullInt64) *int64 {
 	}
 	v := n.Int64
 	return &v
-}
-
-// namesPath reports whether msg names path as a word of its own (or with
-// a suffix such as "-wal"), not only as part of another word: "data" is
-// in "database".
-func namesPath(msg, path string) bool {
-	for i := 0; ; {
-		j := strings.Index(msg[i:], path)
-		if j < 0 {
-			return false
-		}
-		start, end := i+j, i+j+len(path)
-		before := start == 0 || strings.ContainsRune(" (\"'", rune(msg[start-1]))
-		after := end == len(msg) || strings.ContainsRune(" :;,.)\"'-", rune(msg[end]))
-		if before && after {
-			return true
-		}
-		i = start + 1
-	}
 }

@@ -1210,22 +1210,19 @@ func TestOpenPathWithPercent(t *testing.T) {
 	}
 }
 
-func TestNamesPath(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct {
-		msg, path string
-		want      bool
-	}{
-		{"sqlite: database schema version 9 is newer", "data", false},
-		{"sqlite: data: something", "data", true},
-		{"sqlite: /x/q.db and the /x/q.db-wal beside it", "/x/q.db", true},
-		{"sqlite: check q.db with the -wal", "q.db", true},
-		{"sqlite: open (q.db)", "q.db", true},
-		{"sqlite: aq.db is another", "q.db", false},
-		{"q.db", "q.db", true},
-	} {
-		if got := namesPath(tc.msg, tc.path); got != tc.want {
-			t.Errorf("namesPath(%q, %q) = %v, want %v", tc.msg, tc.path, got, tc.want)
+// Open's refusals begin with the path, also one that is a word its
+// message holds anyway.
+func TestOpenRefusalBeginsWithPath(t *testing.T) {
+	t.Chdir(t.TempDir())
+	for _, name := range []string{"database", "sqlite"} {
+		if err := os.Mkdir(name, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if db, err := Open(t.Context(), name); err == nil {
+			db.Close()
+			t.Errorf("Open of the directory %s succeeded", name)
+		} else if !strings.HasPrefix(err.Error(), name+": ") {
+			t.Errorf("Open(%q): %v; want it to begin with %q", name, err, name+": ")
 		}
 	}
 }
