@@ -327,6 +327,9 @@ func Restore(ctx context.Context, from, path string) (info RestoreInfo, err erro
 	}
 	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
 		return info, fmt.Errorf("sqlite: restore: %s is a directory, not a database file", path)
+	} else if err == nil && !fi.Mode().IsRegular() {
+		// A FIFO or a device (a mistyped /dev/null): never replaced.
+		return info, fmt.Errorf("sqlite: restore: %s is not a regular file, so not a database file", path)
 	}
 	lock, err := openFileLock(path)
 	if err != nil {

@@ -136,4 +136,25 @@ func TestBackupRestoreRefuseFIFO(t *testing.T) {
 	if _, err := Restore(ctx, fifo, filepath.Join(dir, "r.db")); err == nil || !strings.Contains(err.Error(), "not a regular file") {
 		t.Errorf("restore from a FIFO: %v", err)
 	}
+	// Nor is one named as the database: restore would rename the backup
+	// over it, and Open leave a journal beside it.
+	backup := filepath.Join(dir, "bk.db")
+	closedWithLicenses(t, backup, "cust_00000000000a", 1)
+	if _, err := Restore(ctx, backup, fifo); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Errorf("restore onto a FIFO: %v", err)
+	}
+	if fi, err := os.Lstat(fifo); err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
+		t.Errorf("the FIFO was replaced: %v, %v", fi, err)
+	}
+	if db, err := Open(ctx, fifo); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		if err == nil {
+			db.Close()
+		}
+		t.Errorf("Open of a FIFO: %v", err)
+	}
+	for _, side := range []string{"-journal", "-lock"} {
+		if _, err := os.Lstat(fifo + side); err == nil {
+			t.Errorf("%s left beside the FIFO", side)
+		}
+	}
 }

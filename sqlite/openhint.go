@@ -29,6 +29,13 @@ func openHint(path string, err error) error {
 		if code&0xff != sqlite3.SQLITE_CANTOPEN && code&0xff != sqlite3.SQLITE_READONLY {
 			return err
 		}
+		if readOnlyFS(path) {
+			// Told by the mount, before the open below, which on a
+			// read-only bind mount gives EACCES to a user who may not
+			// write the file anyway.
+			hint = fmt.Sprintf("the file system holding %s is mounted read-only", path)
+			break
+		}
 		f, oerr := os.OpenFile(path, os.O_RDWR, 0)
 		switch {
 		case oerr == nil:

@@ -120,10 +120,10 @@ func Open(ctx context.Context, path string) (_ *DB, err error) {
 		if err != nil {
 			db.Close()
 			err = openHint(path, err)
-			// Every refusal begins with the file it is about, whether or
-			// not its words name it too: no test of the words can tell a
-			// path from a word ("database", "sqlite") reliably.
-			if !strings.HasPrefix(err.Error(), path+": ") {
+			// Every refusal names the file it is about: first, unless it
+			// is already the subject ("sqlite: PATH is ..."). A looser
+			// test of the words would take "data" in "database" for it.
+			if msg := err.Error(); !strings.HasPrefix(msg, path+": ") && !strings.HasPrefix(msg, "sqlite: "+path+" ") {
 				err = fmt.Errorf("%s: %w", path, err)
 			}
 		}
@@ -140,6 +140,9 @@ func Open(ctx context.Context, path string) (_ *DB, err error) {
 	switch {
 	case err == nil && opened.IsDir():
 		return nil, fmt.Errorf("sqlite: %s is a directory, not a database file", path)
+	case err == nil && !opened.Mode().IsRegular():
+		// A FIFO or a device: SQLite would leave a journal beside it.
+		return nil, fmt.Errorf("sqlite: %s is not a regular file, so not a database file", path)
 	case errors.Is(err, fs.ErrNotExist):
 		f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o600)
 		if err != nil {

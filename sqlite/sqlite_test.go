@@ -1210,19 +1210,35 @@ func TestOpenPathWithPercent(t *testing.T) {
 	}
 }
 
-// Open's refusals begin with the path, also one that is a word its
-// message holds anyway.
-func TestOpenRefusalBeginsWithPath(t *testing.T) {
+// Open's refusals name the path once: as their subject, or first; also a
+// path that is a word the message holds anyway ("data" in "database").
+func TestOpenRefusalNamesPath(t *testing.T) {
 	t.Chdir(t.TempDir())
-	for _, name := range []string{"database", "sqlite"} {
-		if err := os.Mkdir(name, 0o700); err != nil {
-			t.Fatal(err)
-		}
-		if db, err := Open(t.Context(), name); err == nil {
-			db.Close()
-			t.Errorf("Open of the directory %s succeeded", name)
-		} else if !strings.HasPrefix(err.Error(), name+": ") {
-			t.Errorf("Open(%q): %v; want it to begin with %q", name, err, name+": ")
-		}
+	if err := os.Mkdir("sqlite", 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(t.Context(), "sqlite"); err == nil || err.Error() != "sqlite: sqlite is a directory, not a database file" {
+		t.Errorf("Open of the directory sqlite: %v", err)
+	}
+	// A database a newer binary migrated: "sqlite: database schema
+	// version ..." holds "data" but does not name it.
+	db, err := Open(t.Context(), "data")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	raw, err := sql.Open("sqlite", "data")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Exec(`INSERT INTO schema_migrations (version, applied_at) VALUES (9999, '2027-01-01T00:00:00Z')`); err != nil {
+		t.Fatal(err)
+	}
+	raw.Close()
+	if db, err := Open(t.Context(), "data"); err == nil {
+		db.Close()
+		t.Error("Open of a newer schema succeeded")
+	} else if !strings.HasPrefix(err.Error(), "data: ") {
+		t.Errorf("Open(%q): %v; want it to begin with %q", "data", err, "data: ")
 	}
 }
