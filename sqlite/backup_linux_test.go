@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"unsafe"
+
+	"github.com/quantumlock/quantumlock"
 )
 
 // A restore whose swap fails leaves the database as it was: its WAL, moved
@@ -109,13 +111,28 @@ func TestBackupFromReadOnlyMount(t *testing.T) {
 	dir, mnt, readOnly := tmpfsMount(t)
 	// The database as a snapshot of a running server's volume holds it:
 	// the file, its -wal and -shm (commits not yet checkpointed) and -lock.
+	path, c := snapshotInto(t, mnt, "", "-wal", "-shm", "-lock")
+	readOnly()
+	dst := filepath.Join(dir, "backup.db")
+	if _, err := Backup(context.Background(), path, dst); err != nil {
+		t.Fatalf("backup of a database on a read-only file system: %v", err)
+	}
+	holdsTheSnapshot(t, dst, c)
+}
+
+// snapshotInto copies the given files (sides of the name: "", "-wal",
+// ...) of a live store, a customer c's 10 licenses all still in its -wal,
+// into dir as quantumlock.db, as a snapshot of a running server's volume
+// holds them, and returns the path and c.
+func snapshotInto(t *testing.T, dir string, sides ...string) (string, *quantumlock.Customer) {
+	t.Helper()
 	live, livePath := openTemp(t)
 	c := newCustomer(t, live, "cust_000000000001")
 	for n := range 10 {
 		createLicense(t, live, c.ID, n)
 	}
-	path := filepath.Join(mnt, "quantumlock.db")
-	for _, side := range []string{"", "-wal", "-shm", "-lock"} {
+	path := filepath.Join(dir, "quantumlock.db")
+	for _, side := range sides {
 		b, err := os.ReadFile(livePath + side)
 		if err != nil {
 			t.Fatal(err)
@@ -125,18 +142,20 @@ func TestBackupFromReadOnlyMount(t *testing.T) {
 		}
 	}
 	live.Close()
-	readOnly()
-	dst := filepath.Join(dir, "backup.db")
-	if _, err := Backup(context.Background(), path, dst); err != nil {
-		t.Fatalf("backup of a database on a read-only file system: %v", err)
-	}
-	b, err := Open(context.Background(), dst)
+	return path, c
+}
+
+// holdsTheSnapshot checks that the database at path holds the last of the
+// licenses snapshotInto made, which only the snapshot's -wal held.
+func holdsTheSnapshot(t *testing.T, path string, c *quantumlock.Customer) {
+	t.Helper()
+	db, err := Open(context.Background(), path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer b.Close()
-	if _, err := b.License(context.Background(), c.ID, newLicense(c.ID, 9).Key); err != nil {
-		t.Fatalf("the backup lacks a license committed before the snapshot: %v", err)
+	defer db.Close()
+	if _, err := db.License(context.Background(), c.ID, newLicense(c.ID, 9).Key); err != nil {
+		t.Errorf("%s lacks a license only the snapshot's -wal held: %v", path, err)
 	}
 }
 
@@ -175,38 +194,18 @@ func TestBackupNamesItsSourceAndHint(t *testing.T) {
 // cannot be made there, and nothing there can be written. (Root only.)
 func TestReadOnlySnapshotWithoutLockFile(t *testing.T) {
 	dir, mnt, readOnly := tmpfsMount(t)
-	live, livePath := openTemp(t)
-	c := newCustomer(t, live, "cust_000000000001")
-	for n := range 10 {
-		createLicense(t, live, c.ID, n)
-	}
-	path := filepath.Join(mnt, "snap.db")
-	for _, side := range []string{"", "-wal", "-shm"} {
-		b, err := os.ReadFile(livePath + side)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path+side, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	live.Close()
+	path, c := snapshotInto(t, mnt, "", "-wal", "-shm")
 	readOnly()
 	if _, err := Backup(context.Background(), path, filepath.Join(dir, "bk.db")); err != nil {
 		t.Errorf("backup from the snapshot: %v", err)
+	} else {
+		holdsTheSnapshot(t, filepath.Join(dir, "bk.db"), c)
 	}
 	restored := filepath.Join(dir, "restored.db")
 	if _, err := Restore(context.Background(), path, restored); err != nil {
 		t.Fatalf("restore from the snapshot: %v", err)
 	}
-	db, err := Open(context.Background(), restored)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.License(context.Background(), c.ID, newLicense(c.ID, 9).Key); err != nil {
-		t.Errorf("the restored database lacks a license only the -wal held: %v", err)
-	}
+	holdsTheSnapshot(t, restored, c)
 }
 
 // tmpfsMount mounts a small tmpfs in a new temporary directory dir, at
